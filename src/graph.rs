@@ -1,0 +1,227 @@
+//! The graph vocabulary every layer shares: dense node ids, interned relation ids, walkable
+//! links, and the [`Adjacency`] trait through which PPR and the walk index read a graph.
+//!
+//! A *link* is one step a random walk can take out of a node. In a directed database the links
+//! of `u` are its out-edges; in an undirected database they are its out-edges followed by its
+//! in-edges reversed (each stored edge is walkable both ways, and a stored pair `a->b`, `b->a`
+//! gives two links each way, as igraph counts them). Parallel edges (same pair, other
+//! relations) are separate links; a walk picks a link with probability `weight / weight_sum(u)`.
+
+/// Dense node identifier, assigned in order of first appearance.
+pub type NodeId = u32;
+/// Interned relation identifier.
+pub type RelId = u32;
+
+/// One walkable step out of a node.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Link {
+    /// The node the step leads to.
+    pub target: NodeId,
+    /// The relation of the edge the step follows.
+    pub rel: RelId,
+    /// The edge's weight: finite and > 0.
+    pub weight: f64,
+}
+
+/// Read access to the walkable links of a graph snapshot.
+///
+/// Implementations must return the links of a node in a deterministic order (the walk index
+/// relies on it to replay repairs bit for bit), and `weight_sum(u)` must equal the sum of the
+/// weights `links(u)` yields, summed in that order.
+pub trait Adjacency: Sync {
+    /// Number of node ids in use: ids are `0..node_count()`. A node may have no links.
+    fn node_count(&self) -> usize;
+    /// The links out of `u`, in a fixed order.
+    fn links(&self, u: NodeId) -> impl Iterator<Item = Link> + '_;
+    /// Sum of the weights of `links(u)`; 0 for a dangling node.
+    fn weight_sum(&self, u: NodeId) -> f64;
+    /// Number of links out of `u`.
+    fn degree(&self, u: NodeId) -> usize {
+        self.links(u).count()
+    }
+}
+
+/// A compact in-memory CSR of walkable links: the graph projection queries run on.
+///
+/// Built from an edge list (or from a database snapshot) once, then shared read-only.
+#[derive(Clone, Debug, Default)]
+pub struct CsrGraph {
+    offsets: Vec<usize>,
+    targets: Vec<NodeId>,
+    rels: Vec<RelId>,
+    weights: Vec<f64>,
+    weight_sums: Vec<f64>,
+}
+
+/// One stored edge, as the database keeps it: `(src, rel, dst, weight)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Edge {
+    /// Source node.
+    pub src: NodeId,
+    /// Relation.
+    pub rel: RelId,
+    /// Destination node.
+    pub dst: NodeId,
+    /// Weight: finite and > 0.
+    pub weight: f64,
+}
+
+impl CsrGraph {
+    /// Builds the link CSR of `node_count` nodes from stored edges. In undirected mode every
+    /// edge also gives the reverse link. Links of a node are ordered: out-links in the order of
+    /// `edges`, then (undirected) in-links in the order of `edges`.
+    pub fn from_edges(node_count: usize, edges: &[Edge], undirected: bool) -> CsrGraph {
+        let mut counts = vec![0usize; node_count + 1];
+        for e in edges {
+            counts[e.src as usize + 1] += 1;
+            if undirected {
+                counts[e.dst as usize + 1] += 1;
+            }
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let offsets = counts;
+        let n_links = offsets[node_count];
+        let mut cursor = offsets.clone();
+        let mut targets = vec![0; n_links];
+        let mut rels = vec![0; n_links];
+        let mut weights = vec![0.0; n_links];
+        let mut place = |from: NodeId, to: NodeId, e: &Edge| {
+            let slot = cursor[from as usize];
+            cursor[from as usize] += 1;
+            targets[slot] = to;
+            rels[slot] = e.rel;
+            weights[slot] = e.weight;
+        };
+        for e in edges {
+            place(e.src, e.dst, e);
+        }
+        if undirected {
+            for e in edges {
+                place(e.dst, e.src, e);
+            }
+        }
+        let weight_sums = (0..node_count)
+            .map(|u| weights[offsets[u]..offsets[u + 1]].iter().sum())
+            .collect();
+        CsrGraph {
+            offsets,
+            targets,
+            rels,
+            weights,
+            weight_sums,
+        }
+    }
+
+    /// A copy whose link weights are multiplied by `multiplier(rel)`; links whose multiplied
+    /// weight is 0 are dropped (a multiplier of 0 removes the relation).
+    pub fn reweighted(&self, multiplier: impl Fn(RelId) -> f64) -> CsrGraph {
+        let n = self.node_count();
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut targets = Vec::with_capacity(self.targets.len());
+        let mut rels = Vec::with_capacity(self.rels.len());
+        let mut weights = Vec::with_capacity(self.weights.len());
+        let mut weight_sums = Vec::with_capacity(n);
+        offsets.push(0);
+        for u in 0..n {
+            let mut sum = 0.0;
+            for i in self.offsets[u]..self.offsets[u + 1] {
+                let w = self.weights[i] * multiplier(self.rels[i]);
+                if w > 0.0 {
+                    targets.push(self.targets[i]);
+                    rels.push(self.rels[i]);
+                    weights.push(w);
+                    sum += w;
+                }
+            }
+            offsets.push(targets.len());
+            weight_sums.push(sum);
+        }
+        CsrGraph {
+            offsets,
+            targets,
+            rels,
+            weights,
+            weight_sums,
+        }
+    }
+
+    /// Total number of links.
+    pub fn link_count(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// The targets and weights of `u`'s links as parallel slices: the hot-loop form.
+    #[inline]
+    pub fn link_slices(&self, u: NodeId) -> (&[NodeId], &[f64]) {
+        let range = self.offsets[u as usize]..self.offsets[u as usize + 1];
+        (&self.targets[range.clone()], &self.weights[range])
+    }
+
+    /// The relations of `u`'s links, parallel to [`CsrGraph::link_slices`].
+    pub fn link_rels(&self, u: NodeId) -> &[RelId] {
+        &self.rels[self.offsets[u as usize]..self.offsets[u as usize + 1]]
+    }
+}
+
+impl Adjacency for CsrGraph {
+    fn node_count(&self) -> usize {
+        self.weight_sums.len()
+    }
+
+    fn links(&self, u: NodeId) -> impl Iterator<Item = Link> + '_ {
+        let range = self.offsets[u as usize]..self.offsets[u as usize + 1];
+        range.map(move |i| Link {
+            target: self.targets[i],
+            rel: self.rels[i],
+            weight: self.weights[i],
+        })
+    }
+
+    #[inline]
+    fn weight_sum(&self, u: NodeId) -> f64 {
+        self.weight_sums[u as usize]
+    }
+
+    fn degree(&self, u: NodeId) -> usize {
+        self.offsets[u as usize + 1] - self.offsets[u as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(src: NodeId, rel: RelId, dst: NodeId, weight: f64) -> Edge {
+        Edge {
+            src,
+            rel,
+            dst,
+            weight,
+        }
+    }
+
+    #[test]
+    fn undirected_links_include_reversed_edges_and_parallel_edges_add() {
+        let g = CsrGraph::from_edges(
+            3,
+            &[e(0, 0, 1, 1.0), e(0, 1, 1, 2.0), e(1, 0, 2, 4.0)],
+            true,
+        );
+        assert_eq!(g.degree(1), 3);
+        assert_eq!(g.weight_sum(1), 7.0);
+        let targets: Vec<_> = g.links(1).map(|l| l.target).collect();
+        assert_eq!(targets, vec![2, 0, 0]);
+        assert_eq!(g.weight_sum(0), 3.0);
+    }
+
+    #[test]
+    fn reweighting_by_zero_removes_a_relation() {
+        let g = CsrGraph::from_edges(3, &[e(0, 0, 1, 1.0), e(0, 1, 2, 2.0)], false);
+        let r = g.reweighted(|rel| if rel == 1 { 0.0 } else { 3.0 });
+        assert_eq!(r.degree(0), 1);
+        assert_eq!(r.weight_sum(0), 3.0);
+        assert_eq!(r.weight_sum(2), 0.0);
+    }
+}
