@@ -1,0 +1,248 @@
+//! The in-memory delta: full adjacency lists of the nodes changed since the last checkpoint.
+//!
+//! A changed node's lists are copied from the segment on first touch and edited in place
+//! afterwards, so a reader never merges segment and delta per edge: a node is read wholly
+//! from one or the other. The map is sharded behind `Arc`s: a commit clones only the shards it
+//! touches (copy-on-write), so publishing a new version costs O(shards touched), and readers
+//! holding an older version keep theirs untouched.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use super::Segment;
+use crate::graph::{NodeId, RelId};
+
+const SHARDS: usize = 1024;
+
+/// A multiplicative hasher for node ids: the keys are dense integers, SipHash buys nothing.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Shard = HashMap<NodeId, Arc<NodeAdj>, BuildHasherDefault<IdHasher>>;
+
+/// A node's complete adjacency: out-list sorted by (dst, rel), in-list by (src, rel).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct NodeAdj {
+    pub(crate) out: Vec<(NodeId, RelId, f64)>,
+    pub(crate) inn: Vec<(NodeId, RelId, f64)>,
+}
+
+/// Changed nodes' adjacency since the last checkpoint.
+#[derive(Clone, Debug)]
+pub(crate) struct Delta {
+    shards: Vec<Arc<Shard>>,
+    touched: usize,
+}
+
+impl Default for Delta {
+    fn default() -> Delta {
+        Delta {
+            shards: (0..SHARDS).map(|_| Arc::new(Shard::default())).collect(),
+            touched: 0,
+        }
+    }
+}
+
+fn shard_of(u: NodeId) -> usize {
+    (u as usize) % SHARDS
+}
+
+fn upsert(
+    list: &mut Vec<(NodeId, RelId, f64)>,
+    other: NodeId,
+    rel: RelId,
+    weight: f64,
+) -> Option<f64> {
+    match list.binary_search_by(|&(n, r, _)| (n, r).cmp(&(other, rel))) {
+        Ok(i) => Some(std::mem::replace(&mut list[i].2, weight)),
+        Err(i) => {
+            list.insert(i, (other, rel, weight));
+            None
+        }
+    }
+}
+
+fn remove(list: &mut Vec<(NodeId, RelId, f64)>, other: NodeId, rel: RelId) -> Option<f64> {
+    let i = list
+        .binary_search_by(|&(n, r, _)| (n, r).cmp(&(other, rel)))
+        .ok()?;
+    Some(list.remove(i).2)
+}
+
+impl Delta {
+    /// The delta's lists for `u`, if `u` changed since the checkpoint.
+    #[inline]
+    pub(crate) fn get(&self, u: NodeId) -> Option<&NodeAdj> {
+        let shard = &self.shards[shard_of(u)];
+        if shard.is_empty() {
+            return None;
+        }
+        shard.get(&u).map(|adj| &**adj)
+    }
+
+    /// Number of changed nodes.
+    pub(crate) fn touched_nodes(&self) -> usize {
+        self.touched
+    }
+
+    /// True when nothing changed since the checkpoint.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.touched == 0
+    }
+
+    /// The changed nodes, sorted.
+    pub(crate) fn nodes(&self) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = self.shards.iter().flat_map(|s| s.keys().copied()).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn node_mut(&mut self, u: NodeId, seg: &Segment) -> &mut NodeAdj {
+        let shard = Arc::make_mut(&mut self.shards[shard_of(u)]);
+        let touched = &mut self.touched;
+        let adj = shard.entry(u).or_insert_with(|| {
+            *touched += 1;
+            Arc::new(NodeAdj {
+                out: seg.out_edges(u).collect(),
+                inn: seg.in_edges(u).collect(),
+            })
+        });
+        Arc::make_mut(adj)
+    }
+
+    /// Out-edges of `u` as the delta and segment together see them.
+    pub(crate) fn out_of(&self, seg: &Segment, u: NodeId) -> Vec<(NodeId, RelId, f64)> {
+        match self.get(u) {
+            Some(adj) => adj.out.clone(),
+            None => seg.out_edges(u).collect(),
+        }
+    }
+
+    /// Adds the edge or replaces its weight; returns the previous weight.
+    pub(crate) fn put_edge(
+        &mut self,
+        seg: &Segment,
+        src: NodeId,
+        rel: RelId,
+        dst: NodeId,
+        weight: f64,
+    ) -> Option<f64> {
+        let previous = upsert(&mut self.node_mut(src, seg).out, dst, rel, weight);
+        upsert(&mut self.node_mut(dst, seg).inn, src, rel, weight);
+        previous
+    }
+
+    /// Deletes the edge; returns its weight, or None when it did not exist.
+    pub(crate) fn del_edge(
+        &mut self,
+        seg: &Segment,
+        src: NodeId,
+        rel: RelId,
+        dst: NodeId,
+    ) -> Option<f64> {
+        let exists = match self.get(src) {
+            Some(adj) => adj
+                .out
+                .binary_search_by(|&(n, r, _)| (n, r).cmp(&(dst, rel)))
+                .is_ok(),
+            None => seg.out_edges(src).any(|(n, r, _)| (n, r) == (dst, rel)),
+        };
+        if !exists {
+            return None;
+        }
+        let weight = remove(&mut self.node_mut(src, seg).out, dst, rel);
+        remove(&mut self.node_mut(dst, seg).inn, src, rel);
+        weight
+    }
+
+    /// Deletes every edge incident to `u`; returns them as (src, rel, dst, weight).
+    pub(crate) fn del_node(
+        &mut self,
+        seg: &Segment,
+        u: NodeId,
+    ) -> Vec<(NodeId, RelId, NodeId, f64)> {
+        let adj = self.node_mut(u, seg);
+        let out = std::mem::take(&mut adj.out);
+        let inn = std::mem::take(&mut adj.inn);
+        let mut removed = Vec::with_capacity(out.len() + inn.len());
+        for (dst, rel, w) in out {
+            if dst != u {
+                remove(&mut self.node_mut(dst, seg).inn, u, rel);
+            }
+            removed.push((u, rel, dst, w));
+        }
+        for (src, rel, w) in inn {
+            if src != u {
+                remove(&mut self.node_mut(src, seg).out, u, rel);
+                removed.push((src, rel, u, w));
+            }
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adjacency::encode_segment;
+    use crate::backend::FileBytes;
+
+    fn seg() -> Segment {
+        let lists = vec![vec![(1, 0, 1.0)], vec![(2, 0, 2.0)], vec![]];
+        Segment::open(
+            "s",
+            FileBytes::from_vec(encode_segment(1, 0, 3, &mut lists.into_iter())),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn edits_copy_the_segment_lists_then_change_them() {
+        let seg = seg();
+        let mut d = Delta::default();
+        assert_eq!(d.put_edge(&seg, 0, 1, 2, 5.0), None);
+        assert_eq!(d.put_edge(&seg, 0, 1, 2, 6.0), Some(5.0));
+        assert_eq!(d.get(0).unwrap().out, vec![(1, 0, 1.0), (2, 1, 6.0)]);
+        assert_eq!(d.get(2).unwrap().inn, vec![(0, 1, 6.0), (1, 0, 2.0)]);
+        assert_eq!(d.del_edge(&seg, 1, 0, 2), Some(2.0));
+        assert_eq!(d.del_edge(&seg, 1, 0, 2), None);
+        assert_eq!(d.get(1).unwrap().out, vec![]);
+    }
+
+    #[test]
+    fn a_reader_clone_does_not_see_later_edits() {
+        let seg = seg();
+        let mut d = Delta::default();
+        d.put_edge(&seg, 0, 0, 2, 1.0);
+        let reader = d.clone();
+        d.put_edge(&seg, 0, 0, 2, 9.0);
+        assert_eq!(reader.get(0).unwrap().out[1], (2, 0, 1.0));
+        assert_eq!(d.get(0).unwrap().out[1], (2, 0, 9.0));
+    }
+
+    #[test]
+    fn deleting_a_node_removes_both_directions_and_self_loops() {
+        let seg = seg();
+        let mut d = Delta::default();
+        d.put_edge(&seg, 1, 0, 1, 1.0);
+        let removed = d.del_node(&seg, 1);
+        assert_eq!(removed.len(), 3);
+        assert!(d.get(0).unwrap().out.is_empty());
+        assert!(d.get(2).unwrap().inn.is_empty());
+    }
+}

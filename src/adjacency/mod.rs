@@ -1,0 +1,10 @@
+//! Adjacency: immutable CSR segment files (out- and in-adjacency, memory-mapped) plus the
+//! in-memory delta of changes since the last checkpoint, and the merged view readers see.
+
+mod delta;
+mod segment;
+mod view;
+
+pub(crate) use delta::{Delta, NodeAdj};
+pub(crate) use segment::{encode_segment, Segment, SegmentHeader, SEGMENT_DIR};
+pub(crate) use view::GraphView;

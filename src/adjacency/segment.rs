@@ -1,0 +1,660 @@
+//! Segment files: one generation of the whole adjacency as a little-endian CSR.
+//!
+//! ```text
+//! header (256 bytes):
+//!   0 magic "WALKSEG\0" | 8 version u32 | 12 flags u32 | 16 generation u64 | 24 checkpoint_lsn u64
+//!   32 node_count u64 | 40 edge_count u64 | 48 relation_count u64 | 56 rel_width u8
+//!   57 weight_width u8 | 58 reserved [6] | 64 section table: 8 x (offset u64, length u64,
+//!   crc32 u32, reserved u32) | 252 header crc32 u32 (over bytes 0..252)
+//! sections (each 8-byte aligned, in this order):
+//!   0 out_offsets u32[n+1] | 1 out_dst u32[m] | 2 out_rel uW[m] | 3 out_weight f32|f64[m]
+//!   4 in_offsets u32[n+1]  | 5 in_src u32[m]  | 6 in_pos u32[m] (index of the edge in out_*)
+//! ```
+//!
+//! Out-lists are sorted by (dst, rel); in-lists by (src, rel). Relation ids take 1, 2 or 4
+//! bytes and weights 4 bytes (f32, only when every weight is exactly an f32) or 8 (f64): the
+//! narrowest width that loses nothing. Opening checks the header only (O(1)); the first read
+//! of the data checks every section's CRC and the structure once ([`Segment::check`]).
+
+use std::sync::OnceLock;
+
+use crate::backend::FileBytes;
+use crate::error::{CorruptionError, Error, Result};
+use crate::format::crc32;
+use crate::graph::{NodeId, RelId};
+
+/// Directory of segment files inside the database directory.
+pub(crate) const SEGMENT_DIR: &str = "adj";
+const MAGIC: &[u8; 8] = b"WALKSEG\0";
+const VERSION: u32 = 1;
+pub(crate) const HEADER_LEN: usize = 256;
+const SECTION_COUNT: usize = 7;
+const SECTION_NAMES: [&str; SECTION_COUNT] = [
+    "out_offsets",
+    "out_dst",
+    "out_rel",
+    "out_weight",
+    "in_offsets",
+    "in_src",
+    "in_pos",
+];
+
+/// The decoded fixed header of a segment file.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SegmentHeader {
+    pub(crate) version: u32,
+    pub(crate) flags: u32,
+    pub(crate) generation: u64,
+    pub(crate) checkpoint_lsn: u64,
+    pub(crate) node_count: u64,
+    pub(crate) edge_count: u64,
+    pub(crate) relation_count: u64,
+    pub(crate) rel_width: u8,
+    pub(crate) weight_width: u8,
+    /// (name, offset, length, crc32) of each section.
+    pub(crate) sections: Vec<(&'static str, u64, u64, u32)>,
+}
+
+/// A memory-mapped segment.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    name: String,
+    bytes: FileBytes,
+    header: SegmentHeader,
+    checked: OnceLock<std::result::Result<(), CorruptionError>>,
+}
+
+fn le_u32(bytes: &[u8], index: usize) -> u32 {
+    let at = index * 4;
+    match bytes.get(at..at + 4) {
+        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        None => 0,
+    }
+}
+
+fn le_u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+impl Segment {
+    /// Validates the header (magic, version, checksum, section bounds) without reading data.
+    pub(crate) fn open(name: &str, bytes: FileBytes) -> Result<Segment> {
+        let header = parse_header(name, &bytes)?;
+        Ok(Segment {
+            name: name.to_string(),
+            bytes,
+            header,
+            checked: OnceLock::new(),
+        })
+    }
+
+    /// An empty segment held in memory (generation 0 of a new database).
+    pub(crate) fn empty() -> Segment {
+        let bytes = encode_segment(0, 0, 0, &mut std::iter::empty());
+        // An encoder output always parses; fall back to an impossible-to-serve state otherwise.
+        match Segment::open("(empty)", FileBytes::from_vec(bytes)) {
+            Ok(seg) => seg,
+            Err(_) => unreachable!("the encoder's own empty segment parses"),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    pub(crate) fn file_len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    pub(crate) fn node_count(&self) -> u32 {
+        self.header.node_count as u32
+    }
+
+    pub(crate) fn edge_count(&self) -> u64 {
+        self.header.edge_count
+    }
+
+    fn section(&self, index: usize) -> &[u8] {
+        let (_, offset, length, _) = self.header.sections[index];
+        &self.bytes[offset as usize..(offset + length) as usize]
+    }
+
+    /// Checks every section's CRC and the CSR structure, once; later calls return the cached
+    /// outcome. Every read path calls this before serving data from the segment.
+    pub(crate) fn check(&self) -> Result<()> {
+        self.checked
+            .get_or_init(|| self.check_now())
+            .clone()
+            .map_err(Error::Corrupt)
+    }
+
+    fn check_now(&self) -> std::result::Result<(), CorruptionError> {
+        for (index, &(section, offset, length, crc)) in self.header.sections.iter().enumerate() {
+            if crc32(&[self.section(index)]) != crc {
+                return Err(CorruptionError::new(
+                    &self.name,
+                    offset,
+                    format!("section {section} ({length} bytes) checksum mismatch"),
+                ));
+            }
+        }
+        // Padding between sections must be zero and nothing may follow the last section, so
+        // that every byte of the file is covered by a check.
+        let mut covered = HEADER_LEN as u64;
+        for &(section, offset, length, _) in &self.header.sections {
+            match self.bytes.get(covered as usize..offset as usize) {
+                Some(gap) if gap.iter().all(|&b| b == 0) => {}
+                Some(_) => {
+                    return Err(CorruptionError::new(
+                        &self.name,
+                        covered,
+                        format!("non-zero padding before section {section}"),
+                    ))
+                }
+                None => {
+                    return Err(CorruptionError::new(
+                        &self.name,
+                        offset,
+                        format!("section {section} overlaps the one before"),
+                    ))
+                }
+            }
+            covered = covered.max(offset + length);
+        }
+        if covered != self.bytes.len() as u64 {
+            return Err(CorruptionError::new(
+                &self.name,
+                covered,
+                "bytes after the last section",
+            ));
+        }
+        let n = self.header.node_count as usize;
+        let m = self.header.edge_count as usize;
+        let err = |section: usize, index: usize, width: usize, what: String| {
+            CorruptionError::new(
+                &self.name,
+                self.header.sections[section].1 + (index * width) as u64,
+                what,
+            )
+        };
+        for (offsets, targets) in [(0usize, 1usize), (4, 5)] {
+            let off = self.section(offsets);
+            if le_u32(off, 0) != 0 || le_u32(off, n) as usize != m {
+                return Err(err(offsets, 0, 4, "offsets do not span the edges".into()));
+            }
+            for u in 0..n {
+                let (a, b) = (le_u32(off, u), le_u32(off, u + 1));
+                if a > b {
+                    return Err(err(
+                        offsets,
+                        u + 1,
+                        4,
+                        format!("offsets decrease at node {u}"),
+                    ));
+                }
+                let ids = self.section(targets);
+                let mut prev: Option<(u32, u32)> = None;
+                for i in a as usize..b as usize {
+                    let id = le_u32(ids, i);
+                    if id as usize >= n {
+                        return Err(err(targets, i, 4, format!("node id {id} out of range")));
+                    }
+                    let rel = if offsets == 0 {
+                        self.rel_at(i)
+                    } else {
+                        self.rel_at(le_u32(self.section(6), i) as usize)
+                    };
+                    if prev.is_some_and(|p| p >= (id, rel)) {
+                        return Err(err(
+                            targets,
+                            i,
+                            4,
+                            format!("list of node {u} is not sorted"),
+                        ));
+                    }
+                    prev = Some((id, rel));
+                }
+            }
+        }
+        for i in 0..m {
+            let rel = self.rel_at(i);
+            if u64::from(rel) >= self.header.relation_count {
+                return Err(err(
+                    2,
+                    i,
+                    self.header.rel_width as usize,
+                    format!("relation id {rel} out of range"),
+                ));
+            }
+            let w = self.weight_at(i);
+            if !(w.is_finite() && w > 0.0) {
+                return Err(err(
+                    3,
+                    i,
+                    self.header.weight_width as usize,
+                    format!("weight {w} is not finite and > 0"),
+                ));
+            }
+        }
+        // Every in-edge must point at the out-edge it mirrors, and each out-edge be mirrored once.
+        let mut seen = vec![false; m];
+        let in_off = self.section(4);
+        for v in 0..n {
+            for i in le_u32(in_off, v) as usize..le_u32(in_off, v + 1) as usize {
+                let p = le_u32(self.section(6), i) as usize;
+                let src = le_u32(self.section(5), i);
+                if p >= m
+                    || seen[p]
+                    || le_u32(self.section(1), p) as usize != v
+                    || self.out_owner(p) != Some(src)
+                {
+                    return Err(err(
+                        6,
+                        i,
+                        4,
+                        format!("in-edge {i} of node {v} does not mirror an out-edge"),
+                    ));
+                }
+                seen[p] = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The source node of out-edge `p` (binary search over the offsets).
+    fn out_owner(&self, p: usize) -> Option<u32> {
+        let off = self.section(0);
+        let n = self.header.node_count as usize;
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if (le_u32(off, mid + 1) as usize) <= p {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo < n && (le_u32(off, lo) as usize) <= p).then_some(lo as u32)
+    }
+
+    #[inline]
+    fn rel_at(&self, i: usize) -> RelId {
+        let s = self.section(2);
+        match self.header.rel_width {
+            1 => s.get(i).copied().unwrap_or(0) as RelId,
+            2 => s
+                .get(i * 2..i * 2 + 2)
+                .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as RelId),
+            _ => le_u32(s, i),
+        }
+    }
+
+    #[inline]
+    fn weight_at(&self, i: usize) -> f64 {
+        let s = self.section(3);
+        if self.header.weight_width == 4 {
+            f32::from_bits(le_u32(s, i)) as f64
+        } else {
+            s.get(i * 8..i * 8 + 8)
+                .map_or(0.0, |b| f64::from_bits(le_u64_at(b, 0)))
+        }
+    }
+
+    fn range(&self, offsets: usize, u: NodeId) -> std::ops::Range<usize> {
+        if u as u64 >= self.header.node_count {
+            return 0..0;
+        }
+        let off = self.section(offsets);
+        let (a, b) = (
+            le_u32(off, u as usize) as usize,
+            le_u32(off, u as usize + 1) as usize,
+        );
+        // Damaged offsets give an empty list; `check` reports them before data is served.
+        if a <= b && b as u64 <= self.header.edge_count {
+            a..b
+        } else {
+            0..0
+        }
+    }
+
+    /// Out-edges of `u` as (dst, rel, weight), sorted by (dst, rel).
+    pub(crate) fn out_edges(&self, u: NodeId) -> SegEdges<'_> {
+        SegEdges {
+            seg: self,
+            range: self.range(0, u),
+            incoming: false,
+        }
+    }
+
+    /// In-edges of `v` as (src, rel, weight), sorted by (src, rel).
+    pub(crate) fn in_edges(&self, v: NodeId) -> SegEdges<'_> {
+        SegEdges {
+            seg: self,
+            range: self.range(4, v),
+            incoming: true,
+        }
+    }
+
+    /// Number of out-edges of `u`.
+    pub(crate) fn out_degree(&self, u: NodeId) -> usize {
+        self.range(0, u).len()
+    }
+
+    /// Number of in-edges of `v`.
+    pub(crate) fn in_degree(&self, v: NodeId) -> usize {
+        self.range(4, v).len()
+    }
+}
+
+/// An iterator over one node's out- or in-list in a segment.
+#[derive(Clone, Debug)]
+pub(crate) struct SegEdges<'a> {
+    seg: &'a Segment,
+    range: std::ops::Range<usize>,
+    incoming: bool,
+}
+
+impl Iterator for SegEdges<'_> {
+    type Item = (NodeId, RelId, f64);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let i = self.range.next()?;
+        let seg = self.seg;
+        if self.incoming {
+            let p = le_u32(seg.section(6), i) as usize;
+            Some((le_u32(seg.section(5), i), seg.rel_at(p), seg.weight_at(p)))
+        } else {
+            Some((le_u32(seg.section(1), i), seg.rel_at(i), seg.weight_at(i)))
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+}
+
+impl ExactSizeIterator for SegEdges<'_> {}
+
+fn parse_header(name: &str, bytes: &[u8]) -> Result<SegmentHeader> {
+    let bad = |offset: u64, what: String| Error::corrupt(name, offset, what);
+    if bytes.len() < HEADER_LEN {
+        return Err(bad(
+            0,
+            format!(
+                "file is {} bytes, shorter than the {HEADER_LEN}-byte header",
+                bytes.len()
+            ),
+        ));
+    }
+    if &bytes[0..8] != MAGIC {
+        return Err(bad(0, "bad magic: not a walkdb segment file".into()));
+    }
+    let stored = u32::from_le_bytes([bytes[252], bytes[253], bytes[254], bytes[255]]);
+    if stored != crc32(&[&bytes[0..252]]) {
+        return Err(bad(252, "header checksum mismatch".into()));
+    }
+    let version = le_u32(&bytes[8..12], 0);
+    if version != VERSION {
+        return Err(bad(8, format!("unsupported segment version {version}")));
+    }
+    let header_u64 = |at: usize| le_u64_at(bytes, at);
+    let (node_count, edge_count) = (header_u64(32), header_u64(40));
+    let (rel_width, weight_width) = (bytes[56], bytes[57]);
+    if !matches!(rel_width, 1 | 2 | 4) {
+        return Err(bad(
+            56,
+            format!("relation width {rel_width} is not 1, 2 or 4"),
+        ));
+    }
+    if !matches!(weight_width, 4 | 8) {
+        return Err(bad(
+            57,
+            format!("weight width {weight_width} is not 4 or 8"),
+        ));
+    }
+    if node_count >= u32::MAX as u64 || edge_count >= u32::MAX as u64 {
+        return Err(bad(32, "node or edge count beyond the u32 limit".into()));
+    }
+    let (n, m) = (node_count, edge_count);
+    let expected = [
+        (n + 1) * 4,
+        m * 4,
+        m * rel_width as u64,
+        m * weight_width as u64,
+        (n + 1) * 4,
+        m * 4,
+        m * 4,
+    ];
+    let mut sections = Vec::with_capacity(SECTION_COUNT);
+    for (index, &want) in expected.iter().enumerate() {
+        let at = 64 + index * 24;
+        let (offset, length) = (header_u64(at), header_u64(at + 8));
+        let crc = le_u32(&bytes[at + 16..at + 20], 0);
+        if length != want {
+            return Err(bad(
+                at as u64 + 8,
+                format!(
+                    "section {} has length {length}, expected {want}",
+                    SECTION_NAMES[index]
+                ),
+            ));
+        }
+        if offset < HEADER_LEN as u64
+            || offset
+                .checked_add(length)
+                .is_none_or(|end| end > bytes.len() as u64)
+        {
+            return Err(bad(
+                at as u64,
+                format!("section {} lies outside the file", SECTION_NAMES[index]),
+            ));
+        }
+        sections.push((SECTION_NAMES[index], offset, length, crc));
+    }
+    Ok(SegmentHeader {
+        version,
+        flags: le_u32(&bytes[12..16], 0),
+        generation: header_u64(16),
+        checkpoint_lsn: header_u64(24),
+        node_count,
+        edge_count,
+        relation_count: header_u64(48),
+        rel_width,
+        weight_width,
+        sections,
+    })
+}
+
+/// Encodes a segment of `node_count` nodes from their sorted out-lists (`out_lists` yields the
+/// out-list of node 0, 1, ... in order; each sorted by (dst, rel)).
+pub(crate) fn encode_segment(
+    generation: u64,
+    checkpoint_lsn: u64,
+    node_count: u32,
+    out_lists: &mut dyn Iterator<Item = Vec<(NodeId, RelId, f64)>>,
+) -> Vec<u8> {
+    let n = node_count as usize;
+    let mut out_offsets = Vec::with_capacity(n + 1);
+    let mut out_dst: Vec<u32> = Vec::new();
+    let mut out_rel: Vec<u32> = Vec::new();
+    let mut out_weight: Vec<f64> = Vec::new();
+    out_offsets.push(0u32);
+    for list in out_lists.take(n) {
+        for (dst, rel, w) in list {
+            out_dst.push(dst);
+            out_rel.push(rel);
+            out_weight.push(w);
+        }
+        out_offsets.push(out_dst.len() as u32);
+    }
+    while out_offsets.len() < n + 1 {
+        out_offsets.push(out_dst.len() as u32);
+    }
+    encode_columns(
+        generation,
+        checkpoint_lsn,
+        n,
+        &out_offsets,
+        &out_dst,
+        &out_rel,
+        &out_weight,
+    )
+}
+
+/// Encodes a segment from its out-CSR columns (lists sorted by (dst, rel)).
+pub(crate) fn encode_columns(
+    generation: u64,
+    checkpoint_lsn: u64,
+    n: usize,
+    out_offsets: &[u32],
+    out_dst: &[u32],
+    out_rel: &[u32],
+    out_weight: &[f64],
+) -> Vec<u8> {
+    let m = out_dst.len();
+    // In-CSR by counting sort over destinations; scanning sources in order keeps each in-list
+    // sorted by (src, rel).
+    let mut in_offsets = vec![0u32; n + 1];
+    for &d in out_dst {
+        in_offsets[d as usize + 1] += 1;
+    }
+    for i in 0..n {
+        in_offsets[i + 1] += in_offsets[i];
+    }
+    let mut cursor = in_offsets.clone();
+    let mut in_src = vec![0u32; m];
+    let mut in_pos = vec![0u32; m];
+    for u in 0..n {
+        for p in out_offsets[u] as usize..out_offsets[u + 1] as usize {
+            let d = out_dst[p] as usize;
+            let slot = cursor[d] as usize;
+            cursor[d] += 1;
+            in_src[slot] = u as u32;
+            in_pos[slot] = p as u32;
+        }
+    }
+    let relation_count = out_rel.iter().map(|&r| r as u64 + 1).max().unwrap_or(0);
+    let rel_width: u8 = match relation_count {
+        0..=256 => 1,
+        257..=65536 => 2,
+        _ => 4,
+    };
+    let weight_width: u8 = if out_weight.iter().all(|&w| (w as f32) as f64 == w) {
+        4
+    } else {
+        8
+    };
+
+    let u32s = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let rels: Vec<u8> = match rel_width {
+        1 => out_rel.iter().map(|&r| r as u8).collect(),
+        2 => out_rel
+            .iter()
+            .flat_map(|&r| (r as u16).to_le_bytes())
+            .collect(),
+        _ => u32s(out_rel),
+    };
+    let weights: Vec<u8> = if weight_width == 4 {
+        out_weight
+            .iter()
+            .flat_map(|&w| (w as f32).to_le_bytes())
+            .collect()
+    } else {
+        out_weight.iter().flat_map(|&w| w.to_le_bytes()).collect()
+    };
+    let sections: [Vec<u8>; SECTION_COUNT] = [
+        u32s(out_offsets),
+        u32s(out_dst),
+        rels,
+        weights,
+        u32s(&in_offsets),
+        u32s(&in_src),
+        u32s(&in_pos),
+    ];
+
+    let mut out = vec![0u8; HEADER_LEN];
+    out[0..8].copy_from_slice(MAGIC);
+    out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    out[16..24].copy_from_slice(&generation.to_le_bytes());
+    out[24..32].copy_from_slice(&checkpoint_lsn.to_le_bytes());
+    out[32..40].copy_from_slice(&(n as u64).to_le_bytes());
+    out[40..48].copy_from_slice(&(m as u64).to_le_bytes());
+    out[48..56].copy_from_slice(&relation_count.to_le_bytes());
+    out[56] = rel_width;
+    out[57] = weight_width;
+    for (index, section) in sections.iter().enumerate() {
+        while out.len() % 8 != 0 {
+            out.push(0);
+        }
+        let at = 64 + index * 24;
+        let offset = out.len() as u64;
+        out[at..at + 8].copy_from_slice(&offset.to_le_bytes());
+        out[at + 8..at + 16].copy_from_slice(&(section.len() as u64).to_le_bytes());
+        out[at + 16..at + 20].copy_from_slice(&crc32(&[section]).to_le_bytes());
+        out.extend_from_slice(section);
+    }
+    let crc = crc32(&[&out[0..252]]);
+    out[252..256].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        // 0 -> 1 (r0, 1.0), 0 -> 2 (r1, 0.1), 2 -> 0 (r0, 3.0)
+        let lists = vec![vec![(1, 0, 1.0), (2, 1, 0.1)], vec![], vec![(0, 0, 3.0)]];
+        encode_segment(1, 9, 3, &mut lists.into_iter())
+    }
+
+    #[test]
+    fn round_trip_both_directions() {
+        let seg = Segment::open("s", FileBytes::from_vec(sample())).unwrap();
+        seg.check().unwrap();
+        assert_eq!(
+            seg.out_edges(0).collect::<Vec<_>>(),
+            vec![(1, 0, 1.0), (2, 1, 0.1)]
+        );
+        assert_eq!(seg.in_edges(0).collect::<Vec<_>>(), vec![(2, 0, 3.0)]);
+        assert_eq!(seg.in_edges(2).collect::<Vec<_>>(), vec![(0, 1, 0.1)]);
+        assert_eq!(
+            seg.header().weight_width,
+            8,
+            "0.1 is not an f32: weights stay f64"
+        );
+        assert_eq!(seg.out_edges(7).count(), 0);
+    }
+
+    #[test]
+    fn every_single_byte_flip_is_detected() {
+        let bytes = sample();
+        for at in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x40;
+            let outcome = Segment::open("s", FileBytes::from_vec(damaged)).and_then(|s| s.check());
+            assert!(
+                matches!(outcome, Err(Error::Corrupt(_))),
+                "flip at {at} not detected"
+            );
+        }
+    }
+
+    #[test]
+    fn truncation_is_detected() {
+        let bytes = sample();
+        for len in 0..bytes.len() {
+            assert!(
+                Segment::open("s", FileBytes::from_vec(bytes[..len].to_vec())).is_err(),
+                "len {len}"
+            );
+        }
+    }
+}

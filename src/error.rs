@@ -1,0 +1,203 @@
+//! Errors, one small enum per kind of failure plus the umbrella [`Error`].
+//!
+//! Every message names what and where ("wal/00000002.log offset 77312: record checksum
+//! mismatch"), so a user can act on it without a debugger. The CLI maps the kinds to its exit
+//! codes: input -> 1, corruption -> 2, I/O and poisoning -> 3.
+
+use std::fmt;
+use std::io;
+
+/// A file failed a checksum, bounds or invariant check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptionError {
+    /// The file, relative to the database directory.
+    pub file: String,
+    /// Byte offset of the damage, as close as the check can tell.
+    pub offset: u64,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl CorruptionError {
+    /// Builds a corruption report for `file` at `offset`.
+    pub fn new(file: impl Into<String>, offset: u64, what: impl Into<String>) -> CorruptionError {
+        CorruptionError {
+            file: file.into(),
+            offset,
+            what: what.into(),
+        }
+    }
+}
+
+impl fmt::Display for CorruptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} offset {}: {}", self.file, self.offset, self.what)
+    }
+}
+
+impl std::error::Error for CorruptionError {}
+
+/// Bad input from the caller: nothing was changed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InputError {
+    /// A node key that is not in the database.
+    UnknownNode {
+        /// The key.
+        key: String,
+    },
+    /// A relation name that is not in the database.
+    UnknownRelation {
+        /// The name.
+        name: String,
+    },
+    /// An edge that does not exist (delete of a missing edge).
+    MissingEdge {
+        /// Source key.
+        src: String,
+        /// Relation name.
+        rel: String,
+        /// Destination key.
+        dst: String,
+    },
+    /// A weight that is not finite and > 0.
+    InvalidWeight {
+        /// The weight given.
+        weight: f64,
+    },
+    /// A node key or relation name that is empty, too long or holds a tab or newline.
+    InvalidKey {
+        /// Why.
+        reason: String,
+    },
+    /// An option out of range (alpha not in (0, 1), zero walks per node, ...).
+    InvalidOption {
+        /// Why.
+        reason: String,
+    },
+    /// `create` on a directory that already holds a database.
+    AlreadyExists {
+        /// The directory.
+        path: String,
+    },
+    /// `open` on a directory that holds no database.
+    NotADatabase {
+        /// The directory.
+        path: String,
+    },
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::UnknownNode { key } => write!(f, "unknown node '{key}'"),
+            InputError::UnknownRelation { name } => write!(f, "unknown relation '{name}'"),
+            InputError::MissingEdge { src, rel, dst } => {
+                write!(f, "edge {src} -[{rel}]-> {dst} does not exist")
+            }
+            InputError::InvalidWeight { weight } => {
+                write!(f, "weight {weight} is not a finite number > 0")
+            }
+            InputError::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
+            InputError::InvalidOption { reason } => write!(f, "invalid option: {reason}"),
+            InputError::AlreadyExists { path } => {
+                write!(f, "{path} already holds a walkdb database")
+            }
+            InputError::NotADatabase { path } => write!(f, "{path} holds no walkdb database"),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// The umbrella error of every walkdb operation.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller's input was rejected; nothing changed.
+    Input(InputError),
+    /// A file is damaged; nothing wrong was served.
+    Corrupt(CorruptionError),
+    /// An I/O operation failed.
+    Io {
+        /// What walkdb was doing, naming the file.
+        context: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// An earlier write or sync failed, so the database refuses writes until it is reopened:
+    /// a retried fsync can report success after the data is gone.
+    Poisoned {
+        /// The failure that poisoned the database.
+        cause: String,
+    },
+    /// The database directory is locked by another process or handle.
+    Locked {
+        /// The directory.
+        path: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(file: impl Into<String>, offset: u64, what: impl Into<String>) -> Error {
+        Error::Corrupt(CorruptionError::new(file, offset, what))
+    }
+
+    /// True for a damaged-file error.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Corrupt(_))
+    }
+
+    /// True for rejected input.
+    pub fn is_input(&self) -> bool {
+        matches!(self, Error::Input(_))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Input(e) => write!(f, "{e}"),
+            Error::Corrupt(e) => write!(f, "database damaged: {e}"),
+            Error::Io { context, source } => write!(f, "I/O error while {context}: {source}"),
+            Error::Poisoned { cause } => write!(
+                f,
+                "the database refuses writes after an earlier I/O failure ({cause}); reopen it"
+            ),
+            Error::Locked { path } => write!(f, "{path} is already open in another process"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Input(e) => Some(e),
+            Error::Corrupt(e) => Some(e),
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Error {
+        Error::Input(e)
+    }
+}
+
+impl From<CorruptionError> for Error {
+    fn from(e: CorruptionError) -> Error {
+        Error::Corrupt(e)
+    }
+}
+
+/// Result alias for walkdb operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

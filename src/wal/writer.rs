@@ -1,0 +1,107 @@
+//! Appending to the WAL.
+
+use std::sync::Arc;
+
+use super::{encode_file_header, encode_record, wal_file_name, RecordKind, MAX_PAYLOAD, WAL_DIR};
+use crate::backend::{StorageBackend, StorageFile};
+
+/// Appends transactions to the current WAL file. Owned by the single writer.
+#[derive(Debug)]
+pub(crate) struct WalWriter {
+    file: Arc<dyn StorageFile>,
+    name: String,
+    offset: u64,
+    next_lsn: u64,
+    buf: Vec<u8>,
+}
+
+impl WalWriter {
+    /// Starts a new WAL file whose first record will have `first_lsn`, durably (file and
+    /// directory entry synced) before it returns.
+    pub(crate) fn create(
+        backend: &dyn StorageBackend,
+        first_lsn: u64,
+    ) -> std::io::Result<WalWriter> {
+        let name = wal_file_name(first_lsn);
+        let file = backend.open(&name, true)?;
+        file.set_len(0)?;
+        let header = encode_file_header(first_lsn);
+        file.write_at(0, &header)?;
+        file.sync_data()?;
+        backend.sync_dir(WAL_DIR)?;
+        Ok(WalWriter {
+            file,
+            name,
+            offset: header.len() as u64,
+            next_lsn: first_lsn,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Continues an existing file after recovery: cuts off the torn or uncommitted tail at
+    /// `valid_len` (durably) so new records follow the last committed one.
+    pub(crate) fn resume(
+        backend: &dyn StorageBackend,
+        name: &str,
+        valid_len: u64,
+        next_lsn: u64,
+    ) -> std::io::Result<WalWriter> {
+        let file = backend.open(name, false)?;
+        if file.len()? != valid_len {
+            file.set_len(valid_len)?;
+            file.sync_data()?;
+        }
+        Ok(WalWriter {
+            file,
+            name: name.to_string(),
+            offset: valid_len,
+            next_lsn,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The LSN the next record will get.
+    pub(crate) fn next_lsn(&self) -> u64 {
+        self.next_lsn
+    }
+
+    /// Name of the file being appended to.
+    pub(crate) fn file_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Bytes in the current file.
+    pub(crate) fn file_len(&self) -> u64 {
+        self.offset
+    }
+
+    /// Appends one transaction (split into records of at most `MAX_PAYLOAD` bytes) with a
+    /// single write, and returns its LSN (the commit record's). Not durable until `sync`.
+    pub(crate) fn append(&mut self, payload: &[u8]) -> std::io::Result<u64> {
+        self.buf.clear();
+        let mut chunks = payload.chunks(MAX_PAYLOAD).peekable();
+        let mut lsn = self.next_lsn;
+        if chunks.peek().is_none() {
+            encode_record(lsn, RecordKind::Commit, &[], &mut self.buf);
+        }
+        while let Some(chunk) = chunks.next() {
+            let kind = if chunks.peek().is_some() {
+                RecordKind::Part
+            } else {
+                RecordKind::Commit
+            };
+            encode_record(lsn, kind, chunk, &mut self.buf);
+            lsn += 1;
+        }
+        let commit_lsn = if payload.is_empty() { lsn } else { lsn - 1 };
+        self.file.write_at(self.offset, &self.buf)?;
+        self.offset += self.buf.len() as u64;
+        self.next_lsn = commit_lsn + 1;
+        Ok(commit_lsn)
+    }
+
+    /// Makes everything appended so far durable (fdatasync).
+    pub(crate) fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+}
