@@ -114,6 +114,35 @@ impl CsrGraph {
         }
     }
 
+    /// Copies any adjacency into a CSR, keeping each node's link order.
+    pub fn from_adjacency(graph: &impl Adjacency) -> CsrGraph {
+        let n = graph.node_count();
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut targets = Vec::new();
+        let mut rels = Vec::new();
+        let mut weights = Vec::new();
+        let mut weight_sums = Vec::with_capacity(n);
+        offsets.push(0);
+        for u in 0..n as NodeId {
+            let mut sum = 0.0;
+            for link in graph.links(u) {
+                targets.push(link.target);
+                rels.push(link.rel);
+                weights.push(link.weight);
+                sum += link.weight;
+            }
+            offsets.push(targets.len());
+            weight_sums.push(sum);
+        }
+        CsrGraph {
+            offsets,
+            targets,
+            rels,
+            weights,
+            weight_sums,
+        }
+    }
+
     /// A copy whose link weights are multiplied by `multiplier(rel)`; links whose multiplied
     /// weight is 0 are dropped (a multiplier of 0 removes the relation).
     pub fn reweighted(&self, multiplier: impl Fn(RelId) -> f64) -> CsrGraph {

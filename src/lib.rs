@@ -1,12 +1,21 @@
 //! walkdb: an embedded, crash-safe graph database for growing, weighted, typed knowledge
 //! graphs, ranked with Personalized PageRank.
 
-pub mod backend;
-mod error;
-pub mod graph;
-pub mod rng;
-
-pub use error::{CorruptionError, Error, InputError, Result};
 mod adjacency;
+pub mod backend;
+mod catalog;
+mod db;
+mod error;
 mod format;
+pub mod graph;
+mod hash;
+pub mod rng;
 mod wal;
+
+pub use catalog::Options;
+pub use db::{
+    BulkLoader, CheckpointInfo, CommitInfo, Database, DatabaseBuilder, Durability, Edges,
+    ImportInfo, Snapshot, Stats, VerifyReport, WriteTxn, DEFAULT_ALPHA, DEFAULT_WALKS_PER_NODE,
+    MAX_KEY_LEN,
+};
+pub use error::{CorruptionError, Error, InputError, Result};

@@ -7,33 +7,16 @@
 //! holding an older version keep theirs untouched.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use super::Segment;
 use crate::graph::{NodeId, RelId};
+use crate::hash::StrHasher;
 
 const SHARDS: usize = 1024;
 
-/// A multiplicative hasher for node ids: the keys are dense integers, SipHash buys nothing.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type Shard = HashMap<NodeId, Arc<NodeAdj>, BuildHasherDefault<IdHasher>>;
+type Shard = HashMap<NodeId, Arc<NodeAdj>, BuildHasherDefault<StrHasher>>;
 
 /// A node's complete adjacency: out-list sorted by (dst, rel), in-list by (src, rel).
 #[derive(Clone, Debug, Default, PartialEq)]

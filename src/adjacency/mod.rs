@@ -3,8 +3,10 @@
 
 mod delta;
 mod segment;
-mod view;
+pub(crate) mod view;
 
 pub(crate) use delta::{Delta, NodeAdj};
-pub(crate) use segment::{encode_segment, Segment, SegmentHeader, SEGMENT_DIR};
+pub(crate) use segment::{
+    encode_columns as encode_segment_columns, encode_segment, Segment, SegmentHeader, SEGMENT_DIR,
+};
 pub(crate) use view::GraphView;

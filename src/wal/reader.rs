@@ -146,6 +146,9 @@ pub(crate) fn parse_file_header(bytes: &[u8]) -> std::result::Result<u64, String
 pub(crate) struct RecoveredTxn {
     pub(crate) lsn: u64,
     pub(crate) ops: Vec<Op>,
+    /// The WAL file and offset of the transaction's first record, for error messages.
+    pub(crate) file: String,
+    pub(crate) offset: u64,
 }
 
 /// The result of reading the WAL directory.
@@ -205,6 +208,7 @@ pub(crate) fn read_wal_dir(
     }
     let mut expected: Option<u64> = None;
     let mut pending: Vec<Op> = Vec::new();
+    let mut pending_offset = 0u64;
     for (index, (name, bytes)) in names.iter().zip(&contents).enumerate() {
         let is_last = index + 1 == names.len();
         let first_lsn = match parse_file_header(bytes) {
@@ -247,6 +251,9 @@ pub(crate) fn read_wal_dir(
                     }
                     next_lsn += 1;
                     if lsn > checkpoint_lsn {
+                        if pending.is_empty() {
+                            pending_offset = pos as u64;
+                        }
                         let ops = decode_ops(&bytes[payload_start..end]).map_err(|e| {
                             Error::corrupt(
                                 name,
@@ -259,6 +266,8 @@ pub(crate) fn read_wal_dir(
                             scan.txns.push(RecoveredTxn {
                                 lsn,
                                 ops: std::mem::take(&mut pending),
+                                file: name.clone(),
+                                offset: pending_offset,
                             });
                         }
                     }

@@ -1,0 +1,360 @@
+//! The catalog, kept in redb: node key <-> id, relation name <-> id, the database options and
+//! the manifest (current segment generation, checkpoint LSN).
+//!
+//! The catalog changes only at checkpoints and bulk imports, in one redb write transaction
+//! that also switches the manifest: new keys and the generation that uses them become durable
+//! together. Keys created since the last checkpoint live in the WAL and in memory.
+
+use std::sync::Arc;
+
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::backend::{RedbFile, StorageBackend};
+use crate::error::{Error, Result};
+use crate::format::{put_str, Cursor};
+use crate::graph::{NodeId, RelId};
+
+/// File name of the catalog inside the database directory.
+pub(crate) const CATALOG_FILE: &str = "catalog.redb";
+const FORMAT_VERSION: u32 = 1;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const NODE_IDS: TableDefinition<&str, u32> = TableDefinition::new("node_ids");
+const NODE_KEYS: TableDefinition<u32, &str> = TableDefinition::new("node_keys");
+const REL_IDS: TableDefinition<&str, u32> = TableDefinition::new("relation_ids");
+const REL_NAMES: TableDefinition<u32, &str> = TableDefinition::new("relation_names");
+
+/// What a database keeps for life.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// Every edge walkable both ways.
+    pub undirected: bool,
+    /// Restart probability of the stored walks.
+    pub alpha: f64,
+    /// Walk-index density: walks stored per unit of node degree.
+    pub walks_per_node: f64,
+}
+
+/// Which files hold the checkpointed state, and up to which LSN.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Manifest {
+    pub(crate) generation: u64,
+    pub(crate) checkpoint_lsn: u64,
+    pub(crate) node_count: u32,
+    pub(crate) relation_count: u32,
+    pub(crate) edge_count: u64,
+    /// Segment file name relative to the database directory.
+    pub(crate) segment: String,
+    /// Walk-index file name, empty when there is none.
+    pub(crate) walks: String,
+}
+
+impl Manifest {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.generation.to_le_bytes());
+        out.extend_from_slice(&self.checkpoint_lsn.to_le_bytes());
+        out.extend_from_slice(&(self.node_count as u64).to_le_bytes());
+        out.extend_from_slice(&self.edge_count.to_le_bytes());
+        out.extend_from_slice(&(self.relation_count as u64).to_le_bytes());
+        put_str(&mut out, &self.segment);
+        put_str(&mut out, &self.walks);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Manifest> {
+        let bad = |e: crate::format::DecodeError| {
+            Error::corrupt(CATALOG_FILE, e.offset, format!("manifest: {}", e.what))
+        };
+        let mut c = Cursor::new(bytes);
+        let version = c.u32().map_err(bad)?;
+        if version != FORMAT_VERSION {
+            return Err(Error::corrupt(
+                CATALOG_FILE,
+                0,
+                format!("manifest version {version} is not supported"),
+            ));
+        }
+        let generation = c.u64().map_err(bad)?;
+        let checkpoint_lsn = c.u64().map_err(bad)?;
+        let node_count = c.u64().map_err(bad)?;
+        let edge_count = c.u64().map_err(bad)?;
+        let relation_count = c.u64().map_err(bad)?;
+        let segment = c.str().map_err(bad)?.to_string();
+        let walks = c.str().map_err(bad)?.to_string();
+        if node_count > u32::MAX as u64 || relation_count > u32::MAX as u64 {
+            return Err(Error::corrupt(
+                CATALOG_FILE,
+                0,
+                "manifest counts out of range",
+            ));
+        }
+        Ok(Manifest {
+            generation,
+            checkpoint_lsn,
+            node_count: node_count as u32,
+            relation_count: relation_count as u32,
+            edge_count,
+            segment,
+            walks,
+        })
+    }
+}
+
+fn encode_options(o: &Options) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.push(o.undirected as u8);
+    out.extend_from_slice(&o.alpha.to_le_bytes());
+    out.extend_from_slice(&o.walks_per_node.to_le_bytes());
+    out
+}
+
+fn decode_options(bytes: &[u8]) -> Result<Options> {
+    let bad = |e: crate::format::DecodeError| {
+        Error::corrupt(CATALOG_FILE, e.offset, format!("options: {}", e.what))
+    };
+    let mut c = Cursor::new(bytes);
+    let _version = c.u32().map_err(bad)?;
+    let undirected = c.u8().map_err(bad)? != 0;
+    let alpha = c.f64().map_err(bad)?;
+    let walks_per_node = c.f64().map_err(bad)?;
+    if !(alpha > 0.0 && alpha < 1.0) || !(walks_per_node.is_finite() && walks_per_node > 0.0) {
+        return Err(Error::corrupt(CATALOG_FILE, 0, "options out of range"));
+    }
+    Ok(Options {
+        undirected,
+        alpha,
+        walks_per_node,
+    })
+}
+
+fn redb_err(e: impl Into<redb::Error>) -> Error {
+    match e.into() {
+        redb::Error::Io(source) => Error::io(format!("accessing {CATALOG_FILE}"), source),
+        redb::Error::Corrupted(what) => Error::corrupt(CATALOG_FILE, 0, what),
+        other => Error::corrupt(CATALOG_FILE, 0, other.to_string()),
+    }
+}
+
+/// The redb catalog.
+#[derive(Debug)]
+pub(crate) struct Catalog {
+    db: redb::Database,
+}
+
+impl Catalog {
+    fn open_file(backend: &Arc<dyn StorageBackend>, create: bool) -> Result<redb::Database> {
+        let file = backend
+            .open(CATALOG_FILE, create)
+            .map_err(|e| Error::io(format!("opening {CATALOG_FILE}"), e))?;
+        redb::Builder::new()
+            .create_with_backend(RedbFile(file))
+            .map_err(redb_err)
+    }
+
+    /// Writes a new catalog with the options and the first manifest, durably.
+    pub(crate) fn create(
+        backend: &Arc<dyn StorageBackend>,
+        options: &Options,
+        manifest: &Manifest,
+    ) -> Result<Catalog> {
+        let db = Catalog::open_file(backend, true)?;
+        let txn = db.begin_write().map_err(redb_err)?;
+        {
+            let mut meta = txn.open_table(META).map_err(redb_err)?;
+            meta.insert("options", encode_options(options).as_slice())
+                .map_err(redb_err)?;
+            meta.insert("manifest", manifest.encode().as_slice())
+                .map_err(redb_err)?;
+            for table in [NODE_IDS, REL_IDS] {
+                txn.open_table(table).map_err(redb_err)?;
+            }
+            for table in [NODE_KEYS, REL_NAMES] {
+                txn.open_table(table).map_err(redb_err)?;
+            }
+        }
+        txn.commit().map_err(redb_err)?;
+        backend
+            .sync_dir("")
+            .map_err(|e| Error::io("syncing the database directory", e))?;
+        Ok(Catalog { db })
+    }
+
+    /// Opens the catalog and reads the options and manifest.
+    pub(crate) fn open(backend: &Arc<dyn StorageBackend>) -> Result<(Catalog, Options, Manifest)> {
+        let db = Catalog::open_file(backend, false)?;
+        let catalog = Catalog { db };
+        let txn = catalog.db.begin_read().map_err(redb_err)?;
+        let meta = txn.open_table(META).map_err(redb_err)?;
+        let get = |key: &str| -> Result<Vec<u8>> {
+            meta.get(key)
+                .map_err(redb_err)?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| Error::corrupt(CATALOG_FILE, 0, format!("catalog has no {key}")))
+        };
+        let options = decode_options(&get("options")?)?;
+        let manifest = Manifest::decode(&get("manifest")?)?;
+        drop(meta);
+        drop(txn);
+        Ok((catalog, options, manifest))
+    }
+
+    pub(crate) fn node_id(&self, key: &str) -> Result<Option<NodeId>> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
+        Ok(table.get(key).map_err(redb_err)?.map(|v| v.value()))
+    }
+
+    pub(crate) fn node_key(&self, id: NodeId) -> Result<Option<String>> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
+        Ok(table
+            .get(id)
+            .map_err(redb_err)?
+            .map(|v| v.value().to_string()))
+    }
+
+    /// Every checkpointed node key, indexed by id; fails if the ids are not dense.
+    pub(crate) fn node_keys(&self) -> Result<Vec<String>> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
+        let mut keys = Vec::with_capacity(table.len().map_err(redb_err)? as usize);
+        for entry in table.iter().map_err(redb_err)? {
+            let (id, key) = entry.map_err(redb_err)?;
+            if id.value() as usize != keys.len() {
+                return Err(Error::corrupt(
+                    CATALOG_FILE,
+                    0,
+                    format!("node ids are not dense at id {}", id.value()),
+                ));
+            }
+            keys.push(key.value().to_string());
+        }
+        Ok(keys)
+    }
+
+    /// Every relation name, indexed by id.
+    pub(crate) fn relations(&self) -> Result<Vec<String>> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(REL_NAMES).map_err(redb_err)?;
+        let mut names = Vec::new();
+        for entry in table.iter().map_err(redb_err)? {
+            let (id, name) = entry.map_err(redb_err)?;
+            if id.value() as usize != names.len() {
+                return Err(Error::corrupt(
+                    CATALOG_FILE,
+                    0,
+                    format!("relation ids are not dense at id {}", id.value()),
+                ));
+            }
+            names.push(name.value().to_string());
+        }
+        Ok(names)
+    }
+
+    /// Checks that the key tables are inverse to each other and hold `node_count` nodes.
+    pub(crate) fn verify(&self, node_count: u32, relation_count: u32) -> Result<()> {
+        let keys = self.node_keys()?;
+        if keys.len() != node_count as usize {
+            return Err(Error::corrupt(
+                CATALOG_FILE,
+                0,
+                format!("{} node keys, manifest says {node_count}", keys.len()),
+            ));
+        }
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
+        if ids.len().map_err(redb_err)? != keys.len() as u64 {
+            return Err(Error::corrupt(
+                CATALOG_FILE,
+                0,
+                "node_ids and node_keys differ in size",
+            ));
+        }
+        for (id, key) in keys.iter().enumerate() {
+            if ids.get(key.as_str()).map_err(redb_err)?.map(|v| v.value()) != Some(id as u32) {
+                return Err(Error::corrupt(
+                    CATALOG_FILE,
+                    0,
+                    format!("node key '{key}' does not map back to id {id}"),
+                ));
+            }
+        }
+        let rels = self.relations()?;
+        if rels.len() != relation_count as usize {
+            return Err(Error::corrupt(
+                CATALOG_FILE,
+                0,
+                format!("{} relations, manifest says {relation_count}", rels.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Atomically adds the new keys and relations and switches the manifest.
+    pub(crate) fn commit_checkpoint(
+        &self,
+        new_nodes: &[(NodeId, &str)],
+        new_relations: &[(RelId, &str)],
+        manifest: &Manifest,
+    ) -> Result<()> {
+        let txn = self.db.begin_write().map_err(redb_err)?;
+        {
+            let mut ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
+            let mut keys = txn.open_table(NODE_KEYS).map_err(redb_err)?;
+            for &(id, key) in new_nodes {
+                ids.insert(key, id).map_err(redb_err)?;
+                keys.insert(id, key).map_err(redb_err)?;
+            }
+            let mut rel_ids = txn.open_table(REL_IDS).map_err(redb_err)?;
+            let mut rel_names = txn.open_table(REL_NAMES).map_err(redb_err)?;
+            for &(id, name) in new_relations {
+                rel_ids.insert(name, id).map_err(redb_err)?;
+                rel_names.insert(id, name).map_err(redb_err)?;
+            }
+            let mut meta = txn.open_table(META).map_err(redb_err)?;
+            meta.insert("manifest", manifest.encode().as_slice())
+                .map_err(redb_err)?;
+        }
+        txn.commit().map_err(redb_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::SimBackend;
+
+    #[test]
+    fn manifest_and_keys_survive_reopen() {
+        let backend: Arc<dyn StorageBackend> = Arc::new(SimBackend::new());
+        let options = Options {
+            undirected: true,
+            alpha: 0.15,
+            walks_per_node: 4.0,
+        };
+        let mut manifest = Manifest {
+            generation: 1,
+            checkpoint_lsn: 0,
+            node_count: 0,
+            relation_count: 0,
+            edge_count: 0,
+            segment: "adj/1.seg".into(),
+            walks: String::new(),
+        };
+        let catalog = Catalog::create(&backend, &options, &manifest).unwrap();
+        manifest.node_count = 2;
+        manifest.relation_count = 1;
+        catalog
+            .commit_checkpoint(&[(0, "a"), (1, "b")], &[(0, "r")], &manifest)
+            .unwrap();
+        drop(catalog);
+        let (catalog, o, m) = Catalog::open(&backend).unwrap();
+        assert_eq!((o, m), (options, manifest));
+        assert_eq!(catalog.node_id("b").unwrap(), Some(1));
+        assert_eq!(catalog.node_keys().unwrap(), vec!["a", "b"]);
+        catalog.verify(2, 1).unwrap();
+    }
+}

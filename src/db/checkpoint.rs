@@ -1,0 +1,253 @@
+//! Checkpoints: fold the delta into a new segment generation, switch the manifest, trim the
+//! WAL. Bulk import reuses the same generation switch.
+//!
+//! Protocol (format-spec/protocol.md): 1. write the new segment as `adj/<gen>.seg.tmp`, fsync,
+//! rename, fsync the directory; 2. in one redb transaction add the new keys and relations and
+//! point the manifest at the new generation and checkpoint LSN; 3. start a new WAL file at
+//! LSN + 1 and delete the older ones; 4. publish; 5. delete the old generation once no reader
+//! maps it. A crash before 2 leaves the old manifest, whose files are intact (the new file is
+//! removed as stray on open); a crash after 2 replays nothing twice, because WAL records at or
+//! below the checkpoint LSN are skipped.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{Database, Version, Writer};
+use crate::adjacency::{encode_segment_columns, GraphView, Segment, SEGMENT_DIR};
+use crate::backend::write_file_atomic;
+use crate::catalog::Manifest;
+use crate::error::{Error, Result};
+use crate::graph::{NodeId, RelId};
+use crate::wal::{WalWriter, WAL_DIR};
+
+/// What a checkpoint did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointInfo {
+    /// The new segment generation (unchanged when there was nothing to fold).
+    pub generation: u64,
+    /// The LSN the checkpoint covers.
+    pub lsn: u64,
+    /// Size of the new segment file.
+    pub segment_bytes: u64,
+    /// False when nothing had changed since the last checkpoint.
+    pub wrote: bool,
+    /// Seconds the checkpoint took.
+    pub seconds: f64,
+}
+
+/// A new generation to switch to.
+pub(crate) struct NewGeneration<'a> {
+    pub(crate) segment_bytes: Vec<u8>,
+    pub(crate) lsn: u64,
+    pub(crate) node_count: u32,
+    pub(crate) edge_count: u64,
+    pub(crate) relation_count: u32,
+    pub(crate) new_nodes: Vec<(NodeId, &'a str)>,
+    pub(crate) new_relations: Vec<(RelId, &'a str)>,
+}
+
+/// Out-CSR columns of a view: offsets, dst, rel, weight.
+pub(crate) fn view_columns(view: &GraphView) -> (Vec<u32>, Vec<u32>, Vec<u32>, Vec<f64>) {
+    let n = view.node_count as usize;
+    let m_hint = view.segment.edge_count() as usize;
+    let mut offsets = Vec::with_capacity(n + 1);
+    let (mut dst, mut rel, mut weight) = (
+        Vec::with_capacity(m_hint),
+        Vec::with_capacity(m_hint),
+        Vec::with_capacity(m_hint),
+    );
+    offsets.push(0u32);
+    for u in 0..n as NodeId {
+        for (d, r, w) in view.out_edges(u) {
+            dst.push(d);
+            rel.push(r);
+            weight.push(w);
+        }
+        offsets.push(dst.len() as u32);
+    }
+    (offsets, dst, rel, weight)
+}
+
+impl Database {
+    /// Folds the WAL into a new segment generation and trims the WAL.
+    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        let started = Instant::now();
+        let mut writer = self.inner.writer.lock();
+        writer.check_poisoned()?;
+        let version = Arc::clone(&self.inner.current.read());
+        if version.lsn == writer.manifest.checkpoint_lsn
+            && version.view.delta.is_empty()
+            && writer.manifest.generation > 0
+        {
+            return Ok(CheckpointInfo {
+                generation: writer.manifest.generation,
+                lsn: version.lsn,
+                segment_bytes: version.view.segment.file_len(),
+                wrote: false,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        let generation = writer.manifest.generation + 1;
+        let (offsets, dst, rel, weight) = view_columns(&version.view);
+        let segment_bytes = encode_segment_columns(
+            generation,
+            version.lsn,
+            version.view.node_count as usize,
+            &offsets,
+            &dst,
+            &rel,
+            &weight,
+        );
+        let names = self.inner.names.read();
+        let new_nodes: Vec<(NodeId, &str)> = names
+            .new_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (names.new_keys_base + i as NodeId, k.as_str()))
+            .collect();
+        let first_new_rel = writer.checkpointed_relations as usize;
+        let new_relations: Vec<(RelId, &str)> = names
+            .relations
+            .iter()
+            .enumerate()
+            .skip(first_new_rel)
+            .take(
+                version.relation_count as usize
+                    - first_new_rel.min(version.relation_count as usize),
+            )
+            .map(|(i, n)| (i as RelId, n.as_str()))
+            .collect();
+        let segment_len = segment_bytes.len() as u64;
+        let new = NewGeneration {
+            segment_bytes,
+            lsn: version.lsn,
+            node_count: version.view.node_count,
+            edge_count: version.edge_count,
+            relation_count: version.relation_count,
+            new_nodes,
+            new_relations,
+        };
+        // The names lock is held across the switch so no commit can add keys in between (the
+        // writer lock already excludes commits; this keeps the borrow of `names` simple).
+        let result = self.switch_generation(&mut writer, generation, new);
+        drop(names);
+        result?;
+        self.inner
+            .names
+            .write()
+            .forget_checkpointed_keys(version.view.node_count);
+        Ok(CheckpointInfo {
+            generation,
+            lsn: version.lsn,
+            segment_bytes: segment_len,
+            wrote: true,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Writes a generation's files, switches the manifest, rotates the WAL and publishes.
+    pub(crate) fn switch_generation(
+        &self,
+        writer: &mut Writer,
+        generation: u64,
+        new: NewGeneration<'_>,
+    ) -> Result<()> {
+        let backend = &*self.inner.backend;
+        let name = format!("{SEGMENT_DIR}/{generation:020}.seg");
+        if let Err(e) = write_file_atomic(backend, SEGMENT_DIR, &name, &new.segment_bytes) {
+            return Err(writer.poison(Error::io(format!("writing {name}"), e)));
+        }
+        let manifest = Manifest {
+            generation,
+            checkpoint_lsn: new.lsn,
+            node_count: new.node_count,
+            relation_count: new.relation_count,
+            edge_count: new.edge_count,
+            segment: name.clone(),
+            walks: String::new(),
+        };
+        if let Err(e) =
+            self.inner
+                .catalog
+                .commit_checkpoint(&new.new_nodes, &new.new_relations, &manifest)
+        {
+            return Err(writer.poison(e));
+        }
+        let old_manifest = std::mem::replace(&mut writer.manifest, manifest);
+        writer.checkpointed_relations = new.relation_count;
+        // From here on the new generation is durable; failures only leave files to clean up.
+        match WalWriter::create(backend, new.lsn + 1) {
+            Ok(wal) => writer.wal = wal,
+            Err(e) => return Err(writer.poison(Error::io("starting a new WAL file", e))),
+        }
+        let keep = writer.wal.file_name().to_string();
+        let stale: Vec<String> = backend
+            .list(WAL_DIR)
+            .map_err(|e| Error::io("listing wal/", e))?
+            .into_iter()
+            .map(|n| format!("{WAL_DIR}/{n}"))
+            .filter(|n| *n != keep)
+            .collect();
+        for file in &stale {
+            if let Err(e) = backend.remove(file) {
+                return Err(writer.poison(Error::io(format!("removing {file}"), e)));
+            }
+        }
+        if let Err(e) = backend.sync_dir(WAL_DIR) {
+            return Err(writer.poison(Error::io("syncing wal/", e)));
+        }
+        let bytes = backend
+            .map(&name)
+            .map_err(|e| Error::io(format!("mapping {name}"), e))?;
+        let segment = Arc::new(Segment::open(&name, bytes)?);
+        let old = Arc::clone(&self.inner.current.read().view.segment);
+        self.publish(Version {
+            lsn: new.lsn,
+            view: GraphView {
+                segment,
+                delta: Default::default(),
+                node_count: new.node_count,
+                undirected: self.inner.options.undirected,
+            },
+            edge_count: new.edge_count,
+            relation_count: new.relation_count,
+        });
+        if !old_manifest.segment.is_empty() {
+            self.inner
+                .retired
+                .lock()
+                .push((old_manifest.segment, Arc::downgrade(&old)));
+        }
+        drop(old);
+        self.delete_unmapped_generations();
+        Ok(())
+    }
+
+    /// Deletes retired generation files that no snapshot maps any more.
+    pub(crate) fn delete_unmapped_generations(&self) {
+        let mut retired = self.inner.retired.lock();
+        retired.retain(|(name, segment)| {
+            if segment.strong_count() > 0 {
+                return true;
+            }
+            // A failed delete leaves a stray file that the next open removes.
+            let _ = self.inner.backend.remove(name);
+            false
+        });
+    }
+}
+
+impl super::Names {
+    /// After a checkpoint wrote the keys below `node_count` to the catalog.
+    pub(crate) fn forget_checkpointed_keys(&mut self, node_count: NodeId) {
+        let keep_from = (node_count - self.new_keys_base) as usize;
+        let rest: Vec<String> = self.new_keys.drain(..).skip(keep_from).collect();
+        self.new_keys_base = node_count;
+        self.new_key_ids = rest
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), node_count + i as NodeId))
+            .collect();
+        self.new_keys = rest;
+    }
+}

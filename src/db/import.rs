@@ -1,0 +1,245 @@
+//! Bulk import: edges go straight into a new segment generation, not through the WAL.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::time::Instant;
+
+use parking_lot::MutexGuard;
+use rayon::slice::ParallelSliceMut;
+
+use super::checkpoint::{view_columns, NewGeneration};
+use super::txn::validate_key;
+use super::{Database, Writer};
+use crate::adjacency::encode_segment_columns;
+use crate::error::{InputError, Result};
+use crate::graph::{NodeId, RelId};
+use crate::hash::StrHasher;
+
+type FastMap = HashMap<Box<str>, u32, BuildHasherDefault<StrHasher>>;
+
+/// What an import did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportInfo {
+    /// Nodes in the database afterwards.
+    pub nodes: u32,
+    /// Edges in the database afterwards.
+    pub edges: u64,
+    /// Edge records read (duplicates included).
+    pub records: u64,
+    /// Seconds `finish` took (parsing time is the caller's).
+    pub seconds: f64,
+}
+
+/// Collects edges and writes them as one new generation. Atomic: until [`BulkLoader::finish`]
+/// returns, nothing is visible or durable; dropping the loader imports nothing.
+pub struct BulkLoader<'db> {
+    db: &'db Database,
+    writer: MutexGuard<'db, Writer>,
+    base_nodes: u32,
+    base_relations: u32,
+    new_keys: Vec<Box<str>>,
+    key_ids: FastMap,
+    new_relations: Vec<Box<str>>,
+    relation_ids: FastMap,
+    edges: Vec<(NodeId, NodeId, RelId, f64)>,
+}
+
+impl std::fmt::Debug for BulkLoader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkLoader")
+            .field("edges", &self.edges.len())
+            .finish()
+    }
+}
+
+impl Database {
+    /// Starts a bulk import; holds the writer lock until finished or dropped.
+    pub fn bulk_loader(&self) -> Result<BulkLoader<'_>> {
+        let writer = self.inner.writer.lock();
+        writer.check_poisoned()?;
+        let current = self.inner.current.read();
+        let (base_nodes, base_relations) = (current.view.node_count, current.relation_count);
+        drop(current);
+        let relation_ids = self
+            .inner
+            .names
+            .read()
+            .relations
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str().into(), i as u32))
+            .collect();
+        Ok(BulkLoader {
+            db: self,
+            writer,
+            base_nodes,
+            base_relations,
+            new_keys: Vec::new(),
+            key_ids: FastMap::default(),
+            new_relations: Vec::new(),
+            relation_ids,
+            edges: Vec::new(),
+        })
+    }
+}
+
+impl BulkLoader<'_> {
+    fn node(&mut self, key: &str) -> Result<NodeId> {
+        if let Some(&id) = self.key_ids.get(key) {
+            return Ok(id);
+        }
+        if self.base_nodes > 0 {
+            if let Some(id) = self.db.lookup_node(key, self.base_nodes)? {
+                self.key_ids.insert(key.into(), id);
+                return Ok(id);
+            }
+        }
+        validate_key(key, "node key")?;
+        let id = self.base_nodes + self.new_keys.len() as u32;
+        if id >= u32::MAX - 1 {
+            return Err(InputError::InvalidOption {
+                reason: "too many nodes".into(),
+            }
+            .into());
+        }
+        self.new_keys.push(key.into());
+        self.key_ids.insert(key.into(), id);
+        Ok(id)
+    }
+
+    fn relation(&mut self, name: &str) -> Result<RelId> {
+        if let Some(&id) = self.relation_ids.get(name) {
+            return Ok(id);
+        }
+        validate_key(name, "relation name")?;
+        let id = self.base_relations + self.new_relations.len() as u32;
+        self.new_relations.push(name.into());
+        self.relation_ids.insert(name.into(), id);
+        Ok(id)
+    }
+
+    /// Adds one edge; a later edge with the same (src, rel, dst) replaces the weight.
+    pub fn add_edge(&mut self, src: &str, rel: &str, dst: &str, weight: f64) -> Result<()> {
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(InputError::InvalidWeight { weight }.into());
+        }
+        let src = self.node(src)?;
+        let dst = self.node(dst)?;
+        let rel = self.relation(rel)?;
+        self.edges.push((src, dst, rel, weight));
+        Ok(())
+    }
+
+    /// Edge records added so far.
+    pub fn record_count(&self) -> u64 {
+        self.edges.len() as u64
+    }
+
+    /// Writes the new generation durably and publishes it.
+    pub fn finish(mut self) -> Result<ImportInfo> {
+        let started = Instant::now();
+        let records = self.edges.len() as u64;
+        let version = std::sync::Arc::clone(&self.db.inner.current.read());
+        let node_count = self.base_nodes + self.new_keys.len() as u32;
+        let relation_count = self.base_relations + self.new_relations.len() as u32;
+        // Existing edges first, so that a stable sort followed by "last of each run wins" gives
+        // imported weights precedence.
+        let mut all = Vec::with_capacity(version.edge_count as usize + self.edges.len());
+        if version.edge_count > 0 {
+            let (offsets, dst, rel, weight) = view_columns(&version.view);
+            for u in 0..version.view.node_count as usize {
+                for p in offsets[u] as usize..offsets[u + 1] as usize {
+                    all.push((u as NodeId, dst[p], rel[p], weight[p]));
+                }
+            }
+        }
+        all.append(&mut self.edges);
+        all.par_sort_by_key(|&(s, d, r, _)| (s, d, r));
+        let mut offsets = vec![0u32; node_count as usize + 1];
+        let (mut dst, mut rel, mut weight) = (
+            Vec::with_capacity(all.len()),
+            Vec::with_capacity(all.len()),
+            Vec::with_capacity(all.len()),
+        );
+        for i in 0..all.len() {
+            let (s, d, r, w) = all[i];
+            if all
+                .get(i + 1)
+                .is_some_and(|&(s2, d2, r2, _)| (s2, d2, r2) == (s, d, r))
+            {
+                continue;
+            }
+            offsets[s as usize + 1] += 1;
+            dst.push(d);
+            rel.push(r);
+            weight.push(w);
+        }
+        drop(all);
+        for i in 0..node_count as usize {
+            offsets[i + 1] += offsets[i];
+        }
+        let generation = self.writer.manifest.generation + 1;
+        let segment_bytes = encode_segment_columns(
+            generation,
+            version.lsn,
+            node_count as usize,
+            &offsets,
+            &dst,
+            &rel,
+            &weight,
+        );
+        let edge_count = dst.len() as u64;
+        // Keys created through the WAL since the last checkpoint are folded in too.
+        let names = self.db.inner.names.read();
+        let mut new_nodes: Vec<(NodeId, &str)> = names
+            .new_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (names.new_keys_base + i as NodeId, k.as_str()))
+            .collect();
+        new_nodes.extend(
+            self.new_keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (self.base_nodes + i as NodeId, &**k)),
+        );
+        let first_new_rel = self.writer.checkpointed_relations as usize;
+        let mut new_relations: Vec<(RelId, &str)> = names
+            .relations
+            .iter()
+            .enumerate()
+            .skip(first_new_rel)
+            .map(|(i, n)| (i as RelId, n.as_str()))
+            .collect();
+        new_relations.extend(
+            self.new_relations
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (self.base_relations + i as RelId, &**n)),
+        );
+        let new = NewGeneration {
+            segment_bytes,
+            lsn: version.lsn,
+            node_count,
+            edge_count,
+            relation_count,
+            new_nodes,
+            new_relations,
+        };
+        let db = self.db;
+        let result = db.switch_generation(&mut self.writer, generation, new);
+        drop(names);
+        result?;
+        let mut names = db.inner.names.write();
+        names.forget_checkpointed_keys(node_count);
+        for name in self.new_relations.iter() {
+            names.add_relation(name);
+        }
+        Ok(ImportInfo {
+            nodes: node_count,
+            edges: edge_count,
+            records,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! Read snapshots.
+
+use std::sync::Arc;
+
+use super::{Inner, Version};
+use crate::adjacency::GraphView;
+use crate::error::Result;
+use crate::graph::{Adjacency, CsrGraph, Link, NodeId, RelId};
+
+/// A consistent, read-only view of one committed version. Never sees half a transaction;
+/// keeps the files it reads alive until dropped.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    inner: Arc<Inner>,
+    version: Arc<Version>,
+}
+
+/// An iterator over one node's out- or in-edges: `(other node, relation, weight)`.
+#[derive(Clone, Debug)]
+pub struct Edges<'a>(crate::adjacency::view::EdgeIter<'a>);
+
+impl Iterator for Edges<'_> {
+    type Item = (NodeId, RelId, f64);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn new(inner: Arc<Inner>, version: Arc<Version>) -> Snapshot {
+        Snapshot { inner, version }
+    }
+
+    pub(crate) fn view(&self) -> &GraphView {
+        &self.version.view
+    }
+
+    pub(crate) fn version(&self) -> &Arc<Version> {
+        &self.version
+    }
+
+    /// LSN of the last transaction this snapshot includes.
+    pub fn lsn(&self) -> u64 {
+        self.version.lsn
+    }
+
+    /// Number of node ids (ids are `0..node_count`; a deleted node keeps its id, without edges).
+    pub fn node_count(&self) -> u32 {
+        self.version.view.node_count
+    }
+
+    /// Number of live edges.
+    pub fn edge_count(&self) -> u64 {
+        self.version.edge_count
+    }
+
+    /// Number of relations.
+    pub fn relation_count(&self) -> u32 {
+        self.version.relation_count
+    }
+
+    /// True when every edge is walkable both ways.
+    pub fn undirected(&self) -> bool {
+        self.version.view.undirected
+    }
+
+    /// The id of a node key.
+    pub fn node_id(&self, key: &str) -> Result<Option<NodeId>> {
+        crate::Database {
+            inner: Arc::clone(&self.inner),
+        }
+        .lookup_node(key, self.node_count())
+    }
+
+    /// The key of a node id.
+    pub fn node_key(&self, id: NodeId) -> Result<Option<String>> {
+        if id >= self.node_count() {
+            return Ok(None);
+        }
+        {
+            let names = self.inner.names.read();
+            if id >= names.new_keys_base {
+                return Ok(names
+                    .new_keys
+                    .get((id - names.new_keys_base) as usize)
+                    .cloned());
+            }
+        }
+        self.inner.catalog.node_key(id)
+    }
+
+    /// Every node key, indexed by id.
+    pub fn node_keys(&self) -> Result<Vec<String>> {
+        let mut keys = self.inner.catalog.node_keys()?;
+        let names = self.inner.names.read();
+        keys.truncate(names.new_keys_base as usize);
+        keys.extend(names.new_keys.iter().cloned());
+        keys.truncate(self.node_count() as usize);
+        Ok(keys)
+    }
+
+    /// The id of a relation name.
+    pub fn relation_id(&self, name: &str) -> Option<RelId> {
+        self.inner
+            .names
+            .read()
+            .relation_ids
+            .get(name)
+            .copied()
+            .filter(|&id| id < self.relation_count())
+    }
+
+    /// Every relation name, indexed by id.
+    pub fn relation_names(&self) -> Vec<String> {
+        let names = self.inner.names.read();
+        names
+            .relations
+            .iter()
+            .take(self.relation_count() as usize)
+            .cloned()
+            .collect()
+    }
+
+    /// Out-edges of `u`: (dst, relation, weight), sorted by (dst, relation).
+    pub fn out_edges(&self, u: NodeId) -> Edges<'_> {
+        Edges(self.version.view.out_edges(u))
+    }
+
+    /// In-edges of `v`: (src, relation, weight), sorted by (src, relation).
+    pub fn in_edges(&self, v: NodeId) -> Edges<'_> {
+        Edges(self.version.view.in_edges(v))
+    }
+
+    /// The walkable links of `u` (out-edges; in undirected mode also in-edges reversed).
+    pub fn links(&self, u: NodeId) -> impl Iterator<Item = Link> + '_ {
+        self.version.view.links(u)
+    }
+
+    /// The in-memory CSR projection PPR runs on, built once per version and shared.
+    pub fn projection(&self) -> Arc<CsrGraph> {
+        let mut cache = self.inner.projection.lock();
+        if let Some((lsn, version, graph)) = cache.as_ref() {
+            if *lsn == self.version.lsn
+                && version
+                    .upgrade()
+                    .is_some_and(|v| Arc::ptr_eq(&v, &self.version))
+            {
+                return Arc::clone(graph);
+            }
+        }
+        let graph = Arc::new(CsrGraph::from_adjacency(&self.version.view));
+        *cache = Some((
+            self.version.lsn,
+            Arc::downgrade(&self.version),
+            Arc::clone(&graph),
+        ));
+        graph
+    }
+}

@@ -1,0 +1,286 @@
+//! Write transactions.
+
+use std::collections::HashMap;
+
+use parking_lot::MutexGuard;
+
+use super::{Database, Durability, Staging, Writer, MAX_KEY_LEN};
+use crate::error::{Error, InputError, Result};
+use crate::graph::{NodeId, RelId};
+use crate::wal::{encode_ops, Op};
+
+/// What a commit made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The transaction's log sequence number (its WAL commit record's).
+    pub lsn: u64,
+    /// Operations the transaction applied.
+    pub ops: usize,
+}
+
+/// The single write transaction. Changes are visible to nobody until [`WriteTxn::commit`];
+/// dropping it aborts.
+pub struct WriteTxn<'db> {
+    db: &'db Database,
+    writer: MutexGuard<'db, Writer>,
+    staging: Staging,
+    ops: Vec<Op>,
+    new_nodes: Vec<String>,
+    new_node_ids: HashMap<String, NodeId>,
+    new_relations: Vec<String>,
+    new_relation_ids: HashMap<String, RelId>,
+}
+
+impl std::fmt::Debug for WriteTxn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTxn")
+            .field("ops", &self.ops.len())
+            .finish()
+    }
+}
+
+/// Checks a node key or relation name: non-empty, at most [`MAX_KEY_LEN`] bytes, no tab,
+/// newline or carriage return (they would break the TSV interchange format).
+pub(crate) fn validate_key(key: &str, what: &str) -> Result<()> {
+    let reason = if key.is_empty() {
+        Some(format!("{what} is empty"))
+    } else if key.len() > MAX_KEY_LEN {
+        Some(format!(
+            "{what} is {} bytes, longer than {MAX_KEY_LEN}",
+            key.len()
+        ))
+    } else if key.contains(['\t', '\n', '\r']) {
+        Some(format!(
+            "{what} '{}' contains a tab or newline",
+            key.escape_debug()
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(InputError::InvalidKey { reason }.into()),
+        None => Ok(()),
+    }
+}
+
+impl<'db> WriteTxn<'db> {
+    pub(crate) fn begin(db: &'db Database) -> Result<WriteTxn<'db>> {
+        let writer = db.inner.writer.lock();
+        writer.check_poisoned()?;
+        let staging = Staging::from_version(&db.inner.current.read());
+        Ok(WriteTxn {
+            db,
+            writer,
+            staging,
+            ops: Vec::new(),
+            new_nodes: Vec::new(),
+            new_node_ids: HashMap::new(),
+            new_relations: Vec::new(),
+            new_relation_ids: HashMap::new(),
+        })
+    }
+
+    /// The id of a node key, including nodes created in this transaction.
+    pub fn node_id(&self, key: &str) -> Result<Option<NodeId>> {
+        if let Some(&id) = self.new_node_ids.get(key) {
+            return Ok(Some(id));
+        }
+        self.db.lookup_node(key, self.staging.node_count)
+    }
+
+    fn relation_id(&self, name: &str) -> Option<RelId> {
+        self.new_relation_ids
+            .get(name)
+            .copied()
+            .or_else(|| self.db.inner.names.read().relation_ids.get(name).copied())
+    }
+
+    fn push(&mut self, op: Op) -> Result<()> {
+        // Ops built here were validated; an inconsistency would be a bug in this module.
+        self.staging
+            .apply(&op)
+            .map_err(|what| InputError::InvalidOption { reason: what })?;
+        self.ops.push(op);
+        Ok(())
+    }
+
+    fn intern_node(&mut self, key: &str) -> Result<NodeId> {
+        if let Some(id) = self.node_id(key)? {
+            return Ok(id);
+        }
+        validate_key(key, "node key")?;
+        let id = self.staging.node_count;
+        if id == u32::MAX - 1 {
+            return Err(InputError::InvalidOption {
+                reason: "the database holds the maximum number of nodes".into(),
+            }
+            .into());
+        }
+        self.push(Op::NewNode {
+            id,
+            key: key.to_string(),
+        })?;
+        self.new_nodes.push(key.to_string());
+        self.new_node_ids.insert(key.to_string(), id);
+        Ok(id)
+    }
+
+    fn intern_relation(&mut self, name: &str) -> Result<RelId> {
+        if let Some(id) = self.relation_id(name) {
+            return Ok(id);
+        }
+        validate_key(name, "relation name")?;
+        let id = self.staging.relation_count;
+        self.push(Op::NewRelation {
+            id,
+            name: name.to_string(),
+        })?;
+        self.new_relations.push(name.to_string());
+        self.new_relation_ids.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    /// Adds the edge `src -[rel]-> dst`, or replaces its weight if it exists. Unknown nodes
+    /// and relations are created.
+    pub fn add_edge(&mut self, src: &str, rel: &str, dst: &str, weight: f64) -> Result<()> {
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(InputError::InvalidWeight { weight }.into());
+        }
+        validate_key(src, "node key")?;
+        validate_key(dst, "node key")?;
+        validate_key(rel, "relation name")?;
+        let src = self.intern_node(src)?;
+        let dst = self.intern_node(dst)?;
+        let rel = self.intern_relation(rel)?;
+        self.push(Op::PutEdge {
+            src,
+            rel,
+            dst,
+            weight,
+        })
+    }
+
+    /// Adds or reweights an edge between existing ids (no key lookups): the fast path.
+    pub fn add_edge_ids(
+        &mut self,
+        src: NodeId,
+        rel: RelId,
+        dst: NodeId,
+        weight: f64,
+    ) -> Result<()> {
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(InputError::InvalidWeight { weight }.into());
+        }
+        if src >= self.staging.node_count || dst >= self.staging.node_count {
+            return Err(InputError::UnknownNode {
+                key: format!("#{}", src.max(dst)),
+            }
+            .into());
+        }
+        if rel >= self.staging.relation_count {
+            return Err(InputError::UnknownRelation {
+                name: format!("#{rel}"),
+            }
+            .into());
+        }
+        self.push(Op::PutEdge {
+            src,
+            rel,
+            dst,
+            weight,
+        })
+    }
+
+    /// Deletes the edge; returns false (changing nothing) when it does not exist.
+    pub fn delete_edge(&mut self, src: &str, rel: &str, dst: &str) -> Result<bool> {
+        let (Some(src), Some(dst), Some(rel)) = (
+            self.node_id(src)?,
+            self.node_id(dst)?,
+            self.relation_id(rel),
+        ) else {
+            return Ok(false);
+        };
+        let exists = self.staging.delta.get(src).map_or_else(
+            || {
+                self.staging
+                    .segment
+                    .out_edges(src)
+                    .any(|(d, r, _)| (d, r) == (dst, rel))
+            },
+            |adj| adj.out.iter().any(|&(d, r, _)| (d, r) == (dst, rel)),
+        );
+        if !exists {
+            return Ok(false);
+        }
+        self.push(Op::DelEdge { src, rel, dst })?;
+        Ok(true)
+    }
+
+    /// Deletes every edge incident to the node (its key stays known); false if unknown.
+    pub fn delete_node(&mut self, key: &str) -> Result<bool> {
+        let Some(node) = self.node_id(key)? else {
+            return Ok(false);
+        };
+        self.push(Op::DelNode { node })?;
+        Ok(true)
+    }
+
+    /// Number of operations staged.
+    pub fn op_count(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Makes the transaction durable (per the database's [`Durability`]) and visible.
+    pub fn commit(mut self) -> Result<CommitInfo> {
+        if self.ops.is_empty() {
+            return Ok(CommitInfo {
+                lsn: self.staging.lsn,
+                ops: 0,
+            });
+        }
+        let payload = encode_ops(&self.ops);
+        let lsn = match self.writer.wal.append(&payload) {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                let error = Error::io(format!("appending to {}", self.writer.wal.file_name()), e);
+                return Err(self.writer.poison(error));
+            }
+        };
+        if self.db.inner.durability == Durability::Immediate {
+            if let Err(e) = self.writer.wal.sync() {
+                let error = Error::io(format!("syncing {}", self.writer.wal.file_name()), e);
+                return Err(self.writer.poison(error));
+            }
+        }
+        self.staging.lsn = lsn;
+        {
+            // Names first: a reader that sees the new version must be able to resolve them.
+            let mut names = self.db.inner.names.write();
+            for key in self.new_nodes.drain(..) {
+                let id = names.new_keys_base + names.new_keys.len() as NodeId;
+                names.new_key_ids.insert(key.clone(), id);
+                names.new_keys.push(key);
+            }
+            for name in self.new_relations.drain(..) {
+                names.add_relation(&name);
+            }
+        }
+        let ops = self.ops.len();
+        let staging = std::mem::replace(&mut self.staging, Staging::new_empty());
+        let segment = std::sync::Arc::clone(&staging.segment);
+        self.db
+            .publish(staging.into_version(&segment, self.db.inner.options.undirected));
+        Ok(CommitInfo { lsn, ops })
+    }
+}
+
+impl Database {
+    /// Resolves a node key to an id below `node_count`.
+    pub(crate) fn lookup_node(&self, key: &str, node_count: u32) -> Result<Option<NodeId>> {
+        let id = match self.inner.names.read().new_key_ids.get(key) {
+            Some(&id) => Some(id),
+            None => self.inner.catalog.node_id(key)?,
+        };
+        Ok(id.filter(|&id| id < node_count))
+    }
+}

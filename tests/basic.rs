@@ -1,0 +1,130 @@
+//! End-to-end basics through the public API on a real directory and on the simulated backend.
+
+use std::sync::Arc;
+
+use walkdb::backend::{CrashMode, SimBackend, StorageBackend};
+use walkdb::{Database, Error};
+
+fn edges_of(db: &Database) -> Vec<(String, String, String, f64)> {
+    let snap = db.begin_read().unwrap();
+    let keys = snap.node_keys().unwrap();
+    let rels = snap.relation_names();
+    let mut out = Vec::new();
+    for u in 0..snap.node_count() {
+        for (v, r, w) in snap.out_edges(u) {
+            out.push((
+                keys[u as usize].clone(),
+                rels[r as usize].clone(),
+                keys[v as usize].clone(),
+                w,
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    out
+}
+
+#[test]
+fn create_write_reopen_checkpoint_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = Database::builder(&path).undirected(true).create().unwrap();
+        let mut txn = db.begin_write().unwrap();
+        txn.add_edge("a", "likes", "b", 2.0).unwrap();
+        txn.add_edge("b", "likes", "c", 1.0).unwrap();
+        txn.add_edge("a", "likes", "b", 3.0).unwrap();
+        let info = txn.commit().unwrap();
+        assert_eq!(info.lsn, 1);
+        let snap = db.begin_read().unwrap();
+        assert_eq!((snap.node_count(), snap.edge_count()), (3, 2));
+        let a = snap.node_id("a").unwrap().unwrap();
+        assert_eq!(snap.out_edges(a).collect::<Vec<_>>(), vec![(1, 0, 3.0)]);
+    }
+    {
+        let db = Database::builder(&path).open().unwrap();
+        assert!(db.options().undirected);
+        assert_eq!(edges_of(&db).len(), 2);
+        let mut txn = db.begin_write().unwrap();
+        assert!(txn.delete_edge("b", "likes", "c").unwrap());
+        assert!(!txn.delete_edge("b", "likes", "c").unwrap());
+        txn.add_edge("c", "hates", "a", 0.5).unwrap();
+        txn.commit().unwrap();
+        let before = edges_of(&db);
+        let info = db.checkpoint().unwrap();
+        assert!(info.wrote);
+        assert_eq!(edges_of(&db), before);
+        db.verify().unwrap();
+    }
+    let db = Database::builder(&path).open().unwrap();
+    assert_eq!(
+        edges_of(&db),
+        vec![
+            ("a".into(), "likes".into(), "b".into(), 3.0),
+            ("c".into(), "hates".into(), "a".into(), 0.5)
+        ]
+    );
+    let report = db.verify().unwrap();
+    assert_eq!(report.edges, 2);
+    assert!(matches!(
+        Database::builder(&path).open(),
+        Err(Error::Locked { .. })
+    ));
+}
+
+#[test]
+fn create_refuses_an_existing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Database::builder(dir.path()).create().unwrap());
+    let err = Database::builder(dir.path()).create().unwrap_err();
+    assert!(err.is_input(), "{err}");
+}
+
+#[test]
+fn crash_after_commit_keeps_it_and_loses_the_uncommitted() {
+    let sim = SimBackend::new();
+    let db = Database::builder("sim")
+        .backend(Arc::new(sim.clone()) as Arc<dyn StorageBackend>)
+        .create()
+        .unwrap();
+    let mut txn = db.begin_write().unwrap();
+    txn.add_edge("x", "r", "y", 1.0).unwrap();
+    txn.commit().unwrap();
+    let mut txn = db.begin_write().unwrap();
+    txn.add_edge("y", "r", "z", 1.0).unwrap();
+    drop(txn);
+    let crashed = sim.crash(CrashMode::DropAll);
+    let db2 = Database::builder("sim")
+        .backend(Arc::new(crashed))
+        .open()
+        .unwrap();
+    assert_eq!(
+        edges_of(&db2),
+        vec![("x".into(), "r".into(), "y".into(), 1.0)]
+    );
+    db2.verify().unwrap();
+}
+
+#[test]
+fn bulk_import_then_streaming_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path()).create().unwrap();
+    let mut loader = db.bulk_loader().unwrap();
+    loader.add_edge("a", "r", "b", 1.0).unwrap();
+    loader.add_edge("b", "r", "c", 1.0).unwrap();
+    loader.add_edge("a", "r", "b", 4.0).unwrap();
+    let info = loader.finish().unwrap();
+    assert_eq!((info.nodes, info.edges, info.records), (3, 2, 3));
+    let mut txn = db.begin_write().unwrap();
+    txn.add_edge("c", "s", "d", 2.0).unwrap();
+    txn.commit().unwrap();
+    let mut loader = db.bulk_loader().unwrap();
+    loader.add_edge("d", "s", "a", 1.0).unwrap();
+    loader.finish().unwrap();
+    db.verify().unwrap();
+    drop(db);
+    let db = Database::builder(dir.path()).open().unwrap();
+    assert_eq!(edges_of(&db).len(), 4);
+    assert_eq!(edges_of(&db)[0], ("a".into(), "r".into(), "b".into(), 4.0));
+    db.verify().unwrap();
+}
