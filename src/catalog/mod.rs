@@ -145,22 +145,37 @@ pub(crate) struct Catalog {
 }
 
 impl Catalog {
-    fn open_file(backend: &Arc<dyn StorageBackend>, create: bool) -> Result<redb::Database> {
+    fn open_file(
+        backend: &Arc<dyn StorageBackend>,
+        name: &str,
+        create: bool,
+    ) -> Result<redb::Database> {
         let file = backend
-            .open(CATALOG_FILE, create)
-            .map_err(|e| Error::io(format!("opening {CATALOG_FILE}"), e))?;
+            .open(name, create)
+            .map_err(|e| Error::io(format!("opening {name}"), e))?;
         redb::Builder::new()
             .create_with_backend(RedbFile(file))
             .map_err(redb_err)
     }
 
-    /// Writes a new catalog with the options and the first manifest, durably.
+    /// Writes a new catalog with the options and the first manifest, durably and atomically:
+    /// it is built under a temporary name and renamed into place, because the catalog's
+    /// existence is what marks a directory as a database.
     pub(crate) fn create(
         backend: &Arc<dyn StorageBackend>,
         options: &Options,
         manifest: &Manifest,
     ) -> Result<Catalog> {
-        let db = Catalog::open_file(backend, true)?;
+        let tmp = format!("{CATALOG_FILE}.tmp");
+        if backend
+            .exists(&tmp)
+            .map_err(|e| Error::io(format!("checking {tmp}"), e))?
+        {
+            backend
+                .remove(&tmp)
+                .map_err(|e| Error::io(format!("removing {tmp}"), e))?;
+        }
+        let db = Catalog::open_file(backend, &tmp, true)?;
         let txn = db.begin_write().map_err(redb_err)?;
         {
             let mut meta = txn.open_table(META).map_err(redb_err)?;
@@ -176,15 +191,21 @@ impl Catalog {
             }
         }
         txn.commit().map_err(redb_err)?;
+        drop(db);
+        backend
+            .rename(&tmp, CATALOG_FILE)
+            .map_err(|e| Error::io(format!("renaming {tmp}"), e))?;
         backend
             .sync_dir("")
             .map_err(|e| Error::io("syncing the database directory", e))?;
-        Ok(Catalog { db })
+        Ok(Catalog {
+            db: Catalog::open_file(backend, CATALOG_FILE, false)?,
+        })
     }
 
     /// Opens the catalog and reads the options and manifest.
     pub(crate) fn open(backend: &Arc<dyn StorageBackend>) -> Result<(Catalog, Options, Manifest)> {
-        let db = Catalog::open_file(backend, false)?;
+        let db = Catalog::open_file(backend, CATALOG_FILE, false)?;
         let catalog = Catalog { db };
         let txn = catalog.db.begin_read().map_err(redb_err)?;
         let meta = txn.open_table(META).map_err(redb_err)?;

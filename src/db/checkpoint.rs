@@ -176,9 +176,13 @@ impl Database {
         let old_manifest = std::mem::replace(&mut writer.manifest, manifest);
         writer.checkpointed_relations = new.relation_count;
         // From here on the new generation is durable; failures only leave files to clean up.
-        match WalWriter::create(backend, new.lsn + 1) {
-            Ok(wal) => writer.wal = wal,
-            Err(e) => return Err(writer.poison(Error::io("starting a new WAL file", e))),
+        // A WAL file that already starts at the next LSN holds no records yet: keep it rather
+        // than rewrite a durable file in place.
+        if writer.wal.first_lsn() != new.lsn + 1 {
+            match WalWriter::create(backend, new.lsn + 1) {
+                Ok(wal) => writer.wal = wal,
+                Err(e) => return Err(writer.poison(Error::io("starting a new WAL file", e))),
+            }
         }
         let keep = writer.wal.file_name().to_string();
         let stale: Vec<String> = backend

@@ -236,7 +236,7 @@ impl DatabaseBuilder {
         staging.lsn = scan.last_lsn.max(manifest.checkpoint_lsn);
         let next_lsn = staging.lsn + 1;
         let wal = match &scan.resume {
-            Some((name, len)) => WalWriter::resume(&*backend, name, *len, next_lsn),
+            Some((name, len, first)) => WalWriter::resume(&*backend, name, *len, *first, next_lsn),
             None => WalWriter::create(&*backend, next_lsn),
         }
         .map_err(|e| Error::io("preparing the WAL for appends", e))?;

@@ -160,8 +160,9 @@ pub(crate) struct WalScan {
     pub(crate) last_lsn: u64,
     /// WAL files, sorted, as (name, first LSN).
     pub(crate) files: Vec<(String, u64)>,
-    /// Where appending resumes: the last file and the end of its last committed record.
-    pub(crate) resume: Option<(String, u64)>,
+    /// Where appending resumes: the last file, the end of its last committed record, and the
+    /// file's first LSN.
+    pub(crate) resume: Option<(String, u64, u64)>,
     /// Bytes of torn or uncommitted tail that recovery drops.
     pub(crate) dropped_tail_bytes: u64,
 }
@@ -214,8 +215,11 @@ pub(crate) fn read_wal_dir(
         let first_lsn = match parse_file_header(bytes) {
             Ok(first) => first,
             // A file whose header never became durable: created by the writer just before a
-            // crash. Only the last file can be in that state.
-            Err(_) if is_last && bytes.iter().all(|&b| b == 0) => {
+            // crash (the header is synced before any record is written, so such a file holds
+            // nothing acknowledged). Only the last file can be in that state.
+            Err(_)
+                if is_last && (bytes.len() < FILE_HEADER_LEN || bytes.iter().all(|&b| b == 0)) =>
+            {
                 scan.dropped_tail_bytes += bytes.len() as u64;
                 break;
             }
@@ -317,7 +321,7 @@ pub(crate) fn read_wal_dir(
             // Records of a transaction without its commit record were never acknowledged.
             pending.clear();
             scan.dropped_tail_bytes += (bytes.len() - committed_end) as u64;
-            scan.resume = Some((name.clone(), committed_end as u64));
+            scan.resume = Some((name.clone(), committed_end as u64, first_lsn));
         } else if !pending.is_empty() {
             // Transactions never span files: the writer rotates only between transactions.
             return Err(Error::corrupt(

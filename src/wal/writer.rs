@@ -11,6 +11,7 @@ pub(crate) struct WalWriter {
     file: Arc<dyn StorageFile>,
     name: String,
     offset: u64,
+    first_lsn: u64,
     next_lsn: u64,
     buf: Vec<u8>,
 }
@@ -33,6 +34,7 @@ impl WalWriter {
             file,
             name,
             offset: header.len() as u64,
+            first_lsn,
             next_lsn: first_lsn,
             buf: Vec::new(),
         })
@@ -44,6 +46,7 @@ impl WalWriter {
         backend: &dyn StorageBackend,
         name: &str,
         valid_len: u64,
+        first_lsn: u64,
         next_lsn: u64,
     ) -> std::io::Result<WalWriter> {
         let file = backend.open(name, false)?;
@@ -55,9 +58,15 @@ impl WalWriter {
             file,
             name: name.to_string(),
             offset: valid_len,
+            first_lsn,
             next_lsn,
             buf: Vec::new(),
         })
+    }
+
+    /// The LSN of the first record of the current file.
+    pub(crate) fn first_lsn(&self) -> u64 {
+        self.first_lsn
     }
 
     /// The LSN the next record will get.

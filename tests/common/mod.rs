@@ -1,0 +1,56 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use walkdb::backend::{SimBackend, StorageBackend};
+use walkdb::{Database, Durability};
+
+/// The committed edge set as the model keeps it: (src, rel, dst) -> weight.
+pub type EdgeSet = BTreeMap<(String, String, String), f64>;
+
+/// Every live edge of the database's latest snapshot, by keys.
+pub fn edge_set(db: &Database) -> EdgeSet {
+    let snap = db.begin_read().expect("snapshot");
+    let keys = snap.node_keys().expect("keys");
+    let rels = snap.relation_names();
+    let mut out = EdgeSet::new();
+    for u in 0..snap.node_count() {
+        for (v, r, w) in snap.out_edges(u) {
+            out.insert(
+                (
+                    keys[u as usize].clone(),
+                    rels[r as usize].clone(),
+                    keys[v as usize].clone(),
+                ),
+                w,
+            );
+        }
+        // The in-lists must mirror the out-lists exactly.
+        for (s, r, w) in snap.in_edges(u) {
+            let found = snap
+                .out_edges(s)
+                .any(|(d, r2, w2)| d == u && r2 == r && w2 == w);
+            assert!(found, "in-edge {s} -[{r}]-> {u} has no out-edge");
+        }
+    }
+    assert_eq!(out.len() as u64, snap.edge_count(), "edge count");
+    out
+}
+
+pub fn sim_db(sim: &SimBackend, undirected: bool) -> walkdb::Result<Database> {
+    Database::builder("sim")
+        .backend(Arc::new(sim.clone()) as Arc<dyn StorageBackend>)
+        .undirected(undirected)
+        .durability(Durability::Immediate)
+        .open_or_create()
+}
+
+/// Where the shared data lives: next to the repository, or WALKDB_SHARED_DATA.
+pub fn shared_data() -> std::path::PathBuf {
+    match std::env::var_os("WALKDB_SHARED_DATA") {
+        Some(p) => p.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+    }
+}
