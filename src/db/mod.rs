@@ -220,6 +220,10 @@ impl DatabaseBuilder {
                 )));
             }
         }
+        if !scan.txns.is_empty() {
+            // Replay copies segment lists into the delta: they must be checked first.
+            segment.check()?;
+        }
         let relations = catalog.relations()?;
         let mut staging = Staging::new(
             Arc::clone(&segment),
