@@ -3,4 +3,6 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod graph;
+pub mod ppr;
 pub mod rng;
+pub mod tsv;
