@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End-to-end comparison of walkdb's PPR against igraph (PRPACK) on WordNet 3.0, in one run.
 //!
 //! Runs the igraph baseline queries of all four configurations through walkdb's exact solver

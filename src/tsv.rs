@@ -378,6 +378,7 @@ pub fn load_graph(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::graph::Adjacency;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Data-driven accuracy tests against igraph's ground truth in `shared/data/baselines`.
 //!
 //! The data directory is `$WALKDB_SHARED_DATA`, else `../shared/data` beside the crate (CI lays

@@ -31,7 +31,7 @@ pub use push::{forward_push, PushResult};
 /// (relative to degree, see [`forward_push`]). Measured on WordNet 3.0 (265k nodes) over the
 /// igraph baseline queries: precision@10 against the exact solver is >= 0.99 at this value in
 /// all four configurations, see `tests/ppr_accuracy.rs`.
-pub const AUTO_PUSH_R_MAX: f64 = 1e-7;
+pub const AUTO_PUSH_R_MAX: f64 = 1e-6;
 
 /// Graphs with at most this many links are solved exactly by `Method::Auto`: there the exact
 /// solver costs well under a millisecond, so approximating buys nothing.
@@ -39,7 +39,7 @@ pub const AUTO_EXACT_MAX_LINKS: usize = 50_000;
 
 /// The push threshold of [`ppr_all_top_k`]: coarser than [`AUTO_PUSH_R_MAX`] because it runs
 /// once per node of the graph; still gives the top-10 of most nodes exactly on WordNet.
-pub const ALL_TOP_K_R_MAX: f64 = 1e-6;
+pub const ALL_TOP_K_R_MAX: f64 = 3e-6;
 
 /// Walks `Method::Walks` runs when the query sets no count.
 pub const DEFAULT_WALKS: u64 = 100_000;
@@ -529,4 +529,5 @@ pub fn reweight_relations(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
