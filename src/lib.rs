@@ -9,7 +9,9 @@ mod error;
 mod format;
 pub mod graph;
 mod hash;
+pub mod ppr;
 pub mod rng;
+pub mod tsv;
 mod wal;
 
 pub use catalog::Options;

@@ -1,0 +1,315 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! End-to-end comparison of walkdb's PPR against igraph (PRPACK) on WordNet 3.0, in one run.
+//!
+//! Runs the igraph baseline queries of all four configurations through walkdb's exact solver
+//! and forward push, and (when a Python venv with igraph 1.0.0 is available) through igraph's
+//! `personalized_pagerank(implementation="prpack")`, then prints per-query medians, ratios,
+//! push precision@10, and batch-of-100 throughput at 1 and 2 threads.
+//!
+//! Environment: `WALKDB_SHARED_DATA` (default `../shared/data`), `WALKDB_BENCH_VENV` (default
+//! `target/bench-venv`, created with `python3 -m venv` + `pip install igraph==1.0.0` if
+//! missing), `WALKDB_BENCH_QUERIES` (queries per configuration, default all 120),
+//! `WALKDB_BENCH_NO_IGRAPH=1` to skip igraph.
+//!
+//! Run: `cargo bench --bench ppr_vs_igraph`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use walkdb::graph::NodeId;
+use walkdb::ppr::{ppr, ppr_batch, Method, PprQuery, PprWorkspace};
+use walkdb::tsv::load_graph;
+
+struct Config {
+    name: String,
+    undirected: bool,
+    damping: f64,
+    queries: Vec<Vec<(NodeId, f64)>>,
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("WALKDB_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")))
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let m = xs.len() / 2;
+    if xs.len() % 2 == 1 {
+        xs[m]
+    } else {
+        0.5 * (xs[m - 1] + xs[m])
+    }
+}
+
+/// Finds or creates the venv; returns its python, or why igraph is unavailable.
+fn igraph_python() -> Result<PathBuf, String> {
+    let venv = std::env::var_os("WALKDB_BENCH_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench-venv"))
+        });
+    let python = venv.join("bin/python");
+    let has_igraph = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import igraph; assert igraph.__version__ == '1.0.0'"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if has_igraph(&python) {
+        return Ok(python);
+    }
+    eprintln!("creating {} with igraph==1.0.0 ...", venv.display());
+    let ok = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+        && Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "igraph==1.0.0"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    if ok && has_igraph(&python) {
+        Ok(python)
+    } else {
+        Err(format!(
+            "could not create a Python venv with igraph 1.0.0 at {} (set WALKDB_BENCH_VENV to one)",
+            venv.display()
+        ))
+    }
+}
+
+fn run_igraph(
+    python: &Path,
+    tsv: &Path,
+    configs: &[Config],
+) -> Result<HashMap<String, Vec<f64>>, String> {
+    let spec = serde_json::json!({
+        "tsv": tsv,
+        "configs": configs.iter().map(|c| serde_json::json!({
+            "name": c.name, "undirected": c.undirected, "damping": c.damping,
+            "queries": c.queries.iter().map(|q| serde_json::json!({
+                "seeds": q.iter().map(|s| s.0).collect::<Vec<_>>(),
+                "weights": q.iter().map(|s| s.1).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    let dir = std::env::temp_dir().join(format!("walkdb-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let spec_path = dir.join("queries.json");
+    std::fs::write(&spec_path, spec.to_string()).map_err(|e| e.to_string())?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/igraph_timing.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(&spec_path)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let mut result = HashMap::new();
+    for c in configs {
+        let times = doc["configs"][&c.name]
+            .as_array()
+            .ok_or("igraph output lacks a config")?
+            .iter()
+            .filter_map(|t| t.as_f64())
+            .collect();
+        result.insert(c.name.clone(), times);
+    }
+    Ok(result)
+}
+
+/// Tie-aware precision@10: a push result counts as correct when its exact score is at least
+/// the exact 10th score (minus 1e-12 for ties among structurally equivalent nodes).
+fn precision_at_10(exact_top: &[(NodeId, f64)], push_top: &[(NodeId, f64)]) -> f64 {
+    let k = 10.min(exact_top.len());
+    if k == 0 {
+        return 1.0;
+    }
+    let cutoff = exact_top[k - 1].1 - 1e-12;
+    let exact: HashMap<NodeId, f64> = exact_top.iter().copied().collect();
+    let hits = push_top
+        .iter()
+        .take(k)
+        .filter(|(v, _)| exact.get(v).is_some_and(|&s| s >= cutoff))
+        .count();
+    hits as f64 / k as f64
+}
+
+fn main() {
+    let dir = data_dir();
+    let tsv = dir.join("wordnet30.tsv");
+    let bytes = std::fs::read(&tsv).unwrap_or_else(|e| panic!("reading {}: {e}", tsv.display()));
+    let t = Instant::now();
+    let undirected = load_graph("wordnet30.tsv", &bytes, true).expect("wordnet parses");
+    let load_s = t.elapsed().as_secs_f64();
+    let directed = load_graph("wordnet30.tsv", &bytes, false).expect("wordnet parses");
+    let ids: HashMap<&str, NodeId> = undirected
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i as NodeId))
+        .collect();
+    let baseline: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("baselines/wordnet30.ppr.json")).expect("baseline file"),
+    )
+    .expect("baseline json");
+    let per_config: usize = std::env::var("WALKDB_BENCH_QUERIES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(usize::MAX);
+    let mut configs = Vec::new();
+    for name in [
+        "undirected/d=0.85",
+        "undirected/d=0.5",
+        "directed/d=0.85",
+        "directed/d=0.5",
+    ] {
+        let queries = baseline["results"][name]
+            .as_array()
+            .expect("config present")
+            .iter()
+            .take(per_config)
+            .map(|q| {
+                let seeds = q["seeds"].as_array().expect("seeds");
+                let weights = q["seed_weights"].as_array().expect("weights");
+                seeds
+                    .iter()
+                    .zip(weights)
+                    .map(|(s, w)| (ids[s.as_str().expect("key")], w.as_f64().expect("weight")))
+                    .collect()
+            })
+            .collect();
+        configs.push(Config {
+            name: name.to_string(),
+            undirected: name.starts_with("undirected"),
+            damping: if name.ends_with("0.85") { 0.85 } else { 0.5 },
+            queries,
+        });
+    }
+    println!(
+        "wordnet30: {} nodes, {} edges; tsv load + CSR build {:.3} s",
+        undirected.keys.len(),
+        undirected.edges.len(),
+        load_s
+    );
+
+    let igraph = if std::env::var_os("WALKDB_BENCH_NO_IGRAPH").is_some() {
+        Err("WALKDB_BENCH_NO_IGRAPH is set".to_string())
+    } else {
+        igraph_python().and_then(|py| run_igraph(&py, &tsv, &configs))
+    };
+    if let Err(why) = &igraph {
+        println!("igraph skipped: {why}");
+    }
+
+    println!(
+        "\n{:<18} {:>7} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>9}",
+        "config",
+        "queries",
+        "igraph_ms",
+        "exact_ms",
+        "push_ms",
+        "ig/exact",
+        "ig/push",
+        "p@10",
+        "max_bound"
+    );
+    let mut ws = PprWorkspace::new();
+    for c in &configs {
+        let graph = if c.undirected {
+            &undirected.graph
+        } else {
+            &directed.graph
+        };
+        let alpha = 1.0 - c.damping;
+        let (mut exact_t, mut push_t, mut precision, mut max_bound) =
+            (Vec::new(), Vec::new(), 0.0, 0.0f64);
+        for q in &c.queries {
+            let exact_q = PprQuery::new(q.clone(), alpha)
+                .top_k(100)
+                .method(Method::Exact);
+            let t = Instant::now();
+            let exact = ppr(graph, &exact_q, &mut ws).expect("valid query");
+            exact_t.push(t.elapsed().as_secs_f64());
+            max_bound = max_bound.max(exact.error_bound);
+            let push_q = PprQuery::new(q.clone(), alpha)
+                .top_k(10)
+                .method(Method::Push);
+            let t = Instant::now();
+            let push = ppr(graph, &push_q, &mut ws).expect("valid query");
+            push_t.push(t.elapsed().as_secs_f64());
+            precision += precision_at_10(&exact.top, &push.top);
+        }
+        let n = c.queries.len() as f64;
+        let exact_ms = median(&mut exact_t) * 1e3;
+        let push_ms = median(&mut push_t) * 1e3;
+        let ig_ms = igraph
+            .as_ref()
+            .ok()
+            .and_then(|m| m.get(&c.name))
+            .map(|t| median(&mut t.clone()) * 1e3);
+        let fmt_opt =
+            |x: Option<f64>, prec: usize| x.map_or("-".to_string(), |x| format!("{x:.prec$}"));
+        println!(
+            "{:<18} {:>7} {:>10} {:>10.2} {:>10.3} {:>9} {:>9} {:>8.4} {:>9.1e}",
+            c.name,
+            c.queries.len(),
+            fmt_opt(ig_ms, 2),
+            exact_ms,
+            push_ms,
+            fmt_opt(ig_ms.map(|i| i / exact_ms), 2),
+            fmt_opt(ig_ms.map(|i| i / push_ms), 1),
+            precision / n,
+            max_bound
+        );
+    }
+
+    println!("\nbatch of 100 queries (undirected/d=0.5 queries, HippoRAG's setting):");
+    println!(
+        "{:<8} {:>12} {:>12} {:>9}",
+        "method", "1 thread q/s", "2 threads q/s", "speed-up"
+    );
+    let c = &configs[1];
+    let queries: Vec<PprQuery<'_>> = (0..100)
+        .map(|i| c.queries[i % c.queries.len()].clone())
+        .map(|seeds| PprQuery::new(seeds, 1.0 - c.damping).top_k(10))
+        .collect();
+    for method in [Method::Exact, Method::Push] {
+        let batch: Vec<PprQuery<'_>> = queries.iter().cloned().map(|q| q.method(method)).collect();
+        let mut rate = Vec::new();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool");
+            let elapsed: Duration = pool.install(|| {
+                let t = Instant::now();
+                let results = ppr_batch(&undirected.graph, &batch);
+                assert!(results.iter().all(|r| r.is_ok()));
+                t.elapsed()
+            });
+            rate.push(batch.len() as f64 / elapsed.as_secs_f64());
+        }
+        println!(
+            "{:<8} {:>12.1} {:>12.1} {:>9.2}",
+            method.name(),
+            rate[0],
+            rate[1],
+            rate[1] / rate[0]
+        );
+    }
+}
