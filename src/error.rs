@@ -41,6 +41,10 @@ impl std::error::Error for CorruptionError {}
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum InputError {
+    /// A malformed TSV line.
+    Tsv(crate::tsv::TsvError),
+    /// A PPR query was rejected.
+    Query(crate::ppr::QueryError),
     /// A node key that is not in the database.
     UnknownNode {
         /// The key.
@@ -90,6 +94,8 @@ pub enum InputError {
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            InputError::Tsv(e) => write!(f, "{e}"),
+            InputError::Query(e) => write!(f, "{e}"),
             InputError::UnknownNode { key } => write!(f, "unknown node '{key}'"),
             InputError::UnknownRelation { name } => write!(f, "unknown relation '{name}'"),
             InputError::MissingEdge { src, rel, dst } => {
@@ -108,7 +114,21 @@ impl fmt::Display for InputError {
     }
 }
 
-impl std::error::Error for InputError {}
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InputError::Tsv(e) => Some(e),
+            InputError::Query(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::tsv::TsvError> for Error {
+    fn from(e: crate::tsv::TsvError) -> Error {
+        Error::Input(InputError::Tsv(e))
+    }
+}
 
 /// The umbrella error of every walkdb operation.
 #[derive(Debug)]

@@ -10,7 +10,7 @@
 //! imports of tens of megabytes must be bounded by the disk, not by the parser.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 use crate::graph::{CsrGraph, Edge, NodeId, RelId};
 
@@ -97,6 +97,7 @@ pub struct TsvParser<'a> {
     pos: usize,
     line: u64,
     failed: bool,
+    ignore_weight: bool,
 }
 
 impl<'a> TsvParser<'a> {
@@ -108,7 +109,21 @@ impl<'a> TsvParser<'a> {
             pos: 0,
             line: 0,
             failed: false,
+            ignore_weight: false,
         }
+    }
+
+    /// Numbers the first line of `bytes` as `line` (for inputs parsed a piece at a time).
+    pub fn starting_at_line(mut self, line: u64) -> Self {
+        self.line = line.saturating_sub(1);
+        self
+    }
+
+    /// Accepts and ignores a fourth field whatever it holds (deletions have no weight); the
+    /// record's weight is then 1.0.
+    pub fn ignore_weight(mut self) -> Self {
+        self.ignore_weight = true;
+        self
     }
 
     fn parse_line(&self, raw: &'a [u8]) -> Result<TsvRecord<'a>, TsvError> {
@@ -146,7 +161,7 @@ impl<'a> TsvParser<'a> {
             }
             strs[i] = s;
         }
-        let weight = if count == 4 {
+        let weight = if count == 4 && !self.ignore_weight {
             let text = std::str::from_utf8(fields[3]).map_err(|_| TsvError::InvalidUtf8 {
                 input: input(),
                 line,
@@ -219,66 +234,7 @@ impl<'a> Iterator for TsvParser<'a> {
     }
 }
 
-/// FxHash (rustc's hasher): interning hundreds of thousands of short keys is dominated by
-/// hashing, and the keys come from a local file, so SipHash's DoS resistance buys nothing.
-#[derive(Default, Clone, Copy)]
-struct FxHasher {
-    hash: u64,
-}
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rem = chunks.remainder();
-        if !rem.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rem.len()].copy_from_slice(rem);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-type FxBuild = BuildHasherDefault<FxHasher>;
+type FxBuild = BuildHasherDefault<crate::hash::StrHasher>;
 
 /// A TSV input loaded into memory: interned keys, stored edges and the walkable CSR.
 #[derive(Clone, Debug)]

@@ -237,6 +237,21 @@ impl Catalog {
             .map(|v| v.value().to_string()))
     }
 
+    /// Ids of the checkpointed nodes whose key starts with `prefix` (a range scan).
+    pub(crate) fn node_ids_with_prefix(&self, prefix: &str) -> Result<Vec<NodeId>> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
+        let mut ids = Vec::new();
+        for entry in table.range(prefix..).map_err(redb_err)? {
+            let (key, id) = entry.map_err(redb_err)?;
+            if !key.value().starts_with(prefix) {
+                break;
+            }
+            ids.push(id.value());
+        }
+        Ok(ids)
+    }
+
     /// Every checkpointed node key, indexed by id; fails if the ids are not dense.
     pub(crate) fn node_keys(&self) -> Result<Vec<String>> {
         let txn = self.db.begin_read().map_err(redb_err)?;

@@ -7,6 +7,7 @@
 
 mod checkpoint;
 mod import;
+mod query;
 mod snapshot;
 mod staging;
 mod stats;
@@ -28,6 +29,7 @@ use crate::wal::{read_wal_dir, WalWriter, WAL_DIR};
 
 pub use checkpoint::CheckpointInfo;
 pub use import::{BulkLoader, ImportInfo};
+pub use query::{PprAnswer, PprRequest};
 pub use snapshot::{Edges, Snapshot};
 pub use stats::Stats;
 pub use txn::{CommitInfo, WriteTxn};

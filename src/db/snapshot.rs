@@ -11,7 +11,7 @@ use crate::graph::{Adjacency, CsrGraph, Link, NodeId, RelId};
 /// keeps the files it reads alive until dropped.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
     version: Arc<Version>,
 }
 

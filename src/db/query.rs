@@ -1,0 +1,113 @@
+//! Personalized PageRank on a snapshot, by node keys and relation names.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::Snapshot;
+use crate::error::{InputError, Result};
+use crate::graph::{NodeId, RelId};
+use crate::ppr::{self, Method, PprQuery, PprWorkspace};
+
+/// A PPR request in the database's terms (keys and names, not ids).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PprRequest {
+    /// Seed keys with weights (> 0; normalised to sum 1).
+    pub seeds: Vec<(String, f64)>,
+    /// Restart probability; `None` uses the database's.
+    pub alpha: Option<f64>,
+    /// How many results.
+    pub top_k: usize,
+    /// How to answer.
+    pub method: Method,
+    /// Per-relation weight multipliers for this query only (0 removes a relation).
+    pub rel_weights: Vec<(String, f64)>,
+    /// Rank only nodes whose key starts with this prefix (seeds still count for the walk).
+    pub node_prefix: Option<String>,
+}
+
+impl PprRequest {
+    /// A request with defaults: top 10, automatic method, the database's alpha.
+    pub fn new(seeds: Vec<(String, f64)>) -> PprRequest {
+        PprRequest { seeds, alpha: None, top_k: 10, method: Method::Auto, rel_weights: Vec::new(), node_prefix: None }
+    }
+}
+
+/// The answer to a [`PprRequest`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PprAnswer {
+    /// The method that ran.
+    pub method: Method,
+    /// The restart probability used.
+    pub alpha: f64,
+    /// `(key, score)` by descending score.
+    pub results: Vec<(String, f64)>,
+    /// Upper bound on the L1 error of the score vector (infinite for Monte Carlo walks).
+    pub error_bound: f64,
+    /// Microseconds spent, key lookups and projection included.
+    pub micros: u64,
+}
+
+impl Snapshot {
+    /// Node ids whose key starts with `prefix`, as a membership table.
+    pub fn nodes_with_prefix(&self, prefix: &str) -> Result<Vec<bool>> {
+        let mut member = vec![false; self.node_count() as usize];
+        for id in self.inner.catalog.node_ids_with_prefix(prefix)? {
+            if let Some(slot) = member.get_mut(id as usize) {
+                *slot = true;
+            }
+        }
+        let names = self.inner.names.read();
+        for (i, key) in names.new_keys.iter().enumerate() {
+            if key.starts_with(prefix) {
+                if let Some(slot) = member.get_mut(names.new_keys_base as usize + i) {
+                    *slot = true;
+                }
+            }
+        }
+        Ok(member)
+    }
+
+    /// Answers a PPR request on this snapshot.
+    pub fn ppr(&self, request: &PprRequest, workspace: &mut PprWorkspace) -> Result<PprAnswer> {
+        let started = Instant::now();
+        let alpha = request.alpha.unwrap_or(self.inner.options.alpha);
+        let mut seeds: Vec<(NodeId, f64)> = Vec::with_capacity(request.seeds.len());
+        for (key, weight) in &request.seeds {
+            let id = self.node_id(key)?.ok_or_else(|| InputError::UnknownNode { key: key.clone() })?;
+            seeds.push((id, *weight));
+        }
+        let base = self.projection();
+        let graph = if request.rel_weights.is_empty() {
+            base
+        } else {
+            let mut multipliers: HashMap<RelId, f64> = HashMap::new();
+            for (name, w) in &request.rel_weights {
+                let rel = self.relation_id(name).ok_or_else(|| InputError::UnknownRelation { name: name.clone() })?;
+                multipliers.insert(rel, *w);
+            }
+            std::sync::Arc::new(ppr::reweight_relations(&base, &multipliers).map_err(InputError::Query)?)
+        };
+        let member = match &request.node_prefix {
+            Some(prefix) => Some(self.nodes_with_prefix(prefix)?),
+            None => None,
+        };
+        let filter = |v: NodeId| member.as_ref().is_none_or(|m| m.get(v as usize).copied().unwrap_or(false));
+        let mut query = PprQuery::new(seeds, alpha).top_k(request.top_k).method(request.method);
+        if member.is_some() {
+            query = query.target_filter(&filter);
+        }
+        let result = ppr::ppr(&graph, &query, workspace).map_err(InputError::Query)?;
+        let mut results = Vec::with_capacity(result.top.len());
+        for (id, score) in result.top {
+            let key = self.node_key(id)?.unwrap_or_else(|| format!("#{id}"));
+            results.push((key, score));
+        }
+        Ok(PprAnswer {
+            method: result.method,
+            alpha: result.alpha,
+            results,
+            error_bound: result.error_bound,
+            micros: started.elapsed().as_micros() as u64,
+        })
+    }
+}

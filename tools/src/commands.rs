@@ -1,0 +1,260 @@
+//! The storage commands: create, import, add, delete, export, stats, checkpoint, verify.
+
+use std::io::{BufRead, BufWriter, Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::json;
+use walkdb::tsv::TsvParser;
+use walkdb::{Database, InputError};
+
+use crate::output::{out_err, print_json, progress};
+use crate::{CliError, CliResult, CreateOptions};
+
+pub(crate) fn open(db: &Path) -> CliResult<Database> {
+    Ok(Database::builder(db).open()?)
+}
+
+fn builder(db: &Path, options: &CreateOptions) -> walkdb::DatabaseBuilder {
+    let mut builder = Database::builder(db).undirected(options.undirected);
+    if let Some(alpha) = options.alpha {
+        builder = builder.alpha(alpha);
+    }
+    if let Some(walks) = options.walks_per_node {
+        builder = builder.walks_per_node(walks);
+    }
+    builder
+}
+
+pub(crate) fn create(db: &Path, options: &CreateOptions, json: bool) -> CliResult {
+    let database = builder(db, options).create()?;
+    let o = database.options();
+    if json {
+        print_json(&json!({"created": db.display().to_string(), "undirected": o.undirected, "alpha": o.alpha, "walks_per_node": o.walks_per_node}))
+    } else {
+        println!("created {} ({}, alpha {}, {} walks per node)", db.display(), if o.undirected { "undirected" } else { "directed" }, o.alpha, o.walks_per_node);
+        Ok(())
+    }
+}
+
+/// Reads a whole input: a file, or stdin for `-`.
+pub(crate) fn read_input(name: &str) -> CliResult<Vec<u8>> {
+    if name == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut bytes).map_err(|e| CliError { code: 3, message: format!("reading stdin: {e}") })?;
+        return Ok(bytes);
+    }
+    std::fs::read(name).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound { 1 } else { 3 };
+        CliError { code, message: format!("reading {name}: {e}") }
+    })
+}
+
+/// Refuses creation flags that contradict an existing database's options.
+fn check_options(database: &Database, options: &CreateOptions) -> CliResult {
+    let o = database.options();
+    let conflict = (options.undirected && !o.undirected)
+        || options.alpha.is_some_and(|a| a != o.alpha)
+        || options.walks_per_node.is_some_and(|w| w != o.walks_per_node);
+    if conflict {
+        return Err(CliError::usage(format!(
+            "the database exists with {} mode, alpha {}, {} walks per node; its options cannot change",
+            if o.undirected { "undirected" } else { "directed" },
+            o.alpha,
+            o.walks_per_node
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn import(db: &Path, files: &[String], options: &CreateOptions, json: bool) -> CliResult {
+    let started = Instant::now();
+    let database = builder(db, options).open_or_create()?;
+    check_options(&database, options)?;
+    let mut loader = database.bulk_loader()?;
+    for name in files {
+        let bytes = read_input(name)?;
+        let bar = progress(bytes.len() as u64, &format!("parsing {name}"));
+        let mut last = 0u64;
+        for record in TsvParser::new(name, &bytes) {
+            let record = record.map_err(|e| walkdb::Error::from(e))?;
+            loader.add_edge(record.src, record.rel, record.dst, record.weight).map_err(|e| at_line(e, name, record.line))?;
+            if record.line - last >= 65_536 {
+                last = record.line;
+                bar.set_position((bytes.len() as u64).min(record.line * 40));
+            }
+        }
+        bar.finish_and_clear();
+    }
+    let info = loader.finish()?;
+    let index = database.rebuild_walk_index(&mut |done, total| {
+        let _ = (done, total);
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        print_json(&json!({"nodes": info.nodes, "edges": info.edges, "records": info.records, "walks": index.walks, "seconds": seconds, "index_seconds": index.seconds}))
+    } else {
+        println!("imported {} edge records: {} nodes, {} edges, {} walks in {seconds:.2} s", info.records, info.nodes, info.edges, index.walks);
+        Ok(())
+    }
+}
+
+/// Names the input line in an error about a record's content.
+fn at_line(e: walkdb::Error, input: &str, line: u64) -> CliError {
+    let code = CliError::from(walkdb::Error::Input(InputError::InvalidOption { reason: String::new() })).code;
+    match e {
+        walkdb::Error::Input(inner) => CliError { code, message: format!("{input} line {line}: {inner}") },
+        other => CliError::from(other),
+    }
+}
+
+pub(crate) fn apply_stream(db: &Path, file: Option<&str>, batch: usize, delete: bool, ignore_missing: bool) -> CliResult {
+    if batch == 0 {
+        return Err(CliError::usage("--batch must be at least 1"));
+    }
+    let database = open(db)?;
+    let name = file.unwrap_or("-");
+    let mut reader: Box<dyn BufRead> = if name == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(name).map_err(|e| {
+            let code = if e.kind() == std::io::ErrorKind::NotFound { 1 } else { 3 };
+            CliError { code, message: format!("reading {name}: {e}") }
+        })?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, f))
+    };
+    let mut stdout = std::io::stdout().lock();
+    let (mut line_no, mut applied) = (0u64, 0u64);
+    let mut buf = Vec::new();
+    let mut eof = false;
+    while !eof {
+        let mut txn = database.begin_write()?;
+        let mut in_batch = 0u64;
+        while in_batch < batch as u64 {
+            buf.clear();
+            let n = reader.read_until(b'\n', &mut buf).map_err(|e| CliError { code: 3, message: format!("reading {name}: {e}") })?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            line_no += 1;
+            let mut parser = TsvParser::new(name, &buf).starting_at_line(line_no);
+            if delete {
+                parser = parser.ignore_weight();
+            }
+            let Some(record) = parser.next() else { continue };
+            let record = record.map_err(walkdb::Error::from)?;
+            if delete {
+                let existed = txn.delete_edge(record.src, record.rel, record.dst).map_err(|e| at_line(e, name, line_no))?;
+                if !existed && !ignore_missing {
+                    return Err(CliError::usage(format!(
+                        "{name} line {line_no}: edge {} -[{}]-> {} does not exist (use --ignore-missing to skip); {applied} lines committed before it",
+                        record.src, record.rel, record.dst
+                    )));
+                }
+            } else {
+                txn.add_edge(record.src, record.rel, record.dst, record.weight).map_err(|e| at_line(e, name, line_no))?;
+            }
+            in_batch += 1;
+        }
+        if in_batch == 0 {
+            break;
+        }
+        let info = txn.commit()?;
+        applied += in_batch;
+        writeln!(stdout, "committed {applied} {}", info.lsn).map_err(out_err)?;
+        stdout.flush().map_err(out_err)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn export(db: &Path, json: bool) -> CliResult {
+    let database = open(db)?;
+    let snapshot = database.begin_read()?;
+    let keys = snapshot.node_keys()?;
+    let relations = snapshot.relation_names();
+    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    if json {
+        write!(out, "{{\"edges\":[").map_err(out_err)?;
+    }
+    let mut first = true;
+    for u in 0..snapshot.node_count() {
+        for (v, r, w) in snapshot.out_edges(u) {
+            let (src, rel, dst) = (&keys[u as usize], &relations[r as usize], &keys[v as usize]);
+            if json {
+                let sep = if first { "" } else { "," };
+                let edge = json!({"src": src, "relation": rel, "dst": dst, "weight": w});
+                write!(out, "{sep}{edge}").map_err(out_err)?;
+            } else {
+                writeln!(out, "{src}\t{rel}\t{dst}\t{w}").map_err(out_err)?;
+            }
+            first = false;
+        }
+    }
+    if json {
+        writeln!(out, "]}}").map_err(out_err)?;
+    }
+    out.flush().map_err(out_err)
+}
+
+pub(crate) fn stats(db: &Path, json: bool) -> CliResult {
+    let database = open(db)?;
+    let s = database.stats()?;
+    let files: serde_json::Map<String, serde_json::Value> = s.files.iter().map(|(n, b)| (n.clone(), json!(b))).collect();
+    let (wal, seg, walks, catalog) = (s.bytes_under("wal/"), s.bytes_under("adj/"), s.bytes_under("walks/"), s.bytes_under("catalog"));
+    let per_edge = |bytes: u64| if s.edges > 0 { bytes as f64 / s.edges as f64 } else { 0.0 };
+    if json {
+        return print_json(&json!({
+            "nodes": s.nodes, "edges": s.edges, "relations": s.relations, "undirected": s.undirected,
+            "alpha": s.alpha, "walks_per_node": s.walks_per_node, "walks": s.walks, "walk_steps": s.walk_steps,
+            "lsn": s.lsn, "checkpoint_lsn": s.checkpoint_lsn, "generation": s.generation, "delta_nodes": s.delta_nodes,
+            "wal_bytes": wal, "segment_bytes": seg, "walk_index_bytes": walks, "catalog_bytes": catalog,
+            "segment_bytes_per_edge": per_edge(seg), "walk_index_bytes_per_edge": per_edge(walks), "files": files,
+        }));
+    }
+    println!("nodes        {}", s.nodes);
+    println!("edges        {}", s.edges);
+    println!("relations    {}", s.relations);
+    println!("mode         {}", if s.undirected { "undirected" } else { "directed" });
+    println!("alpha        {}", s.alpha);
+    println!("walks        {} ({} steps, {} per node)", s.walks, s.walk_steps, s.walks_per_node);
+    println!("lsn          {} (checkpoint at {}, generation {})", s.lsn, s.checkpoint_lsn, s.generation);
+    println!("delta nodes  {}", s.delta_nodes);
+    println!("segment      {seg} bytes ({:.1} B/edge)", per_edge(seg));
+    println!("walk index   {walks} bytes ({:.1} B/edge)", per_edge(walks));
+    println!("wal          {wal} bytes");
+    println!("catalog      {catalog} bytes");
+    Ok(())
+}
+
+pub(crate) fn checkpoint(db: &Path, json: bool) -> CliResult {
+    let database = open(db)?;
+    let info = database.checkpoint()?;
+    if json {
+        print_json(&json!({"generation": info.generation, "lsn": info.lsn, "segment_bytes": info.segment_bytes, "wrote": info.wrote, "seconds": info.seconds}))
+    } else if info.wrote {
+        println!("checkpoint: generation {} at LSN {} ({} bytes) in {:.3} s", info.generation, info.lsn, info.segment_bytes, info.seconds);
+        Ok(())
+    } else {
+        println!("checkpoint: nothing to fold (generation {}, LSN {})", info.generation, info.lsn);
+        Ok(())
+    }
+}
+
+pub(crate) fn verify(db: &Path, json: bool) -> CliResult {
+    let database = open(db)?;
+    let report = database.verify()?;
+    if json {
+        print_json(&json!({"ok": true, "nodes": report.nodes, "edges": report.edges, "walks": report.walks, "wal_transactions": report.wal_transactions, "files": report.files}))
+    } else {
+        println!(
+            "ok: {} nodes, {} edges, {} walks, {} WAL transactions; checked {}",
+            report.nodes,
+            report.edges,
+            report.walks,
+            report.wal_transactions,
+            report.files.join(", ")
+        );
+        Ok(())
+    }
+}

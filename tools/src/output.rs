@@ -1,0 +1,36 @@
+//! Output helpers: stdout writing that treats a closed pipe as the end, progress bars only on
+//! a terminal.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{CliError, CliResult};
+
+/// Maps a write error on stdout: a closed pipe (`walkdb export | head`) ends quietly.
+pub(crate) fn out_err(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    CliError { code: 3, message: format!("writing to stdout: {e}") }
+}
+
+/// Prints one JSON document on stdout.
+pub(crate) fn print_json(value: &serde_json::Value) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value).map_err(|e| CliError { code: 3, message: e.to_string() })?;
+    writeln!(out).map_err(out_err)
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+pub(crate) fn progress(total: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    let template = format!("{what} {{bar:40}} {{percent:>3}}% {{elapsed}} eta {{eta}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}

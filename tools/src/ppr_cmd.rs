@@ -1,0 +1,247 @@
+//! `walkdb ppr` and `walkdb ppr-all`.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use walkdb::ppr::{Method, PprWorkspace};
+use walkdb::{PprRequest, Snapshot};
+
+use crate::commands::{open, read_input};
+use crate::output::{out_err, print_json, progress};
+use crate::{CliError, CliResult};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct PprArgs {
+    db: PathBuf,
+    /// A seed node, KEY or KEY=WEIGHT (repeatable; weights default to 1, normalised to sum 1).
+    #[arg(long = "seed")]
+    seeds: Vec<String>,
+    /// Number of results.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Restart probability (default: the database's).
+    #[arg(long)]
+    alpha: Option<f64>,
+    /// auto, exact, push, index or walks.
+    #[arg(long, default_value = "auto")]
+    method: String,
+    /// REL=W multiplies the weight of every edge of relation REL for this query (repeatable).
+    #[arg(long = "rel-weight")]
+    rel_weights: Vec<String>,
+    /// Rank only nodes whose key starts with P.
+    #[arg(long = "node-prefix")]
+    node_prefix: Option<String>,
+    /// Batch mode: one JSON query per line from FILE (or -).
+    #[arg(long)]
+    queries: Option<String>,
+    /// Threads for batch mode (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct PprAllArgs {
+    db: PathBuf,
+    /// Results per node.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Restart probability (default: the database's).
+    #[arg(long)]
+    alpha: Option<f64>,
+    /// Output file of JSON lines (default stdout).
+    #[arg(long)]
+    out: Option<String>,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub(crate) fn parse_method(name: &str) -> CliResult<Method> {
+    match name {
+        "auto" => Ok(Method::Auto),
+        "exact" => Ok(Method::Exact),
+        "push" => Ok(Method::Push),
+        "index" => Ok(Method::Index),
+        "walks" => Ok(Method::Walks),
+        other => Err(CliError::usage(format!("unknown method '{other}': use auto, exact, push, index or walks"))),
+    }
+}
+
+/// Splits `KEY=WEIGHT`; a key that itself holds '=' works when the part after the last '=' is
+/// not a number (or when a weight is given explicitly).
+fn split_weight(text: &str, what: &str, required: bool) -> CliResult<(String, f64)> {
+    if let Some((key, weight)) = text.rsplit_once('=') {
+        if let Ok(w) = weight.trim().parse::<f64>() {
+            return Ok((key.to_string(), w));
+        }
+        if required {
+            return Err(CliError::usage(format!("{what} '{text}': '{weight}' is not a number")));
+        }
+    } else if required {
+        return Err(CliError::usage(format!("{what} '{text}' must be NAME=WEIGHT")));
+    }
+    Ok((text.to_string(), 1.0))
+}
+
+fn answer_json(answer: &walkdb::PprAnswer) -> Value {
+    let results: Vec<Value> = answer.results.iter().map(|(k, s)| json!({"node": k, "score": s})).collect();
+    let bound = if answer.error_bound.is_finite() { json!(answer.error_bound) } else { Value::Null };
+    json!({"method": answer.method.name(), "alpha": answer.alpha, "results": results, "error_bound": bound, "micros": answer.micros})
+}
+
+pub(crate) fn ppr(args: &PprArgs) -> CliResult {
+    let database = open(&args.db)?;
+    let snapshot = database.begin_read()?;
+    if let Some(file) = &args.queries {
+        return batch(&snapshot, file, args);
+    }
+    if args.seeds.is_empty() {
+        return Err(CliError::usage("give at least one --seed KEY[=WEIGHT] (or --queries FILE)"));
+    }
+    let mut request = PprRequest::new(args.seeds.iter().map(|s| split_weight(s, "seed", false)).collect::<CliResult<_>>()?);
+    request.alpha = args.alpha;
+    request.top_k = args.top;
+    request.method = parse_method(&args.method)?;
+    request.rel_weights = args.rel_weights.iter().map(|s| split_weight(s, "--rel-weight", true)).collect::<CliResult<_>>()?;
+    request.node_prefix = args.node_prefix.clone();
+    let answer = snapshot.ppr(&request, &mut PprWorkspace::new())?;
+    if args.json {
+        return print_json(&answer_json(&answer));
+    }
+    let mut out = std::io::stdout().lock();
+    let bound = if answer.error_bound.is_finite() { format!("{:.1e}", answer.error_bound) } else { "statistical".into() };
+    writeln!(out, "# method {} alpha {} error bound {bound} in {} us", answer.method.name(), answer.alpha, answer.micros).map_err(out_err)?;
+    for (rank, (key, score)) in answer.results.iter().enumerate() {
+        writeln!(out, "{:>3}  {score:.6e}  {key}", rank + 1).map_err(out_err)?;
+    }
+    Ok(())
+}
+
+/// Parses one batch query line into a request.
+fn parse_query(line: &str, method: Method) -> Result<PprRequest, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let seeds = value.get("seeds").and_then(Value::as_object).ok_or("\"seeds\" must be an object of KEY: WEIGHT")?;
+    let mut request = PprRequest::new(Vec::new());
+    for (key, w) in seeds {
+        let w = w.as_f64().ok_or_else(|| format!("seed '{key}' weight is not a number"))?;
+        request.seeds.push((key.clone(), w));
+    }
+    request.method = method;
+    if let Some(top) = value.get("top") {
+        request.top_k = top.as_u64().ok_or("\"top\" must be a whole number")? as usize;
+    }
+    if let Some(alpha) = value.get("alpha") {
+        request.alpha = Some(alpha.as_f64().ok_or("\"alpha\" must be a number")?);
+    }
+    if let Some(rel) = value.get("rel_weights") {
+        for (name, w) in rel.as_object().ok_or("\"rel_weights\" must be an object")? {
+            request.rel_weights.push((name.clone(), w.as_f64().ok_or_else(|| format!("relation '{name}' weight is not a number"))?));
+        }
+    }
+    if let Some(prefix) = value.get("node_prefix") {
+        request.node_prefix = Some(prefix.as_str().ok_or("\"node_prefix\" must be a string")?.to_string());
+    }
+    Ok(request)
+}
+
+fn batch(snapshot: &Snapshot, file: &str, args: &PprArgs) -> CliResult {
+    let method = parse_method(&args.method)?;
+    let bytes = read_input(file)?;
+    let lines: Vec<&str> = bytes.lines_utf8();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| CliError { code: 3, message: format!("starting threads: {e}") })?;
+    // Warm the shared projection once, outside the timed queries.
+    let _ = snapshot.projection();
+    let outputs: Vec<(bool, Value)> = pool.install(|| {
+        lines
+            .par_iter()
+            .map_init(PprWorkspace::new, |ws, line| match parse_query(line, method) {
+                Err(e) => (false, json!({"error": e})),
+                Ok(request) => match snapshot.ppr(&request, ws) {
+                    Ok(answer) => {
+                        let mut v = answer_json(&answer);
+                        if let Some(map) = v.as_object_mut() {
+                            map.remove("alpha");
+                        }
+                        (true, v)
+                    }
+                    Err(e) => (false, json!({"error": e.to_string()})),
+                },
+            })
+            .collect()
+    });
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut failed = 0;
+    for (ok, value) in &outputs {
+        failed += usize::from(!ok);
+        writeln!(out, "{value}").map_err(out_err)?;
+    }
+    out.flush().map_err(out_err)?;
+    if failed > 0 {
+        return Err(CliError::usage(format!("{failed} of {} queries failed", outputs.len())));
+    }
+    Ok(())
+}
+
+trait LinesUtf8 {
+    fn lines_utf8(&self) -> Vec<&str>;
+}
+
+impl LinesUtf8 for Vec<u8> {
+    /// Non-empty lines; invalid UTF-8 lines become a line that fails to parse as JSON.
+    fn lines_utf8(&self) -> Vec<&str> {
+        self.split(|&b| b == b'\n')
+            .map(|l| std::str::from_utf8(l).unwrap_or("\u{0}invalid UTF-8"))
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    }
+}
+
+pub(crate) fn ppr_all(args: &PprAllArgs) -> CliResult {
+    let database = open(&args.db)?;
+    let snapshot = database.begin_read()?;
+    let graph = snapshot.projection();
+    let keys = snapshot.node_keys()?;
+    let alpha = args.alpha.unwrap_or(database.options().alpha);
+    let sink: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| CliError { code: 3, message: format!("creating {path}: {e}") })?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, sink);
+    let bar = progress(keys.len() as u64, "ppr-all");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| CliError { code: 3, message: format!("starting threads: {e}") })?;
+    let mut write_error = None;
+    pool.install(|| {
+        walkdb::ppr::ppr_all_top_k(
+            &graph,
+            alpha,
+            args.top,
+            Method::Push,
+            |node, top| {
+                let results: Vec<Value> = top.iter().map(|&(v, s)| json!({"node": keys[v as usize], "score": s})).collect();
+                if write_error.is_none() {
+                    if let Err(e) = writeln!(out, "{}", json!({"node": keys[node as usize], "results": results})) {
+                        write_error = Some(e);
+                    }
+                }
+            },
+            |done, _| bar.set_position(done as u64),
+        )
+    })
+    .map_err(|e| CliError::usage(e.to_string()))?;
+    bar.finish_and_clear();
+    if let Some(e) = write_error {
+        return Err(out_err(e));
+    }
+    out.flush().map_err(out_err)
+}
