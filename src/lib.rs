@@ -4,3 +4,4 @@
 
 pub mod graph;
 pub mod rng;
+pub mod walks;
