@@ -9,9 +9,11 @@ mod error;
 mod format;
 pub mod graph;
 mod hash;
+pub mod inspect;
 pub mod ppr;
 pub mod rng;
 pub mod tsv;
+pub mod walks;
 mod wal;
 
 pub use catalog::Options;

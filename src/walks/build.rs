@@ -1,0 +1,171 @@
+//! Building an index from a graph snapshot, and the walk generator repairs share with it.
+
+use crate::graph::{Adjacency, NodeId};
+use crate::rng::Rng;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::store::{MAX_WALK_NODES, WalkEnd, WalkIndex, WalkIndexParams};
+use super::WalkIndexError;
+
+/// Stream tags: each kind of random choice draws from its own family of streams, so adding a
+/// kind of choice never shifts the draws of another (the streams are part of the format's
+/// determinism contract).
+pub(crate) const TAG_BUILD: u64 = 0x4255_494C_44; // "BUILD"
+pub(crate) const TAG_NEW_WALK: u64 = 0x4E45_5757; // "NEWW"
+pub(crate) const TAG_SELECT: u64 = 0x5345_4C45; // "SELE"
+pub(crate) const TAG_TAIL: u64 = 0x5441_494C; // "TAIL"
+pub(crate) const TAG_QUERY: u64 = 0x5155_4552; // "QUER"
+
+/// Picks the target of one step out of `u` (whose weight sum is `weight_sum > 0`) with
+/// probability `a(u, v) / W(u)`, by a linear scan of `u`'s links in their fixed order. `None`
+/// only if `u` has no link although `weight_sum > 0` (an inconsistent adjacency).
+pub(crate) fn sample_step<G: Adjacency>(graph: &G, u: NodeId, weight_sum: f64, rng: &mut Rng) -> Option<NodeId> {
+    let x = rng.next_f64() * weight_sum;
+    let mut acc = 0.0;
+    let mut last = None;
+    for link in graph.links(u) {
+        acc += link.weight;
+        last = Some(link.target);
+        if x < acc {
+            return last;
+        }
+    }
+    // Rounding can leave x >= the final partial sum; the last link then takes the remainder.
+    last
+}
+
+/// Continues a leaky walk whose last node is `nodes.last()` and which has not yet made its stop
+/// decision there: at each node stop with probability `alpha`, else die at a dangling node,
+/// else step. Returns how the walk ended.
+pub(crate) fn grow<G: Adjacency>(graph: &G, alpha: f64, nodes: &mut Vec<NodeId>, rng: &mut Rng) -> WalkEnd {
+    loop {
+        let Some(&u) = nodes.last() else {
+            return WalkEnd::Stopped;
+        };
+        if nodes.len() >= MAX_WALK_NODES || rng.bernoulli(alpha) {
+            return WalkEnd::Stopped;
+        }
+        let weight_sum = graph.weight_sum(u);
+        if weight_sum <= 0.0 {
+            return WalkEnd::Died;
+        }
+        match sample_step(graph, u, weight_sum, rng) {
+            Some(v) => nodes.push(v),
+            None => return WalkEnd::Died,
+        }
+    }
+}
+
+/// The walks of one start node, generated independently of every other node's.
+struct NodeWalks {
+    nodes: Vec<NodeId>,
+    lens: Vec<u32>,
+    ends: Vec<WalkEnd>,
+}
+
+impl WalkIndex {
+    /// Builds the index of `graph`: `ceil(walks_per_link * degree(u))` walks from every node
+    /// `u`. Same as [`WalkIndex::build_with_progress`] without progress reports.
+    pub fn build<G: Adjacency>(graph: &G, params: WalkIndexParams) -> Result<WalkIndex, WalkIndexError> {
+        WalkIndex::build_with_progress(graph, params, &|_, _| {})
+    }
+
+    /// Builds the index of `graph` in parallel, calling `progress(nodes_done, node_count)` now
+    /// and then from worker threads (the CLI draws a bar with it).
+    ///
+    /// Walk `k` of node `u` draws from the stream `Rng::from_parts(&[TAG_BUILD, seed, u, k])`
+    /// and walk ids are assigned in (node, k) order, so the result does not depend on the
+    /// number of threads or on scheduling.
+    pub fn build_with_progress<G: Adjacency>(
+        graph: &G,
+        params: WalkIndexParams,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<WalkIndex, WalkIndexError> {
+        params.validate()?;
+        let node_count = graph.node_count();
+        if node_count > u32::MAX as usize {
+            return Err(WalkIndexError::InvalidParams(format!("{node_count} nodes exceed the u32 node id space")));
+        }
+        let done = AtomicUsize::new(0);
+        let report_every = (node_count / 200).max(1024);
+        let per_node: Vec<NodeWalks> = (0..node_count as u32)
+            .into_par_iter()
+            .with_min_len(256)
+            .map(|u| {
+                let count = params.walks_for_degree(graph.degree(u));
+                let mut walks = NodeWalks {
+                    nodes: Vec::new(),
+                    lens: Vec::with_capacity(count),
+                    ends: Vec::with_capacity(count),
+                };
+                let mut seq = Vec::with_capacity(32);
+                for k in 0..count {
+                    let mut rng = Rng::from_parts(&[TAG_BUILD, params.seed, u as u64, k as u64]);
+                    seq.clear();
+                    seq.push(u);
+                    let end = grow(graph, params.alpha, &mut seq, &mut rng);
+                    walks.lens.push(seq.len() as u32);
+                    walks.nodes.extend_from_slice(&seq);
+                    walks.ends.push(end);
+                }
+                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if finished % report_every == 0 {
+                    progress(finished, node_count);
+                }
+                walks
+            })
+            .collect();
+        let n_walks: usize = per_node.iter().map(|w| w.lens.len()).sum();
+        if n_walks > u32::MAX as usize {
+            return Err(WalkIndexError::InvalidParams(format!("{n_walks} walks exceed the u32 walk id space")));
+        }
+        let mut index = WalkIndex::empty(params, node_count);
+        let total_nodes: usize = per_node.iter().map(|w| w.nodes.len()).sum();
+        index.arena.reserve_exact(total_nodes);
+        index.offsets.reserve_exact(n_walks);
+        index.lens.reserve_exact(n_walks);
+        index.caps.reserve_exact(n_walks);
+        index.ends.reserve_exact(n_walks);
+        for (u, walks) in per_node.into_iter().enumerate() {
+            let mut at = index.arena.len();
+            for (&len, &end) in walks.lens.iter().zip(&walks.ends) {
+                index.starts[u].push(index.lens.len() as u32);
+                index.offsets.push(at as u64);
+                index.lens.push(len);
+                index.caps.push(len);
+                index.ends.push(end);
+                at += len as usize;
+            }
+            index.arena.extend_from_slice(&walks.nodes);
+        }
+        index.rebuild_records();
+        progress(node_count, node_count);
+        Ok(index)
+    }
+
+    /// Recomputes the visit records from the walks. Walks are visited in id order and
+    /// positions in order, so every node's list comes out sorted.
+    pub(crate) fn rebuild_records(&mut self) {
+        let mut counts = vec![0usize; self.node_count];
+        for i in 0..self.lens.len() {
+            let (start, len) = (self.offsets[i] as usize, self.lens[i] as usize);
+            if len == 0 {
+                continue;
+            }
+            for p in 0..WalkIndex::recorded_len(len, self.ends[i]) {
+                counts[self.arena[start + p] as usize] += 1;
+            }
+        }
+        self.visits = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
+        for i in 0..self.lens.len() {
+            let (start, len) = (self.offsets[i] as usize, self.lens[i] as usize);
+            if len == 0 {
+                continue;
+            }
+            for p in 0..WalkIndex::recorded_len(len, self.ends[i]) {
+                self.visits[self.arena[start + p] as usize].push(i as u32);
+            }
+        }
+    }
+}

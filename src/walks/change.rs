@@ -1,0 +1,79 @@
+//! The change description a transaction hands to [`super::WalkIndex::apply`].
+
+use crate::graph::{Adjacency, NodeId};
+use std::collections::BTreeMap;
+
+/// The new weight of one walkable pair `(node, target)`.
+///
+/// Weights are *pair* weights: the sum of the weights of all parallel links from the node to
+/// `target` (0 when there is none), because a walk cannot tell parallel links apart.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairChange {
+    /// The other end of the pair.
+    pub target: NodeId,
+    /// Pair weight before the transaction (0 if the pair had no link).
+    pub before: f64,
+    /// Pair weight after the transaction (0 if the pair has no link any more).
+    pub after: f64,
+}
+
+/// How one node's walkable links changed in a transaction.
+///
+/// Only the pairs whose weight changed are listed: unchanged pairs keep their weight, and the
+/// index reads their weights from the graph after the transaction. `weight_sum_before` is
+/// `W(node)` before the transaction; `W` after is read from the graph. In an undirected
+/// database an edge changes the links of both ends, so the database sends a change for each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeChange {
+    /// The node whose links changed.
+    pub node: NodeId,
+    /// `W(node)` before the transaction, summed as `Adjacency::weight_sum` sums it.
+    pub weight_sum_before: f64,
+    /// The changed pairs, each target at most once.
+    pub pairs: Vec<PairChange>,
+}
+
+fn pair_weights<G: Adjacency>(graph: &G, node: NodeId) -> BTreeMap<NodeId, f64> {
+    let mut pairs = BTreeMap::new();
+    if (node as usize) < graph.node_count() {
+        for link in graph.links(node) {
+            *pairs.entry(link.target).or_insert(0.0) += link.weight;
+        }
+    }
+    pairs
+}
+
+impl NodeChange {
+    /// Computes the change of `node` between two graph snapshots by comparing pair weights.
+    ///
+    /// This is the reference form of what the database must send; it costs O(degree) and is
+    /// meant for tests, tools and small transactions. A node beyond `before.node_count()` is
+    /// treated as a new node without links.
+    pub fn between<G1: Adjacency, G2: Adjacency>(before: &G1, after: &G2, node: NodeId) -> NodeChange {
+        let old = pair_weights(before, node);
+        let new = pair_weights(after, node);
+        let mut pairs = Vec::new();
+        let targets: std::collections::BTreeSet<NodeId> = old.keys().chain(new.keys()).copied().collect();
+        for target in targets {
+            let b = old.get(&target).copied().unwrap_or(0.0);
+            let a = new.get(&target).copied().unwrap_or(0.0);
+            if a != b {
+                pairs.push(PairChange {
+                    target,
+                    before: b,
+                    after: a,
+                });
+            }
+        }
+        let weight_sum_before = if (node as usize) < before.node_count() {
+            before.weight_sum(node)
+        } else {
+            0.0
+        };
+        NodeChange {
+            node,
+            weight_sum_before,
+            pairs,
+        }
+    }
+}
