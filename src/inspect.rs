@@ -183,3 +183,22 @@ pub fn wal(dir: &Path) -> Vec<WalReport> {
     }
     out
 }
+
+/// The catalog's options and manifest as (name, value) pairs, read without taking the
+/// database lock.
+pub fn manifest(dir: &Path) -> crate::Result<Vec<(String, String)>> {
+    let backend = backend(dir);
+    let (_catalog, options, manifest) = crate::catalog::Catalog::open(&backend)?;
+    Ok(vec![
+        ("undirected".into(), options.undirected.to_string()),
+        ("alpha".into(), options.alpha.to_string()),
+        ("walks_per_node".into(), options.walks_per_node.to_string()),
+        ("generation".into(), manifest.generation.to_string()),
+        ("checkpoint_lsn".into(), manifest.checkpoint_lsn.to_string()),
+        ("node_count".into(), manifest.node_count.to_string()),
+        ("edge_count".into(), manifest.edge_count.to_string()),
+        ("relation_count".into(), manifest.relation_count.to_string()),
+        ("segment".into(), manifest.segment),
+        ("walks".into(), manifest.walks),
+    ])
+}

@@ -12,7 +12,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Database, Version, Writer};
+use super::walks::{walk_error, WalkSlot};
+use super::{Database, Version, Writer, WALK_DIR};
 use crate::adjacency::{encode_segment_columns, GraphView, Segment, SEGMENT_DIR};
 use crate::backend::write_file_atomic;
 use crate::catalog::Manifest;
@@ -38,6 +39,7 @@ pub struct CheckpointInfo {
 /// A new generation to switch to.
 pub(crate) struct NewGeneration<'a> {
     pub(crate) segment_bytes: Vec<u8>,
+    pub(crate) walk_bytes: Vec<u8>,
     pub(crate) lsn: u64,
     pub(crate) node_count: u32,
     pub(crate) edge_count: u64,
@@ -71,11 +73,22 @@ pub(crate) fn view_columns(view: &GraphView) -> (Vec<u32>, Vec<u32>, Vec<u32>, V
 impl Database {
     /// Folds the WAL into a new segment generation and trims the WAL.
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        self.checkpoint_impl(false)
+    }
+
+    /// Checkpoints even when nothing changed (after the walk index was rebuilt).
+    pub(crate) fn checkpoint_forced(&self) -> Result<CheckpointInfo> {
+        self.checkpoint_impl(true)
+    }
+
+    fn checkpoint_impl(&self, force: bool) -> Result<CheckpointInfo> {
         let started = Instant::now();
         let mut writer = self.inner.writer.lock();
         writer.check_poisoned()?;
+        self.inner.load_walks()?;
         let version = Arc::clone(&self.inner.current.read());
-        if version.lsn == writer.manifest.checkpoint_lsn
+        if !force
+            && version.lsn == writer.manifest.checkpoint_lsn
             && version.view.delta.is_empty()
             && writer.manifest.generation > 0
         {
@@ -118,8 +131,10 @@ impl Database {
             .map(|(i, n)| (i as RelId, n.as_str()))
             .collect();
         let segment_len = segment_bytes.len() as u64;
+        let walk_bytes = self.encode_walks(version.lsn)?;
         let new = NewGeneration {
             segment_bytes,
+            walk_bytes,
             lsn: version.lsn,
             node_count: version.view.node_count,
             edge_count: version.edge_count,
@@ -154,6 +169,10 @@ impl Database {
     ) -> Result<()> {
         let backend = &*self.inner.backend;
         let name = format!("{SEGMENT_DIR}/{generation:020}.seg");
+        let walk_name = format!("{WALK_DIR}/{generation:020}.wix");
+        if let Err(e) = write_file_atomic(backend, WALK_DIR, &walk_name, &new.walk_bytes) {
+            return Err(writer.poison(Error::io(format!("writing {walk_name}"), e)));
+        }
         if let Err(e) = write_file_atomic(backend, SEGMENT_DIR, &name, &new.segment_bytes) {
             return Err(writer.poison(Error::io(format!("writing {name}"), e)));
         }
@@ -164,7 +183,7 @@ impl Database {
             relation_count: new.relation_count,
             edge_count: new.edge_count,
             segment: name.clone(),
-            walks: String::new(),
+            walks: walk_name,
         };
         if let Err(e) =
             self.inner
@@ -216,6 +235,11 @@ impl Database {
             edge_count: new.edge_count,
             relation_count: new.relation_count,
         });
+        // Walk files are read into memory, never mapped: the old one can go at once (a failed
+        // delete leaves a stray file that the next open removes).
+        if !old_manifest.walks.is_empty() {
+            let _ = backend.remove(&old_manifest.walks);
+        }
         if !old_manifest.segment.is_empty() {
             self.inner
                 .retired
@@ -225,6 +249,24 @@ impl Database {
         drop(old);
         self.delete_unmapped_generations();
         Ok(())
+    }
+
+    /// Encodes the in-memory walk index, which must be current at `lsn`.
+    pub(crate) fn encode_walks(&self, lsn: u64) -> Result<Vec<u8>> {
+        let slot = self.inner.walks.read();
+        match &*slot {
+            WalkSlot::Loaded { index, lsn: index_lsn } if *index_lsn == lsn => {
+                let mut bytes = Vec::with_capacity(index.encoded_len());
+                index.encode_to(&mut bytes).map_err(|e| walk_error("(walk index)", e))?;
+                Ok(bytes)
+            }
+            WalkSlot::Loaded { lsn: index_lsn, .. } => Err(Error::corrupt(
+                "(walk index)",
+                *index_lsn,
+                format!("walk index is at LSN {index_lsn}, the graph at {lsn}"),
+            )),
+            WalkSlot::OnDisk { name, .. } => Err(Error::corrupt(name, 0, "walk index not loaded")),
+        }
     }
 
     /// Deletes retired generation files that no snapshot maps any more.

@@ -9,7 +9,11 @@ use rayon::slice::ParallelSliceMut;
 
 use super::checkpoint::{view_columns, NewGeneration};
 use super::txn::validate_key;
+use super::walks::{self, WalkSlot};
 use super::{Database, Writer};
+use crate::adjacency::{GraphView, Segment};
+use crate::backend::FileBytes;
+use crate::graph::CsrGraph;
 use crate::adjacency::encode_segment_columns;
 use crate::error::{InputError, Result};
 use crate::graph::{NodeId, RelId};
@@ -28,6 +32,10 @@ pub struct ImportInfo {
     pub records: u64,
     /// Seconds `finish` took (parsing time is the caller's).
     pub seconds: f64,
+    /// Of which: sorting the edges and encoding the segment.
+    pub storage_seconds: f64,
+    /// Of which: building and encoding the walk index.
+    pub index_seconds: f64,
 }
 
 /// Collects edges and writes them as one new generation. Atomic: until [`BulkLoader::finish`]
@@ -42,6 +50,7 @@ pub struct BulkLoader<'db> {
     new_relations: Vec<Box<str>>,
     relation_ids: FastMap,
     edges: Vec<(NodeId, NodeId, RelId, f64)>,
+    progress: &'db (dyn Fn(usize, usize) + Sync),
 }
 
 impl std::fmt::Debug for BulkLoader<'_> {
@@ -79,11 +88,12 @@ impl Database {
             new_relations: Vec::new(),
             relation_ids,
             edges: Vec::new(),
+            progress: &|_, _| {},
         })
     }
 }
 
-impl BulkLoader<'_> {
+impl<'db> BulkLoader<'db> {
     fn node(&mut self, key: &str) -> Result<NodeId> {
         if let Some(&id) = self.key_ids.get(key) {
             return Ok(id);
@@ -128,6 +138,11 @@ impl BulkLoader<'_> {
         let rel = self.relation(rel)?;
         self.edges.push((src, dst, rel, weight));
         Ok(())
+    }
+
+    /// Reports walk-index build progress as `(nodes done, nodes)` (the CLI draws a bar).
+    pub fn on_index_progress(&mut self, progress: &'db (dyn Fn(usize, usize) + Sync)) {
+        self.progress = progress;
     }
 
     /// Edge records added so far.
@@ -217,8 +232,24 @@ impl BulkLoader<'_> {
                 .enumerate()
                 .map(|(i, n)| (self.base_relations + i as RelId, &**n)),
         );
+        let storage_seconds = started.elapsed().as_secs_f64();
+        // The walk index of the new graph, built on the same link order commits will use.
+        let index_started = Instant::now();
+        let segment = Segment::open("(import)", FileBytes::from_vec(segment_bytes.clone()))?;
+        let view = GraphView {
+            segment: std::sync::Arc::new(segment),
+            delta: Default::default(),
+            node_count,
+            undirected: self.db.inner.options.undirected,
+        };
+        let index = walks::build(&CsrGraph::from_adjacency(&view), &self.db.inner.options, self.progress)?;
+        drop(view);
+        let mut walk_bytes = Vec::with_capacity(index.encoded_len());
+        index.encode_to(&mut walk_bytes).map_err(|e| walks::walk_error("(walk index)", e))?;
+        let index_seconds = index_started.elapsed().as_secs_f64();
         let new = NewGeneration {
             segment_bytes,
+            walk_bytes,
             lsn: version.lsn,
             node_count,
             edge_count,
@@ -230,6 +261,7 @@ impl BulkLoader<'_> {
         let result = db.switch_generation(&mut self.writer, generation, new);
         drop(names);
         result?;
+        *db.inner.walks.write() = WalkSlot::Loaded { index: Box::new(index), lsn: version.lsn };
         let mut names = db.inner.names.write();
         names.forget_checkpointed_keys(node_count);
         for name in self.new_relations.iter() {
@@ -240,6 +272,8 @@ impl BulkLoader<'_> {
             edges: edge_count,
             records,
             seconds: started.elapsed().as_secs_f64(),
+            storage_seconds,
+            index_seconds,
         })
     }
 }

@@ -13,6 +13,7 @@ mod staging;
 mod stats;
 mod txn;
 mod verify;
+mod walks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ pub use snapshot::{Edges, Snapshot};
 pub use stats::Stats;
 pub use txn::{CommitInfo, WriteTxn};
 pub use verify::VerifyReport;
+pub use walks::IndexInfo;
+pub(crate) use walks::inspect_walk_file;
+use walks::WalkSlot;
 
 pub(crate) use staging::Staging;
 
@@ -167,12 +171,15 @@ impl DatabaseBuilder {
         };
         let catalog = Catalog::create(&backend, &self.options, &manifest)?;
         let segment = Arc::new(Segment::empty());
+        let index = walks::build(&CsrGraph::default(), &self.options, &|_, _| {})?;
+        let walk_slot = WalkSlot::Loaded { index: Box::new(index), lsn: 0 };
         Ok(Database::assemble(
             self,
             backend,
             catalog,
             manifest,
             segment,
+            walk_slot,
             wal,
             Staging::new_empty(),
             Vec::new(),
@@ -236,8 +243,31 @@ impl DatabaseBuilder {
         );
         let mut new_keys = Vec::new();
         let mut all_relations = relations;
+        let mut walk_slot = if manifest.walks.is_empty() {
+            // Generation 0 has no walk file: its index is that of the empty graph.
+            let index = walks::build(&CsrGraph::default(), &builder.options, &|_, _| {})?;
+            WalkSlot::Loaded { index: Box::new(index), lsn: manifest.checkpoint_lsn }
+        } else if scan.txns.is_empty() {
+            WalkSlot::OnDisk { name: manifest.walks.clone(), lsn: manifest.checkpoint_lsn }
+        } else {
+            let bytes = backend
+                .map(&manifest.walks)
+                .map_err(|e| Error::io(format!("mapping {}", manifest.walks), e))?;
+            let index = walks::decode(&manifest.walks, &bytes, &builder.options)?;
+            WalkSlot::Loaded { index: Box::new(index), lsn: manifest.checkpoint_lsn }
+        };
         for txn in &scan.txns {
+            let before = staging.view();
+            staging.touched.clear();
             staging.replay(txn, &mut new_keys, &mut all_relations)?;
+            if let WalkSlot::Loaded { index, lsn } = &mut walk_slot {
+                let after = staging.view();
+                let changes = walks::changes(&before, &after, &staging.touched);
+                index
+                    .apply(&after, &changes, txn.lsn)
+                    .map_err(|e| Error::corrupt(&txn.file, txn.offset, format!("replaying walk repairs of LSN {}: {e}", txn.lsn)))?;
+                *lsn = txn.lsn;
+            }
         }
         staging.lsn = scan.last_lsn.max(manifest.checkpoint_lsn);
         let next_lsn = staging.lsn + 1;
@@ -247,7 +277,7 @@ impl DatabaseBuilder {
         }
         .map_err(|e| Error::io("preparing the WAL for appends", e))?;
         let mut db = Database::assemble(
-            builder, backend, catalog, manifest, segment, wal, staging, new_keys,
+            builder, backend, catalog, manifest, segment, walk_slot, wal, staging, new_keys,
         );
         if let Some(inner) = Arc::get_mut(&mut db.inner) {
             let names = inner.names.get_mut();
@@ -378,6 +408,8 @@ pub(crate) struct Inner {
     pub(crate) projection: Mutex<Option<(u64, Weak<Version>, Arc<CsrGraph>)>>,
     /// Files of replaced generations, deleted once no reader maps them.
     pub(crate) retired: Mutex<Vec<(String, Weak<Segment>)>>,
+    /// The walk index; taken after `writer` and `current` when several are held.
+    pub(crate) walks: RwLock<WalkSlot>,
 }
 
 /// An open walkdb database. Cheap to clone; `Send + Sync`.
@@ -408,6 +440,7 @@ impl Database {
         catalog: Catalog,
         manifest: Manifest,
         segment: Arc<Segment>,
+        walk_slot: WalkSlot,
         wal: WalWriter,
         staging: Staging,
         new_keys: Vec<String>,
@@ -442,6 +475,7 @@ impl Database {
             names: RwLock::new(names),
             projection: Mutex::new(None),
             retired: Mutex::new(Vec::new()),
+            walks: RwLock::new(walk_slot),
         };
         Database {
             inner: Arc::new(inner),

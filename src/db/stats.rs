@@ -24,6 +24,10 @@ pub struct Stats {
     pub checkpoint_lsn: u64,
     /// Current segment generation.
     pub generation: u64,
+    /// Stored walks of the walk index.
+    pub walks: u64,
+    /// Steps over all stored walks.
+    pub walk_steps: u64,
     /// Nodes changed since the last checkpoint (held in memory).
     pub delta_nodes: usize,
     /// Every file with its size in bytes.
@@ -78,7 +82,10 @@ impl Database {
                 files.push((full, len));
             }
         }
+        let walk_stats = self.walk_stats()?;
         Ok(Stats {
+            walks: walk_stats.walks,
+            walk_steps: walk_stats.steps,
             nodes: version.view.node_count,
             edges: version.edge_count,
             relations: version.relation_count,

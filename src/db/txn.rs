@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use parking_lot::MutexGuard;
 
+use super::walks::WalkSlot;
 use super::{Database, Durability, Staging, Writer, MAX_KEY_LEN};
+use crate::adjacency::GraphView;
 use crate::error::{Error, InputError, Result};
 use crate::graph::{NodeId, RelId};
 use crate::wal::{encode_ops, Op};
@@ -23,6 +25,7 @@ pub struct CommitInfo {
 pub struct WriteTxn<'db> {
     db: &'db Database,
     writer: MutexGuard<'db, Writer>,
+    base: GraphView,
     staging: Staging,
     ops: Vec<Op>,
     new_nodes: Vec<String>,
@@ -67,10 +70,14 @@ impl<'db> WriteTxn<'db> {
     pub(crate) fn begin(db: &'db Database) -> Result<WriteTxn<'db>> {
         let writer = db.inner.writer.lock();
         writer.check_poisoned()?;
+        // Commits repair the walk index, so it must be in memory before anything is logged.
+        db.inner.load_walks()?;
         let staging = Staging::from_version(&db.inner.current.read());
+        let base = staging.view();
         Ok(WriteTxn {
             db,
             writer,
+            base,
             staging,
             ops: Vec::new(),
             new_nodes: Vec::new(),
@@ -253,6 +260,21 @@ impl<'db> WriteTxn<'db> {
             }
         }
         self.staging.lsn = lsn;
+        // Repair the walks this transaction touched (inside the commit, before publishing, so
+        // a snapshot at this LSN finds the index at this LSN).
+        let after = self.staging.view();
+        let changes = super::walks::changes(&self.base, &after, &self.staging.touched);
+        {
+            let mut slot = self.db.inner.walks.write();
+            if let WalkSlot::Loaded { index, lsn: index_lsn } = &mut *slot {
+                if let Err(e) = index.apply(&after, &changes, lsn) {
+                    drop(slot);
+                    let error = Error::corrupt("(walk index)", lsn, format!("repair of LSN {lsn} failed: {e}"));
+                    return Err(self.writer.poison(error));
+                }
+                *index_lsn = lsn;
+            }
+        }
         {
             // Names first: a reader that sees the new version must be able to resolve them.
             let mut names = self.db.inner.names.write();

@@ -13,6 +13,8 @@ pub struct VerifyReport {
     pub nodes: u32,
     /// Edges checked (each in both directions).
     pub edges: u64,
+    /// Stored walks checked against the graph.
+    pub walks: u64,
     /// Committed WAL transactions after the checkpoint, re-read and checked.
     pub wal_transactions: usize,
     /// Files read.
@@ -104,11 +106,25 @@ impl Database {
                 format!("{edges} edges found, {} counted", snapshot.edge_count()),
             ));
         }
-        let mut files = vec![CATALOG_FILE.to_string(), segment.name().to_string()];
+        let (walks, walk_file) = {
+            self.inner.load_walks()?;
+            let slot = self.inner.walks.read();
+            let super::walks::WalkSlot::Loaded { index, lsn } = &*slot else {
+                return Err(Error::corrupt(&manifest.walks, 0, "walk index not loaded"));
+            };
+            let file = if manifest.walks.is_empty() { "(walk index)".to_string() } else { manifest.walks.clone() };
+            if *lsn != snapshot.lsn() {
+                return Err(Error::corrupt(&file, 0, format!("walk index at LSN {lsn}, graph at {}", snapshot.lsn())));
+            }
+            index.verify(view).map_err(|e| Error::corrupt(&file, 0, e.to_string()))?;
+            (index.stats().walks, file)
+        };
+        let mut files = vec![CATALOG_FILE.to_string(), segment.name().to_string(), walk_file];
         files.extend(scan.files.iter().map(|(name, _)| name.clone()));
         Ok(VerifyReport {
             nodes: n,
             edges,
+            walks,
             wal_transactions: scan.txns.len(),
             files,
         })

@@ -18,7 +18,7 @@ mod reader;
 mod writer;
 
 pub(crate) use ops::{decode_ops, encode_ops, Op};
-pub(crate) use reader::{read_wal_dir, RecoveredTxn, WalScan};
+pub(crate) use reader::{inspect_file, read_wal_dir, RecoveredTxn};
 pub(crate) use writer::WalWriter;
 
 /// Magic bytes at the start of every WAL file.

@@ -30,9 +30,21 @@ pub(crate) fn create(db: &Path, options: &CreateOptions, json: bool) -> CliResul
     let database = builder(db, options).create()?;
     let o = database.options();
     if json {
-        print_json(&json!({"created": db.display().to_string(), "undirected": o.undirected, "alpha": o.alpha, "walks_per_node": o.walks_per_node}))
+        print_json(
+            &json!({"created": db.display().to_string(), "undirected": o.undirected, "alpha": o.alpha, "walks_per_node": o.walks_per_node}),
+        )
     } else {
-        println!("created {} ({}, alpha {}, {} walks per node)", db.display(), if o.undirected { "undirected" } else { "directed" }, o.alpha, o.walks_per_node);
+        println!(
+            "created {} ({}, alpha {}, {} walks per node)",
+            db.display(),
+            if o.undirected {
+                "undirected"
+            } else {
+                "directed"
+            },
+            o.alpha,
+            o.walks_per_node
+        );
         Ok(())
     }
 }
@@ -41,12 +53,25 @@ pub(crate) fn create(db: &Path, options: &CreateOptions, json: bool) -> CliResul
 pub(crate) fn read_input(name: &str) -> CliResult<Vec<u8>> {
     if name == "-" {
         let mut bytes = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut bytes).map_err(|e| CliError { code: 3, message: format!("reading stdin: {e}") })?;
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(|e| CliError {
+                code: 3,
+                message: format!("reading stdin: {e}"),
+            })?;
         return Ok(bytes);
     }
     std::fs::read(name).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound { 1 } else { 3 };
-        CliError { code, message: format!("reading {name}: {e}") }
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            1
+        } else {
+            3
+        };
+        CliError {
+            code,
+            message: format!("reading {name}: {e}"),
+        }
     })
 }
 
@@ -55,7 +80,9 @@ fn check_options(database: &Database, options: &CreateOptions) -> CliResult {
     let o = database.options();
     let conflict = (options.undirected && !o.undirected)
         || options.alpha.is_some_and(|a| a != o.alpha)
-        || options.walks_per_node.is_some_and(|w| w != o.walks_per_node);
+        || options
+            .walks_per_node
+            .is_some_and(|w| w != o.walks_per_node);
     if conflict {
         return Err(CliError::usage(format!(
             "the database exists with {} mode, alpha {}, {} walks per node; its options cannot change",
@@ -67,8 +94,19 @@ fn check_options(database: &Database, options: &CreateOptions) -> CliResult {
     Ok(())
 }
 
-pub(crate) fn import(db: &Path, files: &[String], options: &CreateOptions, json: bool) -> CliResult {
+pub(crate) fn import(
+    db: &Path,
+    files: &[String],
+    options: &CreateOptions,
+    json: bool,
+) -> CliResult {
     let started = Instant::now();
+    // Declared before the database: the loader borrows the callback for its whole life.
+    let bar = progress(0, "building the walk index");
+    let on_progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
     let database = builder(db, options).open_or_create()?;
     check_options(&database, options)?;
     let mut loader = database.bulk_loader()?;
@@ -78,7 +116,9 @@ pub(crate) fn import(db: &Path, files: &[String], options: &CreateOptions, json:
         let mut last = 0u64;
         for record in TsvParser::new(name, &bytes) {
             let record = record.map_err(|e| walkdb::Error::from(e))?;
-            loader.add_edge(record.src, record.rel, record.dst, record.weight).map_err(|e| at_line(e, name, record.line))?;
+            loader
+                .add_edge(record.src, record.rel, record.dst, record.weight)
+                .map_err(|e| at_line(e, name, record.line))?;
             if record.line - last >= 65_536 {
                 last = record.line;
                 bar.set_position((bytes.len() as u64).min(record.line * 40));
@@ -86,29 +126,46 @@ pub(crate) fn import(db: &Path, files: &[String], options: &CreateOptions, json:
         }
         bar.finish_and_clear();
     }
+    loader.on_index_progress(&on_progress);
     let info = loader.finish()?;
-    let index = database.rebuild_walk_index(&mut |done, total| {
-        let _ = (done, total);
-    })?;
+    bar.finish_and_clear();
+    let stats = database.walk_stats()?;
     let seconds = started.elapsed().as_secs_f64();
     if json {
-        print_json(&json!({"nodes": info.nodes, "edges": info.edges, "records": info.records, "walks": index.walks, "seconds": seconds, "index_seconds": index.seconds}))
+        print_json(
+            &json!({"nodes": info.nodes, "edges": info.edges, "records": info.records, "walks": stats.walks, "seconds": seconds, "storage_seconds": info.storage_seconds, "index_seconds": info.index_seconds}),
+        )
     } else {
-        println!("imported {} edge records: {} nodes, {} edges, {} walks in {seconds:.2} s", info.records, info.nodes, info.edges, index.walks);
+        println!(
+            "imported {} edge records: {} nodes, {} edges, {} walks in {seconds:.2} s (storage {:.2} s, walk index {:.2} s)",
+            info.records, info.nodes, info.edges, stats.walks, info.storage_seconds, info.index_seconds
+        );
         Ok(())
     }
 }
 
 /// Names the input line in an error about a record's content.
 fn at_line(e: walkdb::Error, input: &str, line: u64) -> CliError {
-    let code = CliError::from(walkdb::Error::Input(InputError::InvalidOption { reason: String::new() })).code;
+    let code = CliError::from(walkdb::Error::Input(InputError::InvalidOption {
+        reason: String::new(),
+    }))
+    .code;
     match e {
-        walkdb::Error::Input(inner) => CliError { code, message: format!("{input} line {line}: {inner}") },
+        walkdb::Error::Input(inner) => CliError {
+            code,
+            message: format!("{input} line {line}: {inner}"),
+        },
         other => CliError::from(other),
     }
 }
 
-pub(crate) fn apply_stream(db: &Path, file: Option<&str>, batch: usize, delete: bool, ignore_missing: bool) -> CliResult {
+pub(crate) fn apply_stream(
+    db: &Path,
+    file: Option<&str>,
+    batch: usize,
+    delete: bool,
+    ignore_missing: bool,
+) -> CliResult {
     if batch == 0 {
         return Err(CliError::usage("--batch must be at least 1"));
     }
@@ -118,8 +175,15 @@ pub(crate) fn apply_stream(db: &Path, file: Option<&str>, batch: usize, delete: 
         Box::new(std::io::stdin().lock())
     } else {
         let f = std::fs::File::open(name).map_err(|e| {
-            let code = if e.kind() == std::io::ErrorKind::NotFound { 1 } else { 3 };
-            CliError { code, message: format!("reading {name}: {e}") }
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                1
+            } else {
+                3
+            };
+            CliError {
+                code,
+                message: format!("reading {name}: {e}"),
+            }
         })?;
         Box::new(std::io::BufReader::with_capacity(1 << 20, f))
     };
@@ -132,7 +196,10 @@ pub(crate) fn apply_stream(db: &Path, file: Option<&str>, batch: usize, delete: 
         let mut in_batch = 0u64;
         while in_batch < batch as u64 {
             buf.clear();
-            let n = reader.read_until(b'\n', &mut buf).map_err(|e| CliError { code: 3, message: format!("reading {name}: {e}") })?;
+            let n = reader.read_until(b'\n', &mut buf).map_err(|e| CliError {
+                code: 3,
+                message: format!("reading {name}: {e}"),
+            })?;
             if n == 0 {
                 eof = true;
                 break;
@@ -142,10 +209,14 @@ pub(crate) fn apply_stream(db: &Path, file: Option<&str>, batch: usize, delete: 
             if delete {
                 parser = parser.ignore_weight();
             }
-            let Some(record) = parser.next() else { continue };
+            let Some(record) = parser.next() else {
+                continue;
+            };
             let record = record.map_err(walkdb::Error::from)?;
             if delete {
-                let existed = txn.delete_edge(record.src, record.rel, record.dst).map_err(|e| at_line(e, name, line_no))?;
+                let existed = txn
+                    .delete_edge(record.src, record.rel, record.dst)
+                    .map_err(|e| at_line(e, name, line_no))?;
                 if !existed && !ignore_missing {
                     return Err(CliError::usage(format!(
                         "{name} line {line_no}: edge {} -[{}]-> {} does not exist (use --ignore-missing to skip); {applied} lines committed before it",
@@ -153,7 +224,8 @@ pub(crate) fn apply_stream(db: &Path, file: Option<&str>, batch: usize, delete: 
                     )));
                 }
             } else {
-                txn.add_edge(record.src, record.rel, record.dst, record.weight).map_err(|e| at_line(e, name, line_no))?;
+                txn.add_edge(record.src, record.rel, record.dst, record.weight)
+                    .map_err(|e| at_line(e, name, line_no))?;
             }
             in_batch += 1;
         }
@@ -200,9 +272,21 @@ pub(crate) fn export(db: &Path, json: bool) -> CliResult {
 pub(crate) fn stats(db: &Path, json: bool) -> CliResult {
     let database = open(db)?;
     let s = database.stats()?;
-    let files: serde_json::Map<String, serde_json::Value> = s.files.iter().map(|(n, b)| (n.clone(), json!(b))).collect();
-    let (wal, seg, walks, catalog) = (s.bytes_under("wal/"), s.bytes_under("adj/"), s.bytes_under("walks/"), s.bytes_under("catalog"));
-    let per_edge = |bytes: u64| if s.edges > 0 { bytes as f64 / s.edges as f64 } else { 0.0 };
+    let files: serde_json::Map<String, serde_json::Value> =
+        s.files.iter().map(|(n, b)| (n.clone(), json!(b))).collect();
+    let (wal, seg, walks, catalog) = (
+        s.bytes_under("wal/"),
+        s.bytes_under("adj/"),
+        s.bytes_under("walks/"),
+        s.bytes_under("catalog"),
+    );
+    let per_edge = |bytes: u64| {
+        if s.edges > 0 {
+            bytes as f64 / s.edges as f64
+        } else {
+            0.0
+        }
+    };
     if json {
         return print_json(&json!({
             "nodes": s.nodes, "edges": s.edges, "relations": s.relations, "undirected": s.undirected,
@@ -215,10 +299,23 @@ pub(crate) fn stats(db: &Path, json: bool) -> CliResult {
     println!("nodes        {}", s.nodes);
     println!("edges        {}", s.edges);
     println!("relations    {}", s.relations);
-    println!("mode         {}", if s.undirected { "undirected" } else { "directed" });
+    println!(
+        "mode         {}",
+        if s.undirected {
+            "undirected"
+        } else {
+            "directed"
+        }
+    );
     println!("alpha        {}", s.alpha);
-    println!("walks        {} ({} steps, {} per node)", s.walks, s.walk_steps, s.walks_per_node);
-    println!("lsn          {} (checkpoint at {}, generation {})", s.lsn, s.checkpoint_lsn, s.generation);
+    println!(
+        "walks        {} ({} steps, {} per node)",
+        s.walks, s.walk_steps, s.walks_per_node
+    );
+    println!(
+        "lsn          {} (checkpoint at {}, generation {})",
+        s.lsn, s.checkpoint_lsn, s.generation
+    );
     println!("delta nodes  {}", s.delta_nodes);
     println!("segment      {seg} bytes ({:.1} B/edge)", per_edge(seg));
     println!("walk index   {walks} bytes ({:.1} B/edge)", per_edge(walks));
@@ -231,12 +328,20 @@ pub(crate) fn checkpoint(db: &Path, json: bool) -> CliResult {
     let database = open(db)?;
     let info = database.checkpoint()?;
     if json {
-        print_json(&json!({"generation": info.generation, "lsn": info.lsn, "segment_bytes": info.segment_bytes, "wrote": info.wrote, "seconds": info.seconds}))
+        print_json(
+            &json!({"generation": info.generation, "lsn": info.lsn, "segment_bytes": info.segment_bytes, "wrote": info.wrote, "seconds": info.seconds}),
+        )
     } else if info.wrote {
-        println!("checkpoint: generation {} at LSN {} ({} bytes) in {:.3} s", info.generation, info.lsn, info.segment_bytes, info.seconds);
+        println!(
+            "checkpoint: generation {} at LSN {} ({} bytes) in {:.3} s",
+            info.generation, info.lsn, info.segment_bytes, info.seconds
+        );
         Ok(())
     } else {
-        println!("checkpoint: nothing to fold (generation {}, LSN {})", info.generation, info.lsn);
+        println!(
+            "checkpoint: nothing to fold (generation {}, LSN {})",
+            info.generation, info.lsn
+        );
         Ok(())
     }
 }
@@ -245,7 +350,9 @@ pub(crate) fn verify(db: &Path, json: bool) -> CliResult {
     let database = open(db)?;
     let report = database.verify()?;
     if json {
-        print_json(&json!({"ok": true, "nodes": report.nodes, "edges": report.edges, "walks": report.walks, "wal_transactions": report.wal_transactions, "files": report.files}))
+        print_json(
+            &json!({"ok": true, "nodes": report.nodes, "edges": report.edges, "walks": report.walks, "wal_transactions": report.wal_transactions, "files": report.files}),
+        )
     } else {
         println!(
             "ok: {} nodes, {} edges, {} walks, {} WAL transactions; checked {}",

@@ -24,7 +24,10 @@ pub(crate) struct CliError {
 
 impl CliError {
     pub(crate) fn usage(message: impl Into<String>) -> CliError {
-        CliError { code: 1, message: message.into() }
+        CliError {
+            code: 1,
+            message: message.into(),
+        }
     }
 }
 
@@ -35,14 +38,21 @@ impl From<walkdb::Error> for CliError {
             walkdb::Error::Corrupt(_) => 2,
             _ => 3,
         };
-        CliError { code, message: e.to_string() }
+        CliError {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
 pub(crate) type CliResult<T = ()> = Result<T, CliError>;
 
 #[derive(Parser, Debug)]
-#[command(name = "walkdb", version, about = "Embedded graph database with an incremental Personalized PageRank index")]
+#[command(
+    name = "walkdb",
+    version,
+    about = "Embedded graph database with an incremental Personalized PageRank index"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -136,11 +146,21 @@ enum Command {
 fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Create { db, options, json } => commands::create(&db, &options, json),
-        Command::Import { db, files, options, json } => commands::import(&db, &files, &options, json),
-        Command::Add { db, file, batch } => commands::apply_stream(&db, file.as_deref(), batch, false, false),
-        Command::Delete { db, file, batch, ignore_missing } => {
-            commands::apply_stream(&db, file.as_deref(), batch, true, ignore_missing)
+        Command::Import {
+            db,
+            files,
+            options,
+            json,
+        } => commands::import(&db, &files, &options, json),
+        Command::Add { db, file, batch } => {
+            commands::apply_stream(&db, file.as_deref(), batch, false, false)
         }
+        Command::Delete {
+            db,
+            file,
+            batch,
+            ignore_missing,
+        } => commands::apply_stream(&db, file.as_deref(), batch, true, ignore_missing),
         Command::Ppr(args) => ppr_cmd::ppr(&args),
         Command::PprAll(args) => ppr_cmd::ppr_all(&args),
         Command::Export { db, json } => commands::export(&db, json),

@@ -12,13 +12,19 @@ pub(crate) fn out_err(e: std::io::Error) -> CliError {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0);
     }
-    CliError { code: 3, message: format!("writing to stdout: {e}") }
+    CliError {
+        code: 3,
+        message: format!("writing to stdout: {e}"),
+    }
 }
 
 /// Prints one JSON document on stdout.
 pub(crate) fn print_json(value: &serde_json::Value) -> CliResult {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, value).map_err(|e| CliError { code: 3, message: e.to_string() })?;
+    serde_json::to_writer(&mut out, value).map_err(|e| CliError {
+        code: 3,
+        message: e.to_string(),
+    })?;
     writeln!(out).map_err(out_err)
 }
 

@@ -1,6 +1,6 @@
 //! `walkdb ppr` and `walkdb ppr-all`.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use rayon::prelude::*;
@@ -65,9 +65,10 @@ pub(crate) fn parse_method(name: &str) -> CliResult<Method> {
         "auto" => Ok(Method::Auto),
         "exact" => Ok(Method::Exact),
         "push" => Ok(Method::Push),
-        "index" => Ok(Method::Index),
         "walks" => Ok(Method::Walks),
-        other => Err(CliError::usage(format!("unknown method '{other}': use auto, exact, push, index or walks"))),
+        other => Err(CliError::usage(format!(
+            "unknown method '{other}': use auto, exact, push, index or walks"
+        ))),
     }
 }
 
@@ -79,17 +80,29 @@ fn split_weight(text: &str, what: &str, required: bool) -> CliResult<(String, f6
             return Ok((key.to_string(), w));
         }
         if required {
-            return Err(CliError::usage(format!("{what} '{text}': '{weight}' is not a number")));
+            return Err(CliError::usage(format!(
+                "{what} '{text}': '{weight}' is not a number"
+            )));
         }
     } else if required {
-        return Err(CliError::usage(format!("{what} '{text}' must be NAME=WEIGHT")));
+        return Err(CliError::usage(format!(
+            "{what} '{text}' must be NAME=WEIGHT"
+        )));
     }
     Ok((text.to_string(), 1.0))
 }
 
 fn answer_json(answer: &walkdb::PprAnswer) -> Value {
-    let results: Vec<Value> = answer.results.iter().map(|(k, s)| json!({"node": k, "score": s})).collect();
-    let bound = if answer.error_bound.is_finite() { json!(answer.error_bound) } else { Value::Null };
+    let results: Vec<Value> = answer
+        .results
+        .iter()
+        .map(|(k, s)| json!({"node": k, "score": s}))
+        .collect();
+    let bound = if answer.error_bound.is_finite() {
+        json!(answer.error_bound)
+    } else {
+        Value::Null
+    };
     json!({"method": answer.method.name(), "alpha": answer.alpha, "results": results, "error_bound": bound, "micros": answer.micros})
 }
 
@@ -100,21 +113,43 @@ pub(crate) fn ppr(args: &PprArgs) -> CliResult {
         return batch(&snapshot, file, args);
     }
     if args.seeds.is_empty() {
-        return Err(CliError::usage("give at least one --seed KEY[=WEIGHT] (or --queries FILE)"));
+        return Err(CliError::usage(
+            "give at least one --seed KEY[=WEIGHT] (or --queries FILE)",
+        ));
     }
-    let mut request = PprRequest::new(args.seeds.iter().map(|s| split_weight(s, "seed", false)).collect::<CliResult<_>>()?);
+    let mut request = PprRequest::new(
+        args.seeds
+            .iter()
+            .map(|s| split_weight(s, "seed", false))
+            .collect::<CliResult<_>>()?,
+    );
     request.alpha = args.alpha;
     request.top_k = args.top;
     request.method = parse_method(&args.method)?;
-    request.rel_weights = args.rel_weights.iter().map(|s| split_weight(s, "--rel-weight", true)).collect::<CliResult<_>>()?;
+    request.rel_weights = args
+        .rel_weights
+        .iter()
+        .map(|s| split_weight(s, "--rel-weight", true))
+        .collect::<CliResult<_>>()?;
     request.node_prefix = args.node_prefix.clone();
     let answer = snapshot.ppr(&request, &mut PprWorkspace::new())?;
     if args.json {
         return print_json(&answer_json(&answer));
     }
     let mut out = std::io::stdout().lock();
-    let bound = if answer.error_bound.is_finite() { format!("{:.1e}", answer.error_bound) } else { "statistical".into() };
-    writeln!(out, "# method {} alpha {} error bound {bound} in {} us", answer.method.name(), answer.alpha, answer.micros).map_err(out_err)?;
+    let bound = if answer.error_bound.is_finite() {
+        format!("{:.1e}", answer.error_bound)
+    } else {
+        "statistical".into()
+    };
+    writeln!(
+        out,
+        "# method {} alpha {} error bound {bound} in {} us",
+        answer.method.name(),
+        answer.alpha,
+        answer.micros
+    )
+    .map_err(out_err)?;
     for (rank, (key, score)) in answer.results.iter().enumerate() {
         writeln!(out, "{:>3}  {score:.6e}  {key}", rank + 1).map_err(out_err)?;
     }
@@ -124,10 +159,15 @@ pub(crate) fn ppr(args: &PprArgs) -> CliResult {
 /// Parses one batch query line into a request.
 fn parse_query(line: &str, method: Method) -> Result<PprRequest, String> {
     let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let seeds = value.get("seeds").and_then(Value::as_object).ok_or("\"seeds\" must be an object of KEY: WEIGHT")?;
+    let seeds = value
+        .get("seeds")
+        .and_then(Value::as_object)
+        .ok_or("\"seeds\" must be an object of KEY: WEIGHT")?;
     let mut request = PprRequest::new(Vec::new());
     for (key, w) in seeds {
-        let w = w.as_f64().ok_or_else(|| format!("seed '{key}' weight is not a number"))?;
+        let w = w
+            .as_f64()
+            .ok_or_else(|| format!("seed '{key}' weight is not a number"))?;
         request.seeds.push((key.clone(), w));
     }
     request.method = method;
@@ -139,11 +179,20 @@ fn parse_query(line: &str, method: Method) -> Result<PprRequest, String> {
     }
     if let Some(rel) = value.get("rel_weights") {
         for (name, w) in rel.as_object().ok_or("\"rel_weights\" must be an object")? {
-            request.rel_weights.push((name.clone(), w.as_f64().ok_or_else(|| format!("relation '{name}' weight is not a number"))?));
+            request.rel_weights.push((
+                name.clone(),
+                w.as_f64()
+                    .ok_or_else(|| format!("relation '{name}' weight is not a number"))?,
+            ));
         }
     }
     if let Some(prefix) = value.get("node_prefix") {
-        request.node_prefix = Some(prefix.as_str().ok_or("\"node_prefix\" must be a string")?.to_string());
+        request.node_prefix = Some(
+            prefix
+                .as_str()
+                .ok_or("\"node_prefix\" must be a string")?
+                .to_string(),
+        );
     }
     Ok(request)
 }
@@ -155,24 +204,29 @@ fn batch(snapshot: &Snapshot, file: &str, args: &PprArgs) -> CliResult {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
-        .map_err(|e| CliError { code: 3, message: format!("starting threads: {e}") })?;
+        .map_err(|e| CliError {
+            code: 3,
+            message: format!("starting threads: {e}"),
+        })?;
     // Warm the shared projection once, outside the timed queries.
     let _ = snapshot.projection();
     let outputs: Vec<(bool, Value)> = pool.install(|| {
         lines
             .par_iter()
-            .map_init(PprWorkspace::new, |ws, line| match parse_query(line, method) {
-                Err(e) => (false, json!({"error": e})),
-                Ok(request) => match snapshot.ppr(&request, ws) {
-                    Ok(answer) => {
-                        let mut v = answer_json(&answer);
-                        if let Some(map) = v.as_object_mut() {
-                            map.remove("alpha");
+            .map_init(PprWorkspace::new, |ws, line| {
+                match parse_query(line, method) {
+                    Err(e) => (false, json!({"error": e})),
+                    Ok(request) => match snapshot.ppr(&request, ws) {
+                        Ok(answer) => {
+                            let mut v = answer_json(&answer);
+                            if let Some(map) = v.as_object_mut() {
+                                map.remove("alpha");
+                            }
+                            (true, v)
                         }
-                        (true, v)
-                    }
-                    Err(e) => (false, json!({"error": e.to_string()})),
-                },
+                        Err(e) => (false, json!({"error": e.to_string()})),
+                    },
+                }
             })
             .collect()
     });
@@ -184,7 +238,10 @@ fn batch(snapshot: &Snapshot, file: &str, args: &PprArgs) -> CliResult {
     }
     out.flush().map_err(out_err)?;
     if failed > 0 {
-        return Err(CliError::usage(format!("{failed} of {} queries failed", outputs.len())));
+        return Err(CliError::usage(format!(
+            "{failed} of {} queries failed",
+            outputs.len()
+        )));
     }
     Ok(())
 }
@@ -210,16 +267,22 @@ pub(crate) fn ppr_all(args: &PprAllArgs) -> CliResult {
     let graph = snapshot.projection();
     let keys = snapshot.node_keys()?;
     let alpha = args.alpha.unwrap_or(database.options().alpha);
-    let sink: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| CliError { code: 3, message: format!("creating {path}: {e}") })?),
-        None => Box::new(std::io::stdout().lock()),
+    let sink: Box<dyn Write + Send> = match &args.out {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| CliError {
+            code: 3,
+            message: format!("creating {path}: {e}"),
+        })?),
+        None => Box::new(std::io::stdout()),
     };
     let mut out = BufWriter::with_capacity(1 << 20, sink);
     let bar = progress(keys.len() as u64, "ppr-all");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
-        .map_err(|e| CliError { code: 3, message: format!("starting threads: {e}") })?;
+        .map_err(|e| CliError {
+            code: 3,
+            message: format!("starting threads: {e}"),
+        })?;
     let mut write_error = None;
     pool.install(|| {
         walkdb::ppr::ppr_all_top_k(
@@ -228,9 +291,16 @@ pub(crate) fn ppr_all(args: &PprAllArgs) -> CliResult {
             args.top,
             Method::Push,
             |node, top| {
-                let results: Vec<Value> = top.iter().map(|&(v, s)| json!({"node": keys[v as usize], "score": s})).collect();
+                let results: Vec<Value> = top
+                    .iter()
+                    .map(|&(v, s)| json!({"node": keys[v as usize], "score": s}))
+                    .collect();
                 if write_error.is_none() {
-                    if let Err(e) = writeln!(out, "{}", json!({"node": keys[node as usize], "results": results})) {
+                    if let Err(e) = writeln!(
+                        out,
+                        "{}",
+                        json!({"node": keys[node as usize], "results": results})
+                    ) {
                         write_error = Some(e);
                     }
                 }

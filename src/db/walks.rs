@@ -1,0 +1,177 @@
+//! The walk index as database state: loaded lazily from its generation file, repaired inside
+//! every commit (and identically during WAL replay), written by checkpoints.
+//!
+//! The index is derived, checkpointed state beside the adjacency: it is never logged itself.
+//! Its repairs are a pure function of (index, graph after, changes, LSN), so replaying the WAL
+//! into the checkpointed index reproduces the live index walk for walk.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::{Database, Inner};
+use crate::adjacency::GraphView;
+use crate::catalog::Options;
+use crate::error::{Error, Result};
+use crate::graph::{CsrGraph, NodeId};
+use crate::inspect::{FileReport, SectionReport};
+use crate::walks::{NodeChange, WalkIndex, WalkIndexError, WalkIndexParams};
+
+/// Seed of every database's walk build; repairs are seeded by LSN.
+const BUILD_SEED: u64 = 0x5741_4C4B_4442;
+
+/// Where the walk index is.
+#[derive(Debug)]
+pub(crate) enum WalkSlot {
+    /// In its generation file, not read yet (opening never reads it), current at `lsn`.
+    OnDisk { name: String, lsn: u64 },
+    /// In memory, repaired up to `lsn`.
+    Loaded { index: Box<WalkIndex>, lsn: u64 },
+}
+
+pub(crate) fn params(options: &Options) -> WalkIndexParams {
+    WalkIndexParams { alpha: options.alpha, walks_per_link: options.walks_per_node, seed: BUILD_SEED }
+}
+
+pub(crate) fn walk_error(file: &str, e: WalkIndexError) -> Error {
+    match e {
+        WalkIndexError::Corrupt { section, offset, reason } => {
+            Error::corrupt(file, offset, format!("walk index section {section}: {reason}"))
+        }
+        WalkIndexError::Io(source) => Error::io(format!("writing {file}"), source),
+        other => Error::corrupt(file, 0, other.to_string()),
+    }
+}
+
+/// The changes of the touched nodes between two views.
+pub(crate) fn changes(before: &GraphView, after: &GraphView, touched: &BTreeSet<NodeId>) -> Vec<NodeChange> {
+    touched
+        .iter()
+        .map(|&u| NodeChange::between(before, after, u))
+        .filter(|c| !c.pairs.is_empty())
+        .collect()
+}
+
+/// Decodes a walk-index file, checking it belongs to this database.
+pub(crate) fn decode(name: &str, bytes: &[u8], options: &Options) -> Result<WalkIndex> {
+    let index = WalkIndex::decode(bytes).map_err(|e| walk_error(name, e))?;
+    let p = index.params();
+    if p.alpha != options.alpha || p.walks_per_link != options.walks_per_node {
+        return Err(Error::corrupt(name, 16, "walk index parameters differ from the database's options"));
+    }
+    Ok(index)
+}
+
+/// Builds the index of a graph.
+pub(crate) fn build(graph: &CsrGraph, options: &Options, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<WalkIndex> {
+    WalkIndex::build_with_progress(graph, params(options), progress).map_err(|e| walk_error("(walk index build)", e))
+}
+
+impl Inner {
+    /// Loads the index from its file if it is not in memory yet.
+    pub(crate) fn load_walks(&self) -> Result<()> {
+        let mut slot = self.walks.write();
+        if let WalkSlot::OnDisk { name, lsn } = &*slot {
+            let bytes = self.backend.map(name).map_err(|e| Error::io(format!("mapping {name}"), e))?;
+            let index = decode(name, &bytes, &self.options)?;
+            *slot = WalkSlot::Loaded { index: Box::new(index), lsn: *lsn };
+        }
+        Ok(())
+    }
+}
+
+/// Summary of an index (re)build.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexInfo {
+    /// Stored walks.
+    pub walks: u64,
+    /// Steps over all walks.
+    pub steps: u64,
+    /// Seconds the build took.
+    pub seconds: f64,
+}
+
+impl Database {
+    /// Runs `f` on the loaded walk index and the LSN it is current at.
+    pub(crate) fn with_walks<T>(&self, f: impl FnOnce(&WalkIndex, u64) -> T) -> Result<T> {
+        self.inner.load_walks()?;
+        let slot = self.inner.walks.read();
+        match &*slot {
+            WalkSlot::Loaded { index, lsn } => Ok(f(index, *lsn)),
+            WalkSlot::OnDisk { name, .. } => Err(Error::corrupt(name, 0, "walk index failed to load")),
+        }
+    }
+
+    /// Statistics of the walk index.
+    pub fn walk_stats(&self) -> Result<crate::walks::WalkIndexStats> {
+        self.with_walks(|index, _| index.stats())
+    }
+
+    /// The walks stored from a node, as node-key paths with how each ended.
+    pub fn walks_from(&self, key: &str) -> Result<Vec<(Vec<String>, crate::walks::WalkEnd)>> {
+        let snapshot = self.begin_read()?;
+        let node = snapshot.node_id(key)?.ok_or_else(|| crate::InputError::UnknownNode { key: key.to_string() })?;
+        let paths: Vec<(Vec<NodeId>, crate::walks::WalkEnd)> =
+            self.with_walks(|index, _| index.walks_from(node).map(|w| (w.nodes.to_vec(), w.end)).collect())?;
+        let keys = snapshot.node_keys()?;
+        Ok(paths
+            .into_iter()
+            .map(|(nodes, end)| (nodes.iter().map(|&v| keys.get(v as usize).cloned().unwrap_or_else(|| format!("#{v}"))).collect(), end))
+            .collect())
+    }
+
+    /// Rebuilds the walk index from scratch on the current graph and checkpoints it.
+    pub fn rebuild_walk_index(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<IndexInfo> {
+        let started = std::time::Instant::now();
+        let snapshot = self.begin_read()?;
+        let graph = snapshot.projection();
+        let index = build(&graph, &self.inner.options, progress)?;
+        let stats = index.stats();
+        {
+            let mut writer = self.inner.writer.lock();
+            writer.check_poisoned()?;
+            if self.inner.current.read().lsn != snapshot.lsn() {
+                return Err(Error::Input(crate::InputError::InvalidOption {
+                    reason: "the graph changed during the rebuild; run it again".into(),
+                }));
+            }
+            *self.inner.walks.write() = WalkSlot::Loaded { index: Box::new(index), lsn: snapshot.lsn() };
+            drop(writer);
+        }
+        self.checkpoint_forced()?;
+        Ok(IndexInfo { walks: stats.walks, steps: stats.steps, seconds: started.elapsed().as_secs_f64() })
+    }
+}
+
+/// Fills a dump report for a walk-index file.
+pub(crate) fn inspect_walk_file(bytes: &[u8], report: &mut FileReport) {
+    match WalkIndex::read_header(bytes) {
+        Err(e) => report.problems.push(e.to_string()),
+        Ok(h) => {
+            for (k, v) in [
+                ("version", h.version.to_string()),
+                ("alpha", h.alpha.to_string()),
+                ("walks_per_link", h.walks_per_link.to_string()),
+                ("seed", h.seed.to_string()),
+                ("node_count", h.node_count.to_string()),
+                ("walk_slots", h.walk_slots.to_string()),
+                ("walk_nodes", h.walk_nodes.to_string()),
+            ] {
+                report.header.push((k.into(), v));
+            }
+            for s in &h.sections {
+                let data = bytes.get(s.offset as usize..(s.offset + s.length) as usize).unwrap_or(&[]);
+                let crc_ok = crate::format::crc32(&[data]) == s.crc32;
+                if !crc_ok {
+                    report.problems.push(format!("offset {}: section {} checksum mismatch", s.offset, s.name));
+                }
+                report.sections.push(SectionReport { name: s.name.into(), offset: s.offset, length: s.length, crc: s.crc32, crc_ok });
+            }
+            if report.problems.is_empty() {
+                if let Err(e) = WalkIndex::decode(bytes) {
+                    report.problems.push(e.to_string());
+                }
+            }
+        }
+    }
+}
+
