@@ -1,0 +1,375 @@
+//! The command-line contract (CLI.md) end to end: every command, JSON shapes and every exit
+//! code path.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn walkdb() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_walkdb"))
+}
+
+fn run(args: &[&str]) -> Output {
+    walkdb().args(args).output().expect("runs")
+}
+
+fn run_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = walkdb()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", stdout(out)))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const SMALL: &str = "# a comment\n\na\tknows\tb\t2\nb\tknows\tc\nc\tlikes\ta\t0.5\nd\tknows\ta\n";
+
+fn small_db(dir: &Path) -> String {
+    let db = dir.join("db");
+    let tsv = write(dir, "small.tsv", SMALL);
+    let out = run(&[
+        "import",
+        db.to_str().unwrap(),
+        tsv.to_str().unwrap(),
+        "--undirected",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    db.to_str().unwrap().to_string()
+}
+
+fn exported(db: &str) -> Vec<String> {
+    let out = run(&["export", db]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn create_then_create_again_fails_with_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let out = run(&[
+        "create",
+        db.to_str().unwrap(),
+        "--alpha",
+        "0.15",
+        "--walks-per-node",
+        "2",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let again = run(&["create", db.to_str().unwrap()]);
+    assert_eq!(code(&again), 1);
+    assert!(
+        stderr(&again).contains("already holds"),
+        "{}",
+        stderr(&again)
+    );
+    let stats = json(&run(&["stats", db.to_str().unwrap(), "--json"]));
+    assert_eq!(stats["alpha"], 0.15);
+    assert_eq!(stats["undirected"], false);
+    assert_eq!(stats["nodes"], 0);
+}
+
+#[test]
+fn import_stats_export_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path());
+    let stats = json(&run(&["stats", &db, "--json"]));
+    assert_eq!(
+        (stats["nodes"].as_u64(), stats["edges"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(stats["undirected"], true);
+    assert!(stats["walks"].as_u64().unwrap() > 0);
+    assert_eq!(
+        exported(&db),
+        vec![
+            "a\tknows\tb\t2",
+            "b\tknows\tc\t1",
+            "c\tlikes\ta\t0.5",
+            "d\tknows\ta\t1"
+        ]
+    );
+    let export_json = json(&run(&["export", &db, "--json"]));
+    assert_eq!(export_json["edges"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn bad_input_lines_give_1_with_the_line_number_and_import_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path());
+    for (name, text, needle) in [
+        ("fields.tsv", "x\ty\n", "line 1"),
+        ("nan.tsv", "x\tr\ty\t1\nx\tr\tz\tNaN\n", "line 2"),
+        ("zero.tsv", "x\tr\ty\t0\n", "line 1"),
+        ("neg.tsv", "# c\nx\tr\ty\t-1\n", "line 2"),
+        ("inf.tsv", "x\tr\ty\tinf\n", "line 1"),
+    ] {
+        let tsv = write(dir.path(), name, text);
+        let out = run(&["import", &db, tsv.to_str().unwrap()]);
+        assert_eq!(code(&out), 1, "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle) && stderr(&out).contains(name),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+    let bad_utf8 = dir.path().join("utf8.tsv");
+    std::fs::write(&bad_utf8, b"x\tr\t\xff\xfe\n").unwrap();
+    assert_eq!(code(&run(&["import", &db, bad_utf8.to_str().unwrap()])), 1);
+    assert_eq!(exported(&db).len(), 4, "nothing imported, nothing lost");
+    assert_eq!(code(&run(&["verify", &db])), 0);
+}
+
+#[test]
+fn add_and_delete_stream_acknowledgements() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path());
+    let out = run_stdin(
+        &["add", &db, "--batch", "2"],
+        "e\tknows\tf\ne\tknows\tg\t3\n# skip\nf\tlikes\tg\n",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stdout_text = stdout(&out);
+    let acks: Vec<Vec<&str>> = stdout_text
+        .lines()
+        .map(|l| l.split(' ').collect())
+        .collect();
+    assert_eq!(acks.len(), 2);
+    assert_eq!(acks[0][..2], ["committed", "2"]);
+    assert_eq!(acks[1][..2], ["committed", "3"]);
+    let lsn1: u64 = acks[0][2].parse().unwrap();
+    let lsn2: u64 = acks[1][2].parse().unwrap();
+    assert!(lsn2 > lsn1);
+    assert_eq!(exported(&db).len(), 7);
+
+    let missing = run_stdin(&["delete", &db], "e\tknows\tf\nzz\tknows\tf\n");
+    assert_eq!(code(&missing), 1);
+    assert!(stderr(&missing).contains("line 2"), "{}", stderr(&missing));
+    assert_eq!(exported(&db).len(), 7, "the failed batch is not applied");
+    let ok = run_stdin(
+        &["delete", &db, "--ignore-missing"],
+        "e\tknows\tf\t999\nzz\tknows\tf\n",
+    );
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    assert_eq!(stdout(&ok).trim_end().split(' ').nth(1), Some("2"));
+    assert_eq!(exported(&db).len(), 6);
+
+    let file = write(dir.path(), "more.tsv", "g\tknows\th\t1\ng\tknows\th\tNaN\n");
+    let bad = run(&["add", &db, file.to_str().unwrap()]);
+    assert_eq!(code(&bad), 1);
+    assert!(stderr(&bad).contains("line 2"));
+    assert_eq!(exported(&db).len(), 6);
+    assert_eq!(code(&run(&["checkpoint", &db])), 0);
+    assert_eq!(exported(&db).len(), 6);
+    assert_eq!(code(&run(&["verify", &db])), 0);
+}
+
+#[test]
+fn ppr_json_shape_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path());
+    let out = run(&[
+        "ppr", &db, "--seed", "a", "--seed", "b=3", "--top", "3", "--method", "exact", "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["method"], "exact");
+    assert_eq!(v["alpha"], 0.5);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let scores: Vec<f64> = results
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "sorted descending: {scores:?}"
+    );
+    assert!(results.iter().all(|r| r["node"].is_string()));
+
+    let prefix = json(&run(&[
+        "ppr",
+        &db,
+        "--seed",
+        "a",
+        "--node-prefix",
+        "c",
+        "--json",
+    ]));
+    let nodes: Vec<&str> = prefix["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, vec!["c"]);
+
+    let removed = json(&run(&[
+        "ppr",
+        &db,
+        "--seed",
+        "a",
+        "--rel-weight",
+        "likes=0",
+        "--method",
+        "exact",
+        "--json",
+    ]));
+    let nodes: Vec<&str> = removed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["node"].as_str().unwrap())
+        .collect();
+    assert!(
+        nodes.contains(&"c"),
+        "c is still reachable through b: {nodes:?}"
+    );
+
+    assert_eq!(code(&run(&["ppr", &db, "--seed", "nobody"])), 1);
+    assert_eq!(code(&run(&["ppr", &db, "--seed", "a=NaN"])), 1);
+    assert_eq!(
+        code(&run(&["ppr", &db, "--seed", "a", "--alpha", "1.5"])),
+        1
+    );
+    assert_eq!(
+        code(&run(&["ppr", &db, "--seed", "a", "--method", "magic"])),
+        1
+    );
+    assert_eq!(
+        code(&run(&["ppr", &db, "--seed", "a", "--rel-weight", "nope=1"])),
+        1
+    );
+}
+
+#[test]
+fn ppr_batch_mode_keeps_order_and_reports_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path());
+    let queries = "{\"seeds\":{\"a\":1}}\nnot json\n{\"seeds\":{\"c\":1,\"d\":2},\"top\":2,\"alpha\":0.3}\n{\"seeds\":{\"ghost\":1}}\n";
+    let out = run_stdin(&["ppr", &db, "--queries", "-", "--threads", "2"], queries);
+    assert_eq!(code(&out), 1);
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0]["results"].is_array() && lines[0]["micros"].is_u64());
+    assert!(lines[1]["error"].is_string());
+    assert_eq!(lines[2]["results"].as_array().unwrap().len(), 2);
+    assert!(lines[3]["error"].as_str().unwrap().contains("ghost"));
+}
+
+#[test]
+fn damaged_files_give_2_naming_the_file_and_never_101() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path());
+    let seg_dir = Path::new(&db).join("adj");
+    let seg = std::fs::read_dir(&seg_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes.len() - 3;
+    bytes[at] ^= 0x10;
+    std::fs::write(&seg, &bytes).unwrap();
+    for args in [
+        vec!["verify", &db],
+        vec!["export", &db],
+        vec!["ppr", &db, "--seed", "a"],
+        vec!["dump", &db],
+    ] {
+        let out = run(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(".seg"), "{args:?}: {}", stderr(&out));
+    }
+    let dump = run(&["dump", &db, "--json"]);
+    assert_eq!(code(&dump), 2);
+    assert!(!json(&dump)["problems"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn usage_errors_give_1() {
+    assert_eq!(code(&run(&["import"])), 1);
+    assert_eq!(code(&run(&["stats", "/nonexistent/walkdb"])), 1);
+    assert_eq!(code(&run(&["frobnicate"])), 1);
+    assert_eq!(code(&run(&["ppr", "/tmp", "--no-such-flag"])), 1);
+    assert_eq!(code(&run(&["--help"])), 0);
+}
+
+#[test]
+fn dump_shows_headers_wal_nodes_and_walks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path());
+    run_stdin(&["add", &db], "x\tknows\ta\n");
+    let out = run(&[
+        "dump",
+        &db,
+        "--json",
+        "--header",
+        "--wal",
+        "--segments",
+        "--node",
+        "a",
+        "--walks",
+        "a",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["manifest"]["generation"], "1");
+    let kinds: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["catalog", "wal", "segment", "walk-index"] {
+        assert!(kinds.contains(&kind), "{kinds:?}");
+    }
+    let records = v["wal"][0]["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["checksum_ok"], true);
+    assert_eq!(records[0]["kind"], "commit");
+    assert!(
+        v["node"]["out"].as_array().unwrap().len() + v["node"]["in"].as_array().unwrap().len() >= 3
+    );
+    let walks = v["walks"]["walks"].as_array().unwrap();
+    assert!(!walks.is_empty());
+    assert!(walks.iter().all(|w| w["path"][0] == "a"));
+}
