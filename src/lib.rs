@@ -19,7 +19,7 @@ mod wal;
 pub use catalog::Options;
 pub use db::{
     BulkLoader, CheckpointInfo, CommitInfo, Database, DatabaseBuilder, Durability, Edges,
-    ImportInfo, PprAnswer, PprRequest, Snapshot, Stats, VerifyReport, WriteTxn, DEFAULT_ALPHA, DEFAULT_WALKS_PER_NODE,
+    ImportInfo, PprAnswer, PprRequest, Snapshot, Stats, SwitchTimings, VerifyReport, WriteTxn, DEFAULT_ALPHA, DEFAULT_WALKS_PER_NODE,
     MAX_KEY_LEN,
 };
 pub use error::{CorruptionError, Error, InputError, Result};

@@ -18,11 +18,46 @@ const SHARDS: usize = 1024;
 
 type Shard = HashMap<NodeId, Arc<NodeAdj>, BuildHasherDefault<StrHasher>>;
 
-/// A node's complete adjacency: out-list sorted by (dst, rel), in-list by (src, rel).
+/// A node's complete adjacency: out-list sorted by (dst, rel), in-list by (src, rel), and the
+/// weight sums of both, each summed in list order (as a walk sums its links).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct NodeAdj {
     pub(crate) out: Vec<(NodeId, RelId, f64)>,
     pub(crate) inn: Vec<(NodeId, RelId, f64)>,
+    out_sum: f64,
+    all_sum: f64,
+}
+
+impl NodeAdj {
+    fn new(out: Vec<(NodeId, RelId, f64)>, inn: Vec<(NodeId, RelId, f64)>) -> NodeAdj {
+        let mut adj = NodeAdj { out, inn, out_sum: 0.0, all_sum: 0.0 };
+        adj.resum();
+        adj
+    }
+
+    /// Recomputes the sums exactly as `Adjacency::weight_sum` defines them: the links' weights
+    /// added in link order (out-edges, then in-edges).
+    fn resum(&mut self) {
+        let mut sum = 0.0;
+        for e in &self.out {
+            sum += e.2;
+        }
+        self.out_sum = sum;
+        for e in &self.inn {
+            sum += e.2;
+        }
+        self.all_sum = sum;
+    }
+
+    /// The sum of the node's link weights.
+    #[inline]
+    pub(crate) fn link_weight_sum(&self, undirected: bool) -> f64 {
+        if undirected {
+            self.all_sum
+        } else {
+            self.out_sum
+        }
+    }
 }
 
 /// Changed nodes' adjacency since the last checkpoint.
@@ -100,12 +135,17 @@ impl Delta {
         let touched = &mut self.touched;
         let adj = shard.entry(u).or_insert_with(|| {
             *touched += 1;
-            Arc::new(NodeAdj {
-                out: seg.out_edges(u).collect(),
-                inn: seg.in_edges(u).collect(),
-            })
+            Arc::new(NodeAdj::new(seg.out_edges(u).collect(), seg.in_edges(u).collect()))
         });
         Arc::make_mut(adj)
+    }
+
+    /// Changes `u`'s lists (copying them from the segment on first touch) and keeps its sums.
+    fn edit<T>(&mut self, u: NodeId, seg: &Segment, f: impl FnOnce(&mut NodeAdj) -> T) -> T {
+        let adj = self.node_mut(u, seg);
+        let out = f(adj);
+        adj.resum();
+        out
     }
 
     /// Out-edges of `u` as the delta and segment together see them.
@@ -125,8 +165,8 @@ impl Delta {
         dst: NodeId,
         weight: f64,
     ) -> Option<f64> {
-        let previous = upsert(&mut self.node_mut(src, seg).out, dst, rel, weight);
-        upsert(&mut self.node_mut(dst, seg).inn, src, rel, weight);
+        let previous = self.edit(src, seg, |adj| upsert(&mut adj.out, dst, rel, weight));
+        self.edit(dst, seg, |adj| upsert(&mut adj.inn, src, rel, weight));
         previous
     }
 
@@ -148,8 +188,8 @@ impl Delta {
         if !exists {
             return None;
         }
-        let weight = remove(&mut self.node_mut(src, seg).out, dst, rel);
-        remove(&mut self.node_mut(dst, seg).inn, src, rel);
+        let weight = self.edit(src, seg, |adj| remove(&mut adj.out, dst, rel));
+        self.edit(dst, seg, |adj| remove(&mut adj.inn, src, rel));
         weight
     }
 
@@ -159,19 +199,17 @@ impl Delta {
         seg: &Segment,
         u: NodeId,
     ) -> Vec<(NodeId, RelId, NodeId, f64)> {
-        let adj = self.node_mut(u, seg);
-        let out = std::mem::take(&mut adj.out);
-        let inn = std::mem::take(&mut adj.inn);
+        let (out, inn) = self.edit(u, seg, |adj| (std::mem::take(&mut adj.out), std::mem::take(&mut adj.inn)));
         let mut removed = Vec::with_capacity(out.len() + inn.len());
         for (dst, rel, w) in out {
             if dst != u {
-                remove(&mut self.node_mut(dst, seg).inn, u, rel);
+                self.edit(dst, seg, |adj| remove(&mut adj.inn, u, rel));
             }
             removed.push((u, rel, dst, w));
         }
         for (src, rel, w) in inn {
             if src != u {
-                remove(&mut self.node_mut(src, seg).out, u, rel);
+                self.edit(src, seg, |adj| remove(&mut adj.out, u, rel));
                 removed.push((src, rel, u, w));
             }
         }

@@ -21,7 +21,9 @@ use std::sync::OnceLock;
 use crate::backend::FileBytes;
 use crate::error::{CorruptionError, Error, Result};
 use crate::format::crc32;
-use crate::graph::{NodeId, RelId};
+use std::sync::Arc;
+
+use crate::graph::{Adjacency, CsrGraph, Link, NodeId, RelId};
 
 /// Directory of segment files inside the database directory.
 pub(crate) const SEGMENT_DIR: &str = "adj";
@@ -56,12 +58,33 @@ pub(crate) struct SegmentHeader {
 }
 
 /// A memory-mapped segment.
-#[derive(Debug)]
 pub(crate) struct Segment {
     name: String,
     bytes: FileBytes,
     header: SegmentHeader,
     checked: OnceLock<std::result::Result<(), CorruptionError>>,
+    /// The segment's walkable links as an in-memory CSR, built on demand (walk repairs and
+    /// query projections read it instead of decoding columns step by step).
+    links: OnceLock<Arc<CsrGraph>>,
+    /// Runs after the map is released, when the last reference goes: deletes a retired
+    /// generation's file.
+    on_drop: parking_lot::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if let Some(action) = self.on_drop.get_mut().take() {
+            // Unmap first: the file is deleted only once nothing maps it.
+            self.bytes = FileBytes::from_vec(Vec::new());
+            action();
+        }
+    }
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment").field("name", &self.name).field("bytes", &self.bytes.len()).finish()
+    }
 }
 
 fn le_u32(bytes: &[u8], index: usize) -> u32 {
@@ -87,6 +110,8 @@ impl Segment {
             bytes,
             header,
             checked: OnceLock::new(),
+            links: OnceLock::new(),
+            on_drop: parking_lot::Mutex::new(None),
         })
     }
 
@@ -98,6 +123,25 @@ impl Segment {
             Ok(seg) => seg,
             Err(_) => unreachable!("the encoder's own empty segment parses"),
         }
+    }
+
+    /// The link projection, building it on first use. The caller has checked the segment.
+    pub(crate) fn link_projection(&self, undirected: bool) -> Arc<CsrGraph> {
+        Arc::clone(self.links.get_or_init(|| {
+            let view = SegmentLinks { segment: self, undirected };
+            Arc::new(CsrGraph::from_adjacency(&view))
+        }))
+    }
+
+    /// The link projection if it was built.
+    #[inline]
+    pub(crate) fn link_projection_if_built(&self) -> Option<&CsrGraph> {
+        self.links.get().map(|g| &**g)
+    }
+
+    /// Arranges for `action` to run when the last reference to this segment is dropped.
+    pub(crate) fn on_last_drop(&self, action: Box<dyn FnOnce() + Send>) {
+        *self.on_drop.lock() = Some(action);
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -325,20 +369,12 @@ impl Segment {
 
     /// Out-edges of `u` as (dst, rel, weight), sorted by (dst, rel).
     pub(crate) fn out_edges(&self, u: NodeId) -> SegEdges<'_> {
-        SegEdges {
-            seg: self,
-            range: self.range(0, u),
-            incoming: false,
-        }
+        SegEdges::new(self, self.range(0, u), false)
     }
 
     /// In-edges of `v` as (src, rel, weight), sorted by (src, rel).
     pub(crate) fn in_edges(&self, v: NodeId) -> SegEdges<'_> {
-        SegEdges {
-            seg: self,
-            range: self.range(4, v),
-            incoming: true,
-        }
+        SegEdges::new(self, self.range(4, v), true)
     }
 
     /// Number of out-edges of `u`.
@@ -352,12 +388,103 @@ impl Segment {
     }
 }
 
-/// An iterator over one node's out- or in-list in a segment.
+/// The segment alone as an adjacency, for building its link projection.
+struct SegmentLinks<'a> {
+    segment: &'a Segment,
+    undirected: bool,
+}
+
+impl Adjacency for SegmentLinks<'_> {
+    fn node_count(&self) -> usize {
+        self.segment.node_count() as usize
+    }
+
+    fn links(&self, u: NodeId) -> impl Iterator<Item = Link> + '_ {
+        let inn = if self.undirected { Some(self.segment.in_edges(u)) } else { None };
+        self.segment
+            .out_edges(u)
+            .chain(inn.into_iter().flatten())
+            .map(|(target, rel, weight)| Link { target, rel, weight })
+    }
+
+    fn weight_sum(&self, u: NodeId) -> f64 {
+        self.links(u).map(|l| l.weight).sum()
+    }
+}
+
+/// An iterator over one node's out- or in-list in a segment. It holds the list's slices of
+/// the columns, so each step is a few loads with no table lookups.
 #[derive(Clone, Debug)]
 pub(crate) struct SegEdges<'a> {
-    seg: &'a Segment,
-    range: std::ops::Range<usize>,
-    incoming: bool,
+    /// Destinations (out) or sources (in) of the list, 4 bytes each.
+    ids: &'a [u8],
+    /// In-lists only: positions of the edges in the out columns, 4 bytes each.
+    positions: &'a [u8],
+    /// Relation column: the list's part (out) or the whole column (in).
+    rels: &'a [u8],
+    /// Weight column: the list's part (out) or the whole column (in).
+    weights: &'a [u8],
+    rel_width: u8,
+    weight_width: u8,
+    next: usize,
+    len: usize,
+}
+
+#[inline]
+fn u32_at(bytes: &[u8], i: usize) -> u32 {
+    match bytes.get(i * 4..i * 4 + 4) {
+        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        None => 0,
+    }
+}
+
+#[inline]
+fn rel_in(bytes: &[u8], width: u8, i: usize) -> RelId {
+    match width {
+        1 => bytes.get(i).map_or(0, |&b| b as RelId),
+        2 => bytes.get(i * 2..i * 2 + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as RelId),
+        _ => u32_at(bytes, i),
+    }
+}
+
+#[inline]
+fn weight_in(bytes: &[u8], width: u8, i: usize) -> f64 {
+    if width == 4 {
+        f32::from_bits(u32_at(bytes, i)) as f64
+    } else {
+        bytes.get(i * 8..i * 8 + 8).map_or(0.0, |b| f64::from_bits(le_u64_at(b, 0)))
+    }
+}
+
+impl<'a> SegEdges<'a> {
+    fn new(seg: &'a Segment, range: std::ops::Range<usize>, incoming: bool) -> SegEdges<'a> {
+        let (rw, ww) = (seg.header.rel_width as usize, seg.header.weight_width as usize);
+        let sub = |section: usize, width: usize| seg.section(section).get(range.start * width..range.end * width).unwrap_or(&[]);
+        let len = range.len();
+        if incoming {
+            SegEdges {
+                ids: sub(5, 4),
+                positions: sub(6, 4),
+                rels: seg.section(2),
+                weights: seg.section(3),
+                rel_width: rw as u8,
+                weight_width: ww as u8,
+                next: 0,
+                len,
+            }
+        } else {
+            SegEdges {
+                ids: sub(1, 4),
+                positions: &[],
+                rels: sub(2, rw),
+                weights: sub(3, ww),
+                rel_width: rw as u8,
+                weight_width: ww as u8,
+                next: 0,
+                len,
+            }
+        }
+    }
 }
 
 impl Iterator for SegEdges<'_> {
@@ -365,18 +492,18 @@ impl Iterator for SegEdges<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let i = self.range.next()?;
-        let seg = self.seg;
-        if self.incoming {
-            let p = le_u32(seg.section(6), i) as usize;
-            Some((le_u32(seg.section(5), i), seg.rel_at(p), seg.weight_at(p)))
-        } else {
-            Some((le_u32(seg.section(1), i), seg.rel_at(i), seg.weight_at(i)))
+        if self.next >= self.len {
+            return None;
         }
+        let i = self.next;
+        self.next += 1;
+        let at = if self.positions.is_empty() { i } else { u32_at(self.positions, i) as usize };
+        Some((u32_at(self.ids, i), rel_in(self.rels, self.rel_width, at), weight_in(self.weights, self.weight_width, at)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.range.size_hint()
+        let left = self.len - self.next;
+        (left, Some(left))
     }
 }
 

@@ -52,27 +52,78 @@ impl GraphView {
     }
 }
 
+/// The walkable links of one node, from the segment's link projection, or from its edge lists.
+#[derive(Clone, Debug)]
+pub(crate) enum LinkIter<'a> {
+    Projected { targets: &'a [NodeId], rels: &'a [RelId], weights: &'a [f64], next: usize },
+    Lists { out: EdgeIter<'a>, inn: Option<EdgeIter<'a>> },
+}
+
+impl Iterator for LinkIter<'_> {
+    type Item = Link;
+
+    #[inline]
+    fn next(&mut self) -> Option<Link> {
+        match self {
+            LinkIter::Projected { targets, rels, weights, next } => {
+                let i = *next;
+                let target = *targets.get(i)?;
+                *next += 1;
+                Some(Link { target, rel: rels.get(i).copied().unwrap_or(0), weight: weights.get(i).copied().unwrap_or(0.0) })
+            }
+            LinkIter::Lists { out, inn } => {
+                let (target, rel, weight) = match out.next() {
+                    Some(edge) => edge,
+                    None => inn.as_mut()?.next()?,
+                };
+                Some(Link { target, rel, weight })
+            }
+        }
+    }
+}
+
 impl Adjacency for GraphView {
     fn node_count(&self) -> usize {
         self.node_count as usize
     }
 
     fn links(&self, u: NodeId) -> impl Iterator<Item = Link> + '_ {
-        let incoming = if self.undirected {
-            Some(self.in_edges(u))
-        } else {
-            None
-        };
-        self.out_edges(u)
-            .chain(incoming.into_iter().flatten())
-            .map(|(target, rel, weight)| Link {
-                target,
-                rel,
-                weight,
-            })
+        match self.delta.get(u) {
+            Some(adj) => LinkIter::Lists {
+                out: EdgeIter::Delta(adj.out.iter()),
+                inn: self.undirected.then(|| EdgeIter::Delta(adj.inn.iter())),
+            },
+            None => match self.segment.link_projection_if_built() {
+                Some(csr) if (u as usize) < csr.node_count() => {
+                    let (targets, weights) = csr.link_slices(u);
+                    LinkIter::Projected { targets, rels: csr.link_rels(u), weights, next: 0 }
+                }
+                _ => LinkIter::Lists {
+                    out: EdgeIter::Segment(self.segment.out_edges(u)),
+                    inn: self.undirected.then(|| EdgeIter::Segment(self.segment.in_edges(u))),
+                },
+            },
+        }
     }
 
     fn weight_sum(&self, u: NodeId) -> f64 {
-        self.links(u).map(|l| l.weight).sum()
+        match self.delta.get(u) {
+            Some(adj) => adj.link_weight_sum(self.undirected),
+            None => match self.segment.link_projection_if_built() {
+                Some(csr) if (u as usize) < csr.node_count() => csr.weight_sum(u),
+                _ => self.links(u).map(|l| l.weight).sum(),
+            },
+        }
+    }
+
+    fn degree(&self, u: NodeId) -> usize {
+        if self.delta.get(u).is_none() {
+            if let Some(csr) = self.segment.link_projection_if_built() {
+                if (u as usize) < csr.node_count() {
+                    return csr.degree(u);
+                }
+            }
+        }
+        self.links(u).count()
     }
 }

@@ -36,6 +36,17 @@ pub struct CheckpointInfo {
     pub seconds: f64,
 }
 
+/// Where a generation switch spent its time, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SwitchTimings {
+    /// Writing and syncing the walk-index file.
+    pub walk_file: f64,
+    /// Writing and syncing the segment file.
+    pub segment_file: f64,
+    /// The catalog transaction (keys, relations, manifest).
+    pub catalog: f64,
+}
+
 /// A new generation to switch to.
 pub(crate) struct NewGeneration<'a> {
     pub(crate) segment_bytes: Vec<u8>,
@@ -166,16 +177,22 @@ impl Database {
         writer: &mut Writer,
         generation: u64,
         new: NewGeneration<'_>,
-    ) -> Result<()> {
+    ) -> Result<SwitchTimings> {
+        let mut timings = SwitchTimings::default();
+        let started = Instant::now();
         let backend = &*self.inner.backend;
         let name = format!("{SEGMENT_DIR}/{generation:020}.seg");
         let walk_name = format!("{WALK_DIR}/{generation:020}.wix");
         if let Err(e) = write_file_atomic(backend, WALK_DIR, &walk_name, &new.walk_bytes) {
             return Err(writer.poison(Error::io(format!("writing {walk_name}"), e)));
         }
+        timings.walk_file = started.elapsed().as_secs_f64();
+        let started = Instant::now();
         if let Err(e) = write_file_atomic(backend, SEGMENT_DIR, &name, &new.segment_bytes) {
             return Err(writer.poison(Error::io(format!("writing {name}"), e)));
         }
+        timings.segment_file = started.elapsed().as_secs_f64();
+        let started = Instant::now();
         let manifest = Manifest {
             generation,
             checkpoint_lsn: new.lsn,
@@ -192,6 +209,7 @@ impl Database {
         {
             return Err(writer.poison(e));
         }
+        timings.catalog = started.elapsed().as_secs_f64();
         let old_manifest = std::mem::replace(&mut writer.manifest, manifest);
         writer.checkpointed_relations = new.relation_count;
         // From here on the new generation is durable; failures only leave files to clean up.
@@ -241,14 +259,15 @@ impl Database {
             let _ = backend.remove(&old_manifest.walks);
         }
         if !old_manifest.segment.is_empty() {
-            self.inner
-                .retired
-                .lock()
-                .push((old_manifest.segment, Arc::downgrade(&old)));
+            // Deleted when the last snapshot that maps it lets go (a failed delete leaves a
+            // stray file that the next open removes).
+            let backend = Arc::clone(&self.inner.backend);
+            let name = old_manifest.segment;
+            old.on_last_drop(Box::new(move || {
+                let _ = backend.remove(&name);
+            }));
         }
-        drop(old);
-        self.delete_unmapped_generations();
-        Ok(())
+        Ok(timings)
     }
 
     /// Encodes the in-memory walk index, which must be current at `lsn`.
@@ -267,19 +286,6 @@ impl Database {
             )),
             WalkSlot::OnDisk { name, .. } => Err(Error::corrupt(name, 0, "walk index not loaded")),
         }
-    }
-
-    /// Deletes retired generation files that no snapshot maps any more.
-    pub(crate) fn delete_unmapped_generations(&self) {
-        let mut retired = self.inner.retired.lock();
-        retired.retain(|(name, segment)| {
-            if segment.strong_count() > 0 {
-                return true;
-            }
-            // A failed delete leaves a stray file that the next open removes.
-            let _ = self.inner.backend.remove(name);
-            false
-        });
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use parking_lot::MutexGuard;
 use rayon::slice::ParallelSliceMut;
 
-use super::checkpoint::{view_columns, NewGeneration};
+use super::checkpoint::{view_columns, NewGeneration, SwitchTimings};
 use super::txn::validate_key;
 use super::walks::{self, WalkSlot};
 use super::{Database, Writer};
@@ -36,6 +36,8 @@ pub struct ImportInfo {
     pub storage_seconds: f64,
     /// Of which: building and encoding the walk index.
     pub index_seconds: f64,
+    /// Of which: writing the files and the catalog.
+    pub write: SwitchTimings,
 }
 
 /// Collects edges and writes them as one new generation. Atomic: until [`BulkLoader::finish`]
@@ -260,7 +262,7 @@ impl<'db> BulkLoader<'db> {
         let db = self.db;
         let result = db.switch_generation(&mut self.writer, generation, new);
         drop(names);
-        result?;
+        let timings = result?;
         *db.inner.walks.write() = WalkSlot::Loaded { index: Box::new(index), lsn: version.lsn };
         let mut names = db.inner.names.write();
         names.forget_checkpointed_keys(node_count);
@@ -274,6 +276,7 @@ impl<'db> BulkLoader<'db> {
             seconds: started.elapsed().as_secs_f64(),
             storage_seconds,
             index_seconds,
+            write: timings,
         })
     }
 }

@@ -28,7 +28,7 @@ use crate::error::{Error, InputError, Result};
 use crate::graph::{CsrGraph, NodeId, RelId};
 use crate::wal::{read_wal_dir, WalWriter, WAL_DIR};
 
-pub use checkpoint::CheckpointInfo;
+pub use checkpoint::{CheckpointInfo, SwitchTimings};
 pub use import::{BulkLoader, ImportInfo};
 pub use query::{PprAnswer, PprRequest};
 pub use snapshot::{Edges, Snapshot};
@@ -232,6 +232,7 @@ impl DatabaseBuilder {
         if !scan.txns.is_empty() {
             // Replay copies segment lists into the delta: they must be checked first.
             segment.check()?;
+            segment.link_projection(builder.options.undirected);
         }
         let relations = catalog.relations()?;
         let mut staging = Staging::new(
@@ -406,8 +407,6 @@ pub(crate) struct Inner {
     pub(crate) current: RwLock<Arc<Version>>,
     pub(crate) names: RwLock<Names>,
     pub(crate) projection: Mutex<Option<(u64, Weak<Version>, Arc<CsrGraph>)>>,
-    /// Files of replaced generations, deleted once no reader maps them.
-    pub(crate) retired: Mutex<Vec<(String, Weak<Segment>)>>,
     /// The walk index; taken after `writer` and `current` when several are held.
     pub(crate) walks: RwLock<WalkSlot>,
 }
@@ -474,7 +473,6 @@ impl Database {
             current: RwLock::new(Arc::new(version)),
             names: RwLock::new(names),
             projection: Mutex::new(None),
-            retired: Mutex::new(Vec::new()),
             walks: RwLock::new(walk_slot),
         };
         Database {

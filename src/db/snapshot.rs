@@ -150,7 +150,14 @@ impl Snapshot {
                 return Arc::clone(graph);
             }
         }
-        let graph = Arc::new(CsrGraph::from_adjacency(&self.version.view));
+        let view = &self.version.view;
+        let base = view.segment.link_projection(view.undirected);
+        // Without changes since the checkpoint the segment's projection is the projection.
+        let graph = if view.delta.is_empty() && base.node_count() == view.node_count as usize {
+            base
+        } else {
+            Arc::new(CsrGraph::from_adjacency(view))
+        };
         *cache = Some((
             self.version.lsn,
             Arc::downgrade(&self.version),

@@ -73,6 +73,10 @@ impl<'db> WriteTxn<'db> {
         // Commits repair the walk index, so it must be in memory before anything is logged.
         db.inner.load_walks()?;
         let staging = Staging::from_version(&db.inner.current.read());
+        // Edits copy segment lists into the delta and repairs walk the graph: check the
+        // segment once, and build its link projection so repairs step in O(1) per link.
+        staging.segment.check()?;
+        staging.segment.link_projection(staging.undirected);
         let base = staging.view();
         Ok(WriteTxn {
             db,
