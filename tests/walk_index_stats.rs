@@ -6,6 +6,8 @@
 //! graph must pass the same check (the control that the check is calibrated), and the
 //! unit tests in src/walks/tests.rs show that biased repairs fail it.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, unreachable_pub)]
+
 // The test kit addresses the crate as `crate::...`; map those paths onto walkdb's public API.
 mod graph {
     pub use walkdb::graph::*;
@@ -43,13 +45,22 @@ fn run(undirected: bool) {
             }
         }
     });
-    assert!(dangling_events > 20, "the op stream must make nodes dangling and back ({dangling_events})");
+    assert!(
+        dangling_events > 20,
+        "the op stream must make nodes dangling and back ({dangling_events})"
+    );
     index.verify(&graph).expect("repaired index verifies");
     let repaired = statistical_check(&index, &graph, 8);
-    assert!(repaired.is_ok(), "undirected={undirected}: repaired index: {repaired:?}");
+    assert!(
+        repaired.is_ok(),
+        "undirected={undirected}: repaired index: {repaired:?}"
+    );
     let fresh = WalkIndex::build(&graph, WalkIndexParams { seed: 4, ..params }).expect("build");
     let control = statistical_check(&fresh, &graph, 8);
-    assert!(control.is_ok(), "undirected={undirected}: fresh index: {control:?}");
+    assert!(
+        control.is_ok(),
+        "undirected={undirected}: fresh index: {control:?}"
+    );
     // Same walk counts per node (degree rule) in both.
     for u in 0..graph_node_count(&graph) {
         assert_eq!(index.walk_count_from(u), fresh.walk_count_from(u));
@@ -59,7 +70,12 @@ fn run(undirected: bool) {
     let mean = |s: &walkdb::walks::WalkIndexStats| 1.0 + s.steps as f64 / s.walks as f64;
     let var_bound = (1.0 - params.alpha) / (params.alpha * params.alpha); // geometric variance
     let se = (var_bound / a.walks as f64 + var_bound / b.walks as f64).sqrt();
-    assert!((mean(&a) - mean(&b)).abs() < 5.0 * se, "mean length {} vs {}", mean(&a), mean(&b));
+    assert!(
+        (mean(&a) - mean(&b)).abs() < 5.0 * se,
+        "mean length {} vs {}",
+        mean(&a),
+        mean(&b)
+    );
 }
 
 fn graph_node_count(g: &walkdb::graph::CsrGraph) -> u32 {

@@ -2,7 +2,7 @@
 //! file with `#[path]`): a mutable graph model that emits the changes the database would send,
 //! random operation streams, and the exact statistical check of an index against its graph.
 //! Uses only the public API so both kinds of test can compile it.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::needless_range_loop)]
 
 use crate::graph::{Adjacency, CsrGraph, Edge, NodeId};
 use crate::rng::Rng;
@@ -18,7 +18,12 @@ pub struct GraphModel {
 }
 
 impl GraphModel {
-    pub fn random(node_count: usize, n_edges: usize, undirected: bool, rng: &mut Rng) -> GraphModel {
+    pub fn random(
+        node_count: usize,
+        n_edges: usize,
+        undirected: bool,
+        rng: &mut Rng,
+    ) -> GraphModel {
         let mut g = GraphModel {
             node_count,
             undirected,
@@ -47,7 +52,11 @@ impl GraphModel {
             let s = rng.below(self.node_count as u64) as NodeId;
             let d = rng.below(self.node_count as u64) as NodeId;
             if s != d {
-                return if self.undirected { (s.min(d), s.max(d)) } else { (s, d) };
+                return if self.undirected {
+                    (s.min(d), s.max(d))
+                } else {
+                    (s, d)
+                };
             }
         }
     }
@@ -114,7 +123,10 @@ pub fn changes(before: &CsrGraph, after: &CsrGraph, nodes: &[NodeId]) -> Vec<Nod
     let mut nodes = nodes.to_vec();
     nodes.sort_unstable();
     nodes.dedup();
-    nodes.iter().map(|&u| NodeChange::between(before, after, u)).collect()
+    nodes
+        .iter()
+        .map(|&u| NodeChange::between(before, after, u))
+        .collect()
 }
 
 /// Applies `n_ops` random operations (some transactions carry several) through `apply`,
@@ -132,7 +144,11 @@ pub fn run_random_ops(
     let mut done = 0;
     let mut lsn = 1000;
     while done < n_ops {
-        let ops_in_txn = if rng.bernoulli(0.15) { 2 + rng.below(2) as usize } else { 1 };
+        let ops_in_txn = if rng.bernoulli(0.15) {
+            2 + rng.below(2) as usize
+        } else {
+            1
+        };
         let mut touched = Vec::new();
         for _ in 0..ops_in_txn {
             touched.extend(model.random_op(&mut rng, target_edges));
@@ -181,7 +197,9 @@ pub fn pearson(bins: &[(f64, f64)], what: &str) -> Result<(f64, usize), String> 
     for &(expected, observed) in bins {
         if expected <= 1e-12 {
             if observed > 0.0 {
-                return Err(format!("{what}: {observed} observations where none are possible"));
+                return Err(format!(
+                    "{what}: {observed} observations where none are possible"
+                ));
             }
             continue;
         }
@@ -205,14 +223,20 @@ pub fn pearson(bins: &[(f64, f64)], what: &str) -> Result<(f64, usize), String> 
 /// `j` (or "ended before"), and the walk length with its end kind. Each is a sum of
 /// independent categorical draws (one per walk), so Pearson's statistic is at most
 /// chi-square distributed; it must stay below the `p = 1e-6` critical value.
-pub fn statistical_check(index: &WalkIndex, graph: &CsrGraph, depths: usize) -> Result<String, String> {
+pub fn statistical_check(
+    index: &WalkIndex,
+    graph: &CsrGraph,
+    depths: usize,
+) -> Result<String, String> {
     let alpha = index.params().alpha;
     let n = graph.node_count();
     let pairs = pairs_of(graph);
     let wsum: Vec<f64> = (0..n as NodeId).map(|u| graph.weight_sum(u)).collect();
     let max_len = 40usize;
     // x[j][u]: expected number of walks at u at position j (alive).
-    let mut x = vec![(0..n as NodeId).map(|u| index.walk_count_from(u) as f64).collect::<Vec<_>>()];
+    let mut x = vec![(0..n as NodeId)
+        .map(|u| index.walk_count_from(u) as f64)
+        .collect::<Vec<_>>()];
     for j in 0..max_len {
         let mut next = vec![0.0; n];
         for u in 0..n {
@@ -233,13 +257,19 @@ pub fn statistical_check(index: &WalkIndex, graph: &CsrGraph, depths: usize) -> 
         let Some(w) = index.walk(id) else { continue };
         for (j, ended) in ended_obs.iter_mut().enumerate() {
             if j + 1 < w.nodes.len() {
-                *step_obs[j].entry((w.nodes[j], w.nodes[j + 1])).or_insert(0.0) += 1.0;
+                *step_obs[j]
+                    .entry((w.nodes[j], w.nodes[j + 1]))
+                    .or_insert(0.0) += 1.0;
             } else {
                 *ended += 1.0;
             }
         }
         let died = w.end == crate::walks::WalkEnd::Died;
-        let key = if w.nodes.len() <= max_len { (w.nodes.len(), died) } else { (0, false) };
+        let key = if w.nodes.len() <= max_len {
+            (w.nodes.len(), died)
+        } else {
+            (0, false)
+        };
         *len_obs.entry(key).or_insert(0.0) += 1.0;
     }
     let mut report = String::new();
@@ -264,7 +294,9 @@ pub fn statistical_check(index: &WalkIndex, graph: &CsrGraph, depths: usize) -> 
         let crit = chi2_critical_1e6(df);
         report += &format!("step {j}: chi2 {stat:.1} df {df} crit {crit:.1}\n");
         if stat > crit {
-            return Err(format!("step {j}: chi-square {stat:.1} > {crit:.1} (df {df})"));
+            return Err(format!(
+                "step {j}: chi-square {stat:.1} > {crit:.1} (df {df})"
+            ));
         }
     }
     let mut bins = Vec::new();
@@ -283,7 +315,9 @@ pub fn statistical_check(index: &WalkIndex, graph: &CsrGraph, depths: usize) -> 
     let crit = chi2_critical_1e6(df);
     report += &format!("length: chi2 {stat:.1} df {df} crit {crit:.1}\n");
     if stat > crit {
-        return Err(format!("walk length: chi-square {stat:.1} > {crit:.1} (df {df})"));
+        return Err(format!(
+            "walk length: chi-square {stat:.1} > {crit:.1} (df {df})"
+        ));
     }
     Ok(report)
 }
