@@ -5,13 +5,13 @@ use crate::rng::Rng;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::store::{MAX_WALK_NODES, WalkEnd, WalkIndex, WalkIndexParams};
+use super::store::{WalkEnd, WalkIndex, WalkIndexParams, MAX_WALK_NODES};
 use super::WalkIndexError;
 
 /// Stream tags: each kind of random choice draws from its own family of streams, so adding a
 /// kind of choice never shifts the draws of another (the streams are part of the format's
 /// determinism contract).
-pub(crate) const TAG_BUILD: u64 = 0x4255_494C_44; // "BUILD"
+pub(crate) const TAG_BUILD: u64 = 0x0042_5549_4C44; // "BUILD"
 pub(crate) const TAG_NEW_WALK: u64 = 0x4E45_5757; // "NEWW"
 pub(crate) const TAG_SELECT: u64 = 0x5345_4C45; // "SELE"
 pub(crate) const TAG_TAIL: u64 = 0x5441_494C; // "TAIL"
@@ -20,7 +20,12 @@ pub(crate) const TAG_QUERY: u64 = 0x5155_4552; // "QUER"
 /// Picks the target of one step out of `u` (whose weight sum is `weight_sum > 0`) with
 /// probability `a(u, v) / W(u)`, by a linear scan of `u`'s links in their fixed order. `None`
 /// only if `u` has no link although `weight_sum > 0` (an inconsistent adjacency).
-pub(crate) fn sample_step<G: Adjacency>(graph: &G, u: NodeId, weight_sum: f64, rng: &mut Rng) -> Option<NodeId> {
+pub(crate) fn sample_step<G: Adjacency>(
+    graph: &G,
+    u: NodeId,
+    weight_sum: f64,
+    rng: &mut Rng,
+) -> Option<NodeId> {
     let x = rng.next_f64() * weight_sum;
     let mut acc = 0.0;
     let mut last = None;
@@ -38,7 +43,12 @@ pub(crate) fn sample_step<G: Adjacency>(graph: &G, u: NodeId, weight_sum: f64, r
 /// Continues a leaky walk whose last node is `nodes.last()` and which has not yet made its stop
 /// decision there: at each node stop with probability `alpha`, else die at a dangling node,
 /// else step. Returns how the walk ended.
-pub(crate) fn grow<G: Adjacency>(graph: &G, alpha: f64, nodes: &mut Vec<NodeId>, rng: &mut Rng) -> WalkEnd {
+pub(crate) fn grow<G: Adjacency>(
+    graph: &G,
+    alpha: f64,
+    nodes: &mut Vec<NodeId>,
+    rng: &mut Rng,
+) -> WalkEnd {
     loop {
         let Some(&u) = nodes.last() else {
             return WalkEnd::Stopped;
@@ -67,7 +77,10 @@ struct NodeWalks {
 impl WalkIndex {
     /// Builds the index of `graph`: `ceil(walks_per_link * degree(u))` walks from every node
     /// `u`. Same as [`WalkIndex::build_with_progress`] without progress reports.
-    pub fn build<G: Adjacency>(graph: &G, params: WalkIndexParams) -> Result<WalkIndex, WalkIndexError> {
+    pub fn build<G: Adjacency>(
+        graph: &G,
+        params: WalkIndexParams,
+    ) -> Result<WalkIndex, WalkIndexError> {
         WalkIndex::build_with_progress(graph, params, &|_, _| {})
     }
 
@@ -85,7 +98,9 @@ impl WalkIndex {
         params.validate()?;
         let node_count = graph.node_count();
         if node_count > u32::MAX as usize {
-            return Err(WalkIndexError::InvalidParams(format!("{node_count} nodes exceed the u32 node id space")));
+            return Err(WalkIndexError::InvalidParams(format!(
+                "{node_count} nodes exceed the u32 node id space"
+            )));
         }
         let done = AtomicUsize::new(0);
         let report_every = (node_count / 200).max(1024);
@@ -118,7 +133,9 @@ impl WalkIndex {
             .collect();
         let n_walks: usize = per_node.iter().map(|w| w.lens.len()).sum();
         if n_walks > u32::MAX as usize {
-            return Err(WalkIndexError::InvalidParams(format!("{n_walks} walks exceed the u32 walk id space")));
+            return Err(WalkIndexError::InvalidParams(format!(
+                "{n_walks} walks exceed the u32 walk id space"
+            )));
         }
         let mut index = WalkIndex::empty(params, node_count);
         let total_nodes: usize = per_node.iter().map(|w| w.nodes.len()).sum();

@@ -49,11 +49,16 @@ impl NodeChange {
     /// This is the reference form of what the database must send; it costs O(degree) and is
     /// meant for tests, tools and small transactions. A node beyond `before.node_count()` is
     /// treated as a new node without links.
-    pub fn between<G1: Adjacency, G2: Adjacency>(before: &G1, after: &G2, node: NodeId) -> NodeChange {
+    pub fn between<G1: Adjacency, G2: Adjacency>(
+        before: &G1,
+        after: &G2,
+        node: NodeId,
+    ) -> NodeChange {
         let old = pair_weights(before, node);
         let new = pair_weights(after, node);
         let mut pairs = Vec::new();
-        let targets: std::collections::BTreeSet<NodeId> = old.keys().chain(new.keys()).copied().collect();
+        let targets: std::collections::BTreeSet<NodeId> =
+            old.keys().chain(new.keys()).copied().collect();
         for target in targets {
             let b = old.get(&target).copied().unwrap_or(0.0);
             let a = new.get(&target).copied().unwrap_or(0.0);

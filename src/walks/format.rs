@@ -106,7 +106,13 @@ impl Reader<'_> {
         self.bytes
             .get(at..at.saturating_add(N))
             .and_then(|s| <[u8; N]>::try_from(s).ok())
-            .ok_or_else(|| corrupt(self.section, at, format!("file ends before byte {}", at + N)))
+            .ok_or_else(|| {
+                corrupt(
+                    self.section,
+                    at,
+                    format!("file ends before byte {}", at + N),
+                )
+            })
     }
     fn u32(&self, at: usize) -> Result<u32, WalkIndexError> {
         Ok(u32::from_le_bytes(self.array(at)?))
@@ -186,7 +192,11 @@ impl WalkIndex {
 
     /// Size in bytes of the encoded index.
     pub fn encoded_len(&self) -> usize {
-        FIXED_HEADER + DIR_ENTRY * SECTION_COUNT + 4 + 4 * self.lens.len() + 4 * self.walk_node_total() as usize
+        FIXED_HEADER
+            + DIR_ENTRY * SECTION_COUNT
+            + 4
+            + 4 * self.lens.len()
+            + 4 * self.walk_node_total() as usize
     }
 
     /// Writes the index in the version-1 format (layout in the module comment and in
@@ -231,18 +241,29 @@ impl WalkIndex {
     /// Reads and checks the header and section directory of an encoded index (magic,
     /// version, header CRC, section bounds), without reading the sections.
     pub fn read_header(bytes: &[u8]) -> Result<FileHeader, WalkIndexError> {
-        let r = Reader { bytes, section: "header" };
+        let r = Reader {
+            bytes,
+            section: "header",
+        };
         let magic: [u8; 8] = r.array(0)?;
         if magic != MAGIC {
             return Err(corrupt("header", 0, "bad magic: not a walk index file"));
         }
         let version = r.u32(8)?;
         if version != FORMAT_VERSION {
-            return Err(corrupt("header", 8, format!("unsupported format version {version}")));
+            return Err(corrupt(
+                "header",
+                8,
+                format!("unsupported format version {version}"),
+            ));
         }
         let section_count = r.u32(12)? as usize;
         if section_count != SECTION_COUNT {
-            return Err(corrupt("header", 12, format!("version 1 has {SECTION_COUNT} sections, header says {section_count}")));
+            return Err(corrupt(
+                "header",
+                12,
+                format!("version 1 has {SECTION_COUNT} sections, header says {section_count}"),
+            ));
         }
         let crc_at = FIXED_HEADER + DIR_ENTRY * SECTION_COUNT;
         let stored_crc = r.u32(crc_at)?;
@@ -262,10 +283,21 @@ impl WalkIndex {
                 length: r.u64(at + 16)?,
             };
             if kind != s as u32 + 1 {
-                return Err(corrupt("header", at, format!("section {s} has kind {kind}, expected {}", s + 1)));
+                return Err(corrupt(
+                    "header",
+                    at,
+                    format!("section {s} has kind {kind}, expected {}", s + 1),
+                ));
             }
             if info.offset != expected_offset {
-                return Err(corrupt("header", at + 8, format!("section {} starts at {}, expected {expected_offset}", info.name, info.offset)));
+                return Err(corrupt(
+                    "header",
+                    at + 8,
+                    format!(
+                        "section {} starts at {}, expected {expected_offset}",
+                        info.name, info.offset
+                    ),
+                ));
             }
             expected_offset = info
                 .offset
@@ -277,7 +309,10 @@ impl WalkIndex {
             return Err(corrupt(
                 "header",
                 bytes.len(),
-                format!("file is {} bytes, sections end at {expected_offset}", bytes.len()),
+                format!(
+                    "file is {} bytes, sections end at {expected_offset}",
+                    bytes.len()
+                ),
             ));
         }
         Ok(FileHeader {
@@ -310,20 +345,36 @@ impl WalkIndex {
             return Err(corrupt("header", 40, "node count exceeds the u32 id space"));
         }
         if header.walk_slots > u32::MAX as u64 {
-            return Err(corrupt("header", 48, "walk slot count exceeds the u32 id space"));
+            return Err(corrupt(
+                "header",
+                48,
+                "walk slot count exceeds the u32 id space",
+            ));
         }
         let (table, nodes) = (&header.sections[0], &header.sections[1]);
         if Some(table.length) != header.walk_slots.checked_mul(4) {
-            return Err(corrupt("header", FIXED_HEADER + 16, "walk table length does not match the slot count"));
+            return Err(corrupt(
+                "header",
+                FIXED_HEADER + 16,
+                "walk table length does not match the slot count",
+            ));
         }
         if Some(nodes.length) != header.walk_nodes.checked_mul(4) {
-            return Err(corrupt("header", FIXED_HEADER + DIR_ENTRY + 16, "walk nodes length does not match the node total"));
+            return Err(corrupt(
+                "header",
+                FIXED_HEADER + DIR_ENTRY + 16,
+                "walk nodes length does not match the node total",
+            ));
         }
         for s in &header.sections {
             // read_header checked that every section lies within `bytes`.
             let body = &bytes[s.offset as usize..(s.offset + s.length) as usize];
             if crc32fast::hash(body) != s.crc32 {
-                return Err(corrupt(s.name, s.offset as usize, "section checksum mismatch"));
+                return Err(corrupt(
+                    s.name,
+                    s.offset as usize,
+                    "section checksum mismatch",
+                ));
             }
         }
         let node_count = header.node_count as usize;
@@ -334,8 +385,14 @@ impl WalkIndex {
         index.caps.reserve_exact(slots);
         index.ends.reserve_exact(slots);
         index.arena.reserve_exact(header.walk_nodes as usize);
-        let table_reader = Reader { bytes, section: "walk table" };
-        let nodes_reader = Reader { bytes, section: "walk nodes" };
+        let table_reader = Reader {
+            bytes,
+            section: "walk table",
+        };
+        let nodes_reader = Reader {
+            bytes,
+            section: "walk nodes",
+        };
         let mut node_at = nodes.offset as usize;
         let nodes_end = (nodes.offset + nodes.length) as usize;
         for i in 0..slots {
@@ -344,15 +401,27 @@ impl WalkIndex {
             let len = (entry & !DIED_BIT) as usize;
             let died = entry & DIED_BIT != 0;
             if len == 0 && died {
-                return Err(corrupt("walk table", at, format!("free slot {i} is marked died")));
+                return Err(corrupt(
+                    "walk table",
+                    at,
+                    format!("free slot {i} is marked died"),
+                ));
             }
             if len > (nodes_end - node_at) / 4 {
-                return Err(corrupt("walk table", at, format!("walk {i} of {len} nodes overruns the walk nodes section")));
+                return Err(corrupt(
+                    "walk table",
+                    at,
+                    format!("walk {i} of {len} nodes overruns the walk nodes section"),
+                ));
             }
             index.offsets.push(index.arena.len() as u64);
             index.lens.push(len as u32);
             index.caps.push(len as u32);
-            index.ends.push(if died { WalkEnd::Died } else { WalkEnd::Stopped });
+            index.ends.push(if died {
+                WalkEnd::Died
+            } else {
+                WalkEnd::Stopped
+            });
             if len == 0 {
                 index.free.push(Reverse(i as u32));
                 continue;
@@ -360,7 +429,11 @@ impl WalkIndex {
             for p in 0..len {
                 let node: NodeId = nodes_reader.u32(node_at)?;
                 if node as usize >= node_count {
-                    return Err(corrupt("walk nodes", node_at, format!("node id {node} of walk {i} is out of range ({node_count} nodes)")));
+                    return Err(corrupt(
+                        "walk nodes",
+                        node_at,
+                        format!("node id {node} of walk {i} is out of range ({node_count} nodes)"),
+                    ));
                 }
                 if p == 0 {
                     index.starts[node as usize].push(i as u32);
@@ -370,7 +443,11 @@ impl WalkIndex {
             }
         }
         if node_at != nodes_end {
-            return Err(corrupt("walk nodes", node_at, "walk nodes section is longer than the walks in the table"));
+            return Err(corrupt(
+                "walk nodes",
+                node_at,
+                "walk nodes section is longer than the walks in the table",
+            ));
         }
         index.rebuild_records();
         Ok(index)

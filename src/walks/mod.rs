@@ -48,3 +48,6 @@ pub use verify::WalkIndexStats;
 
 #[cfg(test)]
 pub(crate) use repair::RepairMode;
+
+#[cfg(test)]
+mod tests;

@@ -100,7 +100,10 @@ impl WalkIndex {
                 _ => counts.push((t, 1)),
             }
         }
-        let scores = counts.into_iter().map(|(t, c)| (t, c as f64 * scale)).collect();
+        let scores = counts
+            .into_iter()
+            .map(|(t, c)| (t, c as f64 * scale))
+            .collect();
         Ok(WalkEstimate {
             walks_used: chosen.len(),
             exact: false,

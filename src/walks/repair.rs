@@ -289,16 +289,23 @@ impl WalkIndex {
             )));
         }
         if node_count > u32::MAX as usize {
-            return Err(bad(format!("{node_count} nodes exceed the u32 node id space")));
+            return Err(bad(format!(
+                "{node_count} nodes exceed the u32 node id space"
+            )));
         }
         let mut prepared = Vec::with_capacity(changes.len());
         for change in changes {
             let u = change.node;
             if u as usize >= node_count {
-                return Err(bad(format!("node {u} is not in the graph ({node_count} nodes)")));
+                return Err(bad(format!(
+                    "node {u} is not in the graph ({node_count} nodes)"
+                )));
             }
             if !(change.weight_sum_before.is_finite() && change.weight_sum_before >= 0.0) {
-                return Err(bad(format!("node {u}: weight sum {} is not finite and >= 0", change.weight_sum_before)));
+                return Err(bad(format!(
+                    "node {u}: weight sum {} is not finite and >= 0",
+                    change.weight_sum_before
+                )));
             }
             let mut pairs = Vec::with_capacity(change.pairs.len());
             for p in &change.pairs {
@@ -314,7 +321,9 @@ impl WalkIndex {
             }
             let weight_sum_after = graph.weight_sum(u);
             if !(weight_sum_after.is_finite() && weight_sum_after >= 0.0) {
-                return Err(bad(format!("node {u}: weight sum after {weight_sum_after} is not finite and >= 0")));
+                return Err(bad(format!(
+                    "node {u}: weight sum after {weight_sum_after} is not finite and >= 0"
+                )));
             }
             prepared.push(PreparedChange {
                 node: u,
@@ -325,7 +334,9 @@ impl WalkIndex {
         }
         prepared.sort_by_key(|c| c.node);
         if prepared.windows(2).any(|w| w[0].node == w[1].node) {
-            return Err(bad("a node has two changes; merge them into one".to_string()));
+            return Err(bad(
+                "a node has two changes; merge them into one".to_string()
+            ));
         }
         Ok(prepared)
     }
@@ -398,13 +409,14 @@ impl WalkIndex {
         // The pool of candidate visits: every recorded visit (a multiset: a walk that visits u
         // twice is there twice). The faulty set mode keeps only each walk's first visit.
         #[cfg(test)]
-        let pool: Option<Vec<(u32, usize, Option<NodeId>)>> = (self.mode == RepairMode::VisitSet).then(|| {
-            let mut seen = BTreeSet::new();
-            (0..n_visits)
-                .filter_map(|j| self.resolve(u, j))
-                .filter(|v| seen.insert(v.0))
-                .collect()
-        });
+        let pool: Option<Vec<(u32, usize, Option<NodeId>)>> = (self.mode == RepairMode::VisitSet)
+            .then(|| {
+                let mut seen = BTreeSet::new();
+                (0..n_visits)
+                    .filter_map(|j| self.resolve(u, j))
+                    .filter(|v| seen.insert(v.0))
+                    .collect()
+            });
         #[cfg(not(test))]
         let pool: Option<Vec<(u32, usize, Option<NodeId>)>> = None;
         let n = pool.as_ref().map_or(n_visits, |p| p.len());
@@ -445,7 +457,12 @@ impl WalkIndex {
 
     /// Faulty mode: regrow every walk that passes through `u` from its first visit there.
     #[cfg(test)]
-    fn decide_regrow_every(&self, ci: usize, change: &PreparedChange, decisions: &mut Vec<(u32, u32, Action)>) {
+    fn decide_regrow_every(
+        &self,
+        ci: usize,
+        change: &PreparedChange,
+        decisions: &mut Vec<(u32, u32, Action)>,
+    ) {
         for id in 0..self.slot_count() as u32 {
             if let Some(w) = self.walk(id) {
                 if let Some(pos) = w.nodes.iter().position(|&n| n == change.node) {

@@ -180,7 +180,11 @@ impl WalkIndex {
 
     /// The walks started at `node`, in ascending id order (empty for an unknown node).
     pub fn walks_from(&self, node: NodeId) -> impl Iterator<Item = WalkRef<'_>> + '_ {
-        let ids: &[u32] = self.starts.get(node as usize).map(|v| v.as_slice()).unwrap_or(&[]);
+        let ids: &[u32] = self
+            .starts
+            .get(node as usize)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]);
         ids.iter().filter_map(move |&id| self.walk(id))
     }
 
@@ -230,7 +234,11 @@ impl WalkIndex {
 
     fn add_records_of(&mut self, id: u32, from: usize) {
         let i = id as usize;
-        let (start, len, end) = (self.offsets[i] as usize, self.lens[i] as usize, self.ends[i]);
+        let (start, len, end) = (
+            self.offsets[i] as usize,
+            self.lens[i] as usize,
+            self.ends[i],
+        );
         for p in from..Self::recorded_len(len, end) {
             let node = self.arena[start + p];
             self.add_record(node, id);
@@ -239,7 +247,11 @@ impl WalkIndex {
 
     fn remove_records_of(&mut self, id: u32, from: usize) {
         let i = id as usize;
-        let (start, len, end) = (self.offsets[i] as usize, self.lens[i] as usize, self.ends[i]);
+        let (start, len, end) = (
+            self.offsets[i] as usize,
+            self.lens[i] as usize,
+            self.ends[i],
+        );
         for p in from..Self::recorded_len(len, end) {
             let node = self.arena[start + p];
             self.remove_record(node, id);

@@ -64,13 +64,25 @@ impl WalkIndex {
     /// start lists match the walks exactly, the free-slot heap holds exactly the free slots,
     /// and every node owns `ceil(walks_per_link * degree)` walks. Costs O(index + graph).
     pub fn verify<G: Adjacency>(&self, graph: &G) -> Result<(), WalkIndexError> {
-        let fail = |walk: Option<u32>, reason: String| Err(WalkIndexError::Inconsistent { walk, reason });
+        let fail =
+            |walk: Option<u32>, reason: String| Err(WalkIndexError::Inconsistent { walk, reason });
         if graph.node_count() != self.node_count {
-            return fail(None, format!("index has {} nodes, graph {}", self.node_count, graph.node_count()));
+            return fail(
+                None,
+                format!(
+                    "index has {} nodes, graph {}",
+                    self.node_count,
+                    graph.node_count()
+                ),
+            );
         }
         let targets: Vec<Vec<NodeId>> = (0..self.node_count as NodeId)
             .map(|u| {
-                let mut t: Vec<NodeId> = graph.links(u).filter(|l| l.weight > 0.0).map(|l| l.target).collect();
+                let mut t: Vec<NodeId> = graph
+                    .links(u)
+                    .filter(|l| l.weight > 0.0)
+                    .map(|l| l.target)
+                    .collect();
                 t.sort_unstable();
                 t.dedup();
                 t
@@ -85,12 +97,18 @@ impl WalkIndex {
             }
             for (pos, pair) in walk.nodes.windows(2).enumerate() {
                 if targets[pair[0] as usize].binary_search(&pair[1]).is_err() {
-                    return fail(Some(id), format!("step {pos} goes {} -> {} without a link", pair[0], pair[1]));
+                    return fail(
+                        Some(id),
+                        format!("step {pos} goes {} -> {} without a link", pair[0], pair[1]),
+                    );
                 }
             }
             let last = walk.nodes[walk.nodes.len() - 1];
             if walk.end == WalkEnd::Died && graph.weight_sum(last) > 0.0 {
-                return fail(Some(id), format!("walk died at node {last}, which has links"));
+                return fail(
+                    Some(id),
+                    format!("walk died at node {last}, which has links"),
+                );
             }
             starts[walk.nodes[0] as usize].push(id);
             for &n in &walk.nodes[..WalkIndex::recorded_len(walk.nodes.len(), walk.end)] {
@@ -99,21 +117,38 @@ impl WalkIndex {
         }
         for u in 0..self.node_count {
             if starts[u] != self.starts[u] {
-                return fail(None, format!("start list of node {u} does not match the walks"));
+                return fail(
+                    None,
+                    format!("start list of node {u} does not match the walks"),
+                );
             }
             if visits[u] != self.visits[u] {
-                return fail(None, format!("visit records of node {u} do not match the walks"));
+                return fail(
+                    None,
+                    format!("visit records of node {u} do not match the walks"),
+                );
             }
             let want = self.params.walks_for_degree(graph.degree(u as NodeId));
             if starts[u].len() != want {
-                return fail(None, format!("node {u} owns {} walks, its degree asks for {want}", starts[u].len()));
+                return fail(
+                    None,
+                    format!(
+                        "node {u} owns {} walks, its degree asks for {want}",
+                        starts[u].len()
+                    ),
+                );
             }
         }
         let mut free: Vec<u32> = self.free.iter().map(|r| r.0).collect();
         free.sort_unstable();
-        let want_free: Vec<u32> = (0..self.lens.len() as u32).filter(|&i| self.lens[i as usize] == 0).collect();
+        let want_free: Vec<u32> = (0..self.lens.len() as u32)
+            .filter(|&i| self.lens[i as usize] == 0)
+            .collect();
         if free != want_free {
-            return fail(None, "free-slot heap does not match the free slots".to_string());
+            return fail(
+                None,
+                "free-slot heap does not match the free slots".to_string(),
+            );
         }
         Ok(())
     }

@@ -1,0 +1,540 @@
+//! Unit tests of the walk index: repair rules by simulation, faulty repair modes rejected by
+//! the statistical check, determinism, file-format damage, verify, FORA estimates, proptest.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use super::testkit::{changes, run_random_ops, statistical_check, GraphModel};
+use super::*;
+use crate::graph::{Adjacency, CsrGraph, Edge, NodeId};
+use crate::rng::Rng;
+
+fn edge(src: NodeId, dst: NodeId, weight: f64) -> Edge {
+    Edge {
+        src,
+        rel: 0,
+        dst,
+        weight,
+    }
+}
+
+fn params(alpha: f64, walks_per_link: f64) -> WalkIndexParams {
+    WalkIndexParams {
+        alpha,
+        walks_per_link,
+        seed: 17,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repair rules on a tiny graph: after the repair, the first step of the walks that existed
+// before must follow the fresh distribution a'(0, x) / W'(0) within 5 standard errors.
+
+/// Walk ids from `start` and the walks themselves, before a change.
+fn snapshot(index: &WalkIndex, start: NodeId) -> Vec<(u32, Vec<NodeId>, WalkEnd)> {
+    index
+        .walks_from(start)
+        .map(|w| (w.id, w.nodes.to_vec(), w.end))
+        .collect()
+}
+
+/// Checks that among the pre-existing walks in `ids` whose visit at position `pos` is at `u`
+/// and moved on, the next node is distributed as `expected` (target -> probability).
+fn assert_step_distribution(
+    index: &WalkIndex,
+    ids: &[u32],
+    pos: usize,
+    expected: &[(NodeId, f64)],
+    what: &str,
+) {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut moved = 0.0;
+    for &id in ids {
+        let w = index.walk(id).expect("pre-existing walk still stored");
+        if let Some(&x) = w.nodes.get(pos + 1) {
+            *counts.entry(x).or_insert(0.0) += 1.0;
+            moved += 1.0;
+        }
+    }
+    assert!(moved > 1000.0, "{what}: too few moves ({moved}) to test");
+    for &(x, p) in expected {
+        let got = counts.remove(&x).unwrap_or(0.0) / moved;
+        let se = (p * (1.0 - p) / moved).sqrt().max(1e-9);
+        assert!(
+            (got - p).abs() < 5.0 * se,
+            "{what}: P(step to {x}) = {got:.4}, expected {p:.4} (se {se:.4})"
+        );
+    }
+    assert!(
+        counts.is_empty(),
+        "{what}: steps to unexpected targets {counts:?}"
+    );
+}
+
+fn star(weights: &[(NodeId, f64)]) -> CsrGraph {
+    // Node 0 links to the listed targets; node 4 feeds walks into 0; nodes 1..=3, 5 dangling.
+    let mut edges: Vec<Edge> = weights.iter().map(|&(t, w)| edge(0, t, w)).collect();
+    edges.push(edge(4, 0, 1.0));
+    CsrGraph::from_edges(6, &edges, false)
+}
+
+/// Applies the change from `before` to `after` at node 0 and checks the first step of the
+/// walks that started at 0 before the change.
+fn check_rule(before: &[(NodeId, f64)], after: &[(NodeId, f64)], what: &str) {
+    let g0 = star(before);
+    let mut index =
+        WalkIndex::build(&g0, params(0.3, 20_000.0 / before.len().max(1) as f64)).expect("build");
+    let old = snapshot(&index, 0);
+    let ids: Vec<u32> = old.iter().map(|w| w.0).collect();
+    let stopped_at_start = old
+        .iter()
+        .filter(|w| w.1.len() == 1 && w.2 == WalkEnd::Stopped)
+        .count();
+    let g1 = star(after);
+    index
+        .apply(&g1, &changes(&g0, &g1, &[0]), 7)
+        .expect("apply");
+    index.verify(&g1).expect("verify after repair");
+    let w_new: f64 = after.iter().map(|p| p.1).sum();
+    let expected: Vec<(NodeId, f64)> = after.iter().map(|&(t, w)| (t, w / w_new)).collect();
+    let ids: Vec<u32> = ids
+        .into_iter()
+        .filter(|&id| index.walk(id).is_some_and(|w| w.nodes[0] == 0))
+        .collect();
+    assert_step_distribution(&index, &ids, 0, &expected, what);
+    // Walks that stopped at 0 are never touched by a change of 0's links.
+    for (id, nodes, end) in &old {
+        if nodes.len() == 1 && *end == WalkEnd::Stopped && ids.contains(id) {
+            let w = index.walk(*id).expect("kept walk");
+            assert!(
+                w.nodes == [0] && w.end == WalkEnd::Stopped,
+                "{what}: stopped walk {id} changed"
+            );
+        }
+    }
+    assert!(
+        stopped_at_start > 1000,
+        "{what}: too few stopped walks to check"
+    );
+}
+
+#[test]
+fn rule_weight_added_as_new_edge() {
+    check_rule(
+        &[(1, 1.0), (2, 2.0), (3, 1.0)],
+        &[(1, 1.0), (2, 2.0), (3, 1.0), (5, 2.0)],
+        "new edge",
+    );
+}
+
+#[test]
+fn rule_existing_edge_raised() {
+    check_rule(
+        &[(1, 1.0), (2, 2.0), (3, 1.0)],
+        &[(1, 3.0), (2, 2.0), (3, 1.0)],
+        "raised",
+    );
+}
+
+#[test]
+fn rule_edge_lowered() {
+    check_rule(
+        &[(1, 1.0), (2, 2.0), (3, 1.0)],
+        &[(1, 1.0), (2, 0.5), (3, 1.0)],
+        "lowered",
+    );
+}
+
+#[test]
+fn rule_edge_deleted() {
+    check_rule(
+        &[(1, 1.0), (2, 2.0), (3, 1.0)],
+        &[(1, 1.0), (2, 2.0)],
+        "deleted",
+    );
+}
+
+#[test]
+fn rule_several_changes_at_one_node_in_one_pass() {
+    check_rule(
+        &[(1, 1.0), (2, 2.0), (3, 1.0)],
+        &[(1, 0.2), (2, 4.0), (5, 1.5)],
+        "combined",
+    );
+}
+
+#[test]
+fn rule_last_edge_deleted_kills_the_walks_there() {
+    let g0 = star(&[(1, 1.0), (2, 2.0)]);
+    let mut index = WalkIndex::build(&g0, params(0.3, 5000.0)).expect("build");
+    let g1 = star(&[]);
+    index
+        .apply(&g1, &changes(&g0, &g1, &[0]), 9)
+        .expect("apply");
+    index.verify(&g1).expect("verify");
+    // Walks from 4 move to 0 and must now end there, dying unless they stopped.
+    let (mut died, mut at_zero) = (0.0f64, 0.0f64);
+    for w in index.walks_from(4) {
+        if w.nodes.len() > 1 {
+            assert_eq!(w.nodes, &[4, 0]);
+            at_zero += 1.0;
+            died += (w.end == WalkEnd::Died) as u8 as f64;
+        }
+    }
+    let se = (0.3 * 0.7 / at_zero).sqrt();
+    assert!(
+        (died / at_zero - 0.7).abs() < 5.0 * se,
+        "died fraction {}",
+        died / at_zero
+    );
+    assert_eq!(index.walk_count_from(0), 0, "a dangling node owns no walks");
+}
+
+#[test]
+fn rule_dangling_node_gaining_edges_resumes_exactly_the_walks_that_died_there() {
+    let g0 = star(&[]);
+    let mut index = WalkIndex::build(&g0, params(0.3, 40_000.0)).expect("build");
+    let before = snapshot(&index, 4);
+    let g1 = star(&[(1, 1.0), (2, 3.0)]);
+    index
+        .apply(&g1, &changes(&g0, &g1, &[0]), 11)
+        .expect("apply");
+    index.verify(&g1).expect("verify");
+    for (id, nodes, end) in &before {
+        let w = index.walk(*id).expect("walk kept");
+        match (nodes.len(), end) {
+            (2, WalkEnd::Died) => assert!(w.nodes.len() >= 3, "a walk that died at 0 must resume"),
+            _ => assert_eq!(
+                (w.nodes, w.end),
+                (nodes.as_slice(), *end),
+                "a stopped walk must be untouched"
+            ),
+        }
+    }
+    let resumed: Vec<u32> = before
+        .iter()
+        .filter(|w| w.1.len() == 2 && w.2 == WalkEnd::Died)
+        .map(|w| w.0)
+        .collect();
+    assert_step_distribution(&index, &resumed, 1, &[(1, 0.25), (2, 0.75)], "resumed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistical equivalence after 10,000 random operations, and the faulty modes it rejects.
+
+fn stats_run(undirected: bool, mode: RepairMode, n_ops: usize) -> Result<String, String> {
+    let mut rng = Rng::new(if undirected { 5 } else { 6 });
+    let mut model = GraphModel::random(24, 60, undirected, &mut rng);
+    let mut index = WalkIndex::build(&model.csr(), params(0.2, 150.0)).expect("build");
+    index.mode = mode;
+    let graph = run_random_ops(&mut index, &mut model, n_ops, 99, |_, _| {});
+    if mode == RepairMode::Correct {
+        index.verify(&graph).map_err(|e| e.to_string())?;
+    }
+    statistical_check(&index, &graph, 8)
+}
+
+#[test]
+fn correct_repairs_pass_the_statistical_check_in_both_modes() {
+    for undirected in [false, true] {
+        let report = stats_run(undirected, RepairMode::Correct, 10_000);
+        assert!(report.is_ok(), "undirected={undirected}: {report:?}");
+    }
+}
+
+/// Operations applied before checking a faulty mode: the same check as for the correct mode,
+/// on a shorter stream (1,000 operations): the faulty modes are slow (regrowing every walk
+/// through a node makes walks ever longer) and their bias shows long before 10,000.
+const FAULTY_OPS: usize = 1_000;
+
+#[test]
+fn every_faulty_repair_mode_fails_the_statistical_check() {
+    for mode in [
+        RepairMode::RegrowEveryWalkThroughNode,
+        RepairMode::HalfStopTails,
+        RepairMode::OnlyChangedPairs,
+        RepairMode::VisitSet,
+    ] {
+        for undirected in [false, true] {
+            let t = std::time::Instant::now();
+            let result = stats_run(undirected, mode, FAULTY_OPS);
+            eprintln!(
+                "{mode:?} undirected={undirected}: {result:?} ({:.1} s)",
+                t.elapsed().as_secs_f64()
+            );
+            assert!(
+                result.is_err(),
+                "{mode:?} undirected={undirected} passed: {result:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Determinism, save/load, file damage.
+
+fn random_setup(seed: u64, undirected: bool) -> (GraphModel, WalkIndex) {
+    let mut rng = Rng::new(seed);
+    let model = GraphModel::random(40, 120, undirected, &mut rng);
+    let index = WalkIndex::build(&model.csr(), params(0.15, 3.0)).expect("build");
+    (model, index)
+}
+
+#[test]
+fn build_does_not_depend_on_thread_count() {
+    let (model, _) = random_setup(1, true);
+    let g = model.csr();
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .expect("pool")
+    };
+    let a = pool(1).install(|| WalkIndex::build(&g, params(0.15, 3.0)).expect("build"));
+    let b = pool(2).install(|| WalkIndex::build(&g, params(0.15, 3.0)).expect("build"));
+    assert!(a == b);
+    a.verify(&g).expect("verify");
+    let c = WalkIndex::build(
+        &g,
+        WalkIndexParams {
+            seed: 18,
+            ..params(0.15, 3.0)
+        },
+    )
+    .expect("build");
+    assert!(a != c, "a different seed must give different walks");
+}
+
+#[test]
+fn save_load_then_repair_equals_repair_without_save() {
+    for undirected in [false, true] {
+        let (mut model, mut live) = random_setup(2, undirected);
+        // Transaction stream A, then save and reload.
+        let mut model_b = model.clone();
+        run_random_ops(&mut live, &mut model, 300, 21, |_, _| {});
+        let mut bytes = Vec::new();
+        live.encode_to(&mut bytes).expect("encode");
+        assert_eq!(bytes.len(), live.encoded_len());
+        let mut reloaded = WalkIndex::decode(&bytes).expect("decode");
+        assert!(reloaded == live);
+        // Transaction stream B on both.
+        let mut model_reloaded = model.clone();
+        let g1 = run_random_ops(&mut live, &mut model, 300, 22, |_, _| {});
+        let g2 = run_random_ops(&mut reloaded, &mut model_reloaded, 300, 22, |_, _| {});
+        assert!(
+            live == reloaded,
+            "undirected={undirected}: replay after reload diverged"
+        );
+        live.verify(&g1).expect("verify live");
+        reloaded.verify(&g2).expect("verify reloaded");
+        // And the whole thing is a pure function: redo from scratch.
+        let (_, mut again) = random_setup(2, undirected);
+        run_random_ops(&mut again, &mut model_b, 300, 21, |_, _| {});
+        run_random_ops(&mut again, &mut model_b, 300, 22, |_, _| {});
+        assert!(again == live);
+    }
+}
+
+#[test]
+fn every_single_byte_corruption_and_every_truncation_is_detected() {
+    let mut rng = Rng::new(3);
+    let mut model = GraphModel::random(8, 14, false, &mut rng);
+    let mut index = WalkIndex::build(&model.csr(), params(0.3, 1.0)).expect("build");
+    // Some repairs so the file has free slots and died walks.
+    run_random_ops(&mut index, &mut model, 40, 4, |_, _| {});
+    let mut bytes = Vec::new();
+    index.encode_to(&mut bytes).expect("encode");
+    assert!(WalkIndex::decode(&bytes).expect("decode") == index);
+    for at in 0..bytes.len() {
+        for flip in [0x01u8, 0x80, 0xFF] {
+            let mut bad = bytes.clone();
+            bad[at] ^= flip;
+            let result = WalkIndex::decode(&bad);
+            assert!(
+                matches!(result, Err(WalkIndexError::Corrupt { .. })),
+                "flip {flip:#x} at byte {at} not detected"
+            );
+        }
+    }
+    for len in 0..bytes.len() {
+        assert!(
+            matches!(
+                WalkIndex::decode(&bytes[..len]),
+                Err(WalkIndexError::Corrupt { .. })
+            ),
+            "truncation to {len}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        WalkIndex::decode(&longer),
+        Err(WalkIndexError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn corrupt_error_names_section_and_offset() {
+    let (_, index) = random_setup(4, false);
+    let mut bytes = Vec::new();
+    index.encode_to(&mut bytes).expect("encode");
+    let header = WalkIndex::read_header(&bytes).expect("header");
+    let nodes = &header.sections[1];
+    let mut bad = bytes.clone();
+    bad[nodes.offset as usize + 9] ^= 4;
+    match WalkIndex::decode(&bad) {
+        Err(WalkIndexError::Corrupt {
+            section, offset, ..
+        }) => {
+            assert_eq!(section, "walk nodes");
+            assert_eq!(offset, nodes.offset);
+        }
+        other => panic!("expected a corrupt error, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify.
+
+#[test]
+fn verify_catches_an_injected_bad_step_and_a_bad_end() {
+    let g = CsrGraph::from_edges(
+        4,
+        &[
+            edge(0, 1, 1.0),
+            edge(1, 2, 1.0),
+            edge(2, 0, 1.0),
+            edge(2, 3, 1.0),
+        ],
+        false,
+    );
+    let index = WalkIndex::build(&g, params(0.2, 50.0)).expect("build");
+    index.verify(&g).expect("fresh index verifies");
+    let long = (0..index.slot_count() as u32)
+        .find(|&id| index.walk(id).is_some_and(|w| w.nodes.len() >= 3))
+        .expect("a walk of 3 nodes");
+    let mut bad = index.clone();
+    // Position 1 of a walk from 0 is node 1; make it 3 (0 -> 3 has no link).
+    let w = bad.walk(long).expect("walk").nodes.to_vec();
+    bad.inject_node(long, 1, if w[1] == 3 { 0 } else { 3 });
+    assert!(matches!(
+        bad.verify(&g),
+        Err(WalkIndexError::Inconsistent { walk: Some(_), .. })
+    ));
+    // A walk that claims to have died at a node with links.
+    let mut bad = index.clone();
+    let stopped = (0..bad.slot_count())
+        .find(|&i| {
+            bad.walk(i as u32)
+                .is_some_and(|w| w.end == WalkEnd::Stopped && w.nodes[w.nodes.len() - 1] != 3)
+        })
+        .expect("a stopped walk");
+    bad.ends[stopped] = WalkEnd::Died;
+    assert!(bad.verify(&g).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// FORA estimates against an exact power iteration.
+
+/// Exact psi_s (leaky) by power iteration on pair weights.
+fn exact_psi(graph: &CsrGraph, s: NodeId, alpha: f64) -> Vec<f64> {
+    let n = graph.node_count();
+    let mut x = vec![0.0; n];
+    x[s as usize] = 1.0;
+    let mut psi = vec![0.0; n];
+    for _ in 0..400 {
+        let mut next = vec![0.0; n];
+        for u in 0..n as NodeId {
+            psi[u as usize] += alpha * x[u as usize];
+            let w = graph.weight_sum(u);
+            if w > 0.0 {
+                for l in graph.links(u) {
+                    next[l.target as usize] += (1.0 - alpha) * x[u as usize] * l.weight / w;
+                }
+            }
+        }
+        x = next;
+    }
+    psi
+}
+
+#[test]
+fn estimate_from_matches_exact_psi_for_index_alpha_and_a_larger_query_alpha() {
+    let mut rng = Rng::new(8);
+    let model = GraphModel::random(12, 20, false, &mut rng);
+    let g = model.csr();
+    let index = WalkIndex::build(&g, params(0.15, 20_000.0)).expect("build");
+    let s = (0..12)
+        .find(|&u| g.degree(u) > 0)
+        .expect("a node with links");
+    for alpha_q in [0.15, 0.5] {
+        let est = index
+            .estimate_from(s, usize::MAX, alpha_q, 1)
+            .expect("estimate");
+        let n = est.walks_used as f64;
+        let exact = exact_psi(&g, s, alpha_q);
+        for (t, &p) in exact.iter().enumerate() {
+            let got = est
+                .scores
+                .iter()
+                .find(|e| e.0 == t as NodeId)
+                .map_or(0.0, |e| e.1);
+            // Per-walk alpha*visits <= alpha*L; a loose variance bound: alpha * p * 2/alpha^2.
+            let sd = (alpha_q * p * 2.0 / alpha_q + 1e-12).sqrt() / n.sqrt();
+            assert!(
+                (got - p).abs() < 5.0 * sd + 1e-9,
+                "alpha {alpha_q} node {t}: {got} vs {p} (sd {sd})"
+            );
+        }
+        let again = index.estimate_from(s, 100, alpha_q, 1).expect("estimate");
+        assert_eq!(again.walks_used, 100);
+        assert_eq!(
+            again,
+            index.estimate_from(s, 100, alpha_q, 1).expect("estimate")
+        );
+    }
+    assert!(
+        index.estimate_from(s, 10, 0.1, 1).is_err(),
+        "smaller alpha cannot be served"
+    );
+    let dangling = (0..12).find(|&u| g.degree(u) == 0);
+    if let Some(d) = dangling {
+        let e = index.estimate_from(d, 10, 0.3, 1).expect("estimate");
+        assert!(e.exact && e.scores == vec![(d, 0.3)]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model-based: random operation sequences keep the index consistent.
+
+mod prop {
+    use super::*;
+    use crate::rng::Rng;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+        #[test]
+        fn random_op_sequences_keep_the_index_consistent(
+            seed in any::<u64>(),
+            undirected in any::<bool>(),
+            n_nodes in 2usize..12,
+            n_edges in 0usize..20,
+            n_ops in 1usize..60,
+            walks_per_link in 0.3f64..4.0,
+        ) {
+            let mut rng = Rng::new(seed);
+            let n_edges = n_edges.min(n_nodes * (n_nodes - 1) / 2);
+            let mut model = GraphModel::random(n_nodes, n_edges, undirected, &mut rng);
+            let mut index = WalkIndex::build(&model.csr(), params(0.25, walks_per_link)).expect("build");
+            let mut failure = None;
+            run_random_ops(&mut index, &mut model, n_ops, seed ^ 1, |index, graph| {
+                if failure.is_none() {
+                    if let Err(e) = index.verify(graph) {
+                        failure = Some(e.to_string());
+                    }
+                }
+            });
+            prop_assert!(failure.is_none(), "{:?}", failure);
+        }
+    }
+}
