@@ -21,9 +21,12 @@ pub(crate) fn out_err(e: std::io::Error) -> CliError {
 /// Prints one JSON document on stdout.
 pub(crate) fn print_json(value: &serde_json::Value) -> CliResult {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, value).map_err(|e| CliError {
-        code: 3,
-        message: e.to_string(),
+    serde_json::to_writer(&mut out, value).map_err(|e| match e.io_error_kind() {
+        Some(kind) => out_err(std::io::Error::from(kind)),
+        None => CliError {
+            code: 3,
+            message: e.to_string(),
+        },
     })?;
     writeln!(out).map_err(out_err)
 }
