@@ -8,6 +8,7 @@
 //! - open time of the checkpointed database and bytes per edge on disk.
 //!
 //! Run: `cargo bench --bench storage` (WALKDB_SHARED_DATA overrides ../shared/data).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::io::Write;
@@ -53,12 +54,21 @@ fn scan_api(db: &Database) -> (f64, Duration) {
 fn main() {
     let tsv = shared_data().join("wordnet30.tsv");
     let bytes = std::fs::read(&tsv).expect("wordnet30.tsv");
-    let dir = tempfile::tempdir_in(std::env::var("WALKDB_BENCH_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string())).unwrap();
+    let dir = tempfile::tempdir_in(
+        std::env::var("WALKDB_BENCH_DIR")
+            .unwrap_or_else(|_| std::env::temp_dir().display().to_string()),
+    )
+    .unwrap();
     println!("walkdb storage benchmarks, {}", std::env::consts::ARCH);
 
     // Bulk import.
     let path = dir.path().join("wn");
-    let db = Database::builder(&path).undirected(true).alpha(0.15).walks_per_node(1.0).create().unwrap();
+    let db = Database::builder(&path)
+        .undirected(true)
+        .alpha(0.15)
+        .walks_per_node(1.0)
+        .create()
+        .unwrap();
     let started = Instant::now();
     let mut loader = db.bulk_loader().unwrap();
     let mut records = 0u64;
@@ -76,12 +86,19 @@ fn main() {
     println!("sort + encode segment   {:>8.3} s", info.storage_seconds);
     println!("write segment (fsync)   {:>8.3} s", info.write.segment_file);
     println!("catalog commit (redb)   {:>8.3} s", info.write.catalog);
-    println!("walk index build        {:>8.3} s  ({} walks)", info.index_seconds, db.walk_stats().unwrap().walks);
+    println!(
+        "walk index build        {:>8.3} s  ({} walks)",
+        info.index_seconds,
+        db.walk_stats().unwrap().walks
+    );
     println!("write walk index        {:>8.3} s", info.write.walk_file);
     println!("total                   {total:>8.3} s");
     let rate = records as f64 / storage;
     println!("storage import rate     {:>8.0} edges/s  (goal >= 1,000,000: {}; igraph parse+build 1.42 s = {:.0} edges/s)", rate, goal(rate >= 1e6), records as f64 / 1.42);
-    println!("with the walk index     {:>8.0} edges/s", records as f64 / total);
+    println!(
+        "with the walk index     {:>8.0} edges/s",
+        records as f64 / total
+    );
 
     // Scan.
     let (sum, _) = scan_api(&db);
@@ -113,11 +130,23 @@ fn main() {
     assert!((vec_scan().0 - sum).abs() < 1e-6 * sum.abs());
     println!("\n## full adjacency scan ({records} edges)");
     println!("Vec CSR                 {:>8.2} ms", vec_t * 1e3);
-    println!("walkdb, all in segment  {:>8.2} ms  ratio {:.2}x of Vec speed (goal >= 0.8x: {})", api_t * 1e3, vec_t / api_t, goal(vec_t / api_t >= 0.8));
+    println!(
+        "walkdb, all in segment  {:>8.2} ms  ratio {:.2}x of Vec speed (goal >= 0.8x: {})",
+        api_t * 1e3,
+        vec_t / api_t,
+        goal(vec_t / api_t >= 0.8)
+    );
 
     // Durable streaming add in batches of 1000: 10% of the edges (new nodes and relations too).
     let lines: Vec<(String, String, String, f64)> = (0..records / 10)
-        .map(|i| (format!("new:{}", i % 50_000), format!("rel{}", i % 7), format!("new:{}", (i * 7919 + 13) % 60_000), 1.0 + (i % 5) as f64))
+        .map(|i| {
+            (
+                format!("new:{}", i % 50_000),
+                format!("rel{}", i % 7),
+                format!("new:{}", (i * 7919 + 13) % 60_000),
+                1.0 + (i % 5) as f64,
+            )
+        })
         .collect();
     let started = Instant::now();
     for chunk in lines.chunks(1000) {
@@ -130,7 +159,10 @@ fn main() {
     let secs = started.elapsed().as_secs_f64();
     let rate = lines.len() as f64 / secs;
     println!("\n## durable streaming add, batches of 1000 ({} edges, fdatasync per commit, walk repairs included)", lines.len());
-    println!("rate                    {rate:>8.0} edges/s  (goal >= 100,000: {})", goal(rate >= 1e5));
+    println!(
+        "rate                    {rate:>8.0} edges/s  (goal >= 100,000: {})",
+        goal(rate >= 1e5)
+    );
     let api_delta = median((0..7).map(|_| scan_api(&db).1.as_secs_f64()).collect());
     let stats = db.stats().unwrap();
     println!(
@@ -156,25 +188,38 @@ fn main() {
     for i in 0..200 {
         let t = Instant::now();
         let mut txn = db.begin_write().unwrap();
-        txn.add_edge(&format!("single:{i}"), "rel0", "dog.n.01", 1.0).unwrap();
+        txn.add_edge(&format!("single:{i}"), "rel0", "dog.n.01", 1.0)
+            .unwrap();
         txn.commit().unwrap();
         commits.push(t.elapsed().as_secs_f64());
     }
     let (f, c) = (median(fsyncs), median(commits));
     println!("\n## single-edge durable commit (median of 200)");
     println!("bare write + fdatasync  {:>8.1} us", f * 1e6);
-    println!("walkdb commit           {:>8.1} us  ratio {:.2}x (goal <= 2x: {})", c * 1e6, c / f, goal(c / f <= 2.0));
+    println!(
+        "walkdb commit           {:>8.1} us  ratio {:.2}x (goal <= 2x: {})",
+        c * 1e6,
+        c / f,
+        goal(c / f <= 2.0)
+    );
 
     // Checkpoint, then open time and disk use.
     let started = Instant::now();
     let info = db.checkpoint().unwrap();
-    println!("\n## checkpoint of the delta: {:.3} s (generation {})", started.elapsed().as_secs_f64(), info.generation);
+    println!(
+        "\n## checkpoint of the delta: {:.3} s (generation {})",
+        started.elapsed().as_secs_f64(),
+        info.generation
+    );
     let stats = db.stats().unwrap();
     drop(db);
     let mut opens = Vec::new();
     for _ in 0..9 {
         let t = Instant::now();
-        let db = Database::builder(&path).durability(Durability::Immediate).open().unwrap();
+        let db = Database::builder(&path)
+            .durability(Durability::Immediate)
+            .open()
+            .unwrap();
         opens.push(t.elapsed().as_secs_f64());
         drop(db);
     }
@@ -185,9 +230,25 @@ fn main() {
     let first_read = t.elapsed().as_secs_f64();
     drop(snapshot);
     let seg = stats.bytes_under("adj/") as f64 / stats.edges as f64;
-    println!("open (checkpointed)     {:>8.2} ms  (goal < 50 ms: {})", open * 1e3, goal(open < 0.05));
-    println!("first read (checks every segment checksum once) {:.2} ms", first_read * 1e3);
-    println!("segment                 {seg:>8.2} bytes/edge, both directions (goal <= 16: {})", goal(seg <= 16.0));
-    println!("catalog (redb)          {:>8.2} bytes/edge", stats.bytes_under("catalog") as f64 / stats.edges as f64);
-    println!("walk index              {:>8.2} bytes/edge", stats.bytes_under("walks/") as f64 / stats.edges as f64);
+    println!(
+        "open (checkpointed)     {:>8.2} ms  (goal < 50 ms: {})",
+        open * 1e3,
+        goal(open < 0.05)
+    );
+    println!(
+        "first read (checks every segment checksum once) {:.2} ms",
+        first_read * 1e3
+    );
+    println!(
+        "segment                 {seg:>8.2} bytes/edge, both directions (goal <= 16: {})",
+        goal(seg <= 16.0)
+    );
+    println!(
+        "catalog (redb)          {:>8.2} bytes/edge",
+        stats.bytes_under("catalog") as f64 / stats.edges as f64
+    );
+    println!(
+        "walk index              {:>8.2} bytes/edge",
+        stats.bytes_under("walks/") as f64 / stats.edges as f64
+    );
 }

@@ -79,7 +79,13 @@ fn all_files(backend: &Arc<dyn StorageBackend>) -> Vec<String> {
     let mut names = Vec::new();
     for sub in ["", WAL_DIR, SEGMENT_DIR, crate::db::WALK_DIR] {
         if let Ok(list) = backend.list(sub) {
-            names.extend(list.into_iter().map(|n| if sub.is_empty() { n } else { format!("{sub}/{n}") }));
+            names.extend(list.into_iter().map(|n| {
+                if sub.is_empty() {
+                    n
+                } else {
+                    format!("{sub}/{n}")
+                }
+            }));
         }
     }
     names
@@ -93,11 +99,25 @@ pub fn files(dir: &Path) -> Vec<FileReport> {
         let bytes = match backend.map(&name) {
             Ok(bytes) => bytes,
             Err(e) => {
-                reports.push(FileReport { name, kind: "unknown", bytes: 0, header: vec![], sections: vec![], problems: vec![format!("cannot read: {e}")] });
+                reports.push(FileReport {
+                    name,
+                    kind: "unknown",
+                    bytes: 0,
+                    header: vec![],
+                    sections: vec![],
+                    problems: vec![format!("cannot read: {e}")],
+                });
                 continue;
             }
         };
-        let mut report = FileReport { name: name.clone(), kind: "unknown", bytes: bytes.len() as u64, header: vec![], sections: vec![], problems: vec![] };
+        let mut report = FileReport {
+            name: name.clone(),
+            kind: "unknown",
+            bytes: bytes.len() as u64,
+            header: vec![],
+            sections: vec![],
+            problems: vec![],
+        };
         if name == "LOCK" {
             report.kind = "lock";
         } else if name == CATALOG_FILE {
@@ -110,9 +130,13 @@ pub fn files(dir: &Path) -> Vec<FileReport> {
                 Ok(first) => report.header.push(("first_lsn".into(), first.to_string())),
                 Err(e) => report.problems.push(format!("offset 0: {e}")),
             }
-            report.header.push(("records".into(), records.len().to_string()));
+            report
+                .header
+                .push(("records".into(), records.len().to_string()));
             for r in records.iter().filter(|r| r.status != "ok") {
-                report.problems.push(format!("offset {}: {}", r.offset, r.status));
+                report
+                    .problems
+                    .push(format!("offset {}: {}", r.offset, r.status));
             }
         } else if name.starts_with(SEGMENT_DIR) && name.ends_with(".seg") {
             report.kind = "segment";
@@ -133,12 +157,22 @@ pub fn files(dir: &Path) -> Vec<FileReport> {
                         report.header.push((k.into(), v));
                     }
                     for &(section, offset, length, crc) in &h.sections {
-                        let data = bytes.get(offset as usize..(offset + length) as usize).unwrap_or(&[]);
+                        let data = bytes
+                            .get(offset as usize..(offset + length) as usize)
+                            .unwrap_or(&[]);
                         let crc_ok = crate::format::crc32(&[data]) == crc;
                         if !crc_ok {
-                            report.problems.push(format!("offset {offset}: section {section} checksum mismatch"));
+                            report.problems.push(format!(
+                                "offset {offset}: section {section} checksum mismatch"
+                            ));
                         }
-                        report.sections.push(SectionReport { name: section.into(), offset, length, crc, crc_ok });
+                        report.sections.push(SectionReport {
+                            name: section.into(),
+                            offset,
+                            length,
+                            crc,
+                            crc_ok,
+                        });
                     }
                     if report.problems.is_empty() {
                         if let Err(e) = seg.check() {
@@ -151,7 +185,9 @@ pub fn files(dir: &Path) -> Vec<FileReport> {
             report.kind = "walk-index";
             crate::db::inspect_walk_file(&bytes, &mut report);
         } else if name.ends_with(".tmp") {
-            report.problems.push("leftover of an interrupted write; removed on the next open".into());
+            report
+                .problems
+                .push("leftover of an interrupted write; removed on the next open".into());
         }
         reports.push(report);
     }
@@ -162,8 +198,13 @@ pub fn files(dir: &Path) -> Vec<FileReport> {
 pub fn wal(dir: &Path) -> Vec<WalReport> {
     let backend = backend(dir);
     let mut out = Vec::new();
-    for name in all_files(&backend).into_iter().filter(|n| n.starts_with(WAL_DIR) && n.ends_with(".log")) {
-        let Ok(bytes) = backend.map(&name) else { continue };
+    for name in all_files(&backend)
+        .into_iter()
+        .filter(|n| n.starts_with(WAL_DIR) && n.ends_with(".log"))
+    {
+        let Ok(bytes) = backend.map(&name) else {
+            continue;
+        };
         let (first_lsn, records) = inspect_file(&bytes);
         let records = records
             .into_iter()
@@ -176,10 +217,19 @@ pub fn wal(dir: &Path) -> Vec<WalReport> {
                 }),
                 payload_len: r.payload_len,
                 status: r.status,
-                ops: r.ops.unwrap_or_default().iter().map(|op| format!("{op:?}")).collect(),
+                ops: r
+                    .ops
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|op| format!("{op:?}"))
+                    .collect(),
             })
             .collect();
-        out.push(WalReport { name, first_lsn, records });
+        out.push(WalReport {
+            name,
+            first_lsn,
+            records,
+        });
     }
     out
 }

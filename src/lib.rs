@@ -13,13 +13,13 @@ pub mod inspect;
 pub mod ppr;
 pub mod rng;
 pub mod tsv;
-pub mod walks;
 mod wal;
+pub mod walks;
 
 pub use catalog::Options;
 pub use db::{
     BulkLoader, CheckpointInfo, CommitInfo, Database, DatabaseBuilder, Durability, Edges,
-    ImportInfo, PprAnswer, PprRequest, Snapshot, Stats, SwitchTimings, VerifyReport, WriteTxn, DEFAULT_ALPHA, DEFAULT_WALKS_PER_NODE,
-    MAX_KEY_LEN,
+    ImportInfo, IndexInfo, PprAnswer, PprRequest, Snapshot, Stats, SwitchTimings, VerifyReport,
+    WriteTxn, DEFAULT_ALPHA, DEFAULT_WALKS_PER_NODE, MAX_KEY_LEN,
 };
 pub use error::{CorruptionError, Error, InputError, Result};

@@ -1,4 +1,5 @@
 //! End-to-end basics through the public API on a real directory and on the simulated backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! Corruption: flipping any single byte of a segment file or of the committed WAL makes
 //! `open` or `verify` report a corruption error naming the file; never a panic, never data.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

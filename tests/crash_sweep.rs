@@ -2,6 +2,7 @@
 //! operation fails), the storage is crashed with each drop mode, and the database reopened.
 //! Every crash state must open, equal a committed prefix of the workload and contain every
 //! acknowledged commit.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

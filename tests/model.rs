@@ -1,5 +1,6 @@
 //! Model-based test: random operation sequences against a plain in-memory model, with
 //! checkpoints, simulated crashes (every drop mode) and reopens between steps.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -30,7 +30,12 @@ pub(crate) struct NodeAdj {
 
 impl NodeAdj {
     fn new(out: Vec<(NodeId, RelId, f64)>, inn: Vec<(NodeId, RelId, f64)>) -> NodeAdj {
-        let mut adj = NodeAdj { out, inn, out_sum: 0.0, all_sum: 0.0 };
+        let mut adj = NodeAdj {
+            out,
+            inn,
+            out_sum: 0.0,
+            all_sum: 0.0,
+        };
         adj.resum();
         adj
     }
@@ -123,19 +128,15 @@ impl Delta {
         self.touched == 0
     }
 
-    /// The changed nodes, sorted.
-    pub(crate) fn nodes(&self) -> Vec<NodeId> {
-        let mut ids: Vec<NodeId> = self.shards.iter().flat_map(|s| s.keys().copied()).collect();
-        ids.sort_unstable();
-        ids
-    }
-
     fn node_mut(&mut self, u: NodeId, seg: &Segment) -> &mut NodeAdj {
         let shard = Arc::make_mut(&mut self.shards[shard_of(u)]);
         let touched = &mut self.touched;
         let adj = shard.entry(u).or_insert_with(|| {
             *touched += 1;
-            Arc::new(NodeAdj::new(seg.out_edges(u).collect(), seg.in_edges(u).collect()))
+            Arc::new(NodeAdj::new(
+                seg.out_edges(u).collect(),
+                seg.in_edges(u).collect(),
+            ))
         });
         Arc::make_mut(adj)
     }
@@ -146,14 +147,6 @@ impl Delta {
         let out = f(adj);
         adj.resum();
         out
-    }
-
-    /// Out-edges of `u` as the delta and segment together see them.
-    pub(crate) fn out_of(&self, seg: &Segment, u: NodeId) -> Vec<(NodeId, RelId, f64)> {
-        match self.get(u) {
-            Some(adj) => adj.out.clone(),
-            None => seg.out_edges(u).collect(),
-        }
     }
 
     /// Adds the edge or replaces its weight; returns the previous weight.
@@ -199,7 +192,9 @@ impl Delta {
         seg: &Segment,
         u: NodeId,
     ) -> Vec<(NodeId, RelId, NodeId, f64)> {
-        let (out, inn) = self.edit(u, seg, |adj| (std::mem::take(&mut adj.out), std::mem::take(&mut adj.inn)));
+        let (out, inn) = self.edit(u, seg, |adj| {
+            (std::mem::take(&mut adj.out), std::mem::take(&mut adj.inn))
+        });
         let mut removed = Vec::with_capacity(out.len() + inn.len());
         for (dst, rel, w) in out {
             if dst != u {
@@ -220,7 +215,7 @@ impl Delta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adjacency::encode_segment;
+    use crate::adjacency::segment::encode_segment;
     use crate::backend::FileBytes;
 
     fn seg() -> Segment {

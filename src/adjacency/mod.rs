@@ -5,8 +5,6 @@ mod delta;
 mod segment;
 pub(crate) mod view;
 
-pub(crate) use delta::{Delta, NodeAdj};
-pub(crate) use segment::{
-    encode_columns as encode_segment_columns, encode_segment, Segment, SegmentHeader, SEGMENT_DIR,
-};
+pub(crate) use delta::Delta;
+pub(crate) use segment::{encode_columns as encode_segment_columns, Segment, SEGMENT_DIR};
 pub(crate) use view::GraphView;

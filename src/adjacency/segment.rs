@@ -83,7 +83,10 @@ impl Drop for Segment {
 
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Segment").field("name", &self.name).field("bytes", &self.bytes.len()).finish()
+        f.debug_struct("Segment")
+            .field("name", &self.name)
+            .field("bytes", &self.bytes.len())
+            .finish()
     }
 }
 
@@ -128,7 +131,10 @@ impl Segment {
     /// The link projection, building it on first use. The caller has checked the segment.
     pub(crate) fn link_projection(&self, undirected: bool) -> Arc<CsrGraph> {
         Arc::clone(self.links.get_or_init(|| {
-            let view = SegmentLinks { segment: self, undirected };
+            let view = SegmentLinks {
+                segment: self,
+                undirected,
+            };
             Arc::new(CsrGraph::from_adjacency(&view))
         }))
     }
@@ -376,16 +382,6 @@ impl Segment {
     pub(crate) fn in_edges(&self, v: NodeId) -> SegEdges<'_> {
         SegEdges::new(self, self.range(4, v), true)
     }
-
-    /// Number of out-edges of `u`.
-    pub(crate) fn out_degree(&self, u: NodeId) -> usize {
-        self.range(0, u).len()
-    }
-
-    /// Number of in-edges of `v`.
-    pub(crate) fn in_degree(&self, v: NodeId) -> usize {
-        self.range(4, v).len()
-    }
 }
 
 /// The segment alone as an adjacency, for building its link projection.
@@ -400,11 +396,19 @@ impl Adjacency for SegmentLinks<'_> {
     }
 
     fn links(&self, u: NodeId) -> impl Iterator<Item = Link> + '_ {
-        let inn = if self.undirected { Some(self.segment.in_edges(u)) } else { None };
+        let inn = if self.undirected {
+            Some(self.segment.in_edges(u))
+        } else {
+            None
+        };
         self.segment
             .out_edges(u)
             .chain(inn.into_iter().flatten())
-            .map(|(target, rel, weight)| Link { target, rel, weight })
+            .map(|(target, rel, weight)| Link {
+                target,
+                rel,
+                weight,
+            })
     }
 
     fn weight_sum(&self, u: NodeId) -> f64 {
@@ -442,7 +446,9 @@ fn u32_at(bytes: &[u8], i: usize) -> u32 {
 fn rel_in(bytes: &[u8], width: u8, i: usize) -> RelId {
     match width {
         1 => bytes.get(i).map_or(0, |&b| b as RelId),
-        2 => bytes.get(i * 2..i * 2 + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as RelId),
+        2 => bytes
+            .get(i * 2..i * 2 + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as RelId),
         _ => u32_at(bytes, i),
     }
 }
@@ -452,14 +458,23 @@ fn weight_in(bytes: &[u8], width: u8, i: usize) -> f64 {
     if width == 4 {
         f32::from_bits(u32_at(bytes, i)) as f64
     } else {
-        bytes.get(i * 8..i * 8 + 8).map_or(0.0, |b| f64::from_bits(le_u64_at(b, 0)))
+        bytes
+            .get(i * 8..i * 8 + 8)
+            .map_or(0.0, |b| f64::from_bits(le_u64_at(b, 0)))
     }
 }
 
 impl<'a> SegEdges<'a> {
     fn new(seg: &'a Segment, range: std::ops::Range<usize>, incoming: bool) -> SegEdges<'a> {
-        let (rw, ww) = (seg.header.rel_width as usize, seg.header.weight_width as usize);
-        let sub = |section: usize, width: usize| seg.section(section).get(range.start * width..range.end * width).unwrap_or(&[]);
+        let (rw, ww) = (
+            seg.header.rel_width as usize,
+            seg.header.weight_width as usize,
+        );
+        let sub = |section: usize, width: usize| {
+            seg.section(section)
+                .get(range.start * width..range.end * width)
+                .unwrap_or(&[])
+        };
         let len = range.len();
         if incoming {
             SegEdges {
@@ -497,8 +512,16 @@ impl Iterator for SegEdges<'_> {
         }
         let i = self.next;
         self.next += 1;
-        let at = if self.positions.is_empty() { i } else { u32_at(self.positions, i) as usize };
-        Some((u32_at(self.ids, i), rel_in(self.rels, self.rel_width, at), weight_in(self.weights, self.weight_width, at)))
+        let at = if self.positions.is_empty() {
+            i
+        } else {
+            u32_at(self.positions, i) as usize
+        };
+        Some((
+            u32_at(self.ids, i),
+            rel_in(self.rels, self.rel_width, at),
+            weight_in(self.weights, self.weight_width, at),
+        ))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -659,8 +682,9 @@ pub(crate) fn encode_columns(
     let mut in_src = vec![0u32; m];
     let mut in_pos = vec![0u32; m];
     for u in 0..n {
-        for p in out_offsets[u] as usize..out_offsets[u + 1] as usize {
-            let d = out_dst[p] as usize;
+        let (start, end) = (out_offsets[u] as usize, out_offsets[u + 1] as usize);
+        for (p, &dst) in out_dst.iter().enumerate().take(end).skip(start) {
+            let d = dst as usize;
             let slot = cursor[d] as usize;
             cursor[d] += 1;
             in_src[slot] = u as u32;
@@ -717,7 +741,7 @@ pub(crate) fn encode_columns(
     out[56] = rel_width;
     out[57] = weight_width;
     for (index, section) in sections.iter().enumerate() {
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
         let at = 64 + index * 24;

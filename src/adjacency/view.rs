@@ -55,8 +55,16 @@ impl GraphView {
 /// The walkable links of one node, from the segment's link projection, or from its edge lists.
 #[derive(Clone, Debug)]
 pub(crate) enum LinkIter<'a> {
-    Projected { targets: &'a [NodeId], rels: &'a [RelId], weights: &'a [f64], next: usize },
-    Lists { out: EdgeIter<'a>, inn: Option<EdgeIter<'a>> },
+    Projected {
+        targets: &'a [NodeId],
+        rels: &'a [RelId],
+        weights: &'a [f64],
+        next: usize,
+    },
+    Lists {
+        out: EdgeIter<'a>,
+        inn: Option<EdgeIter<'a>>,
+    },
 }
 
 impl Iterator for LinkIter<'_> {
@@ -65,18 +73,31 @@ impl Iterator for LinkIter<'_> {
     #[inline]
     fn next(&mut self) -> Option<Link> {
         match self {
-            LinkIter::Projected { targets, rels, weights, next } => {
+            LinkIter::Projected {
+                targets,
+                rels,
+                weights,
+                next,
+            } => {
                 let i = *next;
                 let target = *targets.get(i)?;
                 *next += 1;
-                Some(Link { target, rel: rels.get(i).copied().unwrap_or(0), weight: weights.get(i).copied().unwrap_or(0.0) })
+                Some(Link {
+                    target,
+                    rel: rels.get(i).copied().unwrap_or(0),
+                    weight: weights.get(i).copied().unwrap_or(0.0),
+                })
             }
             LinkIter::Lists { out, inn } => {
                 let (target, rel, weight) = match out.next() {
                     Some(edge) => edge,
                     None => inn.as_mut()?.next()?,
                 };
-                Some(Link { target, rel, weight })
+                Some(Link {
+                    target,
+                    rel,
+                    weight,
+                })
             }
         }
     }
@@ -96,11 +117,18 @@ impl Adjacency for GraphView {
             None => match self.segment.link_projection_if_built() {
                 Some(csr) if (u as usize) < csr.node_count() => {
                     let (targets, weights) = csr.link_slices(u);
-                    LinkIter::Projected { targets, rels: csr.link_rels(u), weights, next: 0 }
+                    LinkIter::Projected {
+                        targets,
+                        rels: csr.link_rels(u),
+                        weights,
+                        next: 0,
+                    }
                 }
                 _ => LinkIter::Lists {
                     out: EdgeIter::Segment(self.segment.out_edges(u)),
-                    inn: self.undirected.then(|| EdgeIter::Segment(self.segment.in_edges(u))),
+                    inn: self
+                        .undirected
+                        .then(|| EdgeIter::Segment(self.segment.in_edges(u))),
                 },
             },
         }

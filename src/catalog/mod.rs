@@ -120,7 +120,10 @@ fn decode_options(bytes: &[u8]) -> Result<Options> {
     let undirected = c.u8().map_err(bad)? != 0;
     let alpha = c.f64().map_err(bad)?;
     let walks_per_node = c.f64().map_err(bad)?;
-    if !(alpha > 0.0 && alpha < 1.0) || !(walks_per_node.is_finite() && walks_per_node > 0.0) {
+    // Written so that NaN fails both checks.
+    let alpha_ok = alpha > 0.0 && alpha < 1.0;
+    let walks_ok = walks_per_node.is_finite() && walks_per_node > 0.0;
+    if !alpha_ok || !walks_ok {
         return Err(Error::corrupt(CATALOG_FILE, 0, "options out of range"));
     }
     Ok(Options {

@@ -274,9 +274,14 @@ impl Database {
     pub(crate) fn encode_walks(&self, lsn: u64) -> Result<Vec<u8>> {
         let slot = self.inner.walks.read();
         match &*slot {
-            WalkSlot::Loaded { index, lsn: index_lsn } if *index_lsn == lsn => {
+            WalkSlot::Loaded {
+                index,
+                lsn: index_lsn,
+            } if *index_lsn == lsn => {
                 let mut bytes = Vec::with_capacity(index.encoded_len());
-                index.encode_to(&mut bytes).map_err(|e| walk_error("(walk index)", e))?;
+                index
+                    .encode_to(&mut bytes)
+                    .map_err(|e| walk_error("(walk index)", e))?;
                 Ok(bytes)
             }
             WalkSlot::Loaded { lsn: index_lsn, .. } => Err(Error::corrupt(

@@ -11,11 +11,11 @@ use super::checkpoint::{view_columns, NewGeneration, SwitchTimings};
 use super::txn::validate_key;
 use super::walks::{self, WalkSlot};
 use super::{Database, Writer};
+use crate::adjacency::encode_segment_columns;
 use crate::adjacency::{GraphView, Segment};
 use crate::backend::FileBytes;
-use crate::graph::CsrGraph;
-use crate::adjacency::encode_segment_columns;
 use crate::error::{InputError, Result};
+use crate::graph::CsrGraph;
 use crate::graph::{NodeId, RelId};
 use crate::hash::StrHasher;
 
@@ -244,10 +244,16 @@ impl<'db> BulkLoader<'db> {
             node_count,
             undirected: self.db.inner.options.undirected,
         };
-        let index = walks::build(&CsrGraph::from_adjacency(&view), &self.db.inner.options, self.progress)?;
+        let index = walks::build(
+            &CsrGraph::from_adjacency(&view),
+            &self.db.inner.options,
+            self.progress,
+        )?;
         drop(view);
         let mut walk_bytes = Vec::with_capacity(index.encoded_len());
-        index.encode_to(&mut walk_bytes).map_err(|e| walks::walk_error("(walk index)", e))?;
+        index
+            .encode_to(&mut walk_bytes)
+            .map_err(|e| walks::walk_error("(walk index)", e))?;
         let index_seconds = index_started.elapsed().as_secs_f64();
         let new = NewGeneration {
             segment_bytes,
@@ -263,7 +269,10 @@ impl<'db> BulkLoader<'db> {
         let result = db.switch_generation(&mut self.writer, generation, new);
         drop(names);
         let timings = result?;
-        *db.inner.walks.write() = WalkSlot::Loaded { index: Box::new(index), lsn: version.lsn };
+        *db.inner.walks.write() = WalkSlot::Loaded {
+            index: Box::new(index),
+            lsn: version.lsn,
+        };
         let mut names = db.inner.names.write();
         names.forget_checkpointed_keys(node_count);
         for name in self.new_relations.iter() {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::adjacency::{Delta, GraphView, Segment, SEGMENT_DIR};
+use crate::adjacency::{GraphView, Segment, SEGMENT_DIR};
 use crate::backend::{FsBackend, StorageBackend};
 use crate::catalog::{Catalog, Manifest, Options, CATALOG_FILE};
 use crate::error::{Error, InputError, Result};
@@ -35,8 +35,8 @@ pub use snapshot::{Edges, Snapshot};
 pub use stats::Stats;
 pub use txn::{CommitInfo, WriteTxn};
 pub use verify::VerifyReport;
-pub use walks::IndexInfo;
 pub(crate) use walks::inspect_walk_file;
+pub use walks::IndexInfo;
 use walks::WalkSlot;
 
 pub(crate) use staging::Staging;
@@ -172,7 +172,10 @@ impl DatabaseBuilder {
         let catalog = Catalog::create(&backend, &self.options, &manifest)?;
         let segment = Arc::new(Segment::empty());
         let index = walks::build(&CsrGraph::default(), &self.options, &|_, _| {})?;
-        let walk_slot = WalkSlot::Loaded { index: Box::new(index), lsn: 0 };
+        let walk_slot = WalkSlot::Loaded {
+            index: Box::new(index),
+            lsn: 0,
+        };
         Ok(Database::assemble(
             self,
             backend,
@@ -247,15 +250,24 @@ impl DatabaseBuilder {
         let mut walk_slot = if manifest.walks.is_empty() {
             // Generation 0 has no walk file: its index is that of the empty graph.
             let index = walks::build(&CsrGraph::default(), &builder.options, &|_, _| {})?;
-            WalkSlot::Loaded { index: Box::new(index), lsn: manifest.checkpoint_lsn }
+            WalkSlot::Loaded {
+                index: Box::new(index),
+                lsn: manifest.checkpoint_lsn,
+            }
         } else if scan.txns.is_empty() {
-            WalkSlot::OnDisk { name: manifest.walks.clone(), lsn: manifest.checkpoint_lsn }
+            WalkSlot::OnDisk {
+                name: manifest.walks.clone(),
+                lsn: manifest.checkpoint_lsn,
+            }
         } else {
             let bytes = backend
                 .map(&manifest.walks)
                 .map_err(|e| Error::io(format!("mapping {}", manifest.walks), e))?;
             let index = walks::decode(&manifest.walks, &bytes, &builder.options)?;
-            WalkSlot::Loaded { index: Box::new(index), lsn: manifest.checkpoint_lsn }
+            WalkSlot::Loaded {
+                index: Box::new(index),
+                lsn: manifest.checkpoint_lsn,
+            }
         };
         for txn in &scan.txns {
             let before = staging.view();
@@ -264,9 +276,13 @@ impl DatabaseBuilder {
             if let WalkSlot::Loaded { index, lsn } = &mut walk_slot {
                 let after = staging.view();
                 let changes = walks::changes(&before, &after, &staging.touched);
-                index
-                    .apply(&after, &changes, txn.lsn)
-                    .map_err(|e| Error::corrupt(&txn.file, txn.offset, format!("replaying walk repairs of LSN {}: {e}", txn.lsn)))?;
+                index.apply(&after, &changes, txn.lsn).map_err(|e| {
+                    Error::corrupt(
+                        &txn.file,
+                        txn.offset,
+                        format!("replaying walk repairs of LSN {}: {e}", txn.lsn),
+                    )
+                })?;
                 *lsn = txn.lsn;
             }
         }
@@ -396,6 +412,10 @@ impl Writer {
     }
 }
 
+/// The link projection built for one version: its LSN, the version (weak, so the cache does
+/// not keep an old generation mapped) and the projection.
+pub(crate) type CachedProjection = (u64, Weak<Version>, Arc<CsrGraph>);
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) path: String,
@@ -406,7 +426,7 @@ pub(crate) struct Inner {
     pub(crate) writer: Mutex<Writer>,
     pub(crate) current: RwLock<Arc<Version>>,
     pub(crate) names: RwLock<Names>,
-    pub(crate) projection: Mutex<Option<(u64, Weak<Version>, Arc<CsrGraph>)>>,
+    pub(crate) projection: Mutex<Option<CachedProjection>>,
     /// The walk index; taken after `writer` and `current` when several are held.
     pub(crate) walks: RwLock<WalkSlot>,
 }

@@ -28,7 +28,14 @@ pub struct PprRequest {
 impl PprRequest {
     /// A request with defaults: top 10, automatic method, the database's alpha.
     pub fn new(seeds: Vec<(String, f64)>) -> PprRequest {
-        PprRequest { seeds, alpha: None, top_k: 10, method: Method::Auto, rel_weights: Vec::new(), node_prefix: None }
+        PprRequest {
+            seeds,
+            alpha: None,
+            top_k: 10,
+            method: Method::Auto,
+            rel_weights: Vec::new(),
+            node_prefix: None,
+        }
     }
 }
 
@@ -73,7 +80,9 @@ impl Snapshot {
         let alpha = request.alpha.unwrap_or(self.inner.options.alpha);
         let mut seeds: Vec<(NodeId, f64)> = Vec::with_capacity(request.seeds.len());
         for (key, weight) in &request.seeds {
-            let id = self.node_id(key)?.ok_or_else(|| InputError::UnknownNode { key: key.clone() })?;
+            let id = self
+                .node_id(key)?
+                .ok_or_else(|| InputError::UnknownNode { key: key.clone() })?;
             seeds.push((id, *weight));
         }
         let base = self.projection();
@@ -82,17 +91,27 @@ impl Snapshot {
         } else {
             let mut multipliers: HashMap<RelId, f64> = HashMap::new();
             for (name, w) in &request.rel_weights {
-                let rel = self.relation_id(name).ok_or_else(|| InputError::UnknownRelation { name: name.clone() })?;
+                let rel = self
+                    .relation_id(name)
+                    .ok_or_else(|| InputError::UnknownRelation { name: name.clone() })?;
                 multipliers.insert(rel, *w);
             }
-            std::sync::Arc::new(ppr::reweight_relations(&base, &multipliers).map_err(InputError::Query)?)
+            std::sync::Arc::new(
+                ppr::reweight_relations(&base, &multipliers).map_err(InputError::Query)?,
+            )
         };
         let member = match &request.node_prefix {
             Some(prefix) => Some(self.nodes_with_prefix(prefix)?),
             None => None,
         };
-        let filter = |v: NodeId| member.as_ref().is_none_or(|m| m.get(v as usize).copied().unwrap_or(false));
-        let mut query = PprQuery::new(seeds, alpha).top_k(request.top_k).method(request.method);
+        let filter = |v: NodeId| {
+            member
+                .as_ref()
+                .is_none_or(|m| m.get(v as usize).copied().unwrap_or(false))
+        };
+        let mut query = PprQuery::new(seeds, alpha)
+            .top_k(request.top_k)
+            .method(request.method);
         if member.is_some() {
             query = query.target_filter(&filter);
         }

@@ -37,10 +37,6 @@ impl Snapshot {
         &self.version.view
     }
 
-    pub(crate) fn version(&self) -> &Arc<Version> {
-        &self.version
-    }
-
     /// LSN of the last transaction this snapshot includes.
     pub fn lsn(&self) -> u64 {
         self.version.lsn

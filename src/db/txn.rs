@@ -270,10 +270,18 @@ impl<'db> WriteTxn<'db> {
         let changes = super::walks::changes(&self.base, &after, &self.staging.touched);
         {
             let mut slot = self.db.inner.walks.write();
-            if let WalkSlot::Loaded { index, lsn: index_lsn } = &mut *slot {
+            if let WalkSlot::Loaded {
+                index,
+                lsn: index_lsn,
+            } = &mut *slot
+            {
                 if let Err(e) = index.apply(&after, &changes, lsn) {
                     drop(slot);
-                    let error = Error::corrupt("(walk index)", lsn, format!("repair of LSN {lsn} failed: {e}"));
+                    let error = Error::corrupt(
+                        "(walk index)",
+                        lsn,
+                        format!("repair of LSN {lsn} failed: {e}"),
+                    );
                     return Err(self.writer.poison(error));
                 }
                 *index_lsn = lsn;

@@ -112,14 +112,28 @@ impl Database {
             let super::walks::WalkSlot::Loaded { index, lsn } = &*slot else {
                 return Err(Error::corrupt(&manifest.walks, 0, "walk index not loaded"));
             };
-            let file = if manifest.walks.is_empty() { "(walk index)".to_string() } else { manifest.walks.clone() };
+            let file = if manifest.walks.is_empty() {
+                "(walk index)".to_string()
+            } else {
+                manifest.walks.clone()
+            };
             if *lsn != snapshot.lsn() {
-                return Err(Error::corrupt(&file, 0, format!("walk index at LSN {lsn}, graph at {}", snapshot.lsn())));
+                return Err(Error::corrupt(
+                    &file,
+                    0,
+                    format!("walk index at LSN {lsn}, graph at {}", snapshot.lsn()),
+                ));
             }
-            index.verify(view).map_err(|e| Error::corrupt(&file, 0, e.to_string()))?;
+            index
+                .verify(view)
+                .map_err(|e| Error::corrupt(&file, 0, e.to_string()))?;
             (index.stats().walks, file)
         };
-        let mut files = vec![CATALOG_FILE.to_string(), segment.name().to_string(), walk_file];
+        let mut files = vec![
+            CATALOG_FILE.to_string(),
+            segment.name().to_string(),
+            walk_file,
+        ];
         files.extend(scan.files.iter().map(|(name, _)| name.clone()));
         Ok(VerifyReport {
             nodes: n,

@@ -6,7 +6,6 @@
 //! into the checkpointed index reproduces the live index walk for walk.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use super::{Database, Inner};
 use crate::adjacency::GraphView;
@@ -29,21 +28,35 @@ pub(crate) enum WalkSlot {
 }
 
 pub(crate) fn params(options: &Options) -> WalkIndexParams {
-    WalkIndexParams { alpha: options.alpha, walks_per_link: options.walks_per_node, seed: BUILD_SEED }
+    WalkIndexParams {
+        alpha: options.alpha,
+        walks_per_link: options.walks_per_node,
+        seed: BUILD_SEED,
+    }
 }
 
 pub(crate) fn walk_error(file: &str, e: WalkIndexError) -> Error {
     match e {
-        WalkIndexError::Corrupt { section, offset, reason } => {
-            Error::corrupt(file, offset, format!("walk index section {section}: {reason}"))
-        }
+        WalkIndexError::Corrupt {
+            section,
+            offset,
+            reason,
+        } => Error::corrupt(
+            file,
+            offset,
+            format!("walk index section {section}: {reason}"),
+        ),
         WalkIndexError::Io(source) => Error::io(format!("writing {file}"), source),
         other => Error::corrupt(file, 0, other.to_string()),
     }
 }
 
 /// The changes of the touched nodes between two views.
-pub(crate) fn changes(before: &GraphView, after: &GraphView, touched: &BTreeSet<NodeId>) -> Vec<NodeChange> {
+pub(crate) fn changes(
+    before: &GraphView,
+    after: &GraphView,
+    touched: &BTreeSet<NodeId>,
+) -> Vec<NodeChange> {
     touched
         .iter()
         .map(|&u| NodeChange::between(before, after, u))
@@ -56,14 +69,23 @@ pub(crate) fn decode(name: &str, bytes: &[u8], options: &Options) -> Result<Walk
     let index = WalkIndex::decode(bytes).map_err(|e| walk_error(name, e))?;
     let p = index.params();
     if p.alpha != options.alpha || p.walks_per_link != options.walks_per_node {
-        return Err(Error::corrupt(name, 16, "walk index parameters differ from the database's options"));
+        return Err(Error::corrupt(
+            name,
+            16,
+            "walk index parameters differ from the database's options",
+        ));
     }
     Ok(index)
 }
 
 /// Builds the index of a graph.
-pub(crate) fn build(graph: &CsrGraph, options: &Options, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<WalkIndex> {
-    WalkIndex::build_with_progress(graph, params(options), progress).map_err(|e| walk_error("(walk index build)", e))
+pub(crate) fn build(
+    graph: &CsrGraph,
+    options: &Options,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<WalkIndex> {
+    WalkIndex::build_with_progress(graph, params(options), progress)
+        .map_err(|e| walk_error("(walk index build)", e))
 }
 
 impl Inner {
@@ -71,9 +93,15 @@ impl Inner {
     pub(crate) fn load_walks(&self) -> Result<()> {
         let mut slot = self.walks.write();
         if let WalkSlot::OnDisk { name, lsn } = &*slot {
-            let bytes = self.backend.map(name).map_err(|e| Error::io(format!("mapping {name}"), e))?;
+            let bytes = self
+                .backend
+                .map(name)
+                .map_err(|e| Error::io(format!("mapping {name}"), e))?;
             let index = decode(name, &bytes, &self.options)?;
-            *slot = WalkSlot::Loaded { index: Box::new(index), lsn: *lsn };
+            *slot = WalkSlot::Loaded {
+                index: Box::new(index),
+                lsn: *lsn,
+            };
         }
         Ok(())
     }
@@ -97,7 +125,9 @@ impl Database {
         let slot = self.inner.walks.read();
         match &*slot {
             WalkSlot::Loaded { index, lsn } => Ok(f(index, *lsn)),
-            WalkSlot::OnDisk { name, .. } => Err(Error::corrupt(name, 0, "walk index failed to load")),
+            WalkSlot::OnDisk { name, .. } => {
+                Err(Error::corrupt(name, 0, "walk index failed to load"))
+            }
         }
     }
 
@@ -109,36 +139,66 @@ impl Database {
     /// The walks stored from a node, as node-key paths with how each ended.
     pub fn walks_from(&self, key: &str) -> Result<Vec<(Vec<String>, crate::walks::WalkEnd)>> {
         let snapshot = self.begin_read()?;
-        let node = snapshot.node_id(key)?.ok_or_else(|| crate::InputError::UnknownNode { key: key.to_string() })?;
-        let paths: Vec<(Vec<NodeId>, crate::walks::WalkEnd)> =
-            self.with_walks(|index, _| index.walks_from(node).map(|w| (w.nodes.to_vec(), w.end)).collect())?;
+        let node = snapshot
+            .node_id(key)?
+            .ok_or_else(|| crate::InputError::UnknownNode {
+                key: key.to_string(),
+            })?;
+        let paths: Vec<(Vec<NodeId>, crate::walks::WalkEnd)> = self.with_walks(|index, _| {
+            index
+                .walks_from(node)
+                .map(|w| (w.nodes.to_vec(), w.end))
+                .collect()
+        })?;
         let keys = snapshot.node_keys()?;
         Ok(paths
             .into_iter()
-            .map(|(nodes, end)| (nodes.iter().map(|&v| keys.get(v as usize).cloned().unwrap_or_else(|| format!("#{v}"))).collect(), end))
+            .map(|(nodes, end)| {
+                (
+                    nodes
+                        .iter()
+                        .map(|&v| {
+                            keys.get(v as usize)
+                                .cloned()
+                                .unwrap_or_else(|| format!("#{v}"))
+                        })
+                        .collect(),
+                    end,
+                )
+            })
             .collect())
     }
 
     /// Rebuilds the walk index from scratch on the current graph and checkpoints it.
-    pub fn rebuild_walk_index(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<IndexInfo> {
+    pub fn rebuild_walk_index(
+        &self,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<IndexInfo> {
         let started = std::time::Instant::now();
         let snapshot = self.begin_read()?;
         let graph = snapshot.projection();
         let index = build(&graph, &self.inner.options, progress)?;
         let stats = index.stats();
         {
-            let mut writer = self.inner.writer.lock();
+            let writer = self.inner.writer.lock();
             writer.check_poisoned()?;
             if self.inner.current.read().lsn != snapshot.lsn() {
                 return Err(Error::Input(crate::InputError::InvalidOption {
                     reason: "the graph changed during the rebuild; run it again".into(),
                 }));
             }
-            *self.inner.walks.write() = WalkSlot::Loaded { index: Box::new(index), lsn: snapshot.lsn() };
+            *self.inner.walks.write() = WalkSlot::Loaded {
+                index: Box::new(index),
+                lsn: snapshot.lsn(),
+            };
             drop(writer);
         }
         self.checkpoint_forced()?;
-        Ok(IndexInfo { walks: stats.walks, steps: stats.steps, seconds: started.elapsed().as_secs_f64() })
+        Ok(IndexInfo {
+            walks: stats.walks,
+            steps: stats.steps,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     }
 }
 
@@ -159,12 +219,23 @@ pub(crate) fn inspect_walk_file(bytes: &[u8], report: &mut FileReport) {
                 report.header.push((k.into(), v));
             }
             for s in &h.sections {
-                let data = bytes.get(s.offset as usize..(s.offset + s.length) as usize).unwrap_or(&[]);
+                let data = bytes
+                    .get(s.offset as usize..(s.offset + s.length) as usize)
+                    .unwrap_or(&[]);
                 let crc_ok = crate::format::crc32(&[data]) == s.crc32;
                 if !crc_ok {
-                    report.problems.push(format!("offset {}: section {} checksum mismatch", s.offset, s.name));
+                    report.problems.push(format!(
+                        "offset {}: section {} checksum mismatch",
+                        s.offset, s.name
+                    ));
                 }
-                report.sections.push(SectionReport { name: s.name.into(), offset: s.offset, length: s.length, crc: s.crc32, crc_ok });
+                report.sections.push(SectionReport {
+                    name: s.name.into(),
+                    offset: s.offset,
+                    length: s.length,
+                    crc: s.crc32,
+                    crc_ok,
+                });
             }
             if report.problems.is_empty() {
                 if let Err(e) = WalkIndex::decode(bytes) {
@@ -174,4 +245,3 @@ pub(crate) fn inspect_walk_file(bytes: &[u8], report: &mut FileReport) {
         }
     }
 }
-

@@ -348,7 +348,7 @@ pub fn ppr(
         Method::Auto => Method::Push,
         m => m,
     };
-    let passes = |v: NodeId| query.target_filter.map_or(true, |f| f(v));
+    let passes = |v: NodeId| query.target_filter.is_none_or(|f| f(v));
     let mut candidates = std::mem::take(&mut ws.candidates);
     let error_bound = match method {
         Method::Exact | Method::Auto => {

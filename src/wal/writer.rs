@@ -69,19 +69,9 @@ impl WalWriter {
         self.first_lsn
     }
 
-    /// The LSN the next record will get.
-    pub(crate) fn next_lsn(&self) -> u64 {
-        self.next_lsn
-    }
-
     /// Name of the file being appended to.
     pub(crate) fn file_name(&self) -> &str {
         &self.name
-    }
-
-    /// Bytes in the current file.
-    pub(crate) fn file_len(&self) -> u64 {
-        self.offset
     }
 
     /// Appends one transaction (split into records of at most `MAX_PAYLOAD` bytes) with a

@@ -125,7 +125,7 @@ impl WalkIndex {
                     walks.ends.push(end);
                 }
                 let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if finished % report_every == 0 {
+                if finished.is_multiple_of(report_every) {
                     progress(finished, node_count);
                 }
                 walks

@@ -115,7 +115,7 @@ pub(crate) fn import(
         let bar = progress(bytes.len() as u64, &format!("parsing {name}"));
         let mut last = 0u64;
         for record in TsvParser::new(name, &bytes) {
-            let record = record.map_err(|e| walkdb::Error::from(e))?;
+            let record = record.map_err(walkdb::Error::from)?;
             loader
                 .add_edge(record.src, record.rel, record.dst, record.weight)
                 .map_err(|e| at_line(e, name, record.line))?;

@@ -174,7 +174,7 @@ pub(crate) fn demo(args: &DemoArgs) -> CliResult {
         let record = record.map_err(walkdb::Error::from)?;
         txn.add_edge(record.src, record.rel, record.dst, record.weight)?;
         lines += 1;
-        if lines % BATCH == 0 {
+        if lines.is_multiple_of(BATCH) {
             txn.commit()?;
             commits += 1;
             txn = database.begin_write()?;

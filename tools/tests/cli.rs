@@ -1,5 +1,6 @@
 //! The command-line contract (CLI.md) end to end: every command, JSON shapes and every exit
 //! code path.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! The CLI on real data: WordNet 3.0 (778,434 edges) from ../shared/data. Import, export
 //! equals the input as a set, stats counts, add/delete round trips, reopen after checkpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::io::Write;
