@@ -211,6 +211,8 @@ impl Database {
         }
         timings.catalog = started.elapsed().as_secs_f64();
         let old_manifest = std::mem::replace(&mut writer.manifest, manifest);
+        // Everything up to the checkpoint LSN is now in a synced generation.
+        self.inner.group.mark_durable(new.lsn);
         writer.checkpointed_relations = new.relation_count;
         // From here on the new generation is durable; failures only leave files to clean up.
         // A WAL file that already starts at the next LSN holds no records yet: keep it rather

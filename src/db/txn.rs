@@ -257,11 +257,22 @@ impl<'db> WriteTxn<'db> {
                 return Err(self.writer.poison(error));
             }
         };
-        if self.db.inner.durability == Durability::Immediate {
-            if let Err(e) = self.writer.wal.sync() {
-                let error = Error::io(format!("syncing {}", self.writer.wal.file_name()), e);
-                return Err(self.writer.poison(error));
+        match self.db.inner.durability {
+            Durability::Immediate => {
+                if let Err(e) = self.writer.wal.sync() {
+                    let error = Error::io(format!("syncing {}", self.writer.wal.file_name()), e);
+                    return Err(self.writer.poison(error));
+                }
+                self.db.inner.group.mark_durable(lsn);
             }
+            Durability::Group => {
+                let file = self.writer.wal.file();
+                self.db
+                    .inner
+                    .group
+                    .appended(file, self.writer.wal.file_name(), lsn);
+            }
+            Durability::None => {}
         }
         self.staging.lsn = lsn;
         // Repair the walks this transaction touched (inside the commit, before publishing, so
@@ -304,6 +315,14 @@ impl<'db> WriteTxn<'db> {
         let segment = std::sync::Arc::clone(&staging.segment);
         self.db
             .publish(staging.into_version(&segment, self.db.inner.options.undirected));
+        if self.db.inner.durability == Durability::Group {
+            // Release the writer so the next transaction appends while this one's sync runs.
+            let db = self.db;
+            drop(self);
+            db.inner
+                .group
+                .wait_durable(lsn, |error| db.inner.writer.lock().poison(error))?;
+        }
         Ok(CommitInfo { lsn, ops })
     }
 }

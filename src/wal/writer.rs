@@ -103,4 +103,14 @@ impl WalWriter {
     pub(crate) fn sync(&self) -> std::io::Result<()> {
         self.file.sync_data()
     }
+
+    /// The LSN of the last record appended (to this file or, after a rotation, before it).
+    pub(crate) fn last_lsn(&self) -> u64 {
+        self.next_lsn.saturating_sub(1)
+    }
+
+    /// The file being appended to, for a group-commit leader to sync without the writer.
+    pub(crate) fn file(&self) -> Arc<dyn StorageFile> {
+        Arc::clone(&self.file)
+    }
 }
