@@ -220,7 +220,8 @@ fn main() {
                 std::thread::spawn(move || {
                     for i in 0..100 {
                         let mut txn = gdb.begin_write().unwrap();
-                        txn.add_edge(&format!("t{k}"), "r", &format!("n{i}"), 1.0).unwrap();
+                        txn.add_edge(&format!("t{k}"), "r", &format!("n{i}"), 1.0)
+                            .unwrap();
                         txn.commit().unwrap();
                     }
                 })

@@ -1,5 +1,43 @@
 //! walkdb: an embedded, crash-safe graph database for growing, weighted, typed knowledge
 //! graphs, ranked with Personalized PageRank.
+//!
+//! A [`Database`] is a directory: a redb catalog (node keys, relation names, manifest), a
+//! write-ahead log, memory-mapped CSR segment files and a walk index of stored random walks
+//! that every write transaction repairs. One writer ([`Database::begin_write`] ->
+//! [`WriteTxn`]) and any number of readers ([`Database::begin_read`] -> [`Snapshot`]) work
+//! at once; `Database` is `Send + Sync`.
+//!
+//! ```
+//! use walkdb::ppr::{Method, PprWorkspace};
+//! use walkdb::{Database, PprRequest};
+//!
+//! # fn main() -> walkdb::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let db = Database::builder(dir.path().join("kg")).undirected(true).create()?;
+//! let mut txn = db.begin_write()?;
+//! txn.add_edge("passage:1", "mentions", "Turing", 1.0)?;
+//! txn.add_edge("passage:2", "mentions", "Turing", 1.0)?;
+//! txn.add_edge("passage:2", "mentions", "Lovelace", 1.0)?;
+//! txn.commit()?; // durable when it returns
+//!
+//! let snapshot = db.begin_read()?;
+//! let mut request = PprRequest::new(vec![("Lovelace".into(), 1.0)]);
+//! request.node_prefix = Some("passage:".into()); // rank passages only
+//! request.method = Method::Exact;
+//! let answer = snapshot.ppr(&request, &mut PprWorkspace::new())?;
+//! assert_eq!(answer.results[0].0, "passage:2");
+//! let total: f64 = answer.results.iter().map(|(_, s)| s).sum();
+//! assert!(total < 1.0); // the seed's own score is not among the passages
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Modules by layer: [`backend`] (every write goes through a [`backend::StorageBackend`];
+//! tests use [`backend::SimBackend`] to crash and fail storage), [`graph`] (ids and the
+//! adjacency vocabulary), [`ppr`] (exact, push, Monte Carlo, index-backed queries), [`walks`]
+//! (the walk index), [`tsv`] (the edge-list format), [`inspect`] (what `walkdb dump` shows).
+//! `ARCHITECTURE.md` and `format-spec/` in the repository describe the design and every byte.
+#![deny(missing_docs)]
 
 mod adjacency;
 pub mod backend;
@@ -23,3 +61,8 @@ pub use db::{
     WriteTxn, DEFAULT_ALPHA, DEFAULT_WALKS_PER_NODE, MAX_KEY_LEN,
 };
 pub use error::{CorruptionError, Error, InputError, Result};
+
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

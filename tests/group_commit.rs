@@ -33,7 +33,12 @@ fn key(thread: usize, i: usize) -> (String, String) {
 
 /// Runs the writers; returns the acknowledged (thread, i) pairs recorded up to the crash
 /// and the crashed image.
-fn run_and_crash(db: &Arc<Database>, sim: &SimBackend, delay: Duration, mode: CrashMode) -> (Vec<(usize, usize)>, SimBackend) {
+fn run_and_crash(
+    db: &Arc<Database>,
+    sim: &SimBackend,
+    delay: Duration,
+    mode: CrashMode,
+) -> (Vec<(usize, usize)>, SimBackend) {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let handles: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -82,7 +87,11 @@ fn acknowledged_group_commits_survive_crashes_at_any_moment() {
         let db = Arc::new(group_db(&sim).unwrap());
         let delay = Duration::from_micros(200 * round as u64);
         let (acked, image) = run_and_crash(&db, &sim, delay, mode);
-        eprintln!("round {round}: {} of {} commits acknowledged before the crash", acked.len(), THREADS * COMMITS);
+        eprintln!(
+            "round {round}: {} of {} commits acknowledged before the crash",
+            acked.len(),
+            THREADS * COMMITS
+        );
         drop(db);
         image.unlock();
         let reopened = group_db(&image).unwrap();
@@ -102,7 +111,11 @@ fn acknowledged_group_commits_survive_crashes_at_any_moment() {
                     edges.contains_key(&(src, "next".into(), dst))
                 })
                 .collect();
-            assert_eq!(mine, (0..mine.len()).collect::<Vec<_>>(), "round {round}: thread {t}");
+            assert_eq!(
+                mine,
+                (0..mine.len()).collect::<Vec<_>>(),
+                "round {round}: thread {t}"
+            );
         }
         assert_eq!(
             edges.len(),
@@ -127,13 +140,19 @@ fn concurrent_group_commits_all_land_and_share_syncs() {
     let edges = edge_set(&db);
     assert_eq!(edges.len(), THREADS * COMMITS);
     let syncs = db.group_sync_count();
-    assert!(syncs >= 1 && syncs <= (THREADS * COMMITS) as u64, "{syncs} syncs");
+    assert!(
+        syncs >= 1 && syncs <= (THREADS * COMMITS) as u64,
+        "{syncs} syncs"
+    );
     eprintln!("{} group commits used {syncs} syncs", THREADS * COMMITS);
     // Everything acknowledged is durable: a crash that drops every unsynced write loses nothing.
     let image = sim.crash(CrashMode::DropAll);
     drop(db);
     image.unlock();
-    assert_eq!(edge_set(&group_db(&image).unwrap()).len(), THREADS * COMMITS);
+    assert_eq!(
+        edge_set(&group_db(&image).unwrap()).len(),
+        THREADS * COMMITS
+    );
 }
 
 #[test]

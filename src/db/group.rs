@@ -66,7 +66,11 @@ impl GroupSync {
     /// Returns once `lsn` is durable, syncing as the leader when no sync is running.
     /// `on_failure` is called once, by the leader whose sync failed, without any lock of this
     /// module held (it poisons the writer).
-    pub(crate) fn wait_durable(&self, lsn: u64, on_failure: impl FnOnce(Error) -> Error) -> Result<()> {
+    pub(crate) fn wait_durable(
+        &self,
+        lsn: u64,
+        on_failure: impl FnOnce(Error) -> Error,
+    ) -> Result<()> {
         let mut state = self.state.lock();
         loop {
             if let Some(cause) = &state.failed {

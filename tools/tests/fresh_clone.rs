@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The commands of the README's set-up block: the first ```sh block after "## Two commands".
@@ -45,7 +48,8 @@ fn readme_commands_work_on_a_fresh_clone() {
     // CI runs the README's test command verbatim.
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
     assert!(
-        ci.lines().any(|l| l.trim().trim_start_matches("time ").trim() == test),
+        ci.lines()
+            .any(|l| l.trim().trim_start_matches("time ").trim() == test),
         ".ci/run must run `{test}`"
     );
 
