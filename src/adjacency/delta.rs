@@ -123,6 +123,19 @@ impl Delta {
         self.touched
     }
 
+    /// The changed nodes as a bitmap over `0..node_count` (bit `u % 64` of word `u / 64`).
+    pub(crate) fn node_bitmap(&self, node_count: u32) -> Vec<u64> {
+        let mut bits = vec![0u64; (node_count as usize).div_ceil(64)];
+        for shard in &self.shards {
+            for &u in shard.keys() {
+                if let Some(word) = bits.get_mut(u as usize / 64) {
+                    *word |= 1 << (u % 64);
+                }
+            }
+        }
+        bits
+    }
+
     /// True when nothing changed since the checkpoint.
     pub(crate) fn is_empty(&self) -> bool {
         self.touched == 0

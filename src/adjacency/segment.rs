@@ -384,6 +384,94 @@ impl Segment {
     }
 }
 
+impl Segment {
+    /// Calls `f(src, dst, rel, weight)` for every out-edge of every node `u` for which
+    /// `skip(u)` is false, by source then (dst, rel), decoding the columns in one sequential
+    /// pass: the fast path for whole-graph scans. Damaged offsets end the scan early (`check`
+    /// reports them before data is served).
+    pub(crate) fn for_each_out_edge(
+        &self,
+        mut skip: impl FnMut(NodeId) -> bool,
+        mut f: impl FnMut(NodeId, NodeId, RelId, f64),
+    ) {
+        let rels = self.section(2);
+        let weights = self.section(3);
+        match (self.header.rel_width, self.header.weight_width) {
+            (1, 4) => self.scan_columns(
+                rels.iter().map(|&r| r as RelId),
+                f32s(weights),
+                &mut skip,
+                &mut f,
+            ),
+            (1, _) => self.scan_columns(
+                rels.iter().map(|&r| r as RelId),
+                f64s(weights),
+                &mut skip,
+                &mut f,
+            ),
+            (2, 4) => self.scan_columns(u16s(rels), f32s(weights), &mut skip, &mut f),
+            (2, _) => self.scan_columns(u16s(rels), f64s(weights), &mut skip, &mut f),
+            (_, 4) => self.scan_columns(u32s(rels), f32s(weights), &mut skip, &mut f),
+            (_, _) => self.scan_columns(u32s(rels), f64s(weights), &mut skip, &mut f),
+        }
+    }
+
+    fn scan_columns(
+        &self,
+        rels: impl Iterator<Item = RelId>,
+        weights: impl Iterator<Item = f64>,
+        skip: &mut impl FnMut(NodeId) -> bool,
+        f: &mut impl FnMut(NodeId, NodeId, RelId, f64),
+    ) {
+        let mut edges = u32s(self.section(1)).zip(rels).zip(weights);
+        let mut offsets = u32s(self.section(0));
+        let Some(mut start) = offsets.next() else {
+            return;
+        };
+        for (u, end) in offsets.enumerate().take(self.header.node_count as usize) {
+            let Some(degree) = end.checked_sub(start) else {
+                return;
+            };
+            start = end;
+            let u = u as NodeId;
+            if skip(u) {
+                if degree > 0 && edges.nth(degree as usize - 1).is_none() {
+                    return;
+                }
+                continue;
+            }
+            for _ in 0..degree {
+                let Some(((dst, rel), weight)) = edges.next() else {
+                    return;
+                };
+                f(u, dst, rel, weight);
+            }
+        }
+    }
+}
+
+fn u32s(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+fn u16s(bytes: &[u8]) -> impl Iterator<Item = RelId> + '_ {
+    bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]) as RelId)
+}
+
+fn f32s(bytes: &[u8]) -> impl Iterator<Item = f64> + '_ {
+    u32s(bytes).map(|b| f32::from_bits(b) as f64)
+}
+
+fn f64s(bytes: &[u8]) -> impl Iterator<Item = f64> + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+}
+
 /// The segment alone as an adjacency, for building its link projection.
 struct SegmentLinks<'a> {
     segment: &'a Segment,

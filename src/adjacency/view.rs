@@ -35,6 +35,47 @@ impl Iterator for EdgeIter<'_> {
 }
 
 impl GraphView {
+    /// Calls `f(src, dst, rel, weight)` for every edge, by source then (dst, rel): one
+    /// sequential pass over the segment's columns, with the delta's lists in place of the
+    /// nodes it changed.
+    pub(crate) fn for_each_edge(&self, mut f: impl FnMut(NodeId, NodeId, RelId, f64)) {
+        if self.delta.is_empty() {
+            self.segment.for_each_out_edge(|_| false, f);
+            return;
+        }
+        let changed = self.delta.node_bitmap(self.node_count);
+        let is_changed = |u: NodeId| bit(&changed, u);
+        let mut next: NodeId = 0;
+        self.segment.for_each_out_edge(is_changed, |u, v, r, w| {
+            if next <= u {
+                self.emit_delta(&changed, &mut next, u, &mut f);
+                next = u + 1;
+            }
+            f(u, v, r, w);
+        });
+        self.emit_delta(&changed, &mut next, self.node_count, &mut f);
+    }
+
+    /// Emits the delta lists of the changed nodes in `next..until`, advancing `next`.
+    fn emit_delta(
+        &self,
+        changed: &[u64],
+        next: &mut NodeId,
+        until: NodeId,
+        f: &mut impl FnMut(NodeId, NodeId, RelId, f64),
+    ) {
+        while *next < until {
+            if bit(changed, *next) {
+                if let Some(adj) = self.delta.get(*next) {
+                    for &(v, r, w) in &adj.out {
+                        f(*next, v, r, w);
+                    }
+                }
+            }
+            *next += 1;
+        }
+    }
+
     /// Out-edges of `u` as (dst, rel, weight), sorted by (dst, rel).
     pub(crate) fn out_edges(&self, u: NodeId) -> EdgeIter<'_> {
         match self.delta.get(u) {
@@ -50,6 +91,12 @@ impl GraphView {
             None => EdgeIter::Segment(self.segment.in_edges(v)),
         }
     }
+}
+
+#[inline]
+fn bit(bits: &[u64], u: NodeId) -> bool {
+    bits.get(u as usize / 64)
+        .is_some_and(|word| word & (1 << (u % 64)) != 0)
 }
 
 /// The walkable links of one node, from the segment's link projection, or from its edge lists.

@@ -119,6 +119,13 @@ impl Snapshot {
             .collect()
     }
 
+    /// Calls `f(src, dst, relation, weight)` for every live edge, by source then (dst,
+    /// relation): one sequential pass over the segment's columns (the delta's lists in place of
+    /// the nodes changed since the checkpoint). The fastest way to read the whole graph.
+    pub fn for_each_edge(&self, f: impl FnMut(NodeId, NodeId, RelId, f64)) {
+        self.view().for_each_edge(f);
+    }
+
     /// Out-edges of `u`: (dst, relation, weight), sorted by (dst, relation).
     pub fn out_edges(&self, u: NodeId) -> Edges<'_> {
         Edges(self.version.view.out_edges(u))

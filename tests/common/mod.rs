@@ -37,6 +37,16 @@ pub fn edge_set(db: &Database) -> EdgeSet {
         }
     }
     assert_eq!(out.len() as u64, snap.edge_count(), "edge count");
+    // The sequential whole-graph scan yields exactly the per-node lists, in (src, dst, rel) order.
+    let mut listed = Vec::new();
+    for u in 0..snap.node_count() {
+        for (v, r, w) in snap.out_edges(u) {
+            listed.push((u, v, r, w));
+        }
+    }
+    let mut scanned = Vec::new();
+    snap.for_each_edge(|u, v, r, w| scanned.push((u, v, r, w)));
+    assert_eq!(scanned, listed, "for_each_edge against out_edges");
     out
 }
 
