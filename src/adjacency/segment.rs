@@ -8,10 +8,13 @@
 //!   crc32 u32, reserved u32) | 252 header crc32 u32 (over bytes 0..252)
 //! sections (each 8-byte aligned, in this order):
 //!   0 out_offsets u32[n+1] | 1 out_dst u32[m] | 2 out_rel uW[m] | 3 out_weight f32|f64[m]
-//!   4 in_offsets u32[n+1]  | 5 in_src u32[m]  | 6 in_pos u32[m] (index of the edge in out_*)
+//!   4 in_offsets u32[n+1]  | 5 in_src u32[m]
 //! ```
 //!
-//! Out-lists are sorted by (dst, rel); in-lists by (src, rel). Relation ids take 1, 2 or 4
+//! Out-lists are sorted by (dst, rel); in-lists by (src, rel). An in-edge's relation and
+//! weight are read from the out-list it mirrors: the `k`-th of a run of equal sources `s` in
+//! `v`'s in-list is the `k`-th edge to `v` in `s`'s out-list (found by binary search), which
+//! saves the 4-byte position column version 1 stored per edge. Relation ids take 1, 2 or 4
 //! bytes and weights 4 bytes (f32, only when every weight is exactly an f32) or 8 (f64): the
 //! narrowest width that loses nothing. Opening checks the header only (O(1)); the first read
 //! of the data checks every section's CRC and the structure once ([`Segment::check`]).
@@ -28,9 +31,9 @@ use crate::graph::{Adjacency, CsrGraph, Link, NodeId, RelId};
 /// Directory of segment files inside the database directory.
 pub(crate) const SEGMENT_DIR: &str = "adj";
 const MAGIC: &[u8; 8] = b"WALKSEG\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 pub(crate) const HEADER_LEN: usize = 256;
-const SECTION_COUNT: usize = 7;
+const SECTION_COUNT: usize = 6;
 const SECTION_NAMES: [&str; SECTION_COUNT] = [
     "out_offsets",
     "out_dst",
@@ -38,7 +41,6 @@ const SECTION_NAMES: [&str; SECTION_COUNT] = [
     "out_weight",
     "in_offsets",
     "in_src",
-    "in_pos",
 ];
 
 /// The decoded fixed header of a segment file.
@@ -233,43 +235,27 @@ impl Segment {
                 what,
             )
         };
-        for (offsets, targets) in [(0usize, 1usize), (4, 5)] {
-            let off = self.section(offsets);
-            if le_u32(off, 0) != 0 || le_u32(off, n) as usize != m {
-                return Err(err(offsets, 0, 4, "offsets do not span the edges".into()));
+        let off = self.section(0);
+        if le_u32(off, 0) != 0 || le_u32(off, n) as usize != m {
+            return Err(err(0, 0, 4, "offsets do not span the edges".into()));
+        }
+        let ids = self.section(1);
+        for u in 0..n {
+            let (a, b) = (le_u32(off, u), le_u32(off, u + 1));
+            if a > b {
+                return Err(err(0, u + 1, 4, format!("offsets decrease at node {u}")));
             }
-            for u in 0..n {
-                let (a, b) = (le_u32(off, u), le_u32(off, u + 1));
-                if a > b {
-                    return Err(err(
-                        offsets,
-                        u + 1,
-                        4,
-                        format!("offsets decrease at node {u}"),
-                    ));
+            let mut prev: Option<(u32, u32)> = None;
+            for i in a as usize..b as usize {
+                let id = le_u32(ids, i);
+                if id as usize >= n {
+                    return Err(err(1, i, 4, format!("node id {id} out of range")));
                 }
-                let ids = self.section(targets);
-                let mut prev: Option<(u32, u32)> = None;
-                for i in a as usize..b as usize {
-                    let id = le_u32(ids, i);
-                    if id as usize >= n {
-                        return Err(err(targets, i, 4, format!("node id {id} out of range")));
-                    }
-                    let rel = if offsets == 0 {
-                        self.rel_at(i)
-                    } else {
-                        self.rel_at(le_u32(self.section(6), i) as usize)
-                    };
-                    if prev.is_some_and(|p| p >= (id, rel)) {
-                        return Err(err(
-                            targets,
-                            i,
-                            4,
-                            format!("list of node {u} is not sorted"),
-                        ));
-                    }
-                    prev = Some((id, rel));
+                let rel = self.rel_at(i);
+                if prev.is_some_and(|p| p >= (id, rel)) {
+                    return Err(err(1, i, 4, format!("list of node {u} is not sorted")));
                 }
+                prev = Some((id, rel));
             }
         }
         for i in 0..m {
@@ -292,45 +278,39 @@ impl Segment {
                 ));
             }
         }
-        // Every in-edge must point at the out-edge it mirrors, and each out-edge be mirrored once.
-        let mut seen = vec![false; m];
-        let in_off = self.section(4);
+        // The in-CSR must be exactly the one the out-CSR determines (a counting sort over
+        // destinations, sources in order), so every out-edge is mirrored once, in order.
+        let mut expected = vec![0u32; n + 1];
+        for i in 0..m {
+            expected[le_u32(ids, i) as usize + 1] += 1;
+        }
         for v in 0..n {
-            for i in le_u32(in_off, v) as usize..le_u32(in_off, v + 1) as usize {
-                let p = le_u32(self.section(6), i) as usize;
-                let src = le_u32(self.section(5), i);
-                if p >= m
-                    || seen[p]
-                    || le_u32(self.section(1), p) as usize != v
-                    || self.out_owner(p) != Some(src)
-                {
+            expected[v + 1] += expected[v];
+        }
+        let in_off = self.section(4);
+        for (v, &want) in expected.iter().enumerate() {
+            if le_u32(in_off, v) != want {
+                return Err(err(4, v, 4, format!("in-offset of node {v} is not {want}")));
+            }
+        }
+        let in_src = self.section(5);
+        let mut cursor = expected;
+        for u in 0..n {
+            for i in le_u32(off, u) as usize..le_u32(off, u + 1) as usize {
+                let v = le_u32(ids, i) as usize;
+                let slot = cursor[v] as usize;
+                cursor[v] += 1;
+                if le_u32(in_src, slot) != u as u32 {
                     return Err(err(
-                        6,
-                        i,
+                        5,
+                        slot,
                         4,
-                        format!("in-edge {i} of node {v} does not mirror an out-edge"),
+                        format!("in-edge {slot} of node {v} does not mirror an out-edge"),
                     ));
                 }
-                seen[p] = true;
             }
         }
         Ok(())
-    }
-
-    /// The source node of out-edge `p` (binary search over the offsets).
-    fn out_owner(&self, p: usize) -> Option<u32> {
-        let off = self.section(0);
-        let n = self.header.node_count as usize;
-        let (mut lo, mut hi) = (0usize, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if (le_u32(off, mid + 1) as usize) <= p {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        (lo < n && (le_u32(off, lo) as usize) <= p).then_some(lo as u32)
     }
 
     #[inline]
@@ -375,12 +355,12 @@ impl Segment {
 
     /// Out-edges of `u` as (dst, rel, weight), sorted by (dst, rel).
     pub(crate) fn out_edges(&self, u: NodeId) -> SegEdges<'_> {
-        SegEdges::new(self, self.range(0, u), false)
+        SegEdges::new(self, u, self.range(0, u), false)
     }
 
     /// In-edges of `v` as (src, rel, weight), sorted by (src, rel).
     pub(crate) fn in_edges(&self, v: NodeId) -> SegEdges<'_> {
-        SegEdges::new(self, self.range(4, v), true)
+        SegEdges::new(self, v, self.range(4, v), true)
     }
 }
 
@@ -504,14 +484,11 @@ impl Adjacency for SegmentLinks<'_> {
     }
 }
 
-/// An iterator over one node's out- or in-list in a segment. It holds the list's slices of
-/// the columns, so each step is a few loads with no table lookups.
+/// One node's edge list, decoded lazily from the segment's columns.
 #[derive(Clone, Debug)]
 pub(crate) struct SegEdges<'a> {
     /// Destinations (out) or sources (in) of the list, 4 bytes each.
     ids: &'a [u8],
-    /// In-lists only: positions of the edges in the out columns, 4 bytes each.
-    positions: &'a [u8],
     /// Relation column: the list's part (out) or the whole column (in).
     rels: &'a [u8],
     /// Weight column: the list's part (out) or the whole column (in).
@@ -520,6 +497,47 @@ pub(crate) struct SegEdges<'a> {
     weight_width: u8,
     next: usize,
     len: usize,
+    /// In-lists only: how to find each in-edge's out-edge.
+    mirror: Option<Mirror<'a>>,
+}
+
+/// Locates the out-edges an in-list mirrors: the `k`-th entry of a run of equal sources `s`
+/// is the `k`-th edge to `target` in `s`'s out-list.
+#[derive(Clone, Debug)]
+struct Mirror<'a> {
+    target: NodeId,
+    out_offsets: &'a [u8],
+    out_dst: &'a [u8],
+    /// Source of the current run and the out-position of its next edge.
+    run: Option<(NodeId, usize)>,
+}
+
+impl Mirror<'_> {
+    /// The out-position of the next in-edge, whose source is `src`.
+    #[inline]
+    fn position(&mut self, src: NodeId) -> usize {
+        if let Some((s, p)) = &mut self.run {
+            if *s == src {
+                *p += 1;
+                return *p;
+            }
+        }
+        // Binary search for the first edge to `target` in `src`'s out-list (sorted by dst).
+        let (mut lo, mut hi) = (
+            u32_at(self.out_offsets, src as usize) as usize,
+            u32_at(self.out_offsets, src as usize + 1) as usize,
+        );
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if u32_at(self.out_dst, mid) < self.target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        self.run = Some((src, lo));
+        lo
+    }
 }
 
 #[inline]
@@ -553,7 +571,12 @@ fn weight_in(bytes: &[u8], width: u8, i: usize) -> f64 {
 }
 
 impl<'a> SegEdges<'a> {
-    fn new(seg: &'a Segment, range: std::ops::Range<usize>, incoming: bool) -> SegEdges<'a> {
+    fn new(
+        seg: &'a Segment,
+        node: NodeId,
+        range: std::ops::Range<usize>,
+        incoming: bool,
+    ) -> SegEdges<'a> {
         let (rw, ww) = (
             seg.header.rel_width as usize,
             seg.header.weight_width as usize,
@@ -567,24 +590,29 @@ impl<'a> SegEdges<'a> {
         if incoming {
             SegEdges {
                 ids: sub(5, 4),
-                positions: sub(6, 4),
                 rels: seg.section(2),
                 weights: seg.section(3),
                 rel_width: rw as u8,
                 weight_width: ww as u8,
                 next: 0,
                 len,
+                mirror: Some(Mirror {
+                    target: node,
+                    out_offsets: seg.section(0),
+                    out_dst: seg.section(1),
+                    run: None,
+                }),
             }
         } else {
             SegEdges {
                 ids: sub(1, 4),
-                positions: &[],
                 rels: sub(2, rw),
                 weights: sub(3, ww),
                 rel_width: rw as u8,
                 weight_width: ww as u8,
                 next: 0,
                 len,
+                mirror: None,
             }
         }
     }
@@ -600,13 +628,13 @@ impl Iterator for SegEdges<'_> {
         }
         let i = self.next;
         self.next += 1;
-        let at = if self.positions.is_empty() {
-            i
-        } else {
-            u32_at(self.positions, i) as usize
+        let id = u32_at(self.ids, i);
+        let at = match &mut self.mirror {
+            None => i,
+            Some(mirror) => mirror.position(id),
         };
         Some((
-            u32_at(self.ids, i),
+            id,
             rel_in(self.rels, self.rel_width, at),
             weight_in(self.weights, self.weight_width, at),
         ))
@@ -667,7 +695,6 @@ fn parse_header(name: &str, bytes: &[u8]) -> Result<SegmentHeader> {
         m * rel_width as u64,
         m * weight_width as u64,
         (n + 1) * 4,
-        m * 4,
         m * 4,
     ];
     let mut sections = Vec::with_capacity(SECTION_COUNT);
@@ -768,15 +795,13 @@ pub(crate) fn encode_columns(
     }
     let mut cursor = in_offsets.clone();
     let mut in_src = vec![0u32; m];
-    let mut in_pos = vec![0u32; m];
     for u in 0..n {
         let (start, end) = (out_offsets[u] as usize, out_offsets[u + 1] as usize);
-        for (p, &dst) in out_dst.iter().enumerate().take(end).skip(start) {
+        for &dst in out_dst.iter().take(end).skip(start) {
             let d = dst as usize;
             let slot = cursor[d] as usize;
             cursor[d] += 1;
             in_src[slot] = u as u32;
-            in_pos[slot] = p as u32;
         }
     }
     let relation_count = out_rel.iter().map(|&r| r as u64 + 1).max().unwrap_or(0);
@@ -815,7 +840,6 @@ pub(crate) fn encode_columns(
         weights,
         u32s(&in_offsets),
         u32s(&in_src),
-        u32s(&in_pos),
     ];
 
     let mut out = vec![0u8; HEADER_LEN];
@@ -870,6 +894,35 @@ mod tests {
             "0.1 is not an f32: weights stay f64"
         );
         assert_eq!(seg.out_edges(7).count(), 0);
+    }
+
+    /// In-lists find their relation and weight through the out-list they mirror, also when
+    /// several relations join the same pair and other edges sit between them in the lists.
+    #[test]
+    fn in_edges_mirror_parallel_relations() {
+        // out lists (sorted by dst, rel): 0 -> 1 (r0, r2, r5), 0 -> 3 (r1); 2 -> 1 (r1, r4);
+        // 3 -> 1 (r0); 1 -> 0 (r3)
+        let out_offsets = [0u32, 4, 5, 7, 8];
+        let out_dst = [1u32, 1, 1, 3, 0, 1, 1, 1];
+        let out_rel = [0u32, 2, 5, 1, 3, 1, 4, 0];
+        let out_weight = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let bytes = encode_columns(1, 0, 4, &out_offsets, &out_dst, &out_rel, &out_weight);
+        let seg = Segment::open("s", FileBytes::from_vec(bytes)).unwrap();
+        seg.check().unwrap();
+        assert_eq!(
+            seg.in_edges(1).collect::<Vec<_>>(),
+            vec![
+                (0, 0, 1.0),
+                (0, 2, 2.0),
+                (0, 5, 3.0),
+                (2, 1, 6.0),
+                (2, 4, 7.0),
+                (3, 0, 8.0)
+            ]
+        );
+        assert_eq!(seg.in_edges(3).collect::<Vec<_>>(), vec![(0, 1, 4.0)]);
+        assert_eq!(seg.in_edges(0).collect::<Vec<_>>(), vec![(1, 3, 5.0)]);
+        assert_eq!(seg.in_edges(2).count(), 0);
     }
 
     #[test]

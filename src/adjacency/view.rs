@@ -100,6 +100,9 @@ fn bit(bits: &[u64], u: NodeId) -> bool {
 }
 
 /// The walkable links of one node, from the segment's link projection, or from its edge lists.
+// The iterator lives briefly on the stack; boxing the larger variant would allocate on every
+// call for delta nodes, the hot path of walk repairs.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub(crate) enum LinkIter<'a> {
     Projected {

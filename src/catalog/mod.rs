@@ -346,7 +346,8 @@ impl Catalog {
             // In key order for the key -> id table and id order for the other: sequential
             // B-tree inserts touch each page once instead of at random (a bulk import of
             // 265k keys spent most of its catalog time on random inserts).
-            let mut by_key: Vec<(&str, NodeId)> = new_nodes.iter().map(|&(id, key)| (key, id)).collect();
+            let mut by_key: Vec<(&str, NodeId)> =
+                new_nodes.iter().map(|&(id, key)| (key, id)).collect();
             by_key.sort_unstable();
             for (key, id) in by_key {
                 ids.insert(key, id).map_err(redb_err)?;
