@@ -169,6 +169,18 @@ impl Database {
             .collect())
     }
 
+    /// The visit records at a node: the ids of the walks that move on from it (or died there),
+    /// one entry per visit, ascending.
+    pub fn visit_records_at(&self, key: &str) -> Result<Vec<u32>> {
+        let snapshot = self.begin_read()?;
+        let node = snapshot
+            .node_id(key)?
+            .ok_or_else(|| crate::InputError::UnknownNode {
+                key: key.to_string(),
+            })?;
+        self.with_walks(|index, _| index.visit_records_at(node).to_vec())
+    }
+
     /// Rebuilds the walk index from scratch on the current graph and checkpoints it.
     pub fn rebuild_walk_index(
         &self,

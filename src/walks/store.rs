@@ -193,6 +193,11 @@ impl WalkIndex {
         self.starts.get(node as usize).map_or(0, |v| v.len())
     }
 
+    /// The recorded visits at `node` as walk ids, ascending, one entry per visit (a multiset).
+    pub fn visit_records_at(&self, node: NodeId) -> &[u32] {
+        self.visits.get(node as usize).map_or(&[], |v| v.as_slice())
+    }
+
     /// Number of recorded visits at `node` (moves out of it, plus walks that died there).
     pub fn recorded_visits_at(&self, node: NodeId) -> usize {
         self.visits.get(node as usize).map_or(0, |v| v.len())

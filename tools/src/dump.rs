@@ -177,6 +177,14 @@ pub(crate) fn dump(args: &DumpArgs) -> CliResult {
                 text.push_str(&format!("  [{end}] {}\n", path.join(" -> ")));
                 list.push(json!({"path": path, "end": end}));
             }
+            let visits = database.visit_records_at(key)?;
+            let shown: Vec<String> = visits.iter().take(32).map(|w| w.to_string()).collect();
+            text.push_str(&format!(
+                "visit records at {key}: {} (walk ids{}: {})\n",
+                visits.len(),
+                if visits.len() > 32 { ", first 32" } else { "" },
+                shown.join(" ")
+            ));
             let histogram: Vec<Value> = stats
                 .length_histogram
                 .iter()
@@ -187,15 +195,36 @@ pub(crate) fn dump(args: &DumpArgs) -> CliResult {
             let edges = snapshot.edge_count().max(1) as f64;
             doc.insert(
                 "walks".into(),
-                json!({"key": key, "walks": list, "index": {"walks": stats.walks, "steps": stats.steps, "visit_records": stats.visit_records, "stopped": stats.stopped, "died": stats.died, "memory_bytes": stats.memory_bytes, "file_bytes": stats.encoded_bytes, "file_bytes_per_edge": stats.encoded_bytes as f64 / edges, "length_histogram": histogram}}),
+                json!({"key": key, "walks": list, "visit_records": visits, "index": {"walks": stats.walks, "steps": stats.steps, "visit_records": stats.visit_records, "stopped": stats.stopped, "died": stats.died, "memory_bytes": stats.memory_bytes, "file_bytes": stats.encoded_bytes, "file_bytes_per_edge": stats.encoded_bytes as f64 / edges, "length_histogram": histogram}}),
             );
             text.push_str(&format!(
-                "index: {} walks, {} steps, {} visit records, {:.1} file bytes per edge\n",
+                "index: {} walks ({} stopped, {} died), {} steps, {} visit records, {:.1} file bytes per edge\n",
                 stats.walks,
+                stats.stopped,
+                stats.died,
                 stats.steps,
                 stats.visit_records,
                 stats.encoded_bytes as f64 / edges
             ));
+            text.push_str("walk length histogram (nodes: walks)\n");
+            let most = stats
+                .length_histogram
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            for (len, &count) in stats.length_histogram.iter().enumerate() {
+                if count > 0 {
+                    let bar = "#".repeat(((40 * count).div_ceil(most)) as usize);
+                    let label = if len == 64 {
+                        ">=64".to_string()
+                    } else {
+                        len.to_string()
+                    };
+                    text.push_str(&format!("  {label:>4}: {count:>9} {bar}\n"));
+                }
+            }
         }
     }
     doc.insert("problems".into(), json!(problems));

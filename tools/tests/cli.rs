@@ -373,4 +373,19 @@ fn dump_shows_headers_wal_nodes_and_walks() {
     let walks = v["walks"]["walks"].as_array().unwrap();
     assert!(!walks.is_empty());
     assert!(walks.iter().all(|w| w["path"][0] == "a"));
+    // Visit records at `a` are the walks that move on from it: each walk starting at `a`
+    // and moving on has one, so there are at least as many as walks of 2+ nodes from it.
+    let visits = v["walks"]["visit_records"].as_array().unwrap();
+    let moving = walks
+        .iter()
+        .filter(|w| w["path"].as_array().unwrap().len() > 1)
+        .count();
+    assert!(
+        visits.len() >= moving,
+        "{} visits, {moving} walks move on",
+        visits.len()
+    );
+    let histogram = v["walks"]["index"]["length_histogram"].as_array().unwrap();
+    let total: u64 = histogram.iter().map(|h| h["walks"].as_u64().unwrap()).sum();
+    assert_eq!(Some(total), v["walks"]["index"]["walks"].as_u64());
 }
