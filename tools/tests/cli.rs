@@ -389,3 +389,24 @@ fn dump_shows_headers_wal_nodes_and_walks() {
     let total: u64 = histogram.iter().map(|h| h["walks"].as_u64().unwrap()).sum();
     assert_eq!(Some(total), v["walks"]["index"]["walks"].as_u64());
 }
+
+#[test]
+fn io_errors_give_3_naming_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path());
+    // stdout on a full disk: /dev/full fails every write with ENOSPC.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    if let Ok(full) = full {
+        let out = walkdb().args(["export", &db]).stdout(full).output().unwrap();
+        assert_eq!(code(&out), 3, "{}", stderr(&out));
+        assert!(stderr(&out).contains("No space left"), "{}", stderr(&out));
+    }
+    // A database path below a regular file cannot be created.
+    let file = write(dir.path(), "plain", "not a directory");
+    let under = file.join("db");
+    let out = run(&["create", under.to_str().unwrap()]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("plain/db"), "{}", stderr(&out));
+    // The database is unharmed by the failed export.
+    assert_eq!(code(&run(&["verify", &db])), 0);
+}
