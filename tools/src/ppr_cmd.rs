@@ -106,7 +106,16 @@ fn answer_json(answer: &walkdb::PprAnswer) -> Value {
     json!({"method": answer.method.name(), "alpha": answer.alpha, "results": results, "error_bound": bound, "micros": answer.micros})
 }
 
+/// `--top` must ask for at least one result.
+fn check_top(top: usize) -> CliResult {
+    if top == 0 {
+        return Err(CliError::usage("--top must be at least 1"));
+    }
+    Ok(())
+}
+
 pub(crate) fn ppr(args: &PprArgs) -> CliResult {
+    check_top(args.top)?;
     let database = open(&args.db)?;
     let snapshot = database.begin_read()?;
     if let Some(file) = &args.queries {
@@ -172,7 +181,10 @@ fn parse_query(line: &str, method: Method) -> Result<PprRequest, String> {
     }
     request.method = method;
     if let Some(top) = value.get("top") {
-        request.top_k = top.as_u64().ok_or("\"top\" must be a whole number")? as usize;
+        request.top_k = top
+            .as_u64()
+            .filter(|&t| t >= 1)
+            .ok_or("\"top\" must be a whole number >= 1")? as usize;
     }
     if let Some(alpha) = value.get("alpha") {
         request.alpha = Some(alpha.as_f64().ok_or("\"alpha\" must be a number")?);
@@ -262,6 +274,7 @@ impl LinesUtf8 for Vec<u8> {
 }
 
 pub(crate) fn ppr_all(args: &PprAllArgs) -> CliResult {
+    check_top(args.top)?;
     let database = open(&args.db)?;
     let snapshot = database.begin_read()?;
     let graph = snapshot.projection();

@@ -397,7 +397,11 @@ fn io_errors_give_3_naming_what_failed() {
     // stdout on a full disk: /dev/full fails every write with ENOSPC.
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
     if let Ok(full) = full {
-        let out = walkdb().args(["export", &db]).stdout(full).output().unwrap();
+        let out = walkdb()
+            .args(["export", &db])
+            .stdout(full)
+            .output()
+            .unwrap();
         assert_eq!(code(&out), 3, "{}", stderr(&out));
         assert!(stderr(&out).contains("No space left"), "{}", stderr(&out));
     }
@@ -409,4 +413,45 @@ fn io_errors_give_3_naming_what_failed() {
     assert!(stderr(&out).contains("plain/db"), "{}", stderr(&out));
     // The database is unharmed by the failed export.
     assert_eq!(code(&run(&["verify", &db])), 0);
+}
+
+#[test]
+fn ppr_all_streams_every_nodes_top_k_close_to_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path());
+    let out_file = dir.path().join("all.jsonl");
+    let out = run(&[
+        "ppr-all",
+        &db,
+        "--top",
+        "3",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let stats = json(&run(&["stats", &db, "--json"]));
+    assert_eq!(
+        text.lines().count() as u64,
+        stats["nodes"].as_u64().unwrap()
+    );
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let node = v["node"].as_str().unwrap();
+        let results = v["results"].as_array().unwrap();
+        assert!(!results.is_empty() && results.len() <= 3, "{line}");
+        let exact = json(&run(&[
+            "ppr", &db, "--seed", node, "--top", "3", "--method", "exact", "--json",
+        ]));
+        for (got, want) in results.iter().zip(exact["results"].as_array().unwrap()) {
+            let (g, w) = (
+                got["score"].as_f64().unwrap(),
+                want["score"].as_f64().unwrap(),
+            );
+            assert!((g - w).abs() < 1e-2, "{node}: {got} vs exact {want}");
+        }
+    }
+    // Bad arguments give 1.
+    assert_eq!(code(&run(&["ppr-all", &db, "--top", "0"])), 1);
+    assert_eq!(code(&run(&["ppr", &db, "--seed", "a", "--top", "0"])), 1);
 }
