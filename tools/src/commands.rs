@@ -8,7 +8,7 @@ use serde_json::json;
 use walkdb::tsv::TsvParser;
 use walkdb::{Database, InputError};
 
-use crate::output::{out_err, print_json, progress};
+use crate::output::{out_err, print_json, progress, spinner};
 use crate::{CliError, CliResult, CreateOptions};
 
 pub(crate) fn open(db: &Path) -> CliResult<Database> {
@@ -326,7 +326,10 @@ pub(crate) fn stats(db: &Path, json: bool) -> CliResult {
 
 pub(crate) fn checkpoint(db: &Path, json: bool) -> CliResult {
     let database = open(db)?;
-    let info = database.checkpoint()?;
+    let bar = spinner("checkpoint: folding the WAL into a new generation");
+    let info = database.checkpoint();
+    bar.finish_and_clear();
+    let info = info?;
     if json {
         print_json(
             &json!({"generation": info.generation, "lsn": info.lsn, "segment_bytes": info.segment_bytes, "wrote": info.wrote, "seconds": info.seconds}),

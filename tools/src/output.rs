@@ -43,3 +43,14 @@ pub(crate) fn progress(total: u64, what: &str) -> ProgressBar {
     }
     bar
 }
+
+/// A spinner on stderr for work of unknown length, when stderr is a terminal.
+pub(crate) fn spinner(what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
