@@ -136,14 +136,20 @@ impl Database {
         self.with_walks(|index, _| index.stats())
     }
 
-    /// The walks stored from a node, as node-key paths with how each ended.
-    pub fn walks_from(&self, key: &str) -> Result<Vec<(Vec<String>, crate::walks::WalkEnd)>> {
+    /// A snapshot and the id of `key` in it; an unknown key is an input error.
+    fn snapshot_and_node(&self, key: &str) -> Result<(crate::Snapshot, NodeId)> {
         let snapshot = self.begin_read()?;
         let node = snapshot
             .node_id(key)?
             .ok_or_else(|| crate::InputError::UnknownNode {
                 key: key.to_string(),
             })?;
+        Ok((snapshot, node))
+    }
+
+    /// The walks stored from a node, as node-key paths with how each ended.
+    pub fn walks_from(&self, key: &str) -> Result<Vec<(Vec<String>, crate::walks::WalkEnd)>> {
+        let (snapshot, node) = self.snapshot_and_node(key)?;
         let paths: Vec<(Vec<NodeId>, crate::walks::WalkEnd)> = self.with_walks(|index, _| {
             index
                 .walks_from(node)
@@ -172,12 +178,7 @@ impl Database {
     /// The visit records at a node: the ids of the walks that move on from it (or died there),
     /// one entry per visit, ascending.
     pub fn visit_records_at(&self, key: &str) -> Result<Vec<u32>> {
-        let snapshot = self.begin_read()?;
-        let node = snapshot
-            .node_id(key)?
-            .ok_or_else(|| crate::InputError::UnknownNode {
-                key: key.to_string(),
-            })?;
+        let (_, node) = self.snapshot_and_node(key)?;
         self.with_walks(|index, _| index.visit_records_at(node).to_vec())
     }
 
