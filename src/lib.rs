@@ -58,7 +58,7 @@ pub use catalog::Options;
 pub use db::{
     BulkLoader, CheckpointInfo, CommitInfo, Database, DatabaseBuilder, Durability, Edges,
     ImportInfo, IndexInfo, PprAnswer, PprRequest, Snapshot, Stats, SwitchTimings, VerifyReport,
-    WriteTxn, DEFAULT_ALPHA, DEFAULT_WALKS_PER_NODE, MAX_KEY_LEN,
+    WriteTxn, DEFAULT_ALPHA, DEFAULT_AUTO_CHECKPOINT_BYTES, DEFAULT_WALKS_PER_NODE, MAX_KEY_LEN,
 };
 pub use error::{CorruptionError, Error, InputError, Result};
 

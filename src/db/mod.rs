@@ -68,6 +68,8 @@ pub enum Durability {
 pub const DEFAULT_ALPHA: f64 = 0.5;
 /// Default walk-index density.
 pub const DEFAULT_WALKS_PER_NODE: f64 = 4.0;
+/// Default WAL size after which a commit checkpoints: 64 MiB.
+pub const DEFAULT_AUTO_CHECKPOINT_BYTES: u64 = 64 << 20;
 
 /// Configures and opens or creates a database.
 #[derive(Debug, Clone)]
@@ -76,9 +78,20 @@ pub struct DatabaseBuilder {
     backend: Option<Arc<dyn StorageBackend>>,
     options: Options,
     durability: Durability,
+    auto_checkpoint: Option<u64>,
 }
 
 impl DatabaseBuilder {
+    /// Checkpoint automatically once the WAL holds more than `bytes` since the last
+    /// checkpoint (the commit that crosses it runs the checkpoint after it is durable), or
+    /// never with `None`. Default [`DEFAULT_AUTO_CHECKPOINT_BYTES`]: a service that streams
+    /// facts for months keeps a bounded WAL, delta and recovery time without calling
+    /// [`Database::checkpoint`] itself.
+    pub fn auto_checkpoint(mut self, bytes: Option<u64>) -> Self {
+        self.auto_checkpoint = bytes;
+        self
+    }
+
     /// Graph mode of a new database: every edge walkable both ways.
     pub fn undirected(mut self, undirected: bool) -> Self {
         self.options.undirected = undirected;
@@ -428,6 +441,8 @@ pub(crate) struct Inner {
     pub(crate) backend: Arc<dyn StorageBackend>,
     pub(crate) options: Options,
     pub(crate) durability: Durability,
+    /// WAL size that triggers a checkpoint after a commit.
+    pub(crate) auto_checkpoint: Option<u64>,
     pub(crate) catalog: Catalog,
     pub(crate) writer: Mutex<Writer>,
     pub(crate) current: RwLock<Arc<Version>>,
@@ -457,6 +472,7 @@ impl Database {
                 walks_per_node: DEFAULT_WALKS_PER_NODE,
             },
             durability: Durability::Immediate,
+            auto_checkpoint: Some(DEFAULT_AUTO_CHECKPOINT_BYTES),
         }
     }
 
@@ -491,6 +507,7 @@ impl Database {
             backend,
             options: builder.options,
             durability: builder.durability,
+            auto_checkpoint: builder.auto_checkpoint,
             catalog,
             writer: Mutex::new(Writer {
                 wal,

@@ -315,13 +315,26 @@ impl<'db> WriteTxn<'db> {
         let segment = std::sync::Arc::clone(&staging.segment);
         self.db
             .publish(staging.into_version(&segment, self.db.inner.options.undirected));
-        if self.db.inner.durability == Durability::Group {
-            // Release the writer so the next transaction appends while this one's sync runs.
-            let db = self.db;
-            drop(self);
+        let checkpoint_due = self
+            .db
+            .inner
+            .auto_checkpoint
+            .is_some_and(|limit| self.writer.wal.len() > limit);
+        // Release the writer: the next transaction may append while this one's group sync
+        // runs, and the checkpoint takes the writer itself.
+        let db = self.db;
+        drop(self);
+        if db.inner.durability == Durability::Group {
             db.inner
                 .group
                 .wait_durable(lsn, |error| db.inner.writer.lock().poison(error))?;
+        }
+        if checkpoint_due {
+            // The transaction is durable and acknowledged whatever happens here; a failed
+            // checkpoint poisons the writer, so the next write reports why.
+            if let Err(error) = db.checkpoint() {
+                db.inner.writer.lock().poison(error);
+            }
         }
         Ok(CommitInfo { lsn, ops })
     }

@@ -104,6 +104,11 @@ impl WalWriter {
         self.file.sync_data()
     }
 
+    /// Bytes in the current file (header included).
+    pub(crate) fn len(&self) -> u64 {
+        self.offset
+    }
+
     /// The LSN of the last record appended (to this file or, after a rotation, before it).
     pub(crate) fn last_lsn(&self) -> u64 {
         self.next_lsn.saturating_sub(1)
