@@ -19,6 +19,8 @@ mod writer;
 
 pub(crate) use ops::{decode_ops, encode_ops, Op};
 pub(crate) use reader::{inspect_file, read_wal_dir, RecoveredTxn};
+#[cfg(feature = "fuzzing")]
+pub(crate) use reader::WalScan;
 pub(crate) use writer::WalWriter;
 
 /// Magic bytes at the start of every WAL file.
