@@ -319,8 +319,21 @@ fn lock(backend: &Arc<dyn StorageBackend>, path: &Path) -> Result<()> {
 }
 
 /// Deletes what an interrupted checkpoint or import left behind: `.tmp` files and segment or
-/// walk generations the manifest does not name.
+/// walk generations the manifest does not name, and WAL files whose creation was interrupted
+/// before the rename (`wal/*.tmp`).
 fn remove_stray_files(backend: &Arc<dyn StorageBackend>, manifest: &Manifest) -> Result<()> {
+    match backend.list(WAL_DIR) {
+        Ok(names) => {
+            for name in names.into_iter().filter(|n| n.ends_with(".tmp")) {
+                let full = format!("{WAL_DIR}/{name}");
+                backend
+                    .remove(&full)
+                    .map_err(|e| Error::io(format!("removing stray file {full}"), e))?;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("listing {WAL_DIR}/"), e)),
+    }
     for dir in [SEGMENT_DIR, WALK_DIR] {
         let names = match backend.list(dir) {
             Ok(names) => names,
