@@ -325,3 +325,28 @@ fn a_wal_file_cut_below_its_header_is_corruption_not_an_empty_log() {
     sim.set_file_bytes(&name, vec![0; bytes.len()]);
     assert!(matches!(sim_db(&sim, false), Err(Error::Corrupt(_))));
 }
+
+/// Regression (found by reading the decoder for the fuzz target): a walk-index header with a
+/// valid checksum but a node count of 2^32 made decoding allocate per-node tables for four
+/// billion nodes before reading a walk (an abort, not an error). The count is now checked
+/// against the graph's before anything is allocated.
+#[test]
+fn a_walk_index_claiming_billions_of_nodes_is_refused_before_allocating() {
+    let (original, _) = build(false);
+    let name = find(&original, "walks/");
+    let mut bytes = original.file_bytes(&name).unwrap();
+    bytes[40..48].copy_from_slice(&(1u64 << 32).to_le_bytes());
+    let crc_at = 64 + 24 * 2;
+    let crc = crc32fast::hash(&bytes[..crc_at]);
+    bytes[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    let sim = original.crash(CrashMode::KeepAll);
+    sim.set_file_bytes(&name, bytes);
+    let outcome = sim_db(&sim, false).and_then(|db| db.verify());
+    match outcome {
+        Err(Error::Corrupt(c)) => {
+            assert_eq!(c.file, name);
+            assert!(c.what.contains("node count"), "{c}");
+        }
+        other => panic!("not reported as corruption: {other:?}"),
+    }
+}

@@ -249,12 +249,12 @@ impl DatabaseBuilder {
             let index = walks::build(&CsrGraph::default(), &builder.options, &|_, _| {})?;
             WalkSlot::Loaded { index: Box::new(index), lsn: manifest.checkpoint_lsn }
         } else if scan.txns.is_empty() {
-            WalkSlot::OnDisk { name: manifest.walks.clone(), lsn: manifest.checkpoint_lsn }
+            WalkSlot::OnDisk { name: manifest.walks.clone(), lsn: manifest.checkpoint_lsn, node_count: manifest.node_count }
         } else {
             let bytes = backend
                 .map(&manifest.walks)
                 .map_err(|e| Error::io(format!("mapping {}", manifest.walks), e))?;
-            let index = walks::decode(&manifest.walks, &bytes, &builder.options)?;
+            let index = walks::decode(&manifest.walks, &bytes, &builder.options, manifest.node_count)?;
             WalkSlot::Loaded { index: Box::new(index), lsn: manifest.checkpoint_lsn }
         };
         for txn in &scan.txns {
