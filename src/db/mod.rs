@@ -209,14 +209,20 @@ impl DatabaseBuilder {
                 .map_err(|e| Error::io(format!("mapping {}", manifest.segment), e))?;
             Arc::new(Segment::open(&manifest.segment, bytes)?)
         };
-        if segment.node_count() != manifest.node_count && !manifest.segment.is_empty() {
+        if (segment.node_count() != manifest.node_count || segment.edge_count() != manifest.edge_count)
+            && !manifest.segment.is_empty()
+        {
+            // Replay counts edges from the manifest's number: a mismatch would make it wrong
+            // (or underflow on deletes).
             return Err(Error::corrupt(
                 &manifest.segment,
                 32,
                 format!(
-                    "segment holds {} nodes, the manifest says {}",
+                    "segment holds {} nodes and {} edges, the manifest says {} and {}",
                     segment.node_count(),
-                    manifest.node_count
+                    segment.edge_count(),
+                    manifest.node_count,
+                    manifest.edge_count
                 ),
             ));
         }
