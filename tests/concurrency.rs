@@ -9,6 +9,7 @@
 //! delete the snapshot's segment file), and always resolve keys and ids consistently.
 //!
 //! `WALKDB_STRESS_TXNS` (default 400) sets the number of write transactions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,8 +21,11 @@ use walkdb::{Database, PprRequest, Snapshot};
 /// Pairs alive after transaction `t` (0-based): pair `t` is added, pair `t - 4` retired.
 const LIVE_PAIRS: u64 = 4;
 
+/// Edges by (src, relation, dst) keys, with their weights.
+type EdgeMap = BTreeMap<(String, String, String), f64>;
+
 /// Every edge of the snapshot by keys, checking the pair invariant on the way.
-fn read_all(snap: &Snapshot) -> BTreeMap<(String, String, String), f64> {
+fn read_all(snap: &Snapshot) -> EdgeMap {
     let keys = snap.node_keys().unwrap();
     assert_eq!(
         keys.len(),
@@ -89,7 +93,7 @@ fn readers_never_see_half_a_transaction_or_a_freed_segment() {
             let queries_run = Arc::clone(&queries_run);
             std::thread::spawn(move || {
                 let mut workspace = PprWorkspace::new();
-                let mut held: Vec<(Snapshot, BTreeMap<(String, String, String), f64>)> = Vec::new();
+                let mut held: Vec<(Snapshot, EdgeMap)> = Vec::new();
                 let mut round = 0u64;
                 while !done.load(Ordering::Acquire) {
                     round += 1;

@@ -14,6 +14,7 @@
 //!
 //! `WALKDB_CATALOG_SAMPLE` (default 3000) sets how many catalog bytes are flipped
 //! (`all` flips every byte).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -123,17 +124,28 @@ enum Damage {
 }
 
 /// Applies one damage to a copy of the database and classifies the outcome.
-fn try_damage(
-    original: &SimBackend,
-    name: &str,
-    bytes: &[u8],
-    damage: &Damage,
+/// The file under test and what an undamaged database serves.
+struct Target<'a> {
+    original: &'a SimBackend,
+    name: &'a str,
+    bytes: &'a [u8],
     undirected: bool,
-    expected: &Served,
-    prefixes: &[Served],
-    blame: &str,
-    tally: &mut Tally,
-) {
+    expected: &'a Served,
+    prefixes: &'a [Served],
+    /// The file name a corruption report must start with.
+    blame: &'a str,
+}
+
+fn try_damage(target: &Target<'_>, damage: &Damage, tally: &mut Tally) {
+    let Target {
+        original,
+        name,
+        bytes,
+        undirected,
+        expected,
+        prefixes,
+        blame,
+    } = *target;
     let sim = original.crash(CrashMode::KeepAll);
     let mut damaged = bytes.to_vec();
     let what = match *damage {
@@ -245,6 +257,15 @@ fn sweep(undirected: bool) {
         } else {
             prefix.trim_end_matches('/')
         };
+        let target = Target {
+            original: &original,
+            name: &name,
+            bytes: &bytes,
+            undirected,
+            expected: &expected,
+            prefixes: &prefixes,
+            blame,
+        };
         let mut flips = Tally::default();
         let positions: Vec<usize> = match (kind, catalog_sample) {
             ("manifest (in catalog.redb)", _) => manifest_range(&bytes, &segment).collect(),
@@ -254,34 +275,14 @@ fn sweep(undirected: bool) {
             _ => (0..bytes.len()).collect(),
         };
         for &at in &positions {
-            try_damage(
-                &original,
-                &name,
-                &bytes,
-                &Damage::Flip(at),
-                undirected,
-                &expected,
-                &prefixes,
-                blame,
-                &mut flips,
-            );
+            try_damage(&target, &Damage::Flip(at), &mut flips);
         }
         rate(&format!("{kind} flips"), &flips);
         let mut cuts = Tally::default();
         if kind != "manifest (in catalog.redb)" {
             let step = (bytes.len() / 400).max(1);
             for len in (0..bytes.len()).step_by(step) {
-                try_damage(
-                    &original,
-                    &name,
-                    &bytes,
-                    &Damage::Truncate(len),
-                    undirected,
-                    &expected,
-                    &prefixes,
-                    blame,
-                    &mut cuts,
-                );
+                try_damage(&target, &Damage::Truncate(len), &mut cuts);
             }
             rate(&format!("{kind} truncations"), &cuts);
         }

@@ -2,6 +2,7 @@
 //! databases, so the fuzzers start past the magic numbers and checksums. Run with
 //! `WALKDB_WRITE_FUZZ_SEEDS=1 cargo test --test fuzz_seeds` to regenerate them; without the
 //! variable the test only checks that the generator still works.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

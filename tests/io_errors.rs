@@ -10,6 +10,7 @@
 //!   commits.
 //!
 //! `WALKDB_IO_SWEEP_STRIDE` (default 1: every operation) thins the sweep for quick runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -7,6 +7,7 @@
 //! periodically and at the end.
 //!
 //! `WALKDB_KILLS` sets the number of kills (default 200); `WALKDB_KILL_SEED` the seed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
