@@ -275,3 +275,19 @@ fn diagnose_one_failure() {
     }
     println!("acked {} error {:?}", outcome.acked, outcome.error);
 }
+
+#[test]
+#[ignore = "diagnostic: lists the operations whose single failure surfaced no error"]
+fn list_absorbed_failures() {
+    let probe = SimBackend::new();
+    probe.start_trace();
+    run_workload(&probe, false);
+    let trace = probe.trace();
+    for n in 1..=trace.len() as u64 {
+        let sim = SimBackend::new();
+        sim.fail_at(n, FailMode::Once, ErrorKind::Other);
+        if run_workload(&sim, false).error.is_none() {
+            println!("{n:4} {}", trace[n as usize - 1]);
+        }
+    }
+}
