@@ -351,3 +351,22 @@ fn a_walk_index_claiming_billions_of_nodes_is_refused_before_allocating() {
         other => panic!("not reported as corruption: {other:?}"),
     }
 }
+
+/// A missing file is damage too: every file the manifest names, and the WAL (a database always
+/// has one; without it the commits after the checkpoint would vanish without a word).
+#[test]
+fn a_missing_file_is_reported_as_corruption() {
+    let (original, _) = build(false);
+    for prefix in ["wal/", "adj/", "walks/"] {
+        let sim = original.crash(CrashMode::KeepAll);
+        let name = find(&sim, prefix);
+        walkdb::backend::StorageBackend::remove(&sim, &name).unwrap();
+        let outcome = sim_db(&sim, false).and_then(|db| db.verify());
+        match outcome {
+            Err(Error::Corrupt(c)) => {
+                assert!(c.file.starts_with(prefix.trim_end_matches('/')), "{c}")
+            }
+            other => panic!("{name} deleted: {other:?}"),
+        }
+    }
+}

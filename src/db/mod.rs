@@ -206,7 +206,7 @@ impl DatabaseBuilder {
         } else {
             let bytes = backend
                 .map(&manifest.segment)
-                .map_err(|e| Error::io(format!("mapping {}", manifest.segment), e))?;
+                .map_err(|e| map_error(&manifest.segment, e))?;
             Arc::new(Segment::open(&manifest.segment, bytes)?)
         };
         if (segment.node_count() != manifest.node_count || segment.edge_count() != manifest.edge_count)
@@ -228,6 +228,18 @@ impl DatabaseBuilder {
         }
         remove_stray_files(&backend, &manifest)?;
         let scan = read_wal_dir(&backend, manifest.checkpoint_lsn)?;
+        if scan.files.is_empty() {
+            // Creation and checkpoints make a new WAL file durable before deleting older ones,
+            // so a database always has one: without it, commits after the checkpoint are gone.
+            return Err(Error::corrupt(
+                WAL_DIR,
+                0,
+                format!(
+                    "no WAL file: the log after checkpoint LSN {} is missing",
+                    manifest.checkpoint_lsn
+                ),
+            ));
+        }
         if let Some((first, first_lsn)) = scan.files.first() {
             if *first_lsn > manifest.checkpoint_lsn + 1 {
                 return Err(Error::corrupt(first, 16, format!(
@@ -259,7 +271,7 @@ impl DatabaseBuilder {
         } else {
             let bytes = backend
                 .map(&manifest.walks)
-                .map_err(|e| Error::io(format!("mapping {}", manifest.walks), e))?;
+                .map_err(|e| map_error(&manifest.walks, e))?;
             let index = walks::decode(&manifest.walks, &bytes, &builder.options, manifest.node_count)?;
             WalkSlot::Loaded { index: Box::new(index), lsn: manifest.checkpoint_lsn }
         };
@@ -311,6 +323,16 @@ impl DatabaseBuilder {
         } else {
             self.create()
         }
+    }
+}
+
+/// The error for a file the manifest names that cannot be mapped: missing is damage (the
+/// manifest switches only after its files are durable), anything else an I/O error.
+pub(crate) fn map_error(name: &str, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::corrupt(name, 0, "the manifest names this file, but it does not exist")
+    } else {
+        Error::io(format!("mapping {name}"), e)
     }
 }
 

@@ -73,7 +73,7 @@ impl Inner {
     pub(crate) fn load_walks(&self) -> Result<()> {
         let mut slot = self.walks.write();
         if let WalkSlot::OnDisk { name, lsn, node_count } = &*slot {
-            let bytes = self.backend.map(name).map_err(|e| Error::io(format!("mapping {name}"), e))?;
+            let bytes = self.backend.map(name).map_err(|e| super::map_error(name, e))?;
             let index = decode(name, &bytes, &self.options, *node_count)?;
             *slot = WalkSlot::Loaded { index: Box::new(index), lsn: *lsn };
         }
