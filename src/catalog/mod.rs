@@ -118,6 +118,27 @@ impl Manifest {
         if c.remaining() != 0 {
             return Err(Error::corrupt(CATALOG_FILE, 0, "manifest: trailing bytes"));
         }
+        // The files are named after their generation (and none exist at generation 0): any
+        // other name is damage, and must never lead open to read, or delete, another path.
+        let (want_segment, want_walks) = if generation == 0 {
+            (String::new(), String::new())
+        } else {
+            (
+                format!("{}/{generation:020}.seg", crate::adjacency::SEGMENT_DIR),
+                format!("{}/{generation:020}.wix", crate::db::WALK_DIR),
+            )
+        };
+        if segment != want_segment || walks != want_walks {
+            return Err(Error::corrupt(
+                CATALOG_FILE,
+                0,
+                format!(
+                    "manifest of generation {generation} names '{}' and '{}'",
+                    segment.escape_debug(),
+                    walks.escape_debug()
+                ),
+            ));
+        }
         if node_count > u32::MAX as u64 || relation_count > u32::MAX as u64 {
             return Err(Error::corrupt(
                 CATALOG_FILE,
@@ -502,8 +523,8 @@ mod tests {
             node_count: 0,
             relation_count: 0,
             edge_count: 0,
-            segment: "adj/1.seg".into(),
-            walks: String::new(),
+            segment: "adj/00000000000000000001.seg".into(),
+            walks: "walks/00000000000000000001.wix".into(),
         };
         let catalog = Catalog::create(&backend, &options, &manifest).unwrap();
         manifest.node_count = 2;
@@ -517,5 +538,44 @@ mod tests {
         assert_eq!(catalog.node_id("b").unwrap(), Some(1));
         assert_eq!(catalog.node_keys().unwrap(), vec!["a", "b"]);
         catalog.verify(2, 1).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_naming_another_path_is_damage() {
+        let good = Manifest {
+            generation: 3,
+            checkpoint_lsn: 7,
+            node_count: 1,
+            relation_count: 1,
+            edge_count: 1,
+            segment: "adj/00000000000000000003.seg".into(),
+            walks: "walks/00000000000000000003.wix".into(),
+        };
+        assert_eq!(Manifest::decode(&good.encode()).unwrap(), good);
+        for (segment, walks) in [
+            ("../../etc/passwd", "walks/00000000000000000003.wix"),
+            (
+                "adj/00000000000000000002.seg",
+                "walks/00000000000000000003.wix",
+            ),
+            ("adj/00000000000000000003.seg", "/tmp/x"),
+            ("", ""),
+        ] {
+            let bad = Manifest {
+                segment: segment.into(),
+                walks: walks.into(),
+                ..good.clone()
+            };
+            assert!(
+                Manifest::decode(&bad.encode()).is_err(),
+                "{segment} {walks}"
+            );
+        }
+        let mut flipped = good.encode();
+        flipped[12] ^= 1;
+        assert!(
+            Manifest::decode(&flipped).is_err(),
+            "the checksum covers every field"
+        );
     }
 }
