@@ -45,6 +45,9 @@ mod catalog;
 mod db;
 mod error;
 mod format;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod graph;
 mod hash;
 pub mod inspect;

@@ -115,12 +115,17 @@ struct State {
     ops: u64,
     fail: Option<(u64, FailMode, io::ErrorKind)>,
     locked: bool,
+    /// When tracing, what each mutating operation was, in order.
+    trace: Option<Vec<String>>,
 }
 
 impl State {
     /// Counts a mutating operation and decides whether it fails.
-    fn tick(&mut self) -> io::Result<()> {
+    fn tick(&mut self, what: impl FnOnce() -> String) -> io::Result<()> {
         self.ops += 1;
+        if let Some(trace) = &mut self.trace {
+            trace.push(what());
+        }
         if let Some((at, mode, kind)) = self.fail {
             let fails = match mode {
                 FailMode::Once => self.ops == at,
@@ -157,6 +162,17 @@ impl SimBackend {
     /// Makes operation number `n` (1-based, counted as by [`SimBackend::op_count`]) fail.
     pub fn fail_at(&self, n: u64, mode: FailMode, kind: io::ErrorKind) {
         self.state.lock().fail = Some((n, mode, kind));
+    }
+
+    /// Starts recording a description of every mutating operation (see [`SimBackend::trace`]).
+    pub fn start_trace(&self) {
+        self.state.lock().trace = Some(Vec::new());
+    }
+
+    /// The operations recorded since [`SimBackend::start_trace`]; entry `i` is operation
+    /// number `i + 1` counted from the start of the trace.
+    pub fn trace(&self) -> Vec<String> {
+        self.state.lock().trace.clone().unwrap_or_default()
     }
 
     /// Stops injecting failures.
@@ -231,6 +247,7 @@ impl SimBackend {
             ops: 0,
             fail: None,
             locked: false,
+            trace: None,
         };
         SimBackend {
             state: Arc::new(Mutex::new(crashed)),
@@ -296,7 +313,13 @@ impl SimFile {
     }
 
     fn mutate(&self, op: FileOp) -> io::Result<()> {
-        self.state.lock().tick()?;
+        self.state.lock().tick(|| {
+            let what = match &op {
+                FileOp::Write { offset, data } => format!("write {} bytes at {offset}", data.len()),
+                FileOp::SetLen(len) => format!("set_len {len}"),
+            };
+            format!("{what} of inode {}", self.inode)
+        })?;
         self.with_inode(|inode| {
             apply(&mut inode.live, &op);
             inode.pending.push(op);
@@ -335,7 +358,9 @@ impl StorageFile for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.state.lock().tick()?;
+        self.state
+            .lock()
+            .tick(|| format!("sync_data of inode {}", self.inode))?;
         self.with_inode(|inode| {
             for op in std::mem::take(&mut inode.pending) {
                 apply(&mut inode.durable, &op);
@@ -382,7 +407,8 @@ impl StorageBackend for SimBackend {
         let inode = match state.live.get(name) {
             Some(&id) => id,
             None if create => {
-                state.tick()?;
+                let next = state.next_inode;
+                state.tick(|| format!("create {name} (inode {next})"))?;
                 let id = state.next_inode;
                 state.next_inode += 1;
                 state.inodes.insert(id, Inode::default());
@@ -409,7 +435,7 @@ impl StorageBackend for SimBackend {
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         let mut state = self.state.lock();
-        state.tick()?;
+        state.tick(|| format!("rename {from} to {to}"))?;
         let id = state.live.remove(from).ok_or_else(|| not_found(from))?;
         state.live.insert(to.to_string(), id);
         state.pending_ns.push(NsOp::Rename {
@@ -421,7 +447,7 @@ impl StorageBackend for SimBackend {
 
     fn remove(&self, name: &str) -> io::Result<()> {
         let mut state = self.state.lock();
-        state.tick()?;
+        state.tick(|| format!("remove {name}"))?;
         state.live.remove(name).ok_or_else(|| not_found(name))?;
         state.pending_ns.push(NsOp::Remove {
             name: name.to_string(),
@@ -431,7 +457,7 @@ impl StorageBackend for SimBackend {
 
     fn sync_dir(&self, dir: &str) -> io::Result<()> {
         let mut state = self.state.lock();
-        state.tick()?;
+        state.tick(|| format!("sync_dir '{dir}'"))?;
         let pending = std::mem::take(&mut state.pending_ns);
         let mut kept = Vec::new();
         for op in pending {

@@ -49,6 +49,38 @@ pub(crate) struct Manifest {
     pub(crate) walks: String,
 }
 
+/// Appends the CRC32 of `out` to it: the manifest and options records carry their own
+/// checksum, because redb does not checksum its pages and a flipped bit in these records would
+/// otherwise point the database at the wrong LSN, counts or files, or flip its graph mode.
+fn seal(mut out: Vec<u8>) -> Vec<u8> {
+    let crc = crate::format::crc32(&[&out]);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Checks and strips the trailing CRC32 of a record written by [`seal`].
+fn unseal<'a>(bytes: &'a [u8], record: &str) -> Result<&'a [u8]> {
+    let Some(body_len) = bytes.len().checked_sub(4) else {
+        return Err(Error::corrupt(
+            CATALOG_FILE,
+            0,
+            format!(
+                "{record} record is {} bytes, too short for its checksum",
+                bytes.len()
+            ),
+        ));
+    };
+    let (body, crc) = bytes.split_at(body_len);
+    if crate::format::crc32(&[body]).to_le_bytes() != crc {
+        return Err(Error::corrupt(
+            CATALOG_FILE,
+            0,
+            format!("{record} record checksum mismatch"),
+        ));
+    }
+    Ok(body)
+}
+
 impl Manifest {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -60,14 +92,14 @@ impl Manifest {
         out.extend_from_slice(&(self.relation_count as u64).to_le_bytes());
         put_str(&mut out, &self.segment);
         put_str(&mut out, &self.walks);
-        out
+        seal(out)
     }
 
     fn decode(bytes: &[u8]) -> Result<Manifest> {
         let bad = |e: crate::format::DecodeError| {
             Error::corrupt(CATALOG_FILE, e.offset, format!("manifest: {}", e.what))
         };
-        let mut c = Cursor::new(bytes);
+        let mut c = Cursor::new(unseal(bytes, "manifest")?);
         let version = c.u32().map_err(bad)?;
         if version != FORMAT_VERSION {
             return Err(Error::corrupt(
@@ -83,6 +115,30 @@ impl Manifest {
         let relation_count = c.u64().map_err(bad)?;
         let segment = c.str().map_err(bad)?.to_string();
         let walks = c.str().map_err(bad)?.to_string();
+        if c.remaining() != 0 {
+            return Err(Error::corrupt(CATALOG_FILE, 0, "manifest: trailing bytes"));
+        }
+        // The files are named after their generation (and none exist at generation 0): any
+        // other name is damage, and must never lead open to read, or delete, another path.
+        let (want_segment, want_walks) = if generation == 0 {
+            (String::new(), String::new())
+        } else {
+            (
+                format!("{}/{generation:020}.seg", crate::adjacency::SEGMENT_DIR),
+                format!("{}/{generation:020}.wix", crate::db::WALK_DIR),
+            )
+        };
+        if segment != want_segment || walks != want_walks {
+            return Err(Error::corrupt(
+                CATALOG_FILE,
+                0,
+                format!(
+                    "manifest of generation {generation} names '{}' and '{}'",
+                    segment.escape_debug(),
+                    walks.escape_debug()
+                ),
+            ));
+        }
         if node_count > u32::MAX as u64 || relation_count > u32::MAX as u64 {
             return Err(Error::corrupt(
                 CATALOG_FILE,
@@ -108,16 +164,33 @@ fn encode_options(o: &Options) -> Vec<u8> {
     out.push(o.undirected as u8);
     out.extend_from_slice(&o.alpha.to_le_bytes());
     out.extend_from_slice(&o.walks_per_node.to_le_bytes());
-    out
+    seal(out)
 }
 
 fn decode_options(bytes: &[u8]) -> Result<Options> {
     let bad = |e: crate::format::DecodeError| {
         Error::corrupt(CATALOG_FILE, e.offset, format!("options: {}", e.what))
     };
-    let mut c = Cursor::new(bytes);
-    let _version = c.u32().map_err(bad)?;
-    let undirected = c.u8().map_err(bad)? != 0;
+    let mut c = Cursor::new(unseal(bytes, "options")?);
+    let version = c.u32().map_err(bad)?;
+    if version != FORMAT_VERSION {
+        return Err(Error::corrupt(
+            CATALOG_FILE,
+            0,
+            format!("options version {version} is not supported"),
+        ));
+    }
+    let undirected = match c.u8().map_err(bad)? {
+        0 => false,
+        1 => true,
+        other => {
+            return Err(Error::corrupt(
+                CATALOG_FILE,
+                0,
+                format!("options: graph mode byte {other} is not 0 or 1"),
+            ))
+        }
+    };
     let alpha = c.f64().map_err(bad)?;
     let walks_per_node = c.f64().map_err(bad)?;
     // Written so that NaN fails both checks.
@@ -133,8 +206,42 @@ fn decode_options(bytes: &[u8]) -> Result<Options> {
     })
 }
 
+/// Runs a catalog operation, turning a panic inside redb into a corruption error.
+///
+/// redb validates much of a damaged file but still asserts on some states (for example
+/// "Malformed allocator state" for a flipped byte in its allocator pages); walkdb promises a
+/// typed error for every damaged file, never a crash, so the catalog contains redb's panics
+/// here. redb's state after such a panic is not trusted: the error reports the catalog as
+/// damaged, and callers drop the handle.
+fn contain<T>(operation: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(operation)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(Error::corrupt(
+                CATALOG_FILE,
+                0,
+                format!("redb rejected a damaged page: {what}"),
+            ))
+        }
+    }
+}
+
 fn redb_err(e: impl Into<redb::Error>) -> Error {
     match e.into() {
+        // redb reads only within the file it sized; a read past the end means a damaged
+        // page reference (or a truncated file), not a failing disk.
+        redb::Error::Io(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::corrupt(
+                CATALOG_FILE,
+                0,
+                format!("a page reference points past the end of the file ({source})"),
+            )
+        }
         redb::Error::Io(source) => Error::io(format!("accessing {CATALOG_FILE}"), source),
         redb::Error::Corrupted(what) => Error::corrupt(CATALOG_FILE, 0, what),
         other => Error::corrupt(CATALOG_FILE, 0, other.to_string()),
@@ -144,20 +251,41 @@ fn redb_err(e: impl Into<redb::Error>) -> Error {
 /// The redb catalog.
 #[derive(Debug)]
 pub(crate) struct Catalog {
-    db: redb::Database,
+    db: Redb,
+}
+
+/// A redb handle whose drop cannot panic: redb's `Drop` closes the file and may commit, and on
+/// a damaged file that can hit the same assertions [`contain`] guards against.
+#[derive(Debug)]
+struct Redb(Option<redb::Database>);
+
+impl std::ops::Deref for Redb {
+    type Target = redb::Database;
+    fn deref(&self) -> &redb::Database {
+        match &self.0 {
+            Some(db) => db,
+            // Only `drop` takes the handle out, and nothing derefs it after that.
+            None => unreachable!("the redb handle is taken only by drop"),
+        }
+    }
+}
+
+impl Drop for Redb {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(db)));
+        }
+    }
 }
 
 impl Catalog {
-    fn open_file(
-        backend: &Arc<dyn StorageBackend>,
-        name: &str,
-        create: bool,
-    ) -> Result<redb::Database> {
+    fn open_file(backend: &Arc<dyn StorageBackend>, name: &str, create: bool) -> Result<Redb> {
         let file = backend
             .open(name, create)
             .map_err(|e| Error::io(format!("opening {name}"), e))?;
         redb::Builder::new()
             .create_with_backend(RedbFile(file))
+            .map(|db| Redb(Some(db)))
             .map_err(redb_err)
     }
 
@@ -169,167 +297,183 @@ impl Catalog {
         options: &Options,
         manifest: &Manifest,
     ) -> Result<Catalog> {
-        let tmp = format!("{CATALOG_FILE}.tmp");
-        if backend
-            .exists(&tmp)
-            .map_err(|e| Error::io(format!("checking {tmp}"), e))?
-        {
+        contain(|| {
+            let tmp = format!("{CATALOG_FILE}.tmp");
+            if backend
+                .exists(&tmp)
+                .map_err(|e| Error::io(format!("checking {tmp}"), e))?
+            {
+                backend
+                    .remove(&tmp)
+                    .map_err(|e| Error::io(format!("removing {tmp}"), e))?;
+            }
+            let db = Catalog::open_file(backend, &tmp, true)?;
+            let txn = db.begin_write().map_err(redb_err)?;
+            {
+                let mut meta = txn.open_table(META).map_err(redb_err)?;
+                meta.insert("options", encode_options(options).as_slice())
+                    .map_err(redb_err)?;
+                meta.insert("manifest", manifest.encode().as_slice())
+                    .map_err(redb_err)?;
+                for table in [NODE_IDS, REL_IDS] {
+                    txn.open_table(table).map_err(redb_err)?;
+                }
+                for table in [NODE_KEYS, REL_NAMES] {
+                    txn.open_table(table).map_err(redb_err)?;
+                }
+            }
+            txn.commit().map_err(redb_err)?;
+            drop(db);
             backend
-                .remove(&tmp)
-                .map_err(|e| Error::io(format!("removing {tmp}"), e))?;
-        }
-        let db = Catalog::open_file(backend, &tmp, true)?;
-        let txn = db.begin_write().map_err(redb_err)?;
-        {
-            let mut meta = txn.open_table(META).map_err(redb_err)?;
-            meta.insert("options", encode_options(options).as_slice())
-                .map_err(redb_err)?;
-            meta.insert("manifest", manifest.encode().as_slice())
-                .map_err(redb_err)?;
-            for table in [NODE_IDS, REL_IDS] {
-                txn.open_table(table).map_err(redb_err)?;
-            }
-            for table in [NODE_KEYS, REL_NAMES] {
-                txn.open_table(table).map_err(redb_err)?;
-            }
-        }
-        txn.commit().map_err(redb_err)?;
-        drop(db);
-        backend
-            .rename(&tmp, CATALOG_FILE)
-            .map_err(|e| Error::io(format!("renaming {tmp}"), e))?;
-        backend
-            .sync_dir("")
-            .map_err(|e| Error::io("syncing the database directory", e))?;
-        Ok(Catalog {
-            db: Catalog::open_file(backend, CATALOG_FILE, false)?,
+                .rename(&tmp, CATALOG_FILE)
+                .map_err(|e| Error::io(format!("renaming {tmp}"), e))?;
+            backend
+                .sync_dir("")
+                .map_err(|e| Error::io("syncing the database directory", e))?;
+            Ok(Catalog {
+                db: Catalog::open_file(backend, CATALOG_FILE, false)?,
+            })
         })
     }
 
     /// Opens the catalog and reads the options and manifest.
     pub(crate) fn open(backend: &Arc<dyn StorageBackend>) -> Result<(Catalog, Options, Manifest)> {
-        let db = Catalog::open_file(backend, CATALOG_FILE, false)?;
-        let catalog = Catalog { db };
-        let txn = catalog.db.begin_read().map_err(redb_err)?;
-        let meta = txn.open_table(META).map_err(redb_err)?;
-        let get = |key: &str| -> Result<Vec<u8>> {
-            meta.get(key)
-                .map_err(redb_err)?
-                .map(|v| v.value().to_vec())
-                .ok_or_else(|| Error::corrupt(CATALOG_FILE, 0, format!("catalog has no {key}")))
-        };
-        let options = decode_options(&get("options")?)?;
-        let manifest = Manifest::decode(&get("manifest")?)?;
-        drop(meta);
-        drop(txn);
-        Ok((catalog, options, manifest))
+        contain(|| {
+            let db = Catalog::open_file(backend, CATALOG_FILE, false)?;
+            let catalog = Catalog { db };
+            let txn = catalog.db.begin_read().map_err(redb_err)?;
+            let meta = txn.open_table(META).map_err(redb_err)?;
+            let get = |key: &str| -> Result<Vec<u8>> {
+                meta.get(key)
+                    .map_err(redb_err)?
+                    .map(|v| v.value().to_vec())
+                    .ok_or_else(|| Error::corrupt(CATALOG_FILE, 0, format!("catalog has no {key}")))
+            };
+            let options = decode_options(&get("options")?)?;
+            let manifest = Manifest::decode(&get("manifest")?)?;
+            drop(meta);
+            drop(txn);
+            Ok((catalog, options, manifest))
+        })
     }
 
     pub(crate) fn node_id(&self, key: &str) -> Result<Option<NodeId>> {
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
-        Ok(table.get(key).map_err(redb_err)?.map(|v| v.value()))
+        contain(|| {
+            let txn = self.db.begin_read().map_err(redb_err)?;
+            let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
+            Ok(table.get(key).map_err(redb_err)?.map(|v| v.value()))
+        })
     }
 
     pub(crate) fn node_key(&self, id: NodeId) -> Result<Option<String>> {
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
-        Ok(table
-            .get(id)
-            .map_err(redb_err)?
-            .map(|v| v.value().to_string()))
+        contain(|| {
+            let txn = self.db.begin_read().map_err(redb_err)?;
+            let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
+            Ok(table
+                .get(id)
+                .map_err(redb_err)?
+                .map(|v| v.value().to_string()))
+        })
     }
 
     /// Ids of the checkpointed nodes whose key starts with `prefix` (a range scan).
     pub(crate) fn node_ids_with_prefix(&self, prefix: &str) -> Result<Vec<NodeId>> {
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
-        let mut ids = Vec::new();
-        for entry in table.range(prefix..).map_err(redb_err)? {
-            let (key, id) = entry.map_err(redb_err)?;
-            if !key.value().starts_with(prefix) {
-                break;
+        contain(|| {
+            let txn = self.db.begin_read().map_err(redb_err)?;
+            let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
+            let mut ids = Vec::new();
+            for entry in table.range(prefix..).map_err(redb_err)? {
+                let (key, id) = entry.map_err(redb_err)?;
+                if !key.value().starts_with(prefix) {
+                    break;
+                }
+                ids.push(id.value());
             }
-            ids.push(id.value());
-        }
-        Ok(ids)
+            Ok(ids)
+        })
     }
 
     /// Every checkpointed node key, indexed by id; fails if the ids are not dense.
     pub(crate) fn node_keys(&self) -> Result<Vec<String>> {
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
-        let mut keys = Vec::with_capacity(table.len().map_err(redb_err)? as usize);
-        for entry in table.iter().map_err(redb_err)? {
-            let (id, key) = entry.map_err(redb_err)?;
-            if id.value() as usize != keys.len() {
-                return Err(Error::corrupt(
-                    CATALOG_FILE,
-                    0,
-                    format!("node ids are not dense at id {}", id.value()),
-                ));
+        contain(|| {
+            let txn = self.db.begin_read().map_err(redb_err)?;
+            let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
+            let mut keys = Vec::with_capacity(table.len().map_err(redb_err)? as usize);
+            for entry in table.iter().map_err(redb_err)? {
+                let (id, key) = entry.map_err(redb_err)?;
+                if id.value() as usize != keys.len() {
+                    return Err(Error::corrupt(
+                        CATALOG_FILE,
+                        0,
+                        format!("node ids are not dense at id {}", id.value()),
+                    ));
+                }
+                keys.push(key.value().to_string());
             }
-            keys.push(key.value().to_string());
-        }
-        Ok(keys)
+            Ok(keys)
+        })
     }
 
     /// Every relation name, indexed by id.
     pub(crate) fn relations(&self) -> Result<Vec<String>> {
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let table = txn.open_table(REL_NAMES).map_err(redb_err)?;
-        let mut names = Vec::new();
-        for entry in table.iter().map_err(redb_err)? {
-            let (id, name) = entry.map_err(redb_err)?;
-            if id.value() as usize != names.len() {
-                return Err(Error::corrupt(
-                    CATALOG_FILE,
-                    0,
-                    format!("relation ids are not dense at id {}", id.value()),
-                ));
+        contain(|| {
+            let txn = self.db.begin_read().map_err(redb_err)?;
+            let table = txn.open_table(REL_NAMES).map_err(redb_err)?;
+            let mut names = Vec::new();
+            for entry in table.iter().map_err(redb_err)? {
+                let (id, name) = entry.map_err(redb_err)?;
+                if id.value() as usize != names.len() {
+                    return Err(Error::corrupt(
+                        CATALOG_FILE,
+                        0,
+                        format!("relation ids are not dense at id {}", id.value()),
+                    ));
+                }
+                names.push(name.value().to_string());
             }
-            names.push(name.value().to_string());
-        }
-        Ok(names)
+            Ok(names)
+        })
     }
 
     /// Checks that the key tables are inverse to each other and hold `node_count` nodes.
     pub(crate) fn verify(&self, node_count: u32, relation_count: u32) -> Result<()> {
-        let keys = self.node_keys()?;
-        if keys.len() != node_count as usize {
-            return Err(Error::corrupt(
-                CATALOG_FILE,
-                0,
-                format!("{} node keys, manifest says {node_count}", keys.len()),
-            ));
-        }
-        let txn = self.db.begin_read().map_err(redb_err)?;
-        let ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
-        if ids.len().map_err(redb_err)? != keys.len() as u64 {
-            return Err(Error::corrupt(
-                CATALOG_FILE,
-                0,
-                "node_ids and node_keys differ in size",
-            ));
-        }
-        for (id, key) in keys.iter().enumerate() {
-            if ids.get(key.as_str()).map_err(redb_err)?.map(|v| v.value()) != Some(id as u32) {
+        contain(|| {
+            let keys = self.node_keys()?;
+            if keys.len() != node_count as usize {
                 return Err(Error::corrupt(
                     CATALOG_FILE,
                     0,
-                    format!("node key '{key}' does not map back to id {id}"),
+                    format!("{} node keys, manifest says {node_count}", keys.len()),
                 ));
             }
-        }
-        let rels = self.relations()?;
-        if rels.len() != relation_count as usize {
-            return Err(Error::corrupt(
-                CATALOG_FILE,
-                0,
-                format!("{} relations, manifest says {relation_count}", rels.len()),
-            ));
-        }
-        Ok(())
+            let txn = self.db.begin_read().map_err(redb_err)?;
+            let ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
+            if ids.len().map_err(redb_err)? != keys.len() as u64 {
+                return Err(Error::corrupt(
+                    CATALOG_FILE,
+                    0,
+                    "node_ids and node_keys differ in size",
+                ));
+            }
+            for (id, key) in keys.iter().enumerate() {
+                if ids.get(key.as_str()).map_err(redb_err)?.map(|v| v.value()) != Some(id as u32) {
+                    return Err(Error::corrupt(
+                        CATALOG_FILE,
+                        0,
+                        format!("node key '{key}' does not map back to id {id}"),
+                    ));
+                }
+            }
+            let rels = self.relations()?;
+            if rels.len() != relation_count as usize {
+                return Err(Error::corrupt(
+                    CATALOG_FILE,
+                    0,
+                    format!("{} relations, manifest says {relation_count}", rels.len()),
+                ));
+            }
+            Ok(())
+        })
     }
 
     /// Atomically adds the new keys and relations and switches the manifest.
@@ -339,35 +483,37 @@ impl Catalog {
         new_relations: &[(RelId, &str)],
         manifest: &Manifest,
     ) -> Result<()> {
-        let txn = self.db.begin_write().map_err(redb_err)?;
-        {
-            let mut ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
-            let mut keys = txn.open_table(NODE_KEYS).map_err(redb_err)?;
-            // In key order for the key -> id table and id order for the other: sequential
-            // B-tree inserts touch each page once instead of at random (a bulk import of
-            // 265k keys spent most of its catalog time on random inserts).
-            let mut by_key: Vec<(&str, NodeId)> =
-                new_nodes.iter().map(|&(id, key)| (key, id)).collect();
-            by_key.sort_unstable();
-            for (key, id) in by_key {
-                ids.insert(key, id).map_err(redb_err)?;
+        contain(|| {
+            let txn = self.db.begin_write().map_err(redb_err)?;
+            {
+                let mut ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
+                let mut keys = txn.open_table(NODE_KEYS).map_err(redb_err)?;
+                // In key order for the key -> id table and id order for the other: sequential
+                // B-tree inserts touch each page once instead of at random (a bulk import of
+                // 265k keys spent most of its catalog time on random inserts).
+                let mut by_key: Vec<(&str, NodeId)> =
+                    new_nodes.iter().map(|&(id, key)| (key, id)).collect();
+                by_key.sort_unstable();
+                for (key, id) in by_key {
+                    ids.insert(key, id).map_err(redb_err)?;
+                }
+                let mut by_id: Vec<(NodeId, &str)> = new_nodes.to_vec();
+                by_id.sort_unstable_by_key(|&(id, _)| id);
+                for (id, key) in by_id {
+                    keys.insert(id, key).map_err(redb_err)?;
+                }
+                let mut rel_ids = txn.open_table(REL_IDS).map_err(redb_err)?;
+                let mut rel_names = txn.open_table(REL_NAMES).map_err(redb_err)?;
+                for &(id, name) in new_relations {
+                    rel_ids.insert(name, id).map_err(redb_err)?;
+                    rel_names.insert(id, name).map_err(redb_err)?;
+                }
+                let mut meta = txn.open_table(META).map_err(redb_err)?;
+                meta.insert("manifest", manifest.encode().as_slice())
+                    .map_err(redb_err)?;
             }
-            let mut by_id: Vec<(NodeId, &str)> = new_nodes.to_vec();
-            by_id.sort_unstable_by_key(|&(id, _)| id);
-            for (id, key) in by_id {
-                keys.insert(id, key).map_err(redb_err)?;
-            }
-            let mut rel_ids = txn.open_table(REL_IDS).map_err(redb_err)?;
-            let mut rel_names = txn.open_table(REL_NAMES).map_err(redb_err)?;
-            for &(id, name) in new_relations {
-                rel_ids.insert(name, id).map_err(redb_err)?;
-                rel_names.insert(id, name).map_err(redb_err)?;
-            }
-            let mut meta = txn.open_table(META).map_err(redb_err)?;
-            meta.insert("manifest", manifest.encode().as_slice())
-                .map_err(redb_err)?;
-        }
-        txn.commit().map_err(redb_err)
+            txn.commit().map_err(redb_err)
+        })
     }
 }
 
@@ -390,8 +536,8 @@ mod tests {
             node_count: 0,
             relation_count: 0,
             edge_count: 0,
-            segment: "adj/1.seg".into(),
-            walks: String::new(),
+            segment: "adj/00000000000000000001.seg".into(),
+            walks: "walks/00000000000000000001.wix".into(),
         };
         let catalog = Catalog::create(&backend, &options, &manifest).unwrap();
         manifest.node_count = 2;
@@ -405,5 +551,44 @@ mod tests {
         assert_eq!(catalog.node_id("b").unwrap(), Some(1));
         assert_eq!(catalog.node_keys().unwrap(), vec!["a", "b"]);
         catalog.verify(2, 1).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_naming_another_path_is_damage() {
+        let good = Manifest {
+            generation: 3,
+            checkpoint_lsn: 7,
+            node_count: 1,
+            relation_count: 1,
+            edge_count: 1,
+            segment: "adj/00000000000000000003.seg".into(),
+            walks: "walks/00000000000000000003.wix".into(),
+        };
+        assert_eq!(Manifest::decode(&good.encode()).unwrap(), good);
+        for (segment, walks) in [
+            ("../../etc/passwd", "walks/00000000000000000003.wix"),
+            (
+                "adj/00000000000000000002.seg",
+                "walks/00000000000000000003.wix",
+            ),
+            ("adj/00000000000000000003.seg", "/tmp/x"),
+            ("", ""),
+        ] {
+            let bad = Manifest {
+                segment: segment.into(),
+                walks: walks.into(),
+                ..good.clone()
+            };
+            assert!(
+                Manifest::decode(&bad.encode()).is_err(),
+                "{segment} {walks}"
+            );
+        }
+        let mut flipped = good.encode();
+        flipped[12] ^= 1;
+        assert!(
+            Manifest::decode(&flipped).is_err(),
+            "the checksum covers every field"
+        );
     }
 }

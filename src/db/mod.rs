@@ -228,22 +228,41 @@ impl DatabaseBuilder {
         } else {
             let bytes = backend
                 .map(&manifest.segment)
-                .map_err(|e| Error::io(format!("mapping {}", manifest.segment), e))?;
+                .map_err(|e| map_error(&manifest.segment, e))?;
             Arc::new(Segment::open(&manifest.segment, bytes)?)
         };
-        if segment.node_count() != manifest.node_count && !manifest.segment.is_empty() {
+        if (segment.node_count() != manifest.node_count
+            || segment.edge_count() != manifest.edge_count)
+            && !manifest.segment.is_empty()
+        {
+            // Replay counts edges from the manifest's number: a mismatch would make it wrong
+            // (or underflow on deletes).
             return Err(Error::corrupt(
                 &manifest.segment,
                 32,
                 format!(
-                    "segment holds {} nodes, the manifest says {}",
+                    "segment holds {} nodes and {} edges, the manifest says {} and {}",
                     segment.node_count(),
-                    manifest.node_count
+                    segment.edge_count(),
+                    manifest.node_count,
+                    manifest.edge_count
                 ),
             ));
         }
         remove_stray_files(&backend, &manifest)?;
         let scan = read_wal_dir(&backend, manifest.checkpoint_lsn)?;
+        if scan.files.is_empty() {
+            // Creation and checkpoints make a new WAL file durable before deleting older ones,
+            // so a database always has one: without it, commits after the checkpoint are gone.
+            return Err(Error::corrupt(
+                WAL_DIR,
+                0,
+                format!(
+                    "no WAL file: the log after checkpoint LSN {} is missing",
+                    manifest.checkpoint_lsn
+                ),
+            ));
+        }
         if let Some((first, first_lsn)) = scan.files.first() {
             if *first_lsn > manifest.checkpoint_lsn + 1 {
                 return Err(Error::corrupt(first, 16, format!(
@@ -277,12 +296,18 @@ impl DatabaseBuilder {
             WalkSlot::OnDisk {
                 name: manifest.walks.clone(),
                 lsn: manifest.checkpoint_lsn,
+                node_count: manifest.node_count,
             }
         } else {
             let bytes = backend
                 .map(&manifest.walks)
-                .map_err(|e| Error::io(format!("mapping {}", manifest.walks), e))?;
-            let index = walks::decode(&manifest.walks, &bytes, &builder.options)?;
+                .map_err(|e| map_error(&manifest.walks, e))?;
+            let index = walks::decode(
+                &manifest.walks,
+                &bytes,
+                &builder.options,
+                manifest.node_count,
+            )?;
             WalkSlot::Loaded {
                 index: Box::new(index),
                 lsn: manifest.checkpoint_lsn,
@@ -343,6 +368,20 @@ impl DatabaseBuilder {
     }
 }
 
+/// The error for a file the manifest names that cannot be mapped: missing is damage (the
+/// manifest switches only after its files are durable), anything else an I/O error.
+pub(crate) fn map_error(name: &str, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::corrupt(
+            name,
+            0,
+            "the manifest names this file, but it does not exist",
+        )
+    } else {
+        Error::io(format!("mapping {name}"), e)
+    }
+}
+
 fn lock(backend: &Arc<dyn StorageBackend>, path: &Path) -> Result<()> {
     match backend.try_lock() {
         Ok(true) => Ok(()),
@@ -354,8 +393,21 @@ fn lock(backend: &Arc<dyn StorageBackend>, path: &Path) -> Result<()> {
 }
 
 /// Deletes what an interrupted checkpoint or import left behind: `.tmp` files and segment or
-/// walk generations the manifest does not name.
+/// walk generations the manifest does not name, and WAL files whose creation was interrupted
+/// before the rename (`wal/*.tmp`).
 fn remove_stray_files(backend: &Arc<dyn StorageBackend>, manifest: &Manifest) -> Result<()> {
+    match backend.list(WAL_DIR) {
+        Ok(names) => {
+            for name in names.into_iter().filter(|n| n.ends_with(".tmp")) {
+                let full = format!("{WAL_DIR}/{name}");
+                backend
+                    .remove(&full)
+                    .map_err(|e| Error::io(format!("removing stray file {full}"), e))?;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("listing {WAL_DIR}/"), e)),
+    }
     for dir in [SEGMENT_DIR, WALK_DIR] {
         let names = match backend.list(dir) {
             Ok(names) => names,

@@ -58,12 +58,13 @@ impl Snapshot {
     /// Node ids whose key starts with `prefix`, as a membership table.
     pub fn nodes_with_prefix(&self, prefix: &str) -> Result<Vec<bool>> {
         let mut member = vec![false; self.node_count() as usize];
+        // Names before the catalog, held across both reads (see `Snapshot::node_keys`).
+        let names = self.inner.names.read();
         for id in self.inner.catalog.node_ids_with_prefix(prefix)? {
             if let Some(slot) = member.get_mut(id as usize) {
                 *slot = true;
             }
         }
-        let names = self.inner.names.read();
         for (i, key) in names.new_keys.iter().enumerate() {
             if key.starts_with(prefix) {
                 if let Some(slot) = member.get_mut(names.new_keys_base as usize + i) {

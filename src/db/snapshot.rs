@@ -89,8 +89,13 @@ impl Snapshot {
 
     /// Every node key, indexed by id.
     pub fn node_keys(&self) -> Result<Vec<String>> {
-        let mut keys = self.inner.catalog.node_keys()?;
+        // The names lock is taken before the catalog is read and held until both are merged:
+        // a checkpoint commits keys to the catalog and only then (under the write lock) drops
+        // them from `names`, so catalog and names read under one read lock always overlap.
+        // (Read the other way round, a checkpoint in between left the ids it moved out of both
+        // and shifted every later key to a wrong id.)
         let names = self.inner.names.read();
+        let mut keys = self.inner.catalog.node_keys()?;
         keys.truncate(names.new_keys_base as usize);
         keys.extend(names.new_keys.iter().cloned());
         keys.truncate(self.node_count() as usize);

@@ -21,8 +21,13 @@ const BUILD_SEED: u64 = 0x5741_4C4B_4442;
 /// Where the walk index is.
 #[derive(Debug)]
 pub(crate) enum WalkSlot {
-    /// In its generation file, not read yet (opening never reads it), current at `lsn`.
-    OnDisk { name: String, lsn: u64 },
+    /// In its generation file, not read yet (opening never reads it), current at `lsn`; the
+    /// checkpointed graph it belongs to has `node_count` nodes.
+    OnDisk {
+        name: String,
+        lsn: u64,
+        node_count: u32,
+    },
     /// In memory, repaired up to `lsn`.
     Loaded { index: Box<WalkIndex>, lsn: u64 },
 }
@@ -64,9 +69,16 @@ pub(crate) fn changes(
         .collect()
 }
 
-/// Decodes a walk-index file, checking it belongs to this database.
-pub(crate) fn decode(name: &str, bytes: &[u8], options: &Options) -> Result<WalkIndex> {
-    let index = WalkIndex::decode(bytes).map_err(|e| walk_error(name, e))?;
+/// Decodes a walk-index file, checking it belongs to this database (whose checkpointed graph
+/// has `node_count` nodes: the index never covers more).
+pub(crate) fn decode(
+    name: &str,
+    bytes: &[u8],
+    options: &Options,
+    node_count: u32,
+) -> Result<WalkIndex> {
+    let index = WalkIndex::decode_with_node_limit(bytes, node_count as u64)
+        .map_err(|e| walk_error(name, e))?;
     let p = index.params();
     if p.alpha != options.alpha || p.walks_per_link != options.walks_per_node {
         return Err(Error::corrupt(
@@ -92,12 +104,17 @@ impl Inner {
     /// Loads the index from its file if it is not in memory yet.
     pub(crate) fn load_walks(&self) -> Result<()> {
         let mut slot = self.walks.write();
-        if let WalkSlot::OnDisk { name, lsn } = &*slot {
+        if let WalkSlot::OnDisk {
+            name,
+            lsn,
+            node_count,
+        } = &*slot
+        {
             let bytes = self
                 .backend
                 .map(name)
-                .map_err(|e| Error::io(format!("mapping {name}"), e))?;
-            let index = decode(name, &bytes, &self.options)?;
+                .map_err(|e| super::map_error(name, e))?;
+            let index = decode(name, &bytes, &self.options, *node_count)?;
             *slot = WalkSlot::Loaded {
                 index: Box::new(index),
                 lsn: *lsn,

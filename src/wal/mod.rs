@@ -18,6 +18,8 @@ mod reader;
 mod writer;
 
 pub(crate) use ops::{decode_ops, encode_ops, Op};
+#[cfg(feature = "fuzzing")]
+pub(crate) use reader::WalScan;
 pub(crate) use reader::{inspect_file, read_wal_dir, RecoveredTxn};
 pub(crate) use writer::WalWriter;
 

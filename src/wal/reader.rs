@@ -212,19 +212,11 @@ pub(crate) fn read_wal_dir(
     let mut pending_offset = 0u64;
     for (index, (name, bytes)) in names.iter().zip(&contents).enumerate() {
         let is_last = index + 1 == names.len();
-        let first_lsn = match parse_file_header(bytes) {
-            Ok(first) => first,
-            // A file whose header never became durable: created by the writer just before a
-            // crash (the header is synced before any record is written, so such a file holds
-            // nothing acknowledged). Only the last file can be in that state.
-            Err(_)
-                if is_last && (bytes.len() < FILE_HEADER_LEN || bytes.iter().all(|&b| b == 0)) =>
-            {
-                scan.dropped_tail_bytes += bytes.len() as u64;
-                break;
-            }
-            Err(reason) => return Err(Error::corrupt(name, 0, reason)),
-        };
+        // The writer renames a WAL file into place only after its header is durable
+        // (`WalWriter::create`), so a missing or damaged header is damage, never a crash: a
+        // file cut to nothing must not pass for a new, empty one and drop its commits.
+        let first_lsn =
+            parse_file_header(bytes).map_err(|reason| Error::corrupt(name, 0, reason))?;
         scan.files.push((name.clone(), first_lsn));
         if let Some(exp) = expected {
             if first_lsn != exp {

@@ -19,16 +19,23 @@ pub(crate) struct WalWriter {
 impl WalWriter {
     /// Starts a new WAL file whose first record will have `first_lsn`, durably (file and
     /// directory entry synced) before it returns.
+    ///
+    /// The header is written to `<name>.tmp`, synced, and only then renamed into place, so a
+    /// WAL file under its real name always has a durable header: recovery can then treat a
+    /// missing or damaged header as corruption. (Creating the file in place would leave, after
+    /// a crash, an empty file indistinguishable from one whose committed records were lost.)
     pub(crate) fn create(
         backend: &dyn StorageBackend,
         first_lsn: u64,
     ) -> std::io::Result<WalWriter> {
         let name = wal_file_name(first_lsn);
-        let file = backend.open(&name, true)?;
+        let tmp = format!("{name}.tmp");
+        let file = backend.open(&tmp, true)?;
         file.set_len(0)?;
         let header = encode_file_header(first_lsn);
         file.write_at(0, &header)?;
         file.sync_data()?;
+        backend.rename(&tmp, &name)?;
         backend.sync_dir(WAL_DIR)?;
         Ok(WalWriter {
             file,

@@ -332,7 +332,28 @@ impl WalkIndex {
     /// and id: damaged bytes give [`WalkIndexError::Corrupt`] naming the byte offset, never a
     /// panic and never an index with wrong content.
     pub fn decode(bytes: &[u8]) -> Result<WalkIndex, WalkIndexError> {
+        WalkIndex::decode_with_node_limit(bytes, u32::MAX as u64 + 1)
+    }
+
+    /// [`WalkIndex::decode`] for a file whose index can cover at most `max_nodes` node ids
+    /// (the graph it belongs to). Decoding allocates per-node tables for the header's node
+    /// count before reading any walk, so a caller that knows the graph must pass its size: a
+    /// damaged (or hostile) header with a valid checksum could otherwise ask for billions.
+    pub fn decode_with_node_limit(
+        bytes: &[u8],
+        max_nodes: u64,
+    ) -> Result<WalkIndex, WalkIndexError> {
         let header = WalkIndex::read_header(bytes)?;
+        if header.node_count > max_nodes {
+            return Err(corrupt(
+                "header",
+                40,
+                format!(
+                    "node count {} exceeds the graph's {max_nodes} nodes",
+                    header.node_count
+                ),
+            ));
+        }
         let params = WalkIndexParams {
             alpha: header.alpha,
             walks_per_link: header.walks_per_link,

@@ -159,6 +159,10 @@ fn at_line(e: walkdb::Error, input: &str, line: u64) -> CliError {
     }
 }
 
+/// Longest input line `add` and `delete` accept: three keys at the size limit, three tabs,
+/// a weight (any float's shortest text is far below 64 bytes) and a CR LF.
+const MAX_LINE_BYTES: usize = 3 * walkdb::MAX_KEY_LEN + 3 + 64 + 2;
+
 pub(crate) fn apply_stream(
     db: &Path,
     file: Option<&str>,
@@ -196,15 +200,27 @@ pub(crate) fn apply_stream(
         let mut in_batch = 0u64;
         while in_batch < batch as u64 {
             buf.clear();
-            let n = reader.read_until(b'\n', &mut buf).map_err(|e| CliError {
-                code: 3,
-                message: format!("reading {name}: {e}"),
-            })?;
+            // A line is read only up to the longest valid one, so a stream without newlines
+            // cannot make the process buffer it all.
+            let n = reader
+                .by_ref()
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| CliError {
+                    code: 3,
+                    message: format!("reading {name}: {e}"),
+                })?;
             if n == 0 {
                 eof = true;
                 break;
             }
             line_no += 1;
+            if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+                return Err(CliError::usage(format!(
+                    "{name} line {line_no}: longer than {MAX_LINE_BYTES} bytes, more than three keys of at most {} bytes and a weight can take; {applied} lines committed before it",
+                    walkdb::MAX_KEY_LEN
+                )));
+            }
             let mut parser = TsvParser::new(name, &buf).starting_at_line(line_no);
             if delete {
                 parser = parser.ignore_weight();

@@ -172,7 +172,26 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// redb asserts on some damaged catalog pages. The library contains those panics and reports
+/// `catalog.redb` as damaged (exit code 2), so the default "thread 'main' panicked" message
+/// would only alarm; a one-line note keeps the location for diagnosis. Any other panic keeps
+/// the default report (it is a bug).
+fn quiet_contained_redb_panics() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| match info.location() {
+        Some(at) if at.file().contains("/redb-") => {
+            eprintln!(
+                "walkdb: note: redb rejected a damaged page ({}:{})",
+                at.file(),
+                at.line()
+            );
+        }
+        _ => default_hook(info),
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_contained_redb_panics();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
