@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::walks::WalkSlot;
 use super::Snapshot;
 use crate::error::{InputError, Result};
 use crate::graph::{NodeId, RelId};
@@ -23,12 +24,23 @@ pub struct PprRequest {
     pub rel_weights: Vec<(String, f64)>,
     /// Rank only nodes whose key starts with this prefix (seeds still count for the walk).
     pub node_prefix: Option<String>,
+    /// Push threshold for `Push` and `Index`; `None` uses the method's default
+    /// ([`ppr::AUTO_PUSH_R_MAX`], [`ppr::INDEX_PUSH_R_MAX`]).
+    pub push_r_max: Option<f64>,
 }
 
 impl PprRequest {
     /// A request with defaults: top 10, automatic method, the database's alpha.
     pub fn new(seeds: Vec<(String, f64)>) -> PprRequest {
-        PprRequest { seeds, alpha: None, top_k: 10, method: Method::Auto, rel_weights: Vec::new(), node_prefix: None }
+        PprRequest {
+            seeds,
+            alpha: None,
+            top_k: 10,
+            method: Method::Auto,
+            rel_weights: Vec::new(),
+            node_prefix: None,
+            push_r_max: None,
+        }
     }
 }
 
@@ -48,6 +60,12 @@ pub struct PprAnswer {
 }
 
 impl Snapshot {
+    /// Loads the walk index into memory if it is not there yet (opening a database never reads
+    /// it; the first index query or write transaction does). Call it before timing queries.
+    pub fn load_walk_index(&self) -> Result<()> {
+        self.inner.load_walks()
+    }
+
     /// Node ids whose key starts with `prefix`, as a membership table.
     pub fn nodes_with_prefix(&self, prefix: &str) -> Result<Vec<bool>> {
         let mut member = vec![false; self.node_count() as usize];
@@ -73,7 +91,9 @@ impl Snapshot {
         let alpha = request.alpha.unwrap_or(self.inner.options.alpha);
         let mut seeds: Vec<(NodeId, f64)> = Vec::with_capacity(request.seeds.len());
         for (key, weight) in &request.seeds {
-            let id = self.node_id(key)?.ok_or_else(|| InputError::UnknownNode { key: key.clone() })?;
+            let id = self
+                .node_id(key)?
+                .ok_or_else(|| InputError::UnknownNode { key: key.clone() })?;
             seeds.push((id, *weight));
         }
         let base = self.projection();
@@ -82,21 +102,54 @@ impl Snapshot {
         } else {
             let mut multipliers: HashMap<RelId, f64> = HashMap::new();
             for (name, w) in &request.rel_weights {
-                let rel = self.relation_id(name).ok_or_else(|| InputError::UnknownRelation { name: name.clone() })?;
+                let rel = self
+                    .relation_id(name)
+                    .ok_or_else(|| InputError::UnknownRelation { name: name.clone() })?;
                 multipliers.insert(rel, *w);
             }
-            std::sync::Arc::new(ppr::reweight_relations(&base, &multipliers).map_err(InputError::Query)?)
+            std::sync::Arc::new(
+                ppr::reweight_relations(&base, &multipliers).map_err(InputError::Query)?,
+            )
         };
         let member = match &request.node_prefix {
             Some(prefix) => Some(self.nodes_with_prefix(prefix)?),
             None => None,
         };
-        let filter = |v: NodeId| member.as_ref().is_none_or(|m| m.get(v as usize).copied().unwrap_or(false));
-        let mut query = PprQuery::new(seeds, alpha).top_k(request.top_k).method(request.method);
+        let filter = |v: NodeId| {
+            member
+                .as_ref()
+                .is_none_or(|m| m.get(v as usize).copied().unwrap_or(false))
+        };
+        let mut query = PprQuery::new(seeds, alpha)
+            .top_k(request.top_k)
+            .method(request.method);
+        query.push_r_max = request.push_r_max;
         if member.is_some() {
             query = query.target_filter(&filter);
         }
+        // The walk index serves Index and Auto queries without relation weights (the stored
+        // walks follow the stored weights) when it is current for exactly this snapshot's
+        // version: the index is repaired in place by every commit, so an older snapshot must
+        // not read it. Otherwise the query runs without it and the answer names the fallback.
+        let wants_index = request.rel_weights.is_empty()
+            && match request.method {
+                Method::Index => true,
+                // Auto solves small graphs exactly: no need to load the index for them.
+                Method::Auto => graph.link_count() > ppr::AUTO_EXACT_MAX_LINKS,
+                _ => false,
+            };
+        if wants_index {
+            self.inner.load_walks()?;
+        }
+        let slot = wants_index.then(|| self.inner.walks.read());
+        if let Some(WalkSlot::Loaded { index, lsn }) = slot.as_deref() {
+            if *lsn == self.lsn() {
+                query = query.walk_index(index);
+            }
+        }
         let result = ppr::ppr(&graph, &query, workspace).map_err(InputError::Query)?;
+        drop(query);
+        drop(slot);
         let mut results = Vec::with_capacity(result.top.len());
         for (id, score) in result.top {
             let key = self.node_key(id)?.unwrap_or_else(|| format!("#{id}"));

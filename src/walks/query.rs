@@ -111,3 +111,100 @@ impl WalkIndex {
         })
     }
 }
+
+/// How [`WalkIndex::spread_residual`] turns stored walks (kept for the index's alpha) into
+/// walks for a larger query alpha.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Truncation {
+    /// `ln(1 - q)` for the extra stop probability `q = (alpha' - alpha) / (1 - alpha)`, or
+    /// `None` when `alpha' == alpha` (no truncation, no random draws).
+    ln_keep: Option<f64>,
+}
+
+impl Truncation {
+    /// The truncation serving `alpha_query` from walks stored for `alpha_index`; `None` when
+    /// `alpha_query` cannot be served (smaller than the index's, or not below 1).
+    pub(crate) fn new(alpha_index: f64, alpha_query: f64) -> Option<Truncation> {
+        if !(alpha_query >= alpha_index && alpha_query < 1.0) {
+            return None;
+        }
+        let q = (alpha_query - alpha_index) / (1.0 - alpha_index);
+        Some(Truncation {
+            ln_keep: (q > 0.0).then(|| (1.0 - q).ln()),
+        })
+    }
+
+    /// How many leading positions of a stored walk of `len` nodes the truncated walk keeps.
+    ///
+    /// The truncated walk stops after position `p < len - 1` (a position where the stored walk
+    /// moved on) with probability `q`, independently per position: the number of positions it
+    /// keeps is `min(G + 1, len)` with `G ~ Geometric(q)` counting the positions passed before
+    /// the first extra stop. One draw per walk instead of one per position.
+    #[inline]
+    fn kept(&self, len: usize, rng: &mut Rng) -> usize {
+        match self.ln_keep {
+            None => len,
+            Some(ln_keep) => {
+                let u = 1.0 - rng.next_f64(); // in (0, 1]
+                let passed = (u.ln() / ln_keep).floor();
+                if passed >= (len - 1) as f64 {
+                    len
+                } else {
+                    passed as usize + 1
+                }
+            }
+        }
+    }
+}
+
+impl WalkIndex {
+    /// FORA's Monte-Carlo phase for one residual node: adds `mass * psi_node(t)`'s estimate to
+    /// `sink(t, amount)` for every visited `t`, from the first `n_walks` walks stored for
+    /// `node` (all of them when fewer are stored), and returns the total amount added (the
+    /// estimated `mass * |psi_node|`).
+    ///
+    /// Each walk carries `mass / walks_used`, and each visit adds `alpha_query` times that (the
+    /// visit estimator of PPR-NOTES, unbiased). Stored walks from a node are exchangeable (built
+    /// from independent streams, and repairs keep their joint law), so the leading walks are as
+    /// good as a random subset and need no random draws; only the truncation for a larger
+    /// alpha draws, from `rng`. A node without walks has no links (the index stores
+    /// `walks_for_degree(degree) >= 1` walks for every node with a link): its leaky walk stops
+    /// there with probability `alpha_query` and otherwise dies, so `psi = alpha_query e_node`
+    /// exactly.
+    ///
+    /// No allocation: this is the inner loop of an index query.
+    #[inline]
+    pub(crate) fn spread_residual(
+        &self,
+        node: NodeId,
+        mass: f64,
+        n_walks: usize,
+        alpha_query: f64,
+        truncation: Truncation,
+        rng: &mut Rng,
+        mut sink: impl FnMut(NodeId, f64),
+    ) -> f64 {
+        let ids: &[u32] = self.starts.get(node as usize).map_or(&[], |v| v.as_slice());
+        if ids.is_empty() {
+            let amount = alpha_query * mass;
+            sink(node, amount);
+            return amount;
+        }
+        let used = &ids[..n_walks.clamp(1, ids.len())];
+        let per_visit = alpha_query * mass / used.len() as f64;
+        let mut visits = 0usize;
+        for &id in used {
+            let i = id as usize;
+            let (start, len) = (self.offsets[i] as usize, self.lens[i] as usize);
+            if len == 0 {
+                continue;
+            }
+            let kept = truncation.kept(len, rng);
+            for &t in &self.arena[start..start + kept] {
+                sink(t, per_visit);
+            }
+            visits += kept;
+        }
+        per_visit * visits as f64
+    }
+}
