@@ -145,7 +145,9 @@ pub enum Method {
     /// FORA on the stored walk index: forward push to [`INDEX_PUSH_R_MAX`], then the stored
     /// walks of each residual node; approximate, no certified bound. Needs
     /// [`PprQuery::walk_index`] and a query alpha at least the index's; otherwise the query
-    /// falls back to what `Auto` would run without an index, and the result says so.
+    /// falls back to what `Auto` would run without an index, and the result says so. When
+    /// walks cannot die ([`CsrGraph::walks_never_die`], e.g. undirected graphs) the scores are
+    /// divided by the exactly known mass: unbiased, but their sum is 1 only on average.
     Index,
 }
 
