@@ -61,7 +61,8 @@ pub struct PprAnswer {
 
 impl Snapshot {
     /// Loads the walk index into memory if it is not there yet (opening a database never reads
-    /// it; the first index query or write transaction does). Call it before timing queries.
+    /// it; the first `Method::Index` query, write transaction or WAL replay does). Call it
+    /// before timing queries, and to let `Method::Auto` use the index (it never loads it).
     pub fn load_walk_index(&self) -> Result<()> {
         self.inner.load_walks()
     }
@@ -118,7 +119,7 @@ impl Snapshot {
         let filter = |v: NodeId| {
             member
                 .as_ref()
-                .is_none_or(|m| m.get(v as usize).copied().unwrap_or(false))
+                .map_or(true, |m| m.get(v as usize).copied().unwrap_or(false))
         };
         let mut query = PprQuery::new(seeds, alpha)
             .top_k(request.top_k)
@@ -134,11 +135,15 @@ impl Snapshot {
         let wants_index = request.rel_weights.is_empty()
             && match request.method {
                 Method::Index => true,
-                // Auto solves small graphs exactly: no need to load the index for them.
+                // Auto solves small graphs exactly: no need for the index there.
                 Method::Auto => graph.link_count() > ppr::AUTO_EXACT_MAX_LINKS,
                 _ => false,
             };
-        if wants_index {
+        // `Index` loads the index if it is still on disk; `Auto` never does: loading costs
+        // about half a second and 300 MB on WordNet, far more than the push `Auto` runs
+        // instead, so a one-shot query stays fast and a long-running process (which loaded the
+        // index with its first write, a WAL replay or `load_walk_index`) gets the index.
+        if wants_index && request.method == Method::Index {
             self.inner.load_walks()?;
         }
         let slot = wants_index.then(|| self.inner.walks.read());

@@ -6,7 +6,6 @@
 //! into the checkpointed index reproduces the live index walk for walk.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use super::{Database, Inner};
 use crate::adjacency::GraphView;
@@ -134,7 +133,7 @@ impl Database {
         let index = build(&graph, &self.inner.options, progress)?;
         let stats = index.stats();
         {
-            let mut writer = self.inner.writer.lock();
+            let writer = self.inner.writer.lock();
             writer.check_poisoned()?;
             if self.inner.current.read().lsn != snapshot.lsn() {
                 return Err(Error::Input(crate::InputError::InvalidOption {

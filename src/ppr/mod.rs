@@ -133,8 +133,9 @@ impl PprWorkspace {
 /// How a query is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
-    /// Exact for small graphs (at most [`AUTO_EXACT_MAX_LINKS`] links), else forward push at
-    /// [`AUTO_PUSH_R_MAX`]: the rule keeps precision@10 >= 0.99 at push speed.
+    /// Exact for small graphs (at most [`AUTO_EXACT_MAX_LINKS`] links), else the walk index
+    /// (as `Index`) when one is given that can serve the query, else forward push at
+    /// [`AUTO_PUSH_R_MAX`]: the rule keeps precision@10 >= 0.99 at push speed or better.
     Auto,
     /// The exact solver, L1 error on the scores below [`EXACT_TOLERANCE`].
     Exact,
@@ -500,9 +501,12 @@ fn index_serves(graph: &CsrGraph, query: &PprQuery<'_>) -> bool {
 
 /// The method that runs for `query`:
 /// - `Auto`: exact on graphs of at most [`AUTO_EXACT_MAX_LINKS`] links (exact costs well under
-///   a millisecond there); else `Index` when the walk index can serve the query (it meets the
-///   same accuracy as push at [`AUTO_PUSH_R_MAX`] and is several times faster, see
-///   `tests/index_accuracy.rs` and `benches/ppr_vs_igraph.rs`); else `Push`.
+///   a millisecond there); else `Index` when the walk index can serve the query; else `Push`.
+///   The index is preferred because at the accuracy goal (largest score error 1e-4) it is the
+///   fastest method: push at [`AUTO_PUSH_R_MAX`] is faster but its largest score error on
+///   WordNet is about 1e-2, and still 1e-3 at `r_max = 1e-8`, where it is slower than the
+///   index (`examples/index_tuning.rs`). (The database hands the index to `Auto` only when it
+///   is already in memory, see `Snapshot::ppr`.)
 /// - `Index` without a usable index (none given, query alpha below the index's): what `Auto`
 ///   runs without an index.
 fn resolve_method(graph: &CsrGraph, query: &PprQuery<'_>) -> Method {
@@ -571,22 +575,14 @@ fn index_in_workspace(
         } else {
             continue;
         };
-        mass += index.spread_residual(
-            v,
-            carried,
-            n_walks,
-            query.alpha,
-            truncation,
-            &mut rng,
-            |t, amount| {
-                let i = t as usize;
-                if !flags[i] {
-                    flags[i] = true;
-                    touched.push(t);
-                }
-                estimate[i] += amount;
-            },
-        );
+        mass += index.spread_residual(v, carried, n_walks, truncation, &mut rng, |t, amount| {
+            let i = t as usize;
+            if !flags[i] {
+                flags[i] = true;
+                touched.push(t);
+            }
+            estimate[i] += amount;
+        });
     }
     if graph.walks_never_die() {
         // No walk can die, so |psi_v| = 1 for a node with links and alpha for one without:

@@ -431,7 +431,11 @@ fn index_method_is_unbiased_at_the_index_alpha_and_by_truncation() {
     let seeds = vec![(0, 1.0), (4, 0.5)];
     let mut ws = PprWorkspace::new();
     for alpha in [0.2, 0.45] {
-        let exact = normalise(&dense_psi(&g, &normalised_seeds(&g, &seeds).unwrap(), alpha));
+        let exact = normalise(&dense_psi(
+            &g,
+            &normalised_seeds(&g, &seeds).unwrap(),
+            alpha,
+        ));
         let trials = 400;
         let mut sum = [0.0f64; 6];
         let mut sum_sq = [0.0f64; 6];
@@ -475,7 +479,10 @@ fn index_method_is_unbiased_at_the_index_alpha_and_by_truncation() {
             );
         }
         // The walks did the work: a single index's scores vary.
-        assert!(spread > 1e-4, "alpha {alpha}: no walk noise, spread {spread}");
+        assert!(
+            spread > 1e-4,
+            "alpha {alpha}: no walk noise, spread {spread}"
+        );
     }
 }
 

@@ -116,6 +116,8 @@ impl WalkIndex {
 /// walks for a larger query alpha.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Truncation {
+    /// The query's restart probability `alpha'`.
+    alpha_query: f64,
     /// `ln(1 - q)` for the extra stop probability `q = (alpha' - alpha) / (1 - alpha)`, or
     /// `None` when `alpha' == alpha` (no truncation, no random draws).
     ln_keep: Option<f64>,
@@ -130,6 +132,7 @@ impl Truncation {
         }
         let q = (alpha_query - alpha_index) / (1.0 - alpha_index);
         Some(Truncation {
+            alpha_query,
             ln_keep: (q > 0.0).then(|| (1.0 - q).ln()),
         })
     }
@@ -167,7 +170,7 @@ impl WalkIndex {
     /// visit estimator of PPR-NOTES, unbiased). Stored walks from a node are exchangeable (built
     /// from independent streams, and repairs keep their joint law), so the leading walks are as
     /// good as a random subset and need no random draws; only the truncation for a larger
-    /// alpha draws, from `rng`. A node without walks has no links (the index stores
+    /// alpha (`alpha_query` of `truncation`) draws, from `rng`. A node without walks has no links (the index stores
     /// `walks_for_degree(degree) >= 1` walks for every node with a link): its leaky walk stops
     /// there with probability `alpha_query` and otherwise dies, so `psi = alpha_query e_node`
     /// exactly.
@@ -179,11 +182,11 @@ impl WalkIndex {
         node: NodeId,
         mass: f64,
         n_walks: usize,
-        alpha_query: f64,
         truncation: Truncation,
         rng: &mut Rng,
         mut sink: impl FnMut(NodeId, f64),
     ) -> f64 {
+        let alpha_query = truncation.alpha_query;
         let ids: &[u32] = self.starts.get(node as usize).map_or(&[], |v| v.as_slice());
         if ids.is_empty() {
             let amount = alpha_query * mass;

@@ -112,10 +112,10 @@ fn index_queries_are_accurate_on_wordnet_fresh_and_after_streamed_adds() {
     let dir = tempfile::tempdir().unwrap();
     // Every fifth edge line is streamed in after the import.
     let (mut imported, mut streamed) = (String::new(), String::new());
-    let mut n = 0usize;
-    for line in input
+    for (n, line) in input
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .enumerate()
     {
         let part = if n % 5 == 4 {
             &mut streamed
@@ -124,7 +124,6 @@ fn index_queries_are_accurate_on_wordnet_fresh_and_after_streamed_adds() {
         };
         part.push_str(line);
         part.push('\n');
-        n += 1;
     }
     let imported_path = dir.path().join("import.tsv");
     std::fs::write(&imported_path, &imported).unwrap();
