@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use crate::graph::{Adjacency, CsrGraph, NodeId, RelId};
 use crate::rng::Rng;
-use crate::walks::{Truncation, WalkIndex};
+use crate::walks::{Truncation, WalkIndex, WalkQueue};
 
 pub use exact::{exact_ppr, ExactResult, EXACT_TOLERANCE};
 pub use montecarlo::{monte_carlo, WalkEstimate, WalkResult};
@@ -80,6 +80,7 @@ pub struct PprWorkspace {
     pub(crate) queue: VecDeque<NodeId>,
     candidates: Vec<(f64, NodeId)>,
     residual_nodes: Vec<(NodeId, f64)>,
+    walk_queue: WalkQueue,
 }
 
 impl PprWorkspace {
@@ -547,6 +548,7 @@ fn index_in_workspace(
         flags,
         touched,
         residual_nodes,
+        walk_queue,
         ..
     } = ws;
     // `flags` is all false after a push; from here it marks the nodes listed in `touched`, so a
@@ -560,6 +562,14 @@ fn index_in_workspace(
             residual_nodes.push((v, r));
         }
     }
+    let mut add = |t: NodeId, amount: f64| {
+        let i = t as usize;
+        if !flags[i] {
+            flags[i] = true;
+            touched.push(t);
+        }
+        estimate[i] += amount;
+    };
     let mut rng = Rng::from_parts(&[INDEX_QUERY_STREAM, query.rng_seed]);
     let mut mass = stats.estimate_sum;
     for &(v, r) in residual_nodes.iter() {
@@ -575,15 +585,9 @@ fn index_in_workspace(
         } else {
             continue;
         };
-        mass += index.spread_residual(v, carried, n_walks, truncation, &mut rng, |t, amount| {
-            let i = t as usize;
-            if !flags[i] {
-                flags[i] = true;
-                touched.push(t);
-            }
-            estimate[i] += amount;
-        });
+        mass += index.queue_walks(v, carried, n_walks, truncation, walk_queue, &mut add);
     }
+    mass += index.run_queued_walks(truncation, &mut rng, walk_queue, &mut add);
     if graph.walks_never_die() {
         // No walk can die, so |psi_v| = 1 for a node with links and alpha for one without:
         // the total is known, and dividing by it (instead of by the estimated total) keeps the

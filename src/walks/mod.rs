@@ -41,7 +41,7 @@ pub(crate) mod testkit;
 pub use change::{NodeChange, PairChange};
 pub use error::WalkIndexError;
 pub use format::{FileHeader, SectionInfo, FORMAT_VERSION, MAGIC};
-pub(crate) use query::Truncation;
+pub(crate) use query::{Truncation, WalkQueue};
 pub use query::WalkEstimate;
 pub use repair::RepairSummary;
 pub use store::{WalkEnd, WalkIndex, WalkIndexParams, WalkRef};

@@ -160,54 +160,82 @@ impl Truncation {
     }
 }
 
+/// Scratch space of an index query's walk phase, kept in the query workspace so a query does
+/// not allocate once it has warmed up.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WalkQueue {
+    /// `(walk id, amount each visit adds)` of the walks queued so far.
+    walks: Vec<(u32, f64)>,
+    /// `(arena offset, length, amount per visit)` of the queued walks.
+    spans: Vec<(usize, usize, f64)>,
+}
+
 impl WalkIndex {
-    /// FORA's Monte-Carlo phase for one residual node: adds `mass * psi_node(t)`'s estimate to
-    /// `sink(t, amount)` for every visited `t`, from the first `n_walks` walks stored for
-    /// `node` (all of them when fewer are stored), and returns the total amount added (the
-    /// estimated `mass * |psi_node|`).
+    /// FORA's Monte-Carlo phase, first half: queues the first `n_walks` walks stored for `node`
+    /// (all of them when fewer are stored) to spread `mass * psi_node`, each walk carrying
+    /// `mass / walks_used` and each of its visits adding `alpha_query` times that (the visit
+    /// estimator of PPR-NOTES, unbiased). Returns nothing for a node without walks: such a node
+    /// has no links (every node with a link stores `walks_for_degree(degree) >= 1` walks), so
+    /// its leaky walk stops there with probability `alpha_query` and otherwise dies, and
+    /// `psi = alpha_query e_node` exactly: that amount goes to `sink` at once and is returned.
     ///
-    /// Each walk carries `mass / walks_used`, and each visit adds `alpha_query` times that (the
-    /// visit estimator of PPR-NOTES, unbiased). Stored walks from a node are exchangeable (built
-    /// from independent streams, and repairs keep their joint law), so the leading walks are as
-    /// good as a random subset and need no random draws; only the truncation for a larger
-    /// alpha (`alpha_query` of `truncation`) draws, from `rng`. A node without walks has no links (the index stores
-    /// `walks_for_degree(degree) >= 1` walks for every node with a link): its leaky walk stops
-    /// there with probability `alpha_query` and otherwise dies, so `psi = alpha_query e_node`
-    /// exactly.
-    ///
-    /// No allocation: this is the inner loop of an index query.
+    /// Stored walks from a node are exchangeable (built from independent streams, and repairs
+    /// keep their joint law), so the leading walks are as good as a random subset and need no
+    /// random draws.
     #[inline]
-    pub(crate) fn spread_residual(
+    pub(crate) fn queue_walks(
         &self,
         node: NodeId,
         mass: f64,
         n_walks: usize,
         truncation: Truncation,
-        rng: &mut Rng,
+        queue: &mut WalkQueue,
         mut sink: impl FnMut(NodeId, f64),
     ) -> f64 {
-        let alpha_query = truncation.alpha_query;
         let ids: &[u32] = self.starts.get(node as usize).map_or(&[], |v| v.as_slice());
         if ids.is_empty() {
-            let amount = alpha_query * mass;
+            let amount = truncation.alpha_query * mass;
             sink(node, amount);
             return amount;
         }
         let used = &ids[..n_walks.clamp(1, ids.len())];
-        let per_visit = alpha_query * mass / used.len() as f64;
-        let mut visits = 0usize;
-        for &id in used {
+        let per_visit = truncation.alpha_query * mass / used.len() as f64;
+        queue.walks.extend(used.iter().map(|&id| (id, per_visit)));
+        0.0
+    }
+
+    /// FORA's Monte-Carlo phase, second half: runs the queued walks, truncated for a larger
+    /// alpha with draws from `rng`, calling `sink(t, amount)` for every visit, and returns the
+    /// total amount added. The queue is left empty.
+    ///
+    /// The work is split into gather passes (walk table, then arena) with no dependency between
+    /// iterations, so the processor overlaps the cache misses of many walks instead of chasing
+    /// one walk's pointers at a time: the walk phase is memory-latency bound.
+    pub(crate) fn run_queued_walks(
+        &self,
+        truncation: Truncation,
+        rng: &mut Rng,
+        queue: &mut WalkQueue,
+        mut sink: impl FnMut(NodeId, f64),
+    ) -> f64 {
+        let WalkQueue { walks, spans } = queue;
+        spans.clear();
+        spans.extend(walks.iter().filter_map(|&(id, amount)| {
             let i = id as usize;
-            let (start, len) = (self.offsets[i] as usize, self.lens[i] as usize);
-            if len == 0 {
-                continue;
-            }
+            let len = *self.lens.get(i)? as usize;
+            let offset = *self.offsets.get(i)? as usize;
+            (len > 0).then_some((offset, len, amount))
+        }));
+        walks.clear();
+        let mut total = 0.0;
+        for &(offset, len, amount) in spans.iter() {
             let kept = truncation.kept(len, rng);
-            for &t in &self.arena[start..start + kept] {
-                sink(t, per_visit);
+            for &t in &self.arena[offset..offset + kept] {
+                sink(t, amount);
             }
-            visits += kept;
+            total += amount * kept as f64;
         }
-        per_visit * visits as f64
+        spans.clear();
+        total
     }
 }
