@@ -44,13 +44,29 @@ pub trait Adjacency: Sync {
 /// A compact in-memory CSR of walkable links: the graph projection queries run on.
 ///
 /// Built from an edge list (or from a database snapshot) once, then shared read-only.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CsrGraph {
     offsets: Vec<usize>,
     targets: Vec<NodeId>,
     rels: Vec<RelId>,
     weights: Vec<f64>,
     weight_sums: Vec<f64>,
+    /// True when every link leads to a node that has links (see [`CsrGraph::walks_never_die`]).
+    no_dangling_targets: bool,
+}
+
+impl Default for CsrGraph {
+    /// The graph without nodes.
+    fn default() -> CsrGraph {
+        CsrGraph {
+            offsets: Vec::new(),
+            targets: Vec::new(),
+            rels: Vec::new(),
+            weights: Vec::new(),
+            weight_sums: Vec::new(),
+            no_dangling_targets: true,
+        }
+    }
 }
 
 /// One stored edge, as the database keeps it: `(src, rel, dst, weight)`.
@@ -102,15 +118,17 @@ impl CsrGraph {
                 place(e.dst, e.src, e);
             }
         }
-        let weight_sums = (0..node_count)
+        let weight_sums: Vec<f64> = (0..node_count)
             .map(|u| weights[offsets[u]..offsets[u + 1]].iter().sum())
             .collect();
+        let no_dangling_targets = no_dangling_targets(&targets, &weight_sums);
         CsrGraph {
             offsets,
             targets,
             rels,
             weights,
             weight_sums,
+            no_dangling_targets,
         }
     }
 
@@ -134,12 +152,14 @@ impl CsrGraph {
             offsets.push(targets.len());
             weight_sums.push(sum);
         }
+        let no_dangling_targets = no_dangling_targets(&targets, &weight_sums);
         CsrGraph {
             offsets,
             targets,
             rels,
             weights,
             weight_sums,
+            no_dangling_targets,
         }
     }
 
@@ -167,13 +187,22 @@ impl CsrGraph {
             offsets.push(targets.len());
             weight_sums.push(sum);
         }
+        let no_dangling_targets = no_dangling_targets(&targets, &weight_sums);
         CsrGraph {
             offsets,
             targets,
             rels,
             weights,
             weight_sums,
+            no_dangling_targets,
         }
+    }
+
+    /// True when every link leads to a node that has links (always so in an undirected graph).
+    /// Then a leaky walk from a node with links never dies, so `|psi_v| = 1` for every such
+    /// `v`: the total mass of a PPR estimate is known exactly instead of estimated.
+    pub fn walks_never_die(&self) -> bool {
+        self.no_dangling_targets
     }
 
     /// Total number of links.
@@ -192,6 +221,13 @@ impl CsrGraph {
     pub fn link_rels(&self, u: NodeId) -> &[RelId] {
         &self.rels[self.offsets[u as usize]..self.offsets[u as usize + 1]]
     }
+}
+
+/// Whether every link target has a positive weight sum (has links).
+fn no_dangling_targets(targets: &[NodeId], weight_sums: &[f64]) -> bool {
+    targets
+        .iter()
+        .all(|&t| weight_sums.get(t as usize).is_some_and(|&w| w > 0.0))
 }
 
 impl Adjacency for CsrGraph {

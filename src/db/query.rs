@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::walks::WalkSlot;
 use super::Snapshot;
 use crate::error::{InputError, Result};
 use crate::graph::{NodeId, RelId};
@@ -23,6 +24,9 @@ pub struct PprRequest {
     pub rel_weights: Vec<(String, f64)>,
     /// Rank only nodes whose key starts with this prefix (seeds still count for the walk).
     pub node_prefix: Option<String>,
+    /// Push threshold for `Push` and `Index`; `None` uses the method's default
+    /// ([`ppr::AUTO_PUSH_R_MAX`], [`ppr::INDEX_PUSH_R_MAX`]).
+    pub push_r_max: Option<f64>,
 }
 
 impl PprRequest {
@@ -35,6 +39,7 @@ impl PprRequest {
             method: Method::Auto,
             rel_weights: Vec::new(),
             node_prefix: None,
+            push_r_max: None,
         }
     }
 }
@@ -55,6 +60,13 @@ pub struct PprAnswer {
 }
 
 impl Snapshot {
+    /// Loads the walk index into memory if it is not there yet (opening a database never reads
+    /// it; the first `Method::Index` query, write transaction or WAL replay does). Call it
+    /// before timing queries, and to let `Method::Auto` use the index (it never loads it).
+    pub fn load_walk_index(&self) -> Result<()> {
+        self.inner.load_walks()
+    }
+
     /// Node ids whose key starts with `prefix`, as a membership table.
     pub fn nodes_with_prefix(&self, prefix: &str) -> Result<Vec<bool>> {
         let mut member = vec![false; self.node_count() as usize];
@@ -113,10 +125,37 @@ impl Snapshot {
         let mut query = PprQuery::new(seeds, alpha)
             .top_k(request.top_k)
             .method(request.method);
+        query.push_r_max = request.push_r_max;
         if member.is_some() {
             query = query.target_filter(&filter);
         }
+        // The walk index serves Index and Auto queries without relation weights (the stored
+        // walks follow the stored weights) when it is current for exactly this snapshot's
+        // version: the index is repaired in place by every commit, so an older snapshot must
+        // not read it. Otherwise the query runs without it and the answer names the fallback.
+        let wants_index = request.rel_weights.is_empty()
+            && match request.method {
+                Method::Index => true,
+                // Auto solves small graphs exactly: no need for the index there.
+                Method::Auto => graph.link_count() > ppr::AUTO_EXACT_MAX_LINKS,
+                _ => false,
+            };
+        // `Index` loads the index if it is still on disk; `Auto` never does: loading costs
+        // about half a second and 300 MB on WordNet, far more than the push `Auto` runs
+        // instead, so a one-shot query stays fast and a long-running process (which loaded the
+        // index with its first write, a WAL replay or `load_walk_index`) gets the index.
+        if wants_index && request.method == Method::Index {
+            self.inner.load_walks()?;
+        }
+        let slot = wants_index.then(|| self.inner.walks.read());
+        if let Some(WalkSlot::Loaded { index, lsn }) = slot.as_deref() {
+            if *lsn == self.lsn() {
+                query = query.walk_index(index);
+            }
+        }
         let result = ppr::ppr(&graph, &query, workspace).map_err(InputError::Query)?;
+        drop(query);
+        drop(slot);
         let mut results = Vec::with_capacity(result.top.len());
         for (id, score) in result.top {
             let key = self.node_key(id)?.unwrap_or_else(|| format!("#{id}"));

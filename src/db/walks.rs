@@ -148,6 +148,13 @@ impl Database {
         }
     }
 
+    /// A copy of the walk index and the LSN it is current at, loading it first if needed.
+    /// Copies the whole index: for tests (crash recovery must reproduce the live index walk for
+    /// walk) and tools, not for queries.
+    pub fn walk_index_copy(&self) -> Result<(WalkIndex, u64)> {
+        self.with_walks(|index, lsn| (index.clone(), lsn))
+    }
+
     /// Statistics of the walk index.
     pub fn walk_stats(&self) -> Result<crate::walks::WalkIndexStats> {
         self.with_walks(|index, _| index.stats())

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use crate::graph::{Adjacency, CsrGraph, NodeId, RelId};
 use crate::rng::Rng;
+use crate::walks::{Truncation, WalkIndex, WalkQueue};
 
 pub use exact::{exact_ppr, ExactResult, EXACT_TOLERANCE};
 pub use montecarlo::{monte_carlo, WalkEstimate, WalkResult};
@@ -44,6 +45,26 @@ pub const ALL_TOP_K_R_MAX: f64 = 3e-6;
 /// Walks `Method::Walks` runs when the query sets no count.
 pub const DEFAULT_WALKS: u64 = 100_000;
 
+/// The forward-push threshold of `Method::Index` when the query sets none (relative to degree,
+/// as for [`AUTO_PUSH_R_MAX`]). After the push every residual is below `r_max * degree(v)`.
+///
+/// Accuracy parameters of `Method::Index` (measured with `examples/index_tuning.rs` and checked
+/// by `tests/index_accuracy.rs` on WordNet 3.0, undirected, d = 0.5 and 0.85, all 120 igraph
+/// baseline queries each): `r_max = 2e-6` and `omega = 5e5` give precision@10 >= 0.99 and a
+/// largest absolute error of a returned score of about 5e-5 (the goal is 1e-4). The error is
+/// Monte-Carlo error, of standard deviation about `sqrt(alpha * m / omega)` for a node that
+/// receives mass `m` from the walk phase; `r_max` bounds the residual mass `m` comes from.
+/// `r_max * omega` must stay below the index's walks per link (default 4), or a residual node
+/// needs more walks than it stores and its walks carry more than `1 / omega` each.
+pub const INDEX_PUSH_R_MAX: f64 = 2e-6;
+
+/// FORA's `omega` of `Method::Index`: stored walks used per unit of residual (see
+/// [`INDEX_PUSH_R_MAX`] for the accuracy it gives). A residual node
+/// `v` with residual `r(v)` uses `ceil(r(v) * omega)` of its stored walks (all of them when it
+/// has fewer; one walk with probability `r(v) * omega` when that is below 1), so each walk
+/// carries at most `1 / omega` of the probability mass unless the node's stored walks run out.
+pub const INDEX_WALKS_PER_RESIDUAL: f64 = 5e5;
+
 /// Reusable dense scratch space for the PPR algorithms (about 30 bytes per node).
 ///
 /// Every algorithm leaves it all-zero, so one workspace serves any number of queries, on any
@@ -58,6 +79,8 @@ pub struct PprWorkspace {
     pub(crate) walk_nodes: Vec<NodeId>,
     pub(crate) queue: VecDeque<NodeId>,
     candidates: Vec<(f64, NodeId)>,
+    residual_nodes: Vec<(NodeId, f64)>,
+    walk_queue: WalkQueue,
 }
 
 impl PprWorkspace {
@@ -111,8 +134,9 @@ impl PprWorkspace {
 /// How a query is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
-    /// Exact for small graphs (at most [`AUTO_EXACT_MAX_LINKS`] links), else forward push at
-    /// [`AUTO_PUSH_R_MAX`]: the rule keeps precision@10 >= 0.99 at push speed.
+    /// Exact for small graphs (at most [`AUTO_EXACT_MAX_LINKS`] links), else the walk index
+    /// (as `Index`) when one is given that can serve the query, else forward push at
+    /// [`AUTO_PUSH_R_MAX`]: the rule keeps precision@10 >= 0.99 at push speed or better.
     Auto,
     /// The exact solver, L1 error on the scores below [`EXACT_TOLERANCE`].
     Exact,
@@ -120,6 +144,13 @@ pub enum Method {
     Push,
     /// Monte Carlo walks generated on the fly; approximate, no certified bound.
     Walks,
+    /// FORA on the stored walk index: forward push to [`INDEX_PUSH_R_MAX`], then the stored
+    /// walks of each residual node; approximate, no certified bound. Needs
+    /// [`PprQuery::walk_index`] and a query alpha at least the index's; otherwise the query
+    /// falls back to what `Auto` would run without an index, and the result says so. When
+    /// walks cannot die ([`CsrGraph::walks_never_die`], e.g. undirected graphs) the scores are
+    /// divided by the exactly known mass: unbiased, but their sum is 1 only on average.
+    Index,
 }
 
 impl Method {
@@ -130,6 +161,7 @@ impl Method {
             Method::Exact => "exact",
             Method::Push => "push",
             Method::Walks => "walks",
+            Method::Index => "index",
         }
     }
 }
@@ -151,12 +183,20 @@ pub struct PprQuery<'a> {
     pub method: Method,
     /// Only nodes passing this predicate are ranked.
     pub target_filter: Option<TargetFilter<'a>>,
-    /// Push threshold for `Push` (default [`AUTO_PUSH_R_MAX`]); ignored by other methods.
+    /// Push threshold for `Push` (default [`AUTO_PUSH_R_MAX`]) and `Index` (default
+    /// [`INDEX_PUSH_R_MAX`]); ignored by other methods.
     pub push_r_max: Option<f64>,
+    /// FORA's `omega` for `Index`: stored walks used per unit of residual (default
+    /// [`INDEX_WALKS_PER_RESIDUAL`]).
+    pub walks_per_residual: Option<f64>,
     /// Number of walks for `Walks` (default [`DEFAULT_WALKS`]).
     pub walks: Option<u64>,
-    /// Seed of the walk generator for `Walks`, so results are reproducible.
+    /// Seed of the walk generator for `Walks` and of the truncation draws for `Index`, so
+    /// results are reproducible.
     pub rng_seed: u64,
+    /// The stored walk index of this graph, for `Index` and `Auto`. It must be current for
+    /// `graph` (built or repaired up to the same version): the caller guarantees it.
+    pub walk_index: Option<&'a WalkIndex>,
 }
 
 impl<'a> PprQuery<'a> {
@@ -169,8 +209,10 @@ impl<'a> PprQuery<'a> {
             method: Method::Auto,
             target_filter: None,
             push_r_max: None,
+            walks_per_residual: None,
             walks: None,
             rng_seed: 0,
+            walk_index: None,
         }
     }
 
@@ -191,6 +233,13 @@ impl<'a> PprQuery<'a> {
         self.target_filter = Some(filter);
         self
     }
+
+    /// Lets `Index` and `Auto` answer from `index`, which must be current for the graph the
+    /// query runs on.
+    pub fn walk_index(mut self, index: &'a WalkIndex) -> Self {
+        self.walk_index = Some(index);
+        self
+    }
 }
 
 impl fmt::Debug for PprQuery<'_> {
@@ -202,8 +251,10 @@ impl fmt::Debug for PprQuery<'_> {
             .field("method", &self.method)
             .field("target_filter", &self.target_filter.map(|_| "<fn>"))
             .field("push_r_max", &self.push_r_max)
+            .field("walks_per_residual", &self.walks_per_residual)
             .field("walks", &self.walks)
             .field("rng_seed", &self.rng_seed)
+            .field("walk_index", &self.walk_index.map(|i| i.params()))
             .finish()
     }
 }
@@ -211,7 +262,8 @@ impl fmt::Debug for PprQuery<'_> {
 /// The answer to a [`PprQuery`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct PprResult {
-    /// The method that ran (`Auto` resolved to `Exact` or `Push`).
+    /// The method that ran: `Auto` resolved (see [`Method::Auto`]), and `Index` replaced by
+    /// its fallback when the index could not serve the query.
     pub method: Method,
     /// The restart probability used.
     pub alpha: f64,
@@ -254,6 +306,9 @@ pub enum QueryError {
     /// The push threshold is not a finite number > 0.
     #[error("push threshold r_max {0} is not a finite number > 0")]
     BadRMax(f64),
+    /// The index walks per unit of residual is not a finite number > 0.
+    #[error("walks per unit of residual {0} is not a finite number > 0")]
+    BadOmega(f64),
     /// Zero walks were asked for.
     #[error("the walk count must be at least 1")]
     NoWalks,
@@ -343,11 +398,7 @@ pub fn ppr(
     let started = Instant::now();
     check_alpha(query.alpha)?;
     let seeds = normalised_seeds(graph, &query.seeds)?;
-    let method = match query.method {
-        Method::Auto if graph.link_count() <= AUTO_EXACT_MAX_LINKS => Method::Exact,
-        Method::Auto => Method::Push,
-        m => m,
-    };
+    let method = resolve_method(graph, query);
     let passes = |v: NodeId| query.target_filter.is_none_or(|f| f(v));
     let mut candidates = std::mem::take(&mut ws.candidates);
     let error_bound = match method {
@@ -385,6 +436,31 @@ pub fn ppr(
                 2.0 * r / (e + r)
             }
         }
+        Method::Index => {
+            let r_max = query.push_r_max.unwrap_or(INDEX_PUSH_R_MAX);
+            if !(r_max.is_finite() && r_max > 0.0) {
+                ws.candidates = candidates;
+                return Err(QueryError::BadRMax(r_max));
+            }
+            let omega = query.walks_per_residual.unwrap_or(INDEX_WALKS_PER_RESIDUAL);
+            if !(omega.is_finite() && omega > 0.0) {
+                ws.candidates = candidates;
+                return Err(QueryError::BadOmega(omega));
+            }
+            // resolve_method returns Index only with a usable index; re-check instead of
+            // unwrapping, and treat a mismatch as "no walk phase" (push alone stays correct).
+            let usable = query.walk_index.and_then(|index| {
+                Truncation::new(index.params().alpha, query.alpha).map(|t| (index, t))
+            });
+            let mass = index_in_workspace(graph, &seeds, query, r_max, omega, usable, ws);
+            let scale = 1.0 / mass;
+            candidates.extend(ws.touched.iter().filter_map(|&v| {
+                let e = ws.estimate[v as usize];
+                (e > 0.0 && passes(v)).then_some((e * scale, v))
+            }));
+            ws.clear_touched();
+            f64::INFINITY
+        }
         Method::Walks => {
             let walks = query.walks.unwrap_or(DEFAULT_WALKS);
             if walks == 0 {
@@ -414,6 +490,123 @@ pub fn ppr(
         elapsed: started.elapsed(),
     })
 }
+
+/// Whether `query.walk_index` can answer `query` on `graph`: present, covering every node, and
+/// stored for an alpha no larger than the query's.
+fn index_serves(graph: &CsrGraph, query: &PprQuery<'_>) -> bool {
+    query.walk_index.is_some_and(|index| {
+        index.node_count() >= graph.node_count()
+            && Truncation::new(index.params().alpha, query.alpha).is_some()
+    })
+}
+
+/// The method that runs for `query`:
+/// - `Auto`: exact on graphs of at most [`AUTO_EXACT_MAX_LINKS`] links (exact costs well under
+///   a millisecond there); else `Index` when the walk index can serve the query; else `Push`.
+///   The index is preferred because at the accuracy goal (largest score error 1e-4) it is the
+///   fastest method: push at [`AUTO_PUSH_R_MAX`] is faster but its largest score error on
+///   WordNet is about 1e-2, and still 1e-3 at `r_max = 1e-8`, where it is slower than the
+///   index (`examples/index_tuning.rs`). (The database hands the index to `Auto` only when it
+///   is already in memory, see `Snapshot::ppr`.)
+/// - `Index` without a usable index (none given, query alpha below the index's): what `Auto`
+///   runs without an index.
+fn resolve_method(graph: &CsrGraph, query: &PprQuery<'_>) -> Method {
+    let without_index = if graph.link_count() <= AUTO_EXACT_MAX_LINKS {
+        Method::Exact
+    } else {
+        Method::Push
+    };
+    match query.method {
+        Method::Auto if without_index == Method::Exact => Method::Exact,
+        Method::Auto | Method::Index if index_serves(graph, query) => Method::Index,
+        Method::Auto | Method::Index => without_index,
+        m => m,
+    }
+}
+
+/// FORA in the workspace: forward push from `seeds` to `r_max`, then each remaining residual
+/// `r(v)` spread by `ceil(r(v) * omega)` stored walks of `v` (see [`INDEX_WALKS_PER_RESIDUAL`]).
+/// Leaves the unnormalised estimate of `psi` in `ws.estimate` with every non-zero entry's node
+/// in `ws.touched` (the caller clears it), and returns the estimate's total mass, the divisor
+/// that turns it into `pi` (leaky-walk semantics: never assume it is 1).
+fn index_in_workspace(
+    graph: &CsrGraph,
+    seeds: &[(NodeId, f64)],
+    query: &PprQuery<'_>,
+    r_max: f64,
+    omega: f64,
+    index: Option<(&WalkIndex, Truncation)>,
+    ws: &mut PprWorkspace,
+) -> f64 {
+    let stats = push::push_in_workspace(graph, seeds, query.alpha, r_max, ws);
+    let Some((index, truncation)) = index else {
+        return stats.estimate_sum;
+    };
+    let PprWorkspace {
+        estimate,
+        residual,
+        flags,
+        touched,
+        residual_nodes,
+        walk_queue,
+        ..
+    } = ws;
+    // `flags` is all false after a push; from here it marks the nodes listed in `touched`, so a
+    // node first reached by a walk is listed exactly once.
+    residual_nodes.clear();
+    for &v in touched.iter() {
+        let i = v as usize;
+        flags[i] = true;
+        let r = residual[i];
+        if r > 0.0 {
+            residual_nodes.push((v, r));
+        }
+    }
+    let mut add = |t: NodeId, amount: f64| {
+        let i = t as usize;
+        if !flags[i] {
+            flags[i] = true;
+            touched.push(t);
+        }
+        estimate[i] += amount;
+    };
+    let mut rng = Rng::from_parts(&[INDEX_QUERY_STREAM, query.rng_seed]);
+    let mut mass = stats.estimate_sum;
+    for &(v, r) in residual_nodes.iter() {
+        // FORA's allocation: r(v) * omega walks, each carrying r(v) / n_walks <= 1 / omega.
+        // Below one walk, randomized rounding keeps the estimate unbiased: one walk carrying
+        // 1 / omega with probability r(v) * omega, else none (most residual nodes of a fine
+        // push are in this case, and skipping them is what keeps the walk phase cheap).
+        let wanted = r * omega;
+        let (n_walks, carried) = if wanted >= 1.0 {
+            (wanted.ceil() as usize, r)
+        } else if rng.bernoulli(wanted) {
+            (1, 1.0 / omega)
+        } else {
+            continue;
+        };
+        mass += index.queue_walks(v, carried, n_walks, truncation, walk_queue, &mut add);
+    }
+    mass += index.run_queued_walks(truncation, &mut rng, walk_queue, &mut add);
+    if graph.walks_never_die() {
+        // No walk can die, so |psi_v| = 1 for a node with links and alpha for one without:
+        // the total is known, and dividing by it (instead of by the estimated total) keeps the
+        // scores unbiased and removes the walk-length noise from every score.
+        mass = stats.estimate_sum;
+        for &(v, r) in residual_nodes.iter() {
+            mass += if graph.degree(v) > 0 {
+                r
+            } else {
+                query.alpha * r
+            };
+        }
+    }
+    residual_nodes.clear();
+    mass
+}
+
+/// Stream tag of the truncation draws of index queries.
+const INDEX_QUERY_STREAM: u64 = 0x4944_5851; // "IDXQ"
 
 /// A pool of workspaces shared by the jobs of one parallel call: rayon may start more jobs than
 /// threads, and each takes a workspace from here and gives it back when done, so a batch

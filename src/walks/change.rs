@@ -1,7 +1,6 @@
 //! The change description a transaction hands to [`super::WalkIndex::apply`].
 
 use crate::graph::{Adjacency, NodeId};
-use std::collections::BTreeMap;
 
 /// The new weight of one walkable pair `(node, target)`.
 ///
@@ -33,14 +32,23 @@ pub struct NodeChange {
     pub pairs: Vec<PairChange>,
 }
 
-fn pair_weights<G: Adjacency>(graph: &G, node: NodeId) -> BTreeMap<NodeId, f64> {
-    let mut pairs = BTreeMap::new();
+/// The pair weights of `node`, ascending by target. Parallel links are summed in link order
+/// (a stable sort keeps it), so the sums are the same floats on every run and replay.
+fn pair_weights<G: Adjacency>(graph: &G, node: NodeId) -> Vec<(NodeId, f64)> {
+    let mut links: Vec<(NodeId, f64)> = Vec::new();
     if (node as usize) < graph.node_count() {
-        for link in graph.links(node) {
-            *pairs.entry(link.target).or_insert(0.0) += link.weight;
-        }
+        links.extend(graph.links(node).map(|link| (link.target, link.weight)));
     }
-    pairs
+    links.sort_by_key(|&(target, _)| target);
+    links.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            earlier.1 += later.1;
+            true
+        } else {
+            false
+        }
+    });
+    links
 }
 
 impl NodeChange {
@@ -56,12 +64,30 @@ impl NodeChange {
     ) -> NodeChange {
         let old = pair_weights(before, node);
         let new = pair_weights(after, node);
+        // Merge the two target-sorted lists; a target missing on one side has weight 0 there.
         let mut pairs = Vec::new();
-        let targets: std::collections::BTreeSet<NodeId> =
-            old.keys().chain(new.keys()).copied().collect();
-        for target in targets {
-            let b = old.get(&target).copied().unwrap_or(0.0);
-            let a = new.get(&target).copied().unwrap_or(0.0);
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            let (target, b, a) = match (old.get(i), new.get(j)) {
+                (Some(&(t, b)), Some(&(u, a))) if t == u => {
+                    i += 1;
+                    j += 1;
+                    (t, b, a)
+                }
+                (Some(&(t, b)), Some(&(u, _))) if t < u => {
+                    i += 1;
+                    (t, b, 0.0)
+                }
+                (Some(&(t, b)), None) => {
+                    i += 1;
+                    (t, b, 0.0)
+                }
+                (_, Some(&(u, a))) => {
+                    j += 1;
+                    (u, 0.0, a)
+                }
+                (None, None) => break,
+            };
             if a != b {
                 pairs.push(PairChange {
                     target,

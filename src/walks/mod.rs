@@ -42,6 +42,7 @@ pub use change::{NodeChange, PairChange};
 pub use error::WalkIndexError;
 pub use format::{FileHeader, SectionInfo, FORMAT_VERSION, MAGIC};
 pub use query::WalkEstimate;
+pub(crate) use query::{Truncation, WalkQueue};
 pub use repair::RepairSummary;
 pub use store::{WalkEnd, WalkIndex, WalkIndexParams, WalkRef};
 pub use verify::WalkIndexStats;

@@ -111,3 +111,131 @@ impl WalkIndex {
         })
     }
 }
+
+/// How [`WalkIndex::spread_residual`] turns stored walks (kept for the index's alpha) into
+/// walks for a larger query alpha.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Truncation {
+    /// The query's restart probability `alpha'`.
+    alpha_query: f64,
+    /// `ln(1 - q)` for the extra stop probability `q = (alpha' - alpha) / (1 - alpha)`, or
+    /// `None` when `alpha' == alpha` (no truncation, no random draws).
+    ln_keep: Option<f64>,
+}
+
+impl Truncation {
+    /// The truncation serving `alpha_query` from walks stored for `alpha_index`; `None` when
+    /// `alpha_query` cannot be served (smaller than the index's, or not below 1).
+    pub(crate) fn new(alpha_index: f64, alpha_query: f64) -> Option<Truncation> {
+        if !(alpha_query >= alpha_index && alpha_query < 1.0) {
+            return None;
+        }
+        let q = (alpha_query - alpha_index) / (1.0 - alpha_index);
+        Some(Truncation {
+            alpha_query,
+            ln_keep: (q > 0.0).then(|| (1.0 - q).ln()),
+        })
+    }
+
+    /// How many leading positions of a stored walk of `len` nodes the truncated walk keeps.
+    ///
+    /// The truncated walk stops after position `p < len - 1` (a position where the stored walk
+    /// moved on) with probability `q`, independently per position: the number of positions it
+    /// keeps is `min(G + 1, len)` with `G ~ Geometric(q)` counting the positions passed before
+    /// the first extra stop. One draw per walk instead of one per position.
+    #[inline]
+    fn kept(&self, len: usize, rng: &mut Rng) -> usize {
+        match self.ln_keep {
+            None => len,
+            Some(ln_keep) => {
+                let u = 1.0 - rng.next_f64(); // in (0, 1]
+                let passed = (u.ln() / ln_keep).floor();
+                if passed >= (len - 1) as f64 {
+                    len
+                } else {
+                    passed as usize + 1
+                }
+            }
+        }
+    }
+}
+
+/// Scratch space of an index query's walk phase, kept in the query workspace so a query does
+/// not allocate once it has warmed up.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WalkQueue {
+    /// `(walk id, amount each visit adds)` of the walks queued so far.
+    walks: Vec<(u32, f64)>,
+    /// `(arena offset, length, amount per visit)` of the queued walks.
+    spans: Vec<(usize, usize, f64)>,
+}
+
+impl WalkIndex {
+    /// FORA's Monte-Carlo phase, first half: queues the first `n_walks` walks stored for `node`
+    /// (all of them when fewer are stored) to spread `mass * psi_node`, each walk carrying
+    /// `mass / walks_used` and each of its visits adding `alpha_query` times that (the visit
+    /// estimator of PPR-NOTES, unbiased). Returns nothing for a node without walks: such a node
+    /// has no links (every node with a link stores `walks_for_degree(degree) >= 1` walks), so
+    /// its leaky walk stops there with probability `alpha_query` and otherwise dies, and
+    /// `psi = alpha_query e_node` exactly: that amount goes to `sink` at once and is returned.
+    ///
+    /// Stored walks from a node are exchangeable (built from independent streams, and repairs
+    /// keep their joint law), so the leading walks are as good as a random subset and need no
+    /// random draws.
+    #[inline]
+    pub(crate) fn queue_walks(
+        &self,
+        node: NodeId,
+        mass: f64,
+        n_walks: usize,
+        truncation: Truncation,
+        queue: &mut WalkQueue,
+        mut sink: impl FnMut(NodeId, f64),
+    ) -> f64 {
+        let ids: &[u32] = self.starts.get(node as usize).map_or(&[], |v| v.as_slice());
+        if ids.is_empty() {
+            let amount = truncation.alpha_query * mass;
+            sink(node, amount);
+            return amount;
+        }
+        let used = &ids[..n_walks.clamp(1, ids.len())];
+        let per_visit = truncation.alpha_query * mass / used.len() as f64;
+        queue.walks.extend(used.iter().map(|&id| (id, per_visit)));
+        0.0
+    }
+
+    /// FORA's Monte-Carlo phase, second half: runs the queued walks, truncated for a larger
+    /// alpha with draws from `rng`, calling `sink(t, amount)` for every visit, and returns the
+    /// total amount added. The queue is left empty.
+    ///
+    /// The work is split into gather passes (walk table, then arena) with no dependency between
+    /// iterations, so the processor overlaps the cache misses of many walks instead of chasing
+    /// one walk's pointers at a time: the walk phase is memory-latency bound.
+    pub(crate) fn run_queued_walks(
+        &self,
+        truncation: Truncation,
+        rng: &mut Rng,
+        queue: &mut WalkQueue,
+        mut sink: impl FnMut(NodeId, f64),
+    ) -> f64 {
+        let WalkQueue { walks, spans } = queue;
+        spans.clear();
+        spans.extend(walks.iter().filter_map(|&(id, amount)| {
+            let i = id as usize;
+            let len = *self.lens.get(i)? as usize;
+            let offset = *self.offsets.get(i)? as usize;
+            (len > 0).then_some((offset, len, amount))
+        }));
+        walks.clear();
+        let mut total = 0.0;
+        for &(offset, len, amount) in spans.iter() {
+            let kept = truncation.kept(len, rng);
+            for &t in &self.arena[offset..offset + kept] {
+                sink(t, amount);
+            }
+            total += amount * kept as f64;
+        }
+        spans.clear();
+        total
+    }
+}

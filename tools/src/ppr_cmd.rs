@@ -66,6 +66,7 @@ pub(crate) fn parse_method(name: &str) -> CliResult<Method> {
         "exact" => Ok(Method::Exact),
         "push" => Ok(Method::Push),
         "walks" => Ok(Method::Walks),
+        "index" => Ok(Method::Index),
         other => Err(CliError::usage(format!(
             "unknown method '{other}': use auto, exact, push, index or walks"
         ))),
@@ -220,8 +221,12 @@ fn batch(snapshot: &Snapshot, file: &str, args: &PprArgs) -> CliResult {
             code: 3,
             message: format!("starting threads: {e}"),
         })?;
-    // Warm the shared projection once, outside the timed queries.
+    // Warm the shared projection (and the walk index when it may serve) once, outside the
+    // timed queries.
     let _ = snapshot.projection();
+    if matches!(method, Method::Index | Method::Auto) {
+        snapshot.load_walk_index()?;
+    }
     let outputs: Vec<(bool, Value)> = pool.install(|| {
         lines
             .par_iter()
