@@ -34,7 +34,7 @@ pub(crate) fn create(db: &Path, options: &CreateOptions, json: bool) -> CliResul
             &json!({"created": db.display().to_string(), "undirected": o.undirected, "alpha": o.alpha, "walks_per_node": o.walks_per_node}),
         )
     } else {
-        println!(
+        outln!(
             "created {} ({}, alpha {}, {} walks per node)",
             db.display(),
             if o.undirected {
@@ -136,7 +136,7 @@ pub(crate) fn import(
             &json!({"nodes": info.nodes, "edges": info.edges, "records": info.records, "walks": stats.walks, "seconds": seconds, "storage_seconds": info.storage_seconds, "index_seconds": info.index_seconds}),
         )
     } else {
-        println!(
+        outln!(
             "imported {} edge records: {} nodes, {} edges, {} walks in {seconds:.2} s (storage {:.2} s, walk index {:.2} s)",
             info.records, info.nodes, info.edges, stats.walks, info.storage_seconds, info.index_seconds
         );
@@ -312,10 +312,10 @@ pub(crate) fn stats(db: &Path, json: bool) -> CliResult {
             "segment_bytes_per_edge": per_edge(seg), "walk_index_bytes_per_edge": per_edge(walks), "files": files,
         }));
     }
-    println!("nodes        {}", s.nodes);
-    println!("edges        {}", s.edges);
-    println!("relations    {}", s.relations);
-    println!(
+    outln!("nodes        {}", s.nodes);
+    outln!("edges        {}", s.edges);
+    outln!("relations    {}", s.relations);
+    outln!(
         "mode         {}",
         if s.undirected {
             "undirected"
@@ -323,20 +323,24 @@ pub(crate) fn stats(db: &Path, json: bool) -> CliResult {
             "directed"
         }
     );
-    println!("alpha        {}", s.alpha);
-    println!(
+    outln!("alpha        {}", s.alpha);
+    outln!(
         "walks        {} ({} steps, {} per node)",
-        s.walks, s.walk_steps, s.walks_per_node
+        s.walks,
+        s.walk_steps,
+        s.walks_per_node
     );
-    println!(
+    outln!(
         "lsn          {} (checkpoint at {}, generation {})",
-        s.lsn, s.checkpoint_lsn, s.generation
+        s.lsn,
+        s.checkpoint_lsn,
+        s.generation
     );
-    println!("delta nodes  {}", s.delta_nodes);
-    println!("segment      {seg} bytes ({:.1} B/edge)", per_edge(seg));
-    println!("walk index   {walks} bytes ({:.1} B/edge)", per_edge(walks));
-    println!("wal          {wal} bytes");
-    println!("catalog      {catalog} bytes");
+    outln!("delta nodes  {}", s.delta_nodes);
+    outln!("segment      {seg} bytes ({:.1} B/edge)", per_edge(seg));
+    outln!("walk index   {walks} bytes ({:.1} B/edge)", per_edge(walks));
+    outln!("wal          {wal} bytes");
+    outln!("catalog      {catalog} bytes");
     Ok(())
 }
 
@@ -351,15 +355,19 @@ pub(crate) fn checkpoint(db: &Path, json: bool) -> CliResult {
             &json!({"generation": info.generation, "lsn": info.lsn, "segment_bytes": info.segment_bytes, "wrote": info.wrote, "seconds": info.seconds}),
         )
     } else if info.wrote {
-        println!(
+        outln!(
             "checkpoint: generation {} at LSN {} ({} bytes) in {:.3} s",
-            info.generation, info.lsn, info.segment_bytes, info.seconds
+            info.generation,
+            info.lsn,
+            info.segment_bytes,
+            info.seconds
         );
         Ok(())
     } else {
-        println!(
+        outln!(
             "checkpoint: nothing to fold (generation {}, LSN {})",
-            info.generation, info.lsn
+            info.generation,
+            info.lsn
         );
         Ok(())
     }
@@ -373,7 +381,7 @@ pub(crate) fn verify(db: &Path, json: bool) -> CliResult {
             &json!({"ok": true, "nodes": report.nodes, "edges": report.edges, "walks": report.walks, "wal_transactions": report.wal_transactions, "files": report.files}),
         )
     } else {
-        println!(
+        outln!(
             "ok: {} nodes, {} edges, {} walks, {} WAL transactions; checked {}",
             report.nodes,
             report.edges,

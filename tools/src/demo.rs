@@ -51,7 +51,7 @@ struct Narrator {
 impl Narrator {
     fn say(&self, text: impl AsRef<str>) {
         if !self.quiet {
-            println!("{}", text.as_ref());
+            outln!("{}", text.as_ref());
         }
     }
 
@@ -59,7 +59,7 @@ impl Narrator {
         if self.quiet {
             return;
         }
-        println!(
+        outln!(
             "  {title}  [{} in {:.2} ms]",
             answer.method.name(),
             answer.micros as f64 / 1000.0
@@ -70,7 +70,7 @@ impl Narrator {
             } else {
                 ""
             };
-            println!("    {:>2}. {score:.5}  {key}{mark}", rank + 1);
+            outln!("    {:>2}. {score:.5}  {key}{mark}", rank + 1);
         }
     }
 }

@@ -231,9 +231,9 @@ pub(crate) fn dump(args: &DumpArgs) -> CliResult {
     if args.json {
         print_json(&Value::Object(doc))?;
     } else {
-        print!("{text}");
+        outp!("{text}");
         if !problems.is_empty() {
-            println!("{} problem(s) found", problems.len());
+            outln!("{} problem(s) found", problems.len());
         }
     }
     if problems.is_empty() {

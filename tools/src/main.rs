@@ -4,10 +4,11 @@
 //! Exit codes: 0 success; 1 bad usage or input; 2 damaged database; 3 I/O error. A panic is a
 //! bug. Results go to stdout (one JSON document with `--json`), progress and logs to stderr.
 
+#[macro_use]
+mod output;
 mod commands;
 mod demo;
 mod dump;
-mod output;
 mod ppr_cmd;
 
 use std::path::PathBuf;

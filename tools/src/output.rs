@@ -7,6 +7,39 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{CliError, CliResult};
 
+/// Writes formatted text to stdout. A closed pipe (`walkdb ppr ... | head`) ends the process
+/// quietly with 0; any other write error (a full disk) ends it with 3 and a message, never a
+/// panic as `println!` would.
+pub(crate) fn out(args: std::fmt::Arguments<'_>, newline: bool) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(args).and_then(|()| {
+        if newline {
+            stdout.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = written {
+        let error = out_err(e);
+        eprintln!("walkdb: {}", error.message);
+        std::process::exit(i32::from(error.code));
+    }
+}
+
+/// `println!` for the CLI's stdout: see [`out`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::out(format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` for the CLI's stdout: see [`out`].
+macro_rules! outp {
+    ($($arg:tt)*) => {
+        $crate::output::out(format_args!($($arg)*), false)
+    };
+}
+
 /// Maps a write error on stdout: a closed pipe (`walkdb export | head`) ends quietly.
 pub(crate) fn out_err(e: std::io::Error) -> CliError {
     if e.kind() == std::io::ErrorKind::BrokenPipe {

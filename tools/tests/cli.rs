@@ -455,3 +455,37 @@ fn ppr_all_streams_every_nodes_top_k_close_to_exact() {
     assert_eq!(code(&run(&["ppr-all", &db, "--top", "0"])), 1);
     assert_eq!(code(&run(&["ppr", &db, "--seed", "a", "--top", "0"])), 1);
 }
+
+/// `walkdb export DB | head -1`: a reader that closes the pipe early ends the command quietly
+/// with 0, never a panic (101) or a signal. Each output below is far larger than a pipe's
+/// buffer, so the command is still writing when the pipe closes.
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    let tsv = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/wordnet-demo/base.tsv");
+    let out = run(&["import", db, tsv]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // One transaction of 20,000 operations: `dump --wal` decodes each one on its own line.
+    let lines: String = (0..20_000).map(|i| format!("n{i}\tr\tm{i}\n")).collect();
+    let out = run_stdin(&["add", db, "--batch", "100000"], &lines);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for args in [vec!["export", db], vec!["dump", db, "--wal"]] {
+        let mut child = walkdb()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+}
