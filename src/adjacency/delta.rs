@@ -2,9 +2,13 @@
 //!
 //! A changed node's lists are copied from the segment on first touch and edited in place
 //! afterwards, so a reader never merges segment and delta per edge: a node is read wholly
-//! from one or the other. The map is sharded behind `Arc`s: a commit clones only the shards it
-//! touches (copy-on-write), so publishing a new version costs O(shards touched), and readers
-//! holding an older version keep theirs untouched.
+//! from one or the other. The map is sharded behind `Arc`s, and the shard table is itself
+//! behind an `Arc`: cloning a delta (a snapshot, a transaction's base) is one reference count;
+//! a transaction's first edit copies the table of shard pointers once, and each shard it
+//! touches is copied on its first edit (copy-on-write). A commit thus costs O(shards touched
+//! x nodes per shard), not O(delta), and readers holding an older version keep theirs
+//! untouched. 4096 shards keep a 1000-edge batch (about 2000 touched nodes) from copying more
+//! than about 40% of a large delta, while the table copy stays a few microseconds.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -14,7 +18,7 @@ use super::Segment;
 use crate::graph::{NodeId, RelId};
 use crate::hash::StrHasher;
 
-const SHARDS: usize = 1024;
+const SHARDS: usize = 4096;
 
 type Shard = HashMap<NodeId, Arc<NodeAdj>, BuildHasherDefault<StrHasher>>;
 
@@ -68,14 +72,14 @@ impl NodeAdj {
 /// Changed nodes' adjacency since the last checkpoint.
 #[derive(Clone, Debug)]
 pub(crate) struct Delta {
-    shards: Vec<Arc<Shard>>,
+    shards: Arc<Vec<Arc<Shard>>>,
     touched: usize,
 }
 
 impl Default for Delta {
     fn default() -> Delta {
         Delta {
-            shards: (0..SHARDS).map(|_| Arc::new(Shard::default())).collect(),
+            shards: Arc::new((0..SHARDS).map(|_| Arc::new(Shard::default())).collect()),
             touched: 0,
         }
     }
@@ -126,7 +130,7 @@ impl Delta {
     /// The changed nodes as a bitmap over `0..node_count` (bit `u % 64` of word `u / 64`).
     pub(crate) fn node_bitmap(&self, node_count: u32) -> Vec<u64> {
         let mut bits = vec![0u64; (node_count as usize).div_ceil(64)];
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             for &u in shard.keys() {
                 if let Some(word) = bits.get_mut(u as usize / 64) {
                     *word |= 1 << (u % 64);
@@ -142,7 +146,7 @@ impl Delta {
     }
 
     fn node_mut(&mut self, u: NodeId, seg: &Segment) -> &mut NodeAdj {
-        let shard = Arc::make_mut(&mut self.shards[shard_of(u)]);
+        let shard = Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[shard_of(u)]);
         let touched = &mut self.touched;
         let adj = shard.entry(u).or_insert_with(|| {
             *touched += 1;
