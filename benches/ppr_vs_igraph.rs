@@ -12,7 +12,7 @@
 //! `WALKDB_BENCH_NO_IGRAPH=1` to skip igraph.
 //!
 //! Then, for the undirected configurations, the walk index (`Method::Index`, built at the
-//! configuration's alpha with the database default of 4 walks per link): build time against
+//! configuration's alpha with the database default of 1 walk per link): build time against
 //! igraph's load time, and single-seed top-10 query median latency against igraph's median
 //! on the same queries, with precision@10 and the largest score error against the exact solver.
 //!
@@ -293,7 +293,7 @@ fn main() {
     }
 
     println!(
-        "\nwalk index (Method::Index, 4 walks per link), undirected, single-seed top-10 queries:"
+        "\nwalk index (Method::Index, 1 walk per link), undirected, single-seed top-10 queries:"
     );
     let ig_build = igraph.as_ref().ok().map(|m| m.1);
     println!(

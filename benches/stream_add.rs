@@ -1,6 +1,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Durable streaming add with walk-index repair through the database API: WordNet 3.0
-//! (undirected, the database defaults alpha 0.5 and 4 walks per link) is bulk-imported with
+//! (undirected, the database defaults alpha 0.5 and 1 walk per link) is bulk-imported with
 //! every fifth edge held back, then the held-back 20% (155,686 edges) is added in write
 //! transactions of 1000 edges, each committed with `Durability::Immediate` (fdatasync) and
 //! repairing the walk index inside the commit. Prints edges per second and the per-commit

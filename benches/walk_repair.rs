@@ -213,8 +213,14 @@ fn main() {
     let mut rng = Rng::new(7);
     let edges = barabasi_albert(n, 4, &mut rng);
     bench("barabasi-albert m=4", n, &edges, false);
-    let path = "/work/shared/data/wordnet30.tsv";
-    match load_wordnet(path) {
+    let dir = std::env::var_os("WALKDB_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
+        });
+    let path = dir.join("wordnet30.tsv");
+    let path = path.to_string_lossy();
+    match load_wordnet(&path) {
         Some((nodes, edges)) => {
             bench("wordnet30", nodes, &edges, false);
             bench("wordnet30", nodes, &edges, true);

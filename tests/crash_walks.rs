@@ -156,7 +156,7 @@ fn sweep(undirected: bool) -> usize {
         }
         let acked = live.len().saturating_sub(1);
         let mut modes = vec![CrashMode::DropAll, CrashMode::KeepAll];
-        for seed in 0..3 {
+        for seed in 0..8 {
             modes.push(CrashMode::RandomSubset {
                 seed: boundary * 31 + seed,
             });
@@ -209,5 +209,5 @@ fn recovered_walk_index_equals_the_live_index_of_the_last_acknowledged_commit() 
     println!(
         "walk-index crash sweep: {directed} directed and {undirected} undirected crash states"
     );
-    assert!(directed + undirected >= 1_000, "too few crash states tried");
+    assert!(directed + undirected >= 4_000, "too few crash states tried");
 }

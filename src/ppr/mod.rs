@@ -54,8 +54,9 @@ pub const DEFAULT_WALKS: u64 = 100_000;
 /// largest absolute error of a returned score of about 5e-5 (the goal is 1e-4). The error is
 /// Monte-Carlo error, of standard deviation about `sqrt(alpha * m / omega)` for a node that
 /// receives mass `m` from the walk phase; `r_max` bounds the residual mass `m` comes from.
-/// `r_max * omega` must stay below the index's walks per link (default 4), or a residual node
-/// needs more walks than it stores and its walks carry more than `1 / omega` each.
+/// `r_max * omega` (here 1) must stay at most the index's walks per link (default 1), or a
+/// residual node needs more walks than it stores and its walks carry more than `1 / omega`
+/// each.
 pub const INDEX_PUSH_R_MAX: f64 = 2e-6;
 
 /// FORA's `omega` of `Method::Index`: stored walks used per unit of residual (see
