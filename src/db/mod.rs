@@ -40,6 +40,7 @@ pub(crate) use walks::inspect_walk_file;
 use walks::WalkSlot;
 
 pub(crate) use staging::Staging;
+pub(crate) use txn::validate_key;
 
 /// Directory of walk-index files inside the database directory.
 pub(crate) const WALK_DIR: &str = "walks";
