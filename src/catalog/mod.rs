@@ -239,6 +239,11 @@ fn redb_err(e: impl Into<redb::Error>) -> Error {
                 format!("a page reference points past the end of the file ({source})"),
             )
         }
+        // redb reports a damaged file header ("Not a redb database: magic number mismatch")
+        // as InvalidData; our backend never returns that kind for a failing disk.
+        redb::Error::Io(source) if source.kind() == std::io::ErrorKind::InvalidData => {
+            Error::corrupt(CATALOG_FILE, 0, source.to_string())
+        }
         redb::Error::Io(source) => Error::io(format!("accessing {CATALOG_FILE}"), source),
         redb::Error::Corrupted(what) => Error::corrupt(CATALOG_FILE, 0, what),
         other => Error::corrupt(CATALOG_FILE, 0, other.to_string()),
