@@ -242,6 +242,11 @@ fn redb_err(e: impl Into<redb::Error>) -> Error {
                 format!("a page reference points past the end of the file ({source})"),
             )
         }
+        // redb reports a damaged file header ("Not a redb database: magic number mismatch")
+        // as InvalidData; our backend never returns that kind for a failing disk.
+        redb::Error::Io(source) if source.kind() == std::io::ErrorKind::InvalidData => {
+            Error::corrupt(CATALOG_FILE, 0, source.to_string())
+        }
         redb::Error::Io(source) => Error::io(format!("accessing {CATALOG_FILE}"), source),
         redb::Error::Corrupted(what) => Error::corrupt(CATALOG_FILE, 0, what),
         other => Error::corrupt(CATALOG_FILE, 0, other.to_string()),
@@ -398,7 +403,11 @@ impl Catalog {
         contain(|| {
             let txn = self.db.begin_read().map_err(redb_err)?;
             let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
-            let mut keys = Vec::with_capacity(table.len().map_err(redb_err)? as usize);
+            // The length comes from a redb page walkdb cannot checksum: a flipped high bit made
+            // it ask for terabytes (an abort, not an error). Reserve only a bounded amount; the
+            // loop grows the vector by what the table really holds.
+            let len = table.len().map_err(redb_err)?;
+            let mut keys = Vec::with_capacity(len.min(1 << 16) as usize);
             for entry in table.iter().map_err(redb_err)? {
                 let (id, key) = entry.map_err(redb_err)?;
                 if id.value() as usize != keys.len() {
@@ -431,6 +440,32 @@ impl Catalog {
                 }
                 names.push(name.value().to_string());
             }
+            // Relation names are read at every open and served with every edge, from redb pages
+            // walkdb cannot checksum: check each is a valid name that maps back to its id (a
+            // flipped length byte once served relation "r" as "").
+            let ids = txn.open_table(REL_IDS).map_err(redb_err)?;
+            if ids.len().map_err(redb_err)? != names.len() as u64 {
+                return Err(Error::corrupt(
+                    CATALOG_FILE,
+                    0,
+                    "relation_ids and relation_names differ in size",
+                ));
+            }
+            for (id, name) in names.iter().enumerate() {
+                if crate::db::validate_key(name, "relation name").is_err()
+                    || ids.get(name.as_str()).map_err(redb_err)?.map(|v| v.value())
+                        != Some(id as u32)
+                {
+                    return Err(Error::corrupt(
+                        CATALOG_FILE,
+                        0,
+                        format!(
+                            "relation {id} '{}' is invalid or does not map back to its id",
+                            name.escape_debug()
+                        ),
+                    ));
+                }
+            }
             Ok(names)
         })
     }
@@ -456,7 +491,10 @@ impl Catalog {
                 ));
             }
             for (id, key) in keys.iter().enumerate() {
-                if ids.get(key.as_str()).map_err(redb_err)?.map(|v| v.value()) != Some(id as u32) {
+                if crate::db::validate_key(key, "node key").is_err()
+                    || ids.get(key.as_str()).map_err(redb_err)?.map(|v| v.value())
+                        != Some(id as u32)
+                {
                     return Err(Error::corrupt(
                         CATALOG_FILE,
                         0,

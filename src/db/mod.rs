@@ -41,6 +41,7 @@ pub use walks::IndexInfo;
 use walks::WalkSlot;
 
 pub(crate) use staging::Staging;
+pub(crate) use txn::validate_key;
 
 /// Directory of walk-index files inside the database directory.
 pub(crate) const WALK_DIR: &str = "walks";
