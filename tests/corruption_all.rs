@@ -441,22 +441,3 @@ fn catalog_flips_found_by_the_full_sweep() {
         "reported as something else than corruption"
     );
 }
-
-#[test]
-#[ignore = "diagnostic: WALKDB_FLIP_AT=N flips byte N of the directed database's catalog"]
-fn diagnose_one_catalog_flip() {
-    let at: usize = std::env::var("WALKDB_FLIP_AT").unwrap().parse().unwrap();
-    let (original, _) = build(false);
-    let expected = served(&sim_db(&original.crash(CrashMode::KeepAll), false).unwrap()).unwrap();
-    let bytes = original.file_bytes("catalog.redb").unwrap();
-    let target = Target {
-        original: &original,
-        name: "catalog.redb",
-        bytes: &bytes,
-        undirected: false,
-        expected: &expected,
-        prefixes: &[],
-        blame: "catalog.redb",
-    };
-    try_damage(&target, &Damage::Flip(at), &mut Tally::default());
-}

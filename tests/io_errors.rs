@@ -251,43 +251,6 @@ fn every_failed_operation_poisons_and_loses_no_acknowledged_commit() {
     );
 }
 
-#[test]
-#[ignore = "diagnostic: prints the workload's operations"]
-fn print_workload_operations() {
-    let sim = SimBackend::new();
-    sim.start_trace();
-    run_workload(&sim, false);
-    for (i, op) in sim.trace().iter().enumerate() {
-        println!("{:4} {op}", i + 1);
-    }
-}
-
-#[test]
-#[ignore = "diagnostic: WALKDB_FAIL_AT=N runs the workload with operation N failing once"]
-fn diagnose_one_failure() {
-    let n: u64 = std::env::var("WALKDB_FAIL_AT").unwrap().parse().unwrap();
-    let sim = SimBackend::new();
-    sim.start_trace();
-    sim.fail_at(n, FailMode::Once, ErrorKind::Other);
-    let outcome = run_workload(&sim, false);
-    for (i, op) in sim.trace().iter().enumerate().take(n as usize + 20) {
-        println!("{:4} {op}", i + 1);
-    }
-    println!("acked {} error {:?}", outcome.acked, outcome.error);
-}
-
-#[test]
-#[ignore = "diagnostic: lists the operations whose single failure surfaced no error"]
-fn list_absorbed_failures() {
-    let probe = SimBackend::new();
-    probe.start_trace();
-    run_workload(&probe, false);
-    let trace = probe.trace();
-    for n in 1..=trace.len() as u64 {
-        let sim = SimBackend::new();
-        sim.fail_at(n, FailMode::Once, ErrorKind::Other);
-        if run_workload(&sim, false).error.is_none() {
-            println!("{n:4} {}", trace[n as usize - 1]);
-        }
-    }
-}
+// Debugging a state: `SimBackend::start_trace()` before `run_workload` and `trace()` after
+// it list every storage operation in order; `fail_at(n, ..)` then reproduces operation n's
+// failure alone.
