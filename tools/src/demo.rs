@@ -270,7 +270,7 @@ pub(crate) fn demo(args: &DemoArgs) -> CliResult {
     said.say(format!("  walkdb dump {shown} --header --wal"));
     said.say(format!("  walkdb dump {shown} --node w:dog --walks w:dog"));
     said.say(format!(
-        "  walkdb ppr {shown} --seed w:poodle --seed w:cat=0.5 --top 5"
+        "  walkdb ppr {shown} --seed w:poodle --seed w:cat=0.5 --top 5 --method index"
     ));
 
     if args.json {
