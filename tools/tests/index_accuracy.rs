@@ -7,45 +7,19 @@
 //! queries read were repaired, not built. Every answer must say the index method ran.
 //!
 //! Data: `$WALKDB_SHARED_DATA`, else `../shared/data` beside the repository, as for
-//! `wordnet.rs` (the test fails, naming the path, when the data is missing).
+//! `wordnet.rs` (the test says SKIPPED when the data is missing).
+
+mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use serde_json::{json, Value};
 
+use common::{shared_data, walkdb};
+
 const MAX_ABS_ERROR: f64 = 1e-4;
 const MIN_PRECISION: f64 = 0.99;
-
-fn shared_data() -> PathBuf {
-    match std::env::var_os("WALKDB_SHARED_DATA") {
-        Some(p) => p.into(),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-    }
-}
-
-fn walkdb(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_walkdb"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 /// Runs the batch queries with `method`; returns per query the method that ran and the
 /// `(key, score)` results.

@@ -1,0 +1,37 @@
+//! Helpers shared by the CLI tests that need the shared WordNet data.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Where the shared data lives: `$WALKDB_SHARED_DATA`, else `../shared/data` beside the
+/// repository.
+pub fn shared_data() -> PathBuf {
+    match std::env::var_os("WALKDB_SHARED_DATA") {
+        Some(p) => p.into(),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+    }
+}
+
+/// Runs the `walkdb` binary with `stdin`; returns (exit code, stdout, stderr).
+pub fn walkdb(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_walkdb"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
