@@ -275,6 +275,16 @@ impl std::ops::Deref for Redb {
     }
 }
 
+impl std::ops::DerefMut for Redb {
+    fn deref_mut(&mut self) -> &mut redb::Database {
+        match &mut self.0 {
+            Some(db) => db,
+            // Only `drop` takes the handle out, and nothing derefs it after that.
+            None => unreachable!("the redb handle is taken only by drop"),
+        }
+    }
+}
+
 impl Drop for Redb {
     fn drop(&mut self) {
         if let Some(db) = self.0.take() {
@@ -344,7 +354,22 @@ impl Catalog {
     /// Opens the catalog and reads the options and manifest.
     pub(crate) fn open(backend: &Arc<dyn StorageBackend>) -> Result<(Catalog, Options, Manifest)> {
         contain(|| {
-            let db = Catalog::open_file(backend, CATALOG_FILE, false)?;
+            let mut db = Catalog::open_file(backend, CATALOG_FILE, false)?;
+            // redb trusts the allocator state of a file it believes was closed cleanly, and a
+            // damaged free list makes its next commit panic, then panic again in a destructor
+            // while unwinding: an abort nothing can contain (found by the open_dir fuzz
+            // target). Its integrity check verifies every page checksum and rebuilds the
+            // allocator state, so a damaged catalog is reported here, before any write.
+            match db.check_integrity() {
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(Error::corrupt(
+                        CATALOG_FILE,
+                        0,
+                        format!("catalog fails redb's integrity check: {e}"),
+                    ))
+                }
+            }
             let catalog = Catalog { db };
             let txn = catalog.db.begin_read().map_err(redb_err)?;
             let meta = txn.open_table(META).map_err(redb_err)?;
