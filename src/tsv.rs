@@ -383,10 +383,13 @@ mod tests {
         );
         for w in ["0", "-2", "inf", "abc", ""] {
             let err = parse_all(&format!("a\tr\tb\t{w}\n")).unwrap_err();
-            assert!(
-                matches!(err, TsvError::BadWeight { line: 1, ref text, .. } if text == w),
-                "{err:?}"
-            );
+            let TsvError::BadWeight {
+                line: 1, ref text, ..
+            } = err
+            else {
+                panic!("{err:?}")
+            };
+            assert_eq!(text, w, "{err:?}");
         }
     }
 
@@ -394,10 +397,13 @@ mod tests {
     fn field_count_errors() {
         for (text, found) in [("a\tb\n", 2), ("a\n", 1), ("a\tr\tb\t1\tx\n", 5)] {
             let err = parse_all(text).unwrap_err();
-            assert!(
-                matches!(err, TsvError::FieldCount { line: 1, found: f, .. } if f == found),
-                "{err:?}"
-            );
+            let TsvError::FieldCount {
+                line: 1, found: f, ..
+            } = err
+            else {
+                panic!("{err:?}")
+            };
+            assert_eq!(f, found, "{err:?}");
         }
         let err = parse_all("a\tr\tb\nx\ty\n").unwrap_err();
         assert!(err
@@ -413,10 +419,13 @@ mod tests {
             ("a\tr\t\n", "dst"),
         ] {
             let err = parse_all(text).unwrap_err();
-            assert!(
-                matches!(err, TsvError::EmptyField { line: 1, field: f, .. } if f == field),
-                "{err:?}"
-            );
+            let TsvError::EmptyField {
+                line: 1, field: f, ..
+            } = err
+            else {
+                panic!("{err:?}")
+            };
+            assert_eq!(f, field, "{err:?}");
         }
     }
 
@@ -429,10 +438,13 @@ mod tests {
         ];
         for (bytes, field) in cases {
             let err = TsvParser::new("x", bytes).next().unwrap().unwrap_err();
-            assert!(
-                matches!(err, TsvError::InvalidUtf8 { line: 1, field: f, .. } if f == field),
-                "{err:?}"
-            );
+            let TsvError::InvalidUtf8 {
+                line: 1, field: f, ..
+            } = err
+            else {
+                panic!("{err:?}")
+            };
+            assert_eq!(f, field, "{err:?}");
         }
     }
 

@@ -932,10 +932,8 @@ mod tests {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x40;
             let outcome = Segment::open("s", FileBytes::from_vec(damaged)).and_then(|s| s.check());
-            assert!(
-                matches!(outcome, Err(Error::Corrupt(_))),
-                "flip at {at} not detected"
-            );
+            let expected = matches!(outcome, Err(Error::Corrupt(_)));
+            assert!(expected, "flip at {at} not detected");
         }
     }
 
