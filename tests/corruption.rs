@@ -4,25 +4,14 @@
 
 mod common;
 
-use common::{edge_set, sim_db};
+use common::{edge_set, import_small_graph, sim_db};
 use walkdb::backend::SimBackend;
 use walkdb::Error;
 
 fn build(undirected: bool) -> SimBackend {
     let sim = SimBackend::new();
     let db = sim_db(&sim, undirected).unwrap();
-    let mut loader = db.bulk_loader().unwrap();
-    for i in 0..30u32 {
-        loader
-            .add_edge(
-                &format!("n{i}"),
-                ["r", "s"][i as usize % 2],
-                &format!("n{}", (i * 7 + 3) % 30),
-                1.0 + i as f64 / 8.0,
-            )
-            .unwrap();
-    }
-    loader.finish().unwrap();
+    import_small_graph(&db);
     for t in 0..5u32 {
         let mut txn = db.begin_write().unwrap();
         txn.add_edge(&format!("m{t}"), "r", "n1", 0.5 + t as f64)

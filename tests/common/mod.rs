@@ -58,6 +58,23 @@ pub fn sim_db(sim: &SimBackend, undirected: bool) -> walkdb::Result<Database> {
         .open_or_create()
 }
 
+/// Bulk-imports the small graph the corruption suites damage: 30 nodes, two relations,
+/// weights 1.0 to 4.625 (a segment and a walk index with a little of everything).
+pub fn import_small_graph(db: &Database) {
+    let mut loader = db.bulk_loader().unwrap();
+    for i in 0..30u32 {
+        loader
+            .add_edge(
+                &format!("n{i}"),
+                ["r", "s"][i as usize % 2],
+                &format!("n{}", (i * 7 + 3) % 30),
+                1.0 + i as f64 / 8.0,
+            )
+            .unwrap();
+    }
+    loader.finish().unwrap();
+}
+
 /// Where the shared data lives: next to the repository, or WALKDB_SHARED_DATA.
 pub fn shared_data() -> std::path::PathBuf {
     match std::env::var_os("WALKDB_SHARED_DATA") {
