@@ -348,21 +348,16 @@ fn every_single_byte_corruption_and_every_truncation_is_detected() {
         for flip in [0x01u8, 0x80, 0xFF] {
             let mut bad = bytes.clone();
             bad[at] ^= flip;
-            let result = WalkIndex::decode(&bad);
-            assert!(
-                matches!(result, Err(WalkIndexError::Corrupt { .. })),
-                "flip {flip:#x} at byte {at} not detected"
-            );
+            let detected = matches!(WalkIndex::decode(&bad), Err(WalkIndexError::Corrupt { .. }));
+            assert!(detected, "flip {flip:#x} at byte {at} not detected");
         }
     }
     for len in 0..bytes.len() {
-        assert!(
-            matches!(
-                WalkIndex::decode(&bytes[..len]),
-                Err(WalkIndexError::Corrupt { .. })
-            ),
-            "truncation to {len}"
+        let detected = matches!(
+            WalkIndex::decode(&bytes[..len]),
+            Err(WalkIndexError::Corrupt { .. })
         );
+        assert!(detected, "truncation to {len}");
     }
     let mut longer = bytes.clone();
     longer.push(0);
