@@ -39,6 +39,12 @@ pub trait Adjacency: Sync {
     fn degree(&self, u: NodeId) -> usize {
         self.links(u).count()
     }
+    /// True when the links are symmetric: `u` has a link to `v` of weight `w` exactly when `v`
+    /// has one to `u` of weight `w` (undirected mode). PPR then obeys reversibility,
+    /// `W(v) psi_v(t) = W(t) psi_t(v)`, which the certified query bounds use.
+    fn is_symmetric(&self) -> bool {
+        false
+    }
 }
 
 /// A compact in-memory CSR of walkable links: the graph projection queries run on.
@@ -53,6 +59,10 @@ pub struct CsrGraph {
     weight_sums: Vec<f64>,
     /// True when every link leads to a node that has links (see [`CsrGraph::walks_never_die`]).
     no_dangling_targets: bool,
+    /// True when built from an undirected graph (see [`Adjacency::is_symmetric`]).
+    symmetric: bool,
+    /// The largest `weight_sum` of any node (0 without links).
+    max_weight_sum: f64,
 }
 
 impl Default for CsrGraph {
@@ -65,6 +75,8 @@ impl Default for CsrGraph {
             weights: Vec::new(),
             weight_sums: Vec::new(),
             no_dangling_targets: true,
+            symmetric: false,
+            max_weight_sum: 0.0,
         }
     }
 }
@@ -127,8 +139,10 @@ impl CsrGraph {
             targets,
             rels,
             weights,
+            max_weight_sum: max_of(&weight_sums),
             weight_sums,
             no_dangling_targets,
+            symmetric: undirected,
         }
     }
 
@@ -158,8 +172,10 @@ impl CsrGraph {
             targets,
             rels,
             weights,
+            max_weight_sum: max_of(&weight_sums),
             weight_sums,
             no_dangling_targets,
+            symmetric: graph.is_symmetric(),
         }
     }
 
@@ -193,8 +209,10 @@ impl CsrGraph {
             targets,
             rels,
             weights,
+            max_weight_sum: max_of(&weight_sums),
             weight_sums,
             no_dangling_targets,
+            symmetric: self.symmetric,
         }
     }
 
@@ -203,6 +221,18 @@ impl CsrGraph {
     /// `v`: the total mass of a PPR estimate is known exactly instead of estimated.
     pub fn walks_never_die(&self) -> bool {
         self.no_dangling_targets
+    }
+
+    /// True when the links are symmetric (built from an undirected graph), see
+    /// [`Adjacency::is_symmetric`].
+    pub fn is_symmetric(&self) -> bool {
+        self.symmetric
+    }
+
+    /// The largest weight sum of any node: bounds how much PPR mass a node can collect from
+    /// residuals in a symmetric graph.
+    pub fn max_weight_sum(&self) -> f64 {
+        self.max_weight_sum
     }
 
     /// Total number of links.
@@ -221,6 +251,11 @@ impl CsrGraph {
     pub fn link_rels(&self, u: NodeId) -> &[RelId] {
         &self.rels[self.offsets[u as usize]..self.offsets[u as usize + 1]]
     }
+}
+
+/// The largest entry (0 for none).
+fn max_of(values: &[f64]) -> f64 {
+    values.iter().copied().fold(0.0, f64::max)
 }
 
 /// Whether every link target has a positive weight sum (has links).
@@ -251,6 +286,10 @@ impl Adjacency for CsrGraph {
 
     fn degree(&self, u: NodeId) -> usize {
         self.offsets[u as usize + 1] - self.offsets[u as usize]
+    }
+
+    fn is_symmetric(&self) -> bool {
+        self.symmetric
     }
 }
 

@@ -35,7 +35,7 @@
 //! Modules by layer: [`backend`] (every write goes through a [`backend::StorageBackend`];
 //! tests use [`backend::SimBackend`] to crash and fail storage), [`graph`] (ids and the
 //! adjacency vocabulary), [`ppr`] (exact, push, Monte Carlo, index-backed queries), [`walks`]
-//! (the walk index), [`tsv`] (the edge-list format), [`inspect`] (what `walkdb dump` shows).
+//! (the walk index), [`tsv`] (the edge-list format), [`synth`] (generated graphs for tests and benchmarks), [`inspect`] (what `walkdb dump` shows).
 //! `ARCHITECTURE.md` and `format-spec/` in the repository describe the design and every byte.
 #![deny(missing_docs)]
 
@@ -53,6 +53,7 @@ mod hash;
 pub mod inspect;
 pub mod ppr;
 pub mod rng;
+pub mod synth;
 pub mod tsv;
 mod wal;
 pub mod walks;

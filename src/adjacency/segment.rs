@@ -482,6 +482,10 @@ impl Adjacency for SegmentLinks<'_> {
     fn weight_sum(&self, u: NodeId) -> f64 {
         self.links(u).map(|l| l.weight).sum()
     }
+
+    fn is_symmetric(&self) -> bool {
+        self.undirected
+    }
 }
 
 /// One node's edge list, decoded lazily from the segment's columns.

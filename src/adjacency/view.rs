@@ -204,4 +204,8 @@ impl Adjacency for GraphView {
         }
         self.links(u).count()
     }
+
+    fn is_symmetric(&self) -> bool {
+        self.undirected
+    }
 }

@@ -7,7 +7,7 @@ use super::walks::WalkSlot;
 use super::Snapshot;
 use crate::error::{InputError, Result};
 use crate::graph::{NodeId, RelId};
-use crate::ppr::{self, Method, PprQuery, PprWorkspace};
+use crate::ppr::{self, Accuracy, Guarantee, Method, PprQuery, PprWorkspace};
 
 /// A PPR request in the database's terms (keys and names, not ids).
 #[derive(Clone, Debug, PartialEq)]
@@ -24,8 +24,10 @@ pub struct PprRequest {
     pub rel_weights: Vec<(String, f64)>,
     /// Rank only nodes whose key starts with this prefix (seeds still count for the walk).
     pub node_prefix: Option<String>,
-    /// Push threshold for `Push` and `Index`; `None` uses the method's default
-    /// ([`ppr::AUTO_PUSH_R_MAX`], [`ppr::INDEX_PUSH_R_MAX`]).
+    /// What the answer must guarantee (default: every score within 1e-4, the exact top-k).
+    pub accuracy: Accuracy,
+    /// An explicit push threshold: `Push` then runs one uncertified push at it, `Index` pushes
+    /// to it (default [`ppr::INDEX_PUSH_R_MAX`]).
     pub push_r_max: Option<f64>,
 }
 
@@ -39,6 +41,7 @@ impl PprRequest {
             method: Method::Auto,
             rel_weights: Vec::new(),
             node_prefix: None,
+            accuracy: Accuracy::default(),
             push_r_max: None,
         }
     }
@@ -55,6 +58,8 @@ pub struct PprAnswer {
     pub results: Vec<(String, f64)>,
     /// Upper bound on the L1 error of the score vector (infinite for Monte Carlo walks).
     pub error_bound: f64,
+    /// What the answer guarantees about its scores and set.
+    pub guarantee: Guarantee,
     /// Microseconds spent, key lookups and projection included.
     pub micros: u64,
 }
@@ -126,25 +131,17 @@ impl Snapshot {
             .top_k(request.top_k)
             .method(request.method);
         query.push_r_max = request.push_r_max;
+        query.accuracy = request.accuracy;
         if member.is_some() {
             query = query.target_filter(&filter);
         }
-        // The walk index serves Index and Auto queries without relation weights (the stored
-        // walks follow the stored weights) when it is current for exactly this snapshot's
-        // version: the index is repaired in place by every commit, so an older snapshot must
-        // not read it. Otherwise the query runs without it and the answer names the fallback.
-        let wants_index = request.rel_weights.is_empty()
-            && match request.method {
-                Method::Index => true,
-                // Auto solves small graphs exactly: no need for the index there.
-                Method::Auto => graph.link_count() > ppr::AUTO_EXACT_MAX_LINKS,
-                _ => false,
-            };
-        // `Index` loads the index if it is still on disk; `Auto` never does: loading costs
-        // about half a second and 300 MB on WordNet, far more than the push `Auto` runs
-        // instead, so a one-shot query stays fast and a long-running process (which loaded the
-        // index with its first write, a WAL replay or `load_walk_index`) gets the index.
-        if wants_index && request.method == Method::Index {
+        // The walk index serves Index queries without relation weights (the stored walks
+        // follow the stored weights) when it is current for exactly this snapshot's version:
+        // the index is repaired in place by every commit, so an older snapshot must not read
+        // it. Otherwise the query runs without it and the answer names the fallback. `Auto`
+        // does not use it (see `Method::Auto`).
+        let wants_index = request.rel_weights.is_empty() && request.method == Method::Index;
+        if wants_index {
             self.inner.load_walks()?;
         }
         let slot = wants_index.then(|| self.inner.walks.read());
@@ -166,6 +163,7 @@ impl Snapshot {
             alpha: result.alpha,
             results,
             error_bound: result.error_bound,
+            guarantee: result.guarantee,
             micros: started.elapsed().as_micros() as u64,
         })
     }

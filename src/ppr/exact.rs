@@ -53,7 +53,13 @@ pub(crate) struct ExactStats {
 
 /// Pushes one node: adds `alpha r(v)` to its estimate and spreads the rest over its links.
 #[inline(always)]
-fn push_node(graph: &CsrGraph, v: usize, alpha: f64, estimate: &mut [f64], residual: &mut [f64]) {
+pub(super) fn push_node(
+    graph: &CsrGraph,
+    v: usize,
+    alpha: f64,
+    estimate: &mut [f64],
+    residual: &mut [f64],
+) {
     let rv = residual[v];
     residual[v] = 0.0;
     estimate[v] += alpha * rv;

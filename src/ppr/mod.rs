@@ -9,6 +9,7 @@
 //! Every algorithm takes a [`PprWorkspace`] of dense scratch vectors that it leaves clean, so a
 //! batch reuses one workspace per thread instead of allocating per query.
 
+mod certified;
 mod exact;
 mod montecarlo;
 mod push;
@@ -28,11 +29,17 @@ pub use exact::{exact_ppr, ExactResult, EXACT_TOLERANCE};
 pub use montecarlo::{monte_carlo, WalkEstimate, WalkResult};
 pub use push::{forward_push, PushResult};
 
-/// The forward-push threshold `Method::Auto` and `Method::Push` use when the query sets none
-/// (relative to degree, see [`forward_push`]). Measured on WordNet 3.0 (265k nodes) over the
-/// igraph baseline queries: precision@10 against the exact solver is >= 0.99 at this value in
-/// all four configurations, see `tests/ppr_accuracy.rs`.
-pub const AUTO_PUSH_R_MAX: f64 = 1e-6;
+/// The default [`Accuracy::max_error`]: every returned score within 1e-4 of the exact score,
+/// what a user comparing with igraph expects.
+pub const DEFAULT_MAX_ERROR: f64 = 1e-4;
+
+/// The default [`Accuracy::tie_tolerance`]: nodes whose scores are known to within this much
+/// and straddle the top-k boundary count as tied (structurally equivalent nodes have exactly
+/// equal scores and can never be separated).
+pub const DEFAULT_TIE_TOLERANCE: f64 = 1e-6;
+
+/// The default [`Accuracy::failure_probability`] of randomized methods.
+pub const DEFAULT_FAILURE_PROBABILITY: f64 = 1e-3;
 
 /// Graphs with at most this many links are solved exactly by `Method::Auto`: there the exact
 /// solver costs well under a millisecond, so approximating buys nothing.
@@ -132,16 +139,147 @@ impl PprWorkspace {
     }
 }
 
+/// What an answer must guarantee: the accuracy contract of a query.
+///
+/// The default is what a user comparing with igraph expects: every returned score within
+/// [`DEFAULT_MAX_ERROR`] of the exact score and the returned set certified to be the exact
+/// top-k (up to ties, see [`Accuracy::tie_tolerance`]). Deterministic methods prove it; a
+/// randomized method may fail it with at most [`Accuracy::failure_probability`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Accuracy {
+    /// Largest absolute error allowed on a returned score; `f64::INFINITY` asks for the set
+    /// only.
+    pub max_error: f64,
+    /// Whether the returned set must be certified as the exact top-k.
+    pub certify_top_k: bool,
+    /// Nodes straddling the top-k boundary whose scores are known to within this much count as
+    /// tied: either may be returned.
+    pub tie_tolerance: f64,
+    /// The probability a randomized method may miss the target with.
+    pub failure_probability: f64,
+}
+
+impl Default for Accuracy {
+    fn default() -> Accuracy {
+        Accuracy {
+            max_error: DEFAULT_MAX_ERROR,
+            certify_top_k: true,
+            tie_tolerance: DEFAULT_TIE_TOLERANCE,
+            failure_probability: DEFAULT_FAILURE_PROBABILITY,
+        }
+    }
+}
+
+impl Accuracy {
+    /// The default target with another score error (`f64::INFINITY`: the set only).
+    pub fn with_max_error(max_error: f64) -> Accuracy {
+        Accuracy {
+            max_error,
+            ..Accuracy::default()
+        }
+    }
+
+    /// Only the top-k set is certified; scores carry whatever bound they reach.
+    pub fn set_only() -> Accuracy {
+        Accuracy::with_max_error(f64::INFINITY)
+    }
+
+    /// Sets whether the top-k set is certified.
+    pub fn certify_top_k(mut self, certify: bool) -> Accuracy {
+        self.certify_top_k = certify;
+        self
+    }
+
+    /// Sets the tie tolerance.
+    pub fn tie_tolerance(mut self, tolerance: f64) -> Accuracy {
+        self.tie_tolerance = tolerance;
+        self
+    }
+
+    /// Sets the failure probability of randomized methods.
+    pub fn failure_probability(mut self, probability: f64) -> Accuracy {
+        self.failure_probability = probability;
+        self
+    }
+
+    /// Checks the fields are meaningful.
+    pub fn validate(&self) -> Result<(), QueryError> {
+        let bad = |what: &'static str, value: f64| QueryError::BadAccuracy { what, value };
+        if !(self.max_error > 0.0) {
+            return Err(bad("max_error", self.max_error));
+        }
+        if !(self.tie_tolerance >= 1e-12 && self.tie_tolerance.is_finite()) {
+            return Err(bad("tie_tolerance", self.tie_tolerance));
+        }
+        if !(self.failure_probability > 0.0 && self.failure_probability < 1.0) {
+            return Err(bad("failure_probability", self.failure_probability));
+        }
+        if !self.certify_top_k && self.max_error.is_infinite() {
+            return Err(bad(
+                "max_error (with no top-k certification)",
+                self.max_error,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the returned top-k set is known to be.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TopKGuarantee {
+    /// The exact top-k set (ties at the boundary broken by node id, as the exact solver does).
+    Exact,
+    /// The exact top-k set except that nodes straddling the boundary whose scores are known to
+    /// within this much may stand in for one another.
+    UpToTies(f64),
+    /// Nothing is proven about the set.
+    None,
+}
+
+/// What an answer guarantees, reported with every answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Guarantee {
+    /// Every returned score is within this much of the exact score (`f64::INFINITY`: no bound).
+    pub max_error: f64,
+    /// What the returned set is known to be.
+    pub top_k: TopKGuarantee,
+    /// The probability that the statements above fail: 0 for deterministic methods.
+    pub failure_probability: f64,
+}
+
+impl Guarantee {
+    /// Nothing proven (Monte Carlo without a bound, or an explicit expert threshold).
+    pub const NONE: Guarantee = Guarantee {
+        max_error: f64::INFINITY,
+        top_k: TopKGuarantee::None,
+        failure_probability: 1.0,
+    };
+
+    /// Whether this guarantee meets `accuracy`.
+    pub fn meets(&self, accuracy: &Accuracy) -> bool {
+        let set = !accuracy.certify_top_k
+            || match self.top_k {
+                TopKGuarantee::Exact => true,
+                TopKGuarantee::UpToTies(t) => t <= accuracy.tie_tolerance,
+                TopKGuarantee::None => false,
+            };
+        set && self.max_error <= accuracy.max_error
+            && self.failure_probability <= accuracy.failure_probability
+    }
+}
+
 /// How a query is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
-    /// Exact for small graphs (at most [`AUTO_EXACT_MAX_LINKS`] links), else the walk index
-    /// (as `Index`) when one is given that can serve the query, else forward push at
-    /// [`AUTO_PUSH_R_MAX`]: the rule keeps precision@10 >= 0.99 at push speed or better.
+    /// The planner: exact for small graphs (at most [`AUTO_EXACT_MAX_LINKS`] links), else the
+    /// certified push (as `Push`). Every answer meets the query's [`Accuracy`].
     Auto,
     /// The exact solver, L1 error on the scores below [`EXACT_TOLERANCE`].
     Exact,
-    /// Forward push; approximate with a certified L1 bound.
+    /// Certified forward push: refined until the answer provably meets the query's
+    /// [`Accuracy`] (see the `certified` module). With an explicit [`PprQuery::push_r_max`]
+    /// it is one plain push at that threshold, reporting only its L1 bound.
     Push,
     /// Monte Carlo walks generated on the fly; approximate, no certified bound.
     Walks,
@@ -184,8 +322,11 @@ pub struct PprQuery<'a> {
     pub method: Method,
     /// Only nodes passing this predicate are ranked.
     pub target_filter: Option<TargetFilter<'a>>,
-    /// Push threshold for `Push` (default [`AUTO_PUSH_R_MAX`]) and `Index` (default
-    /// [`INDEX_PUSH_R_MAX`]); ignored by other methods.
+    /// What the answer must guarantee (ignored by `Walks`, `Index` and a `Push` with an
+    /// explicit threshold, which report what they reach).
+    pub accuracy: Accuracy,
+    /// An explicit push threshold: `Push` then runs one plain push at it (no certification)
+    /// and `Index` pushes to it (default [`INDEX_PUSH_R_MAX`]); ignored by other methods.
     pub push_r_max: Option<f64>,
     /// FORA's `omega` for `Index`: stored walks used per unit of residual (default
     /// [`INDEX_WALKS_PER_RESIDUAL`]).
@@ -209,6 +350,7 @@ impl<'a> PprQuery<'a> {
             top_k: 10,
             method: Method::Auto,
             target_filter: None,
+            accuracy: Accuracy::default(),
             push_r_max: None,
             walks_per_residual: None,
             walks: None,
@@ -251,6 +393,7 @@ impl fmt::Debug for PprQuery<'_> {
             .field("top_k", &self.top_k)
             .field("method", &self.method)
             .field("target_filter", &self.target_filter.map(|_| "<fn>"))
+            .field("accuracy", &self.accuracy)
             .field("push_r_max", &self.push_r_max)
             .field("walks_per_residual", &self.walks_per_residual)
             .field("walks", &self.walks)
@@ -274,6 +417,10 @@ pub struct PprResult {
     /// Upper bound on the L1 error of the (full) score vector the top was taken from;
     /// `f64::INFINITY` for `Walks`, whose error is statistical, not bounded.
     pub error_bound: f64,
+    /// What the answer guarantees about the returned scores and set.
+    pub guarantee: Guarantee,
+    /// Link visits spent (pushes and sweeps; walk steps for the walk methods).
+    pub work: u64,
     /// Time spent answering, inside the process.
     pub elapsed: Duration,
 }
@@ -310,6 +457,14 @@ pub enum QueryError {
     /// The index walks per unit of residual is not a finite number > 0.
     #[error("walks per unit of residual {0} is not a finite number > 0")]
     BadOmega(f64),
+    /// An accuracy target field is out of range.
+    #[error("accuracy target {what} = {value} is out of range")]
+    BadAccuracy {
+        /// The field.
+        what: &'static str,
+        /// Its value.
+        value: f64,
+    },
     /// Zero walks were asked for.
     #[error("the walk count must be at least 1")]
     NoWalks,
@@ -398,11 +553,13 @@ pub fn ppr(
 ) -> Result<PprResult, QueryError> {
     let started = Instant::now();
     check_alpha(query.alpha)?;
+    query.accuracy.validate()?;
     let seeds = normalised_seeds(graph, &query.seeds)?;
     let method = resolve_method(graph, query);
     let passes = |v: NodeId| query.target_filter.is_none_or(|f| f(v));
     let mut candidates = std::mem::take(&mut ws.candidates);
-    let error_bound = match method {
+    let mut direct_top = None;
+    let (error_bound, guarantee, work) = match method {
         Method::Exact | Method::Auto => {
             let n = graph.node_count();
             let stats = exact::solve_in_workspace(graph, &seeds, query.alpha, EXACT_TOLERANCE, ws);
@@ -415,10 +572,32 @@ pub fn ppr(
                     .map(|(v, &e)| (e * scale, v as NodeId)),
             );
             ws.clear_dense(n);
-            stats.error_bound
+            // The L1 bound bounds every entry; two entries closer than twice it may be in
+            // either order.
+            let guarantee = Guarantee {
+                max_error: stats.error_bound,
+                top_k: TopKGuarantee::UpToTies(2.0 * stats.error_bound),
+                failure_probability: 0.0,
+            };
+            let work = (u64::from(stats.sweeps) + 1) * (graph.link_count() + n) as u64;
+            (stats.error_bound, guarantee, work)
+        }
+        Method::Push if query.push_r_max.is_none() => {
+            let answer = certified::certified_top_k(
+                graph,
+                &seeds,
+                query.alpha,
+                query.top_k,
+                &passes,
+                &query.accuracy,
+                ws,
+            );
+            direct_top = Some(answer.top);
+            let g = answer.guarantee;
+            (g.max_error, g, answer.work)
         }
         Method::Push => {
-            let r_max = query.push_r_max.unwrap_or(AUTO_PUSH_R_MAX);
+            let r_max = query.push_r_max.unwrap_or(DEFAULT_MAX_ERROR);
             if !(r_max.is_finite() && r_max > 0.0) {
                 ws.candidates = candidates;
                 return Err(QueryError::BadRMax(r_max));
@@ -431,11 +610,13 @@ pub fn ppr(
             }));
             ws.clear_touched();
             let (r, e) = (stats.residual_sum, stats.estimate_sum);
-            if r <= 0.0 {
-                0.0
-            } else {
-                2.0 * r / (e + r)
-            }
+            let bound = if r <= 0.0 { 0.0 } else { 2.0 * r / (e + r) };
+            let guarantee = Guarantee {
+                max_error: bound,
+                top_k: TopKGuarantee::None,
+                failure_probability: 0.0,
+            };
+            (bound, guarantee, stats.work)
         }
         Method::Index => {
             let r_max = query.push_r_max.unwrap_or(INDEX_PUSH_R_MAX);
@@ -453,14 +634,14 @@ pub fn ppr(
             let usable = query.walk_index.and_then(|index| {
                 Truncation::new(index.params().alpha, query.alpha).map(|t| (index, t))
             });
-            let mass = index_in_workspace(graph, &seeds, query, r_max, omega, usable, ws);
+            let (mass, work) = index_in_workspace(graph, &seeds, query, r_max, omega, usable, ws);
             let scale = 1.0 / mass;
             candidates.extend(ws.touched.iter().filter_map(|&v| {
                 let e = ws.estimate[v as usize];
                 (e > 0.0 && passes(v)).then_some((e * scale, v))
             }));
             ws.clear_touched();
-            f64::INFINITY
+            (f64::INFINITY, Guarantee::NONE, work)
         }
         Method::Walks => {
             let walks = query.walks.unwrap_or(DEFAULT_WALKS);
@@ -478,16 +659,22 @@ pub fn ppr(
                     .filter(|e| e.psi > 0.0 && passes(e.node))
                     .map(|e| (e.psi * scale, e.node)),
             );
-            f64::INFINITY
+            (f64::INFINITY, Guarantee::NONE, walks)
         }
     };
-    let top = select_top(&mut candidates, query.top_k);
+    let top = match direct_top {
+        Some(top) => top,
+        None => select_top(&mut candidates, query.top_k),
+    };
+    candidates.clear();
     ws.candidates = candidates;
     Ok(PprResult {
         method,
         alpha: query.alpha,
         top,
         error_bound,
+        guarantee,
+        work,
         elapsed: started.elapsed(),
     })
 }
@@ -503,24 +690,21 @@ fn index_serves(graph: &CsrGraph, query: &PprQuery<'_>) -> bool {
 
 /// The method that runs for `query`:
 /// - `Auto`: exact on graphs of at most [`AUTO_EXACT_MAX_LINKS`] links (exact costs well under
-///   a millisecond there); else `Index` when the walk index can serve the query; else `Push`.
-///   The index is preferred because at the accuracy goal (largest score error 1e-4) it is the
-///   fastest method: push at [`AUTO_PUSH_R_MAX`] is faster but its largest score error on
-///   WordNet is about 1e-2, and still 1e-3 at `r_max = 1e-8`, where it is slower than the
-///   index (`examples/index_tuning.rs`). (The database hands the index to `Auto` only when it
-///   is already in memory, see `Snapshot::ppr`.)
+///   a millisecond there); else the certified push, which meets the query's accuracy target on
+///   any graph. (The walk index does not enter: at the default target its Monte-Carlo error
+///   needs more walks than the push it would save; see ARCHITECTURE.md.)
 /// - `Index` without a usable index (none given, query alpha below the index's): what `Auto`
-///   runs without an index.
+///   runs.
 fn resolve_method(graph: &CsrGraph, query: &PprQuery<'_>) -> Method {
-    let without_index = if graph.link_count() <= AUTO_EXACT_MAX_LINKS {
+    let planned = if graph.link_count() <= AUTO_EXACT_MAX_LINKS {
         Method::Exact
     } else {
         Method::Push
     };
     match query.method {
-        Method::Auto if without_index == Method::Exact => Method::Exact,
-        Method::Auto | Method::Index if index_serves(graph, query) => Method::Index,
-        Method::Auto | Method::Index => without_index,
+        Method::Auto => planned,
+        Method::Index if index_serves(graph, query) => Method::Index,
+        Method::Index => planned,
         m => m,
     }
 }
@@ -538,11 +722,12 @@ fn index_in_workspace(
     omega: f64,
     index: Option<(&WalkIndex, Truncation)>,
     ws: &mut PprWorkspace,
-) -> f64 {
+) -> (f64, u64) {
     let stats = push::push_in_workspace(graph, seeds, query.alpha, r_max, ws);
     let Some((index, truncation)) = index else {
-        return stats.estimate_sum;
+        return (stats.estimate_sum, stats.work);
     };
+    let mut visits = 0u64;
     let PprWorkspace {
         estimate,
         residual,
@@ -564,6 +749,7 @@ fn index_in_workspace(
         }
     }
     let mut add = |t: NodeId, amount: f64| {
+        visits += 1;
         let i = t as usize;
         if !flags[i] {
             flags[i] = true;
@@ -603,7 +789,7 @@ fn index_in_workspace(
         }
     }
     residual_nodes.clear();
-    mass
+    (mass, stats.work + visits)
 }
 
 /// Stream tag of the truncation draws of index queries.

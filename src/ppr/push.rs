@@ -35,6 +35,8 @@ pub(crate) struct PushStats {
     pub(crate) estimate_sum: f64,
     /// Number of pushes.
     pub(crate) pushes: u64,
+    /// Link visits (each push costs its node's links plus one).
+    pub(crate) work: u64,
 }
 
 /// Pushes from `reset` until every residual is below its threshold, leaving `estimate` and
@@ -76,6 +78,7 @@ pub(crate) fn push_in_workspace(
         }
     }
     let mut pushes = 0u64;
+    let mut work = 0u64;
     while let Some(v) = queue.pop_front() {
         let i = v as usize;
         flags[i] = false;
@@ -83,6 +86,7 @@ pub(crate) fn push_in_workspace(
         residual[i] = 0.0;
         estimate[i] += alpha * rv;
         pushes += 1;
+        work += graph.degree(v) as u64 + 1;
         let weight_sum = graph.weight_sum(v);
         if weight_sum <= 0.0 {
             // A dangling node: the walk dies here, the (1 - alpha) part leaks away.
@@ -93,10 +97,13 @@ pub(crate) fn push_in_workspace(
         for (&x, &w) in targets.iter().zip(weights) {
             let j = x as usize;
             let before = residual[j];
-            if before == 0.0 && estimate[j] == 0.0 {
+            let amount = scale * w;
+            // Listed once, on its first mass (an underflowed amount of 0 must not list it
+            // again on a parallel link).
+            if before == 0.0 && estimate[j] == 0.0 && amount > 0.0 {
                 touched.push(x);
             }
-            let after = before + scale * w;
+            let after = before + amount;
             residual[j] = after;
             if !flags[j] && after > threshold(x) {
                 flags[j] = true;
@@ -114,6 +121,7 @@ pub(crate) fn push_in_workspace(
         residual_sum,
         estimate_sum,
         pushes,
+        work,
     }
 }
 

@@ -174,7 +174,13 @@ proptest! {
             let r = ppr(&g, &q, &mut ws).unwrap();
             prop_assert!(r.top.iter().all(|&(_, s)| s > 0.0));
             let total: f64 = r.top.iter().map(|p| p.1).sum();
-            prop_assert!((total - 1.0).abs() < 1e-9, "{:?} sums to {}", method, total);
+            // Certified answers return interval midpoints, each within the reported error.
+            let slack = if r.guarantee.max_error.is_finite() && method != Method::Exact {
+                r.top.len() as f64 * r.guarantee.max_error
+            } else {
+                0.0
+            };
+            prop_assert!((total - 1.0).abs() < 1e-9 + slack, "{:?} sums to {}", method, total);
             for w in r.top.windows(2) {
                 prop_assert!(w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0));
             }

@@ -82,3 +82,5 @@ pub fn shared_data() -> std::path::PathBuf {
         None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
     }
 }
+
+pub mod families;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 use serde_json::{json, Value};
-use walkdb::ppr::{Method, PprWorkspace};
+use walkdb::ppr::{Accuracy, Guarantee, Method, PprWorkspace, TopKGuarantee};
 use walkdb::{PprRequest, Snapshot};
 
 use crate::commands::{open, read_input};
@@ -33,6 +33,19 @@ pub(crate) struct PprArgs {
     /// Rank only nodes whose key starts with P.
     #[arg(long = "node-prefix")]
     node_prefix: Option<String>,
+    /// Accuracy target: largest error allowed on a returned score (default 1e-4; `inf` with
+    /// --set-only semantics: only the top-k set is certified).
+    #[arg(long = "max-error")]
+    max_error: Option<f64>,
+    /// Certify only the top-k set, not the scores (same as --max-error inf).
+    #[arg(long = "set-only")]
+    set_only: bool,
+    /// Do not certify the top-k set (only the score error).
+    #[arg(long = "no-certify-top")]
+    no_certify_top: bool,
+    /// Nodes at the top-k boundary known to within this much count as tied (default 1e-6).
+    #[arg(long = "tie-tolerance")]
+    tie_tolerance: Option<f64>,
     /// Batch mode: one JSON query per line from FILE (or -).
     #[arg(long)]
     queries: Option<String>,
@@ -93,6 +106,67 @@ fn split_weight(text: &str, what: &str, required: bool) -> CliResult<(String, f6
     Ok((text.to_string(), 1.0))
 }
 
+/// The accuracy target of the command line flags.
+fn accuracy(args: &PprArgs) -> CliResult<Accuracy> {
+    let mut acc = Accuracy::default();
+    if let Some(e) = args.max_error {
+        acc.max_error = e;
+    }
+    if args.set_only {
+        acc.max_error = f64::INFINITY;
+    }
+    if args.no_certify_top {
+        acc.certify_top_k = false;
+    }
+    if let Some(t) = args.tie_tolerance {
+        acc.tie_tolerance = t;
+    }
+    acc.validate()
+        .map_err(|e| CliError::usage(format!("accuracy flags: {e}")))?;
+    Ok(acc)
+}
+
+/// A finite number, or JSON null for an infinite one.
+fn finite_or_null(x: f64) -> Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        Value::Null
+    }
+}
+
+/// The `guarantee` object of the JSON output.
+fn guarantee_json(g: &Guarantee) -> Value {
+    let (top_k, ties) = match g.top_k {
+        TopKGuarantee::Exact => ("exact", Value::Null),
+        TopKGuarantee::UpToTies(t) => ("exact up to ties", json!(t)),
+        TopKGuarantee::None => ("not certified", Value::Null),
+    };
+    json!({"max_error": finite_or_null(g.max_error), "top_k": top_k, "tie_tolerance": ties, "failure_probability": g.failure_probability})
+}
+
+/// One line saying what an answer guarantees, for the text output.
+fn guarantee_text(g: &Guarantee) -> String {
+    let error = if g.max_error.is_finite() {
+        format!("every score within {:.1e}", g.max_error)
+    } else {
+        "scores not bounded".to_string()
+    };
+    let set = match g.top_k {
+        TopKGuarantee::Exact => "exact top-k set".to_string(),
+        TopKGuarantee::UpToTies(t) => format!("exact top-k set up to ties within {t:.0e}"),
+        TopKGuarantee::None => "top-k set not certified".to_string(),
+    };
+    let chance = if g.failure_probability == 0.0 {
+        "certified".to_string()
+    } else if g.failure_probability >= 1.0 {
+        "no guarantee".to_string()
+    } else {
+        format!("with probability {}", 1.0 - g.failure_probability)
+    };
+    format!("{error}, {set} ({chance})")
+}
+
 fn answer_json(answer: &walkdb::PprAnswer) -> Value {
     let results: Vec<Value> = answer
         .results
@@ -104,7 +178,7 @@ fn answer_json(answer: &walkdb::PprAnswer) -> Value {
     } else {
         Value::Null
     };
-    json!({"method": answer.method.name(), "alpha": answer.alpha, "results": results, "error_bound": bound, "micros": answer.micros})
+    json!({"method": answer.method.name(), "alpha": answer.alpha, "results": results, "error_bound": bound, "guarantee": guarantee_json(&answer.guarantee), "micros": answer.micros})
 }
 
 /// `--top` must ask for at least one result.
@@ -142,22 +216,19 @@ pub(crate) fn ppr(args: &PprArgs) -> CliResult {
         .map(|s| split_weight(s, "--rel-weight", true))
         .collect::<CliResult<_>>()?;
     request.node_prefix = args.node_prefix.clone();
+    request.accuracy = accuracy(args)?;
     let answer = snapshot.ppr(&request, &mut PprWorkspace::new())?;
     if args.json {
         return print_json(&answer_json(&answer));
     }
     let mut out = std::io::stdout().lock();
-    let bound = if answer.error_bound.is_finite() {
-        format!("{:.1e}", answer.error_bound)
-    } else {
-        "statistical".into()
-    };
     writeln!(
         out,
-        "# method {} alpha {} error bound {bound} in {} us",
+        "# method {} alpha {} in {} us: {}",
         answer.method.name(),
         answer.alpha,
-        answer.micros
+        answer.micros,
+        guarantee_text(&answer.guarantee)
     )
     .map_err(out_err)?;
     for (rank, (key, score)) in answer.results.iter().enumerate() {
@@ -167,7 +238,7 @@ pub(crate) fn ppr(args: &PprArgs) -> CliResult {
 }
 
 /// Parses one batch query line into a request.
-fn parse_query(line: &str, method: Method) -> Result<PprRequest, String> {
+fn parse_query(line: &str, method: Method, accuracy: Accuracy) -> Result<PprRequest, String> {
     let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let seeds = value
         .get("seeds")
@@ -181,6 +252,21 @@ fn parse_query(line: &str, method: Method) -> Result<PprRequest, String> {
         request.seeds.push((key.clone(), w));
     }
     request.method = method;
+    request.accuracy = accuracy;
+    if let Some(e) = value.get("max_error") {
+        request.accuracy.max_error = match e {
+            Value::Null => f64::INFINITY,
+            e => e.as_f64().ok_or("\"max_error\" must be a number or null")?,
+        };
+    }
+    if let Some(c) = value.get("certify_top") {
+        request.accuracy.certify_top_k =
+            c.as_bool().ok_or("\"certify_top\" must be true or false")?;
+    }
+    if let Some(t) = value.get("tie_tolerance") {
+        request.accuracy.tie_tolerance = t.as_f64().ok_or("\"tie_tolerance\" must be a number")?;
+    }
+    request.accuracy.validate().map_err(|e| e.to_string())?;
     if let Some(top) = value.get("top") {
         request.top_k = top
             .as_u64()
@@ -212,6 +298,7 @@ fn parse_query(line: &str, method: Method) -> Result<PprRequest, String> {
 
 fn batch(snapshot: &Snapshot, file: &str, args: &PprArgs) -> CliResult {
     let method = parse_method(&args.method)?;
+    let accuracy = accuracy(args)?;
     let bytes = read_input(file)?;
     let lines: Vec<&str> = bytes.lines_utf8();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -224,14 +311,14 @@ fn batch(snapshot: &Snapshot, file: &str, args: &PprArgs) -> CliResult {
     // Warm the shared projection (and the walk index when it may serve) once, outside the
     // timed queries.
     let _ = snapshot.projection();
-    if matches!(method, Method::Index | Method::Auto) {
+    if method == Method::Index {
         snapshot.load_walk_index()?;
     }
     let outputs: Vec<(bool, Value)> = pool.install(|| {
         lines
             .par_iter()
             .map_init(PprWorkspace::new, |ws, line| {
-                match parse_query(line, method) {
+                match parse_query(line, method, accuracy) {
                     Err(e) => (false, json!({"error": e})),
                     Ok(request) => match snapshot.ppr(&request, ws) {
                         Ok(answer) => {

@@ -1,0 +1,403 @@
+//! Certified top-k: forward push refined until the answer provably meets an [`Accuracy`]
+//! target, on any graph, with no constant fitted to one.
+//!
+//! # Bounds
+//! Push keeps `psi = est + sum_v r(v) psi_v` with `r >= 0`, `psi_v >= 0` and `|psi_v| <= 1`
+//! (`shared/PPR-NOTES.md`), so the part still missing at a node `t`,
+//! `y(t) = sum_v r(v) psi_v(t)`, lies in `[0, err(t)]` with
+//!
+//! * `err(t) = R = sum_v r(v)` on any graph, and
+//! * `err(t) = min(R, W(t) rho)`, `rho = max_v r(v) / W(v)`, on a symmetric (undirected)
+//!   graph: reversibility gives `psi_v(t) = W(t) psi_t(v) / W(v)`, so
+//!   `y(t) = W(t) sum_v (r(v) / W(v)) psi_t(v) <= W(t) rho |psi_t| <= W(t) rho`.
+//!   Low-degree nodes are then certified long before hubs.
+//!
+//! The reported scores are `pi = psi / |psi|`. When no walk can die (every link leads to a node
+//! with links, always so in undirected mode) `|psi| = M = sum_s p(s) (1 or alpha)` is known
+//! exactly and `pi(t) in [est(t) / M, (est(t) + err(t)) / M]`. Otherwise `|psi|` lies in
+//! `[E, E + R]` (`E = sum est`) and, since `|psi| >= E + (psi(t) - est(t))`,
+//! `pi(t) in [est(t) / (E + R), (est(t) + err(t)) / (E + err(t))]`.
+//!
+//! A returned score is the midpoint of its interval, so its error is at most half the width.
+//! The returned set is the exact top-k when the k-th lower bound is at least every other
+//! node's upper bound (nodes never reached are bounded by the largest `W`, or by `R`).
+//! Structurally equivalent nodes have equal scores and can never be separated; the set is then
+//! certified up to ties: every node whose interval straddles the boundary is known to within
+//! [`Accuracy::tie_tolerance`].
+//!
+//! # Refinement
+//! Each round lowers the degree-relative push threshold (by the factor the widest returned
+//! interval asks for, 2x to 16x) and resumes the push from where it stopped: the invariant
+//! holds for any residual vector, so no work is repeated. Once the push has done a full sweep's
+//! worth of link work, the frontier is the whole graph and Gauss-Seidel sweeps in node order
+//! (the global phase of SpeedPPR's power push) take over; each sweep shrinks `R` by a factor of
+//! at least `1 - alpha`, so the loop ends on every graph: at the latest when the intervals are
+//! narrower than the tie tolerance.
+
+use super::exact::push_node;
+use super::{Accuracy, Guarantee, PprWorkspace, TopKGuarantee};
+use crate::graph::{Adjacency, CsrGraph, NodeId};
+
+/// Safety cap on sweeps; at alpha >= 0.01 a sweep shrinks the residual by 1%, so 5,000 sweeps
+/// take it below 1e-21 of its start, far past any tie tolerance. Reaching the cap means a
+/// restart probability so small that the answer is reported with its (uncertified) bounds.
+const MAX_SWEEPS: u32 = 5_000;
+
+/// A certified answer: the top-k by estimate and what is proven about it.
+#[derive(Clone, Debug)]
+pub(crate) struct Certified {
+    /// `(node, score)`, best first; scores are interval midpoints.
+    pub(crate) top: Vec<(NodeId, f64)>,
+    /// What the answer guarantees.
+    pub(crate) guarantee: Guarantee,
+    /// Link visits spent (the cost measure of the planner and the benchmarks).
+    pub(crate) work: u64,
+}
+
+/// One candidate with its certified interval on `pi`.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    mid: f64,
+    lo: f64,
+    hi: f64,
+    node: NodeId,
+}
+
+/// The quantities the per-node bounds are computed from, for one state of the push.
+#[derive(Clone, Copy, Debug)]
+struct Bounds {
+    /// `R`: sum of residuals.
+    residual_sum: f64,
+    /// `E`: sum of estimates.
+    estimate_sum: f64,
+    /// `rho` (symmetric graphs only, else infinite).
+    rho: f64,
+    /// `|psi|` when it is known exactly.
+    mass: Option<f64>,
+}
+
+impl Bounds {
+    /// The interval of `pi(t)` for a node with estimate `est` and weight sum `w`.
+    fn interval(&self, est: f64, w: f64) -> (f64, f64) {
+        let r = self.residual_sum;
+        let err = r.min(w * self.rho);
+        let (lo, hi) = match self.mass {
+            Some(m) => (est / m, (est + err) / m),
+            None => {
+                let e = self.estimate_sum;
+                let lo = if e + r > 0.0 { est / (e + r) } else { 0.0 };
+                let hi = if e + err > 0.0 {
+                    (est + err) / (e + err)
+                } else {
+                    1.0
+                };
+                (lo, hi)
+            }
+        };
+        (lo.clamp(0.0, 1.0), hi.clamp(0.0, 1.0))
+    }
+}
+
+/// The outcome of checking one state.
+struct Check {
+    top: Vec<(NodeId, f64)>,
+    /// Largest half-width among the returned scores.
+    score_error: f64,
+    /// The set is separated from every other node.
+    separated: bool,
+    /// Every node straddling the boundary is known to within the tie tolerance.
+    ties_only: bool,
+}
+
+/// Answers the top-`k` of the (normalised) `seeds` to `accuracy`, leaving the workspace clean.
+/// `passes` selects the nodes that may be ranked.
+pub(crate) fn certified_top_k(
+    graph: &CsrGraph,
+    seeds: &[(NodeId, f64)],
+    alpha: f64,
+    k: usize,
+    passes: &dyn Fn(NodeId) -> bool,
+    accuracy: &Accuracy,
+    ws: &mut PprWorkspace,
+) -> Certified {
+    let n = graph.node_count();
+    ws.ensure(n);
+    let mass = graph.walks_never_die().then(|| {
+        seeds
+            .iter()
+            .map(|&(s, p)| {
+                if graph.weight_sum(s) > 0.0 {
+                    p
+                } else {
+                    alpha * p
+                }
+            })
+            .sum::<f64>()
+    });
+    for &(v, p) in seeds {
+        if p > 0.0 {
+            let i = v as usize;
+            if ws.residual[i] == 0.0 && ws.estimate[i] == 0.0 {
+                ws.touched.push(v);
+            }
+            ws.residual[i] += p;
+        }
+    }
+    // A sweep's worth of link work: past it, the push's frontier is global and node-order
+    // sweeps are the cheaper way on (SpeedPPR).
+    let push_budget = (graph.link_count() + n) as u64;
+    let mut r_max = if accuracy.max_error.is_finite() {
+        accuracy.max_error
+    } else {
+        // Set-only certification: start where a score error of 1e-4 would.
+        1e-4
+    };
+    let mut work = 0u64;
+    let mut sweeps = 0u32;
+    let mut dense = false;
+    let mut candidates: Vec<Candidate> = Vec::new();
+    loop {
+        if dense {
+            work += sweep(graph, alpha, ws);
+            sweeps += 1;
+        } else {
+            let (spent, finished) =
+                push_round(graph, alpha, r_max, push_budget.saturating_sub(work), ws);
+            work += spent;
+            if !finished {
+                make_dense(n, ws);
+                dense = true;
+            }
+        }
+        let bounds = bounds(graph, mass, ws);
+        let check = check(graph, &bounds, k, passes, accuracy, n, ws, &mut candidates);
+        let set_ok = !accuracy.certify_top_k || check.separated || check.ties_only;
+        let done = check.score_error <= accuracy.max_error && set_ok;
+        if done || sweeps >= MAX_SWEEPS || bounds.residual_sum <= 0.0 {
+            let top_k = if check.separated {
+                TopKGuarantee::Exact
+            } else if check.ties_only {
+                TopKGuarantee::UpToTies(accuracy.tie_tolerance)
+            } else {
+                TopKGuarantee::None
+            };
+            ws.clear_touched();
+            return Certified {
+                top: check.top,
+                guarantee: Guarantee {
+                    max_error: check.score_error,
+                    top_k,
+                    failure_probability: 0.0,
+                },
+                work,
+            };
+        }
+        let factor = if check.score_error > accuracy.max_error {
+            (1.2 * check.score_error / accuracy.max_error).clamp(2.0, 16.0)
+        } else {
+            4.0
+        };
+        r_max /= factor;
+    }
+}
+
+/// The push threshold of `v`: relative to its link count, and 0 at a dangling node (pushing
+/// it costs nothing and leaves no residual that the bounds would have to carry).
+#[inline]
+fn threshold(graph: &CsrGraph, v: NodeId, r_max: f64) -> f64 {
+    let degree = graph.degree(v);
+    if degree == 0 {
+        0.0
+    } else {
+        r_max * degree as f64
+    }
+}
+
+/// Resumes the FIFO push at threshold `r_max` until no residual is above it or `budget` link
+/// visits are spent. Returns `(work, finished)`; an unfinished round leaves the queue empty.
+fn push_round(
+    graph: &CsrGraph,
+    alpha: f64,
+    r_max: f64,
+    budget: u64,
+    ws: &mut PprWorkspace,
+) -> (u64, bool) {
+    let PprWorkspace {
+        estimate,
+        residual,
+        flags,
+        touched,
+        queue,
+        ..
+    } = ws;
+    for &v in touched.iter() {
+        let i = v as usize;
+        if !flags[i] && residual[i] > threshold(graph, v, r_max) {
+            flags[i] = true;
+            queue.push_back(v);
+        }
+    }
+    let mut work = 0u64;
+    while let Some(v) = queue.pop_front() {
+        let i = v as usize;
+        flags[i] = false;
+        if work >= budget {
+            // Out of budget: drain the queue; the sweeps carry the residual on.
+            while let Some(u) = queue.pop_front() {
+                flags[u as usize] = false;
+            }
+            return (work, false);
+        }
+        let rv = residual[i];
+        residual[i] = 0.0;
+        estimate[i] += alpha * rv;
+        let (targets, weights) = graph.link_slices(v);
+        work += targets.len() as u64 + 1;
+        let weight_sum = graph.weight_sum(v);
+        if weight_sum <= 0.0 {
+            continue; // dangling: the walk dies, (1 - alpha) rv leaks away
+        }
+        let scale = (1.0 - alpha) * rv / weight_sum;
+        for (&x, &w) in targets.iter().zip(weights) {
+            let j = x as usize;
+            let amount = scale * w;
+            if amount <= 0.0 {
+                continue; // underflow: nothing moves, and nothing may be listed twice
+            }
+            // Listed on its first mass; parallel links find it non-zero the second time.
+            if residual[j] == 0.0 && estimate[j] == 0.0 {
+                touched.push(x);
+            }
+            residual[j] += amount;
+            if !flags[j] && residual[j] > threshold(graph, x, r_max) {
+                flags[j] = true;
+                queue.push_back(x);
+            }
+        }
+    }
+    (work, true)
+}
+
+/// Lists every node as touched, for the sweep phase (which may reach any of them).
+fn make_dense(n: usize, ws: &mut PprWorkspace) {
+    ws.touched.clear();
+    ws.touched.extend(0..n as NodeId);
+}
+
+/// One Gauss-Seidel sweep: pushes every node with a residual, in node order.
+fn sweep(graph: &CsrGraph, alpha: f64, ws: &mut PprWorkspace) -> u64 {
+    let n = graph.node_count();
+    let mut work = 0u64;
+    for v in 0..n {
+        if ws.residual[v] > 0.0 {
+            push_node(graph, v, alpha, &mut ws.estimate, &mut ws.residual);
+            work += graph.degree(v as NodeId) as u64 + 1;
+        }
+    }
+    work + n as u64
+}
+
+/// `R`, `E` and `rho` of the current state.
+fn bounds(graph: &CsrGraph, mass: Option<f64>, ws: &PprWorkspace) -> Bounds {
+    let mut residual_sum = 0.0;
+    let mut estimate_sum = 0.0;
+    let mut rho: f64 = 0.0;
+    for &v in &ws.touched {
+        let i = v as usize;
+        let r = ws.residual[i];
+        residual_sum += r;
+        estimate_sum += ws.estimate[i];
+        if r > 0.0 {
+            let w = graph.weight_sum(v);
+            // Dangling nodes are always pushed, so a residual sits only where w > 0.
+            if w > 0.0 {
+                rho = rho.max(r / w);
+            }
+        }
+    }
+    Bounds {
+        residual_sum,
+        estimate_sum,
+        rho: if graph.is_symmetric() {
+            rho
+        } else {
+            f64::INFINITY
+        },
+        mass,
+    }
+}
+
+/// Picks the top-`k` by interval midpoint and checks what the intervals prove about it.
+#[allow(clippy::too_many_arguments)]
+fn check(
+    graph: &CsrGraph,
+    bounds: &Bounds,
+    k: usize,
+    passes: &dyn Fn(NodeId) -> bool,
+    accuracy: &Accuracy,
+    n: usize,
+    ws: &PprWorkspace,
+    candidates: &mut Vec<Candidate>,
+) -> Check {
+    candidates.clear();
+    for &v in &ws.touched {
+        if !passes(v) {
+            continue;
+        }
+        let (lo, hi) = bounds.interval(ws.estimate[v as usize], graph.weight_sum(v));
+        if hi > 0.0 {
+            candidates.push(Candidate {
+                mid: 0.5 * (lo + hi),
+                lo,
+                hi,
+                node: v,
+            });
+        }
+    }
+    let order = |a: &Candidate, b: &Candidate| b.mid.total_cmp(&a.mid).then(a.node.cmp(&b.node));
+    if candidates.len() > k && k > 0 {
+        candidates.select_nth_unstable_by(k - 1, order);
+    }
+    let chosen_len = candidates.len().min(k);
+    let (chosen, rest) = candidates.split_at_mut(chosen_len);
+    chosen.sort_unstable_by(order);
+    // Nodes the push never reached: estimate 0, and on a symmetric graph at most the largest
+    // weight sum times rho.
+    let unreached = if ws.touched.len() < n {
+        Some(bounds.interval(0.0, graph.max_weight_sum()).1)
+    } else {
+        None
+    };
+    let kth_lo = if chosen_len == k {
+        chosen.iter().map(|c| c.lo).fold(f64::INFINITY, f64::min)
+    } else {
+        0.0
+    };
+    let rest_hi = rest
+        .iter()
+        .map(|c| c.hi)
+        .chain(unreached)
+        .fold(0.0, f64::max);
+    let score_error = chosen
+        .iter()
+        .map(|c| 0.5 * (c.hi - c.lo))
+        .fold(0.0, f64::max);
+    let separated = kth_lo >= rest_hi;
+    let tie = accuracy.tie_tolerance;
+    let ties_only = separated
+        || (chosen
+            .iter()
+            .filter(|c| c.lo < rest_hi)
+            .all(|c| c.hi - c.lo <= tie)
+            && rest
+                .iter()
+                .filter(|c| c.hi > kth_lo)
+                .all(|c| c.hi - c.lo <= tie)
+            && unreached.is_none_or(|hi| hi <= kth_lo || hi <= tie));
+    Check {
+        top: chosen.iter().map(|c| (c.node, c.mid)).collect(),
+        score_error,
+        separated,
+        ties_only,
+    }
+}
