@@ -32,9 +32,10 @@
 //! worth of link work, the frontier is the whole graph and Gauss-Seidel sweeps in node order
 //! (the global phase of SpeedPPR's power push) take over; each sweep shrinks `R` by a factor of
 //! at least `1 - alpha`, so the loop ends on every graph: at the latest when the intervals are
-//! narrower than the tie tolerance.
+//! narrower than the tie tolerance. The sweeps are over-relaxed with the exact solver's factor (residuals may
+//! then be negative, and the bounds use `|r|`), falling back to Gauss-Seidel if they stall.
 
-use super::exact::push_node;
+use super::exact::{sor_factor, sor_push_node};
 use super::{Accuracy, Guarantee, PprWorkspace, TopKGuarantee};
 use crate::graph::{Adjacency, CsrGraph, NodeId};
 
@@ -74,6 +75,9 @@ struct Bounds {
     rho: f64,
     /// `|psi|` when it is known exactly.
     mass: Option<f64>,
+    /// Residuals may be negative (after over-relaxed sweeps): `R` and `rho` are then taken
+    /// over `|r|`, and the missing mass lies in `[-err(t), err(t)]`.
+    signed: bool,
 }
 
 impl Bounds {
@@ -82,7 +86,14 @@ impl Bounds {
         let r = self.residual_sum;
         let err = r.min(w * self.rho);
         let (lo, hi) = match self.mass {
+            Some(m) if self.signed => ((est - err).max(0.0) / m, (est + err) / m),
             Some(m) => (est / m, (est + err) / m),
+            None if self.signed => {
+                let e = self.estimate_sum;
+                let lo = (est - err).max(0.0) / (e + r);
+                let hi = if e > r { (est + err) / (e - r) } else { 1.0 };
+                (lo, hi)
+            }
             None => {
                 let e = self.estimate_sum;
                 let lo = if e + r > 0.0 { est / (e + r) } else { 0.0 };
@@ -155,10 +166,13 @@ pub(crate) fn certified_top_k(
     let mut work = 0u64;
     let mut sweeps = 0u32;
     let mut dense = false;
+    let mut omega = sor_factor(alpha);
+    let mut previous_r = f64::INFINITY;
+    let mut increases = 0;
     let mut candidates: Vec<Candidate> = Vec::new();
     loop {
         if dense {
-            work += sweep(graph, alpha, ws);
+            work += sweep(graph, alpha, omega, ws);
             sweeps += 1;
         } else {
             let (spent, finished) =
@@ -169,7 +183,18 @@ pub(crate) fn certified_top_k(
                 dense = true;
             }
         }
-        let bounds = bounds(graph, mass, ws);
+        let bounds = bounds(graph, mass, dense, ws);
+        if dense {
+            // Over-relaxation is guaranteed only on symmetric graphs; if it stalls, plain
+            // Gauss-Seidel always converges (as in the exact solver).
+            if bounds.residual_sum >= previous_r {
+                increases += 1;
+                if increases >= 3 {
+                    omega = 1.0;
+                }
+            }
+            previous_r = bounds.residual_sum;
+        }
         let check = check(graph, &bounds, k, passes, accuracy, n, ws, &mut candidates);
         let set_ok = !accuracy.certify_top_k || check.separated || check.ties_only;
         let done = check.score_error <= accuracy.max_error && set_ok;
@@ -284,13 +309,15 @@ fn make_dense(n: usize, ws: &mut PprWorkspace) {
     ws.touched.extend(0..n as NodeId);
 }
 
-/// One Gauss-Seidel sweep: pushes every node with a residual, in node order.
-fn sweep(graph: &CsrGraph, alpha: f64, ws: &mut PprWorkspace) -> u64 {
+/// One over-relaxed sweep in node order (the exact solver's factor, see
+/// `exact::sor_factor`): every node with a residual moves `omega r(v)`, which may leave
+/// negative residuals; the bounds then use `|r|`.
+fn sweep(graph: &CsrGraph, alpha: f64, omega: f64, ws: &mut PprWorkspace) -> u64 {
     let n = graph.node_count();
     let mut work = 0u64;
     for v in 0..n {
-        if ws.residual[v] > 0.0 {
-            push_node(graph, v, alpha, &mut ws.estimate, &mut ws.residual);
+        if ws.residual[v] != 0.0 {
+            sor_push_node(graph, v, alpha, omega, &mut ws.estimate, &mut ws.residual);
             work += graph.degree(v as NodeId) as u64 + 1;
         }
     }
@@ -298,13 +325,13 @@ fn sweep(graph: &CsrGraph, alpha: f64, ws: &mut PprWorkspace) -> u64 {
 }
 
 /// `R`, `E` and `rho` of the current state.
-fn bounds(graph: &CsrGraph, mass: Option<f64>, ws: &PprWorkspace) -> Bounds {
+fn bounds(graph: &CsrGraph, mass: Option<f64>, signed: bool, ws: &PprWorkspace) -> Bounds {
     let mut residual_sum = 0.0;
     let mut estimate_sum = 0.0;
     let mut rho: f64 = 0.0;
     for &v in &ws.touched {
         let i = v as usize;
-        let r = ws.residual[i];
+        let r = ws.residual[i].abs();
         residual_sum += r;
         estimate_sum += ws.estimate[i];
         if r > 0.0 {
@@ -324,6 +351,7 @@ fn bounds(graph: &CsrGraph, mass: Option<f64>, ws: &PprWorkspace) -> Bounds {
             f64::INFINITY
         },
         mass,
+        signed,
     }
 }
 

@@ -83,7 +83,7 @@ pub(super) fn push_node(
 /// 15% further from 1 than Young's was best in both modes (22 sweeps instead of 26 at
 /// alpha = 0.15, 10 instead of 10.4 at 0.5), hence the stretch. Directed graphs have no such
 /// guarantee; the solver falls back to Gauss-Seidel if the residual stalls.
-fn sor_factor(alpha: f64) -> f64 {
+pub(super) fn sor_factor(alpha: f64) -> f64 {
     let rho = 1.0 - alpha;
     let young = 2.0 / (1.0 + (1.0 - rho * rho).sqrt());
     (1.0 + 1.15 * (young - 1.0)).min(1.9)
@@ -92,7 +92,7 @@ fn sor_factor(alpha: f64) -> f64 {
 /// An over-relaxed push: moves `omega r(v)` (leaving `(1 - omega) r(v)`, possibly negative).
 /// A dangling node is pushed exactly (`omega = 1`): nothing flows out, so nothing to relax.
 #[inline(always)]
-fn sor_push_node(
+pub(super) fn sor_push_node(
     graph: &CsrGraph,
     v: usize,
     alpha: f64,

@@ -45,15 +45,11 @@ pub const DEFAULT_FAILURE_PROBABILITY: f64 = 1e-3;
 /// solver costs well under a millisecond, so approximating buys nothing.
 pub const AUTO_EXACT_MAX_LINKS: usize = 50_000;
 
-/// The push threshold of [`ppr_all_top_k`]: coarser than [`AUTO_PUSH_R_MAX`] because it runs
-/// once per node of the graph; still gives the top-10 of most nodes exactly on WordNet.
-pub const ALL_TOP_K_R_MAX: f64 = 3e-6;
-
 /// Walks `Method::Walks` runs when the query sets no count.
 pub const DEFAULT_WALKS: u64 = 100_000;
 
 /// The forward-push threshold of `Method::Index` when the query sets none (relative to degree,
-/// as for [`AUTO_PUSH_R_MAX`]). After the push every residual is below `r_max * degree(v)`.
+/// as in [`forward_push`]). After the push every residual is below `r_max * degree(v)`.
 ///
 /// Accuracy parameters of `Method::Index` (measured with `examples/index_tuning.rs` and checked
 /// by `tests/index_accuracy.rs` on WordNet 3.0, undirected, d = 0.5 and 0.85, all 120 igraph
@@ -841,22 +837,30 @@ pub fn ppr_batch(graph: &CsrGraph, queries: &[PprQuery<'_>]) -> Vec<Result<PprRe
 const ALL_TOP_K_CHUNK: usize = 4096;
 
 /// Computes every node's top-`k` (single seed, the node itself included when it ranks) in
-/// parallel, streaming `sink(node, top)` in node order and `progress(done, total)` after each
-/// chunk. Memory stays bounded: results are held for one chunk of nodes at a time.
+/// parallel, streaming `sink(node, top, guarantee)` in node order and `progress(done, total)`
+/// after each chunk. Memory stays bounded: results are held for one chunk of nodes at a time.
 ///
-/// `Auto` and `Push` use forward push at [`ALL_TOP_K_R_MAX`]; `Exact` and `Walks` run those
+/// `Auto` and `Push` answer every source with the certified push at `accuracy` (the same
+/// contract as a single query, see [`Accuracy`]); `Exact`, `Walks` and `Index` run those
 /// methods per node (exact costs a full solve per node: for small graphs only).
 pub fn ppr_all_top_k(
     graph: &CsrGraph,
     alpha: f64,
     k: usize,
     method: Method,
-    mut sink: impl FnMut(NodeId, Vec<(NodeId, f64)>),
+    accuracy: Accuracy,
+    mut sink: impl FnMut(NodeId, Vec<(NodeId, f64)>, Guarantee),
     mut progress: impl FnMut(usize, usize),
 ) -> Result<(), QueryError> {
     check_alpha(alpha)?;
+    accuracy.validate()?;
     let n = graph.node_count();
     let pool = WorkspacePool::new();
+    let method = if method == Method::Auto {
+        Method::Push
+    } else {
+        method
+    };
     let mut start = 0usize;
     while start < n {
         let end = (start + ALL_TOP_K_CHUNK).min(n);
@@ -867,19 +871,16 @@ pub fn ppr_all_top_k(
                 |pooled, v| {
                     let mut query = PprQuery::new(vec![(v as NodeId, 1.0)], alpha)
                         .top_k(k)
-                        .method(if method == Method::Auto {
-                            Method::Push
-                        } else {
-                            method
-                        });
-                    query.push_r_max = Some(ALL_TOP_K_R_MAX);
+                        .method(method);
+                    query.accuracy = accuracy;
                     query.rng_seed = v as u64;
                     ppr(graph, &query, &mut pooled.ws)
                 },
             )
             .collect();
         for (offset, result) in chunk.into_iter().enumerate() {
-            sink((start + offset) as NodeId, result?.top);
+            let result = result?;
+            sink((start + offset) as NodeId, result.top, result.guarantee);
         }
         start = end;
         progress(start, n);

@@ -241,7 +241,16 @@ fn invalid_queries_are_typed_errors() {
         reweight_relations(&g, &HashMap::from([(0, -1.0)])),
         Err(QueryError::BadMultiplier { rel: 0, .. })
     ));
-    assert!(ppr_all_top_k(&g, 2.0, 3, Method::Auto, |_, _| {}, |_, _| {}).is_err());
+    assert!(ppr_all_top_k(
+        &g,
+        2.0,
+        3,
+        Method::Auto,
+        Accuracy::default(),
+        |_, _, _| {},
+        |_, _| {}
+    )
+    .is_err());
     // Large but finite weights must not overflow into NaN scores.
     let r = run(
         PprQuery::new(vec![(0, f64::MAX), (3, f64::MAX)], 0.15),
@@ -352,7 +361,9 @@ fn all_top_k_streams_every_node_in_order() {
         0.3,
         5,
         Method::Auto,
-        |v, top| {
+        Accuracy::default(),
+        |v, top, guarantee| {
+            assert!(guarantee.meets(&Accuracy::default()));
             assert!(top.len() <= 5 && !top.is_empty());
             assert_eq!(top[0].0, v, "a node ranks first in its own PPR here");
             seen.push(v);

@@ -33,19 +33,8 @@ pub(crate) struct PprArgs {
     /// Rank only nodes whose key starts with P.
     #[arg(long = "node-prefix")]
     node_prefix: Option<String>,
-    /// Accuracy target: largest error allowed on a returned score (default 1e-4; `inf` with
-    /// --set-only semantics: only the top-k set is certified).
-    #[arg(long = "max-error")]
-    max_error: Option<f64>,
-    /// Certify only the top-k set, not the scores (same as --max-error inf).
-    #[arg(long = "set-only")]
-    set_only: bool,
-    /// Do not certify the top-k set (only the score error).
-    #[arg(long = "no-certify-top")]
-    no_certify_top: bool,
-    /// Nodes at the top-k boundary known to within this much count as tied (default 1e-6).
-    #[arg(long = "tie-tolerance")]
-    tie_tolerance: Option<f64>,
+    #[command(flatten)]
+    accuracy: AccuracyArgs,
     /// Batch mode: one JSON query per line from FILE (or -).
     #[arg(long)]
     queries: Option<String>,
@@ -71,6 +60,25 @@ pub(crate) struct PprAllArgs {
     /// Threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    accuracy: AccuracyArgs,
+}
+
+/// The accuracy-target flags shared by `ppr` and `ppr-all`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct AccuracyArgs {
+    /// Accuracy target: largest error allowed on a returned score (default 1e-4).
+    #[arg(long = "max-error")]
+    max_error: Option<f64>,
+    /// Certify only the top-k set, not the scores (same as --max-error inf).
+    #[arg(long = "set-only")]
+    set_only: bool,
+    /// Do not certify the top-k set (only the score error).
+    #[arg(long = "no-certify-top")]
+    no_certify_top: bool,
+    /// Nodes at the top-k boundary known to within this much count as tied (default 1e-6).
+    #[arg(long = "tie-tolerance")]
+    tie_tolerance: Option<f64>,
 }
 
 pub(crate) fn parse_method(name: &str) -> CliResult<Method> {
@@ -107,7 +115,7 @@ fn split_weight(text: &str, what: &str, required: bool) -> CliResult<(String, f6
 }
 
 /// The accuracy target of the command line flags.
-fn accuracy(args: &PprArgs) -> CliResult<Accuracy> {
+fn accuracy(args: &AccuracyArgs) -> CliResult<Accuracy> {
     let mut acc = Accuracy::default();
     if let Some(e) = args.max_error {
         acc.max_error = e;
@@ -216,7 +224,7 @@ pub(crate) fn ppr(args: &PprArgs) -> CliResult {
         .map(|s| split_weight(s, "--rel-weight", true))
         .collect::<CliResult<_>>()?;
     request.node_prefix = args.node_prefix.clone();
-    request.accuracy = accuracy(args)?;
+    request.accuracy = accuracy(&args.accuracy)?;
     let answer = snapshot.ppr(&request, &mut PprWorkspace::new())?;
     if args.json {
         return print_json(&answer_json(&answer));
@@ -298,7 +306,7 @@ fn parse_query(line: &str, method: Method, accuracy: Accuracy) -> Result<PprRequ
 
 fn batch(snapshot: &Snapshot, file: &str, args: &PprArgs) -> CliResult {
     let method = parse_method(&args.method)?;
-    let accuracy = accuracy(args)?;
+    let accuracy = accuracy(&args.accuracy)?;
     let bytes = read_input(file)?;
     let lines: Vec<&str> = bytes.lines_utf8();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -388,14 +396,21 @@ pub(crate) fn ppr_all(args: &PprAllArgs) -> CliResult {
             code: 3,
             message: format!("starting threads: {e}"),
         })?;
+    let accuracy = accuracy(&args.accuracy)?;
     let mut write_error = None;
+    // The weakest guarantee over all sources, said at the end.
+    let mut worst_error: f64 = 0.0;
+    let mut uncertified_sets = 0usize;
     pool.install(|| {
         walkdb::ppr::ppr_all_top_k(
             &graph,
             alpha,
             args.top,
-            Method::Push,
-            |node, top| {
+            Method::Auto,
+            accuracy,
+            |node, top, guarantee| {
+                worst_error = worst_error.max(guarantee.max_error);
+                uncertified_sets += usize::from(guarantee.top_k == TopKGuarantee::None);
                 let results: Vec<Value> = top
                     .iter()
                     .map(|&(v, s)| json!({"node": keys[v as usize], "score": s}))
@@ -418,5 +433,12 @@ pub(crate) fn ppr_all(args: &PprAllArgs) -> CliResult {
     if let Some(e) = write_error {
         return Err(out_err(e));
     }
-    out.flush().map_err(out_err)
+    out.flush().map_err(out_err)?;
+    eprintln!(
+        "ppr-all: {} sources; every returned score within {worst_error:.1e} of exact; top-{} sets certified for {} of them (certified push, no failure probability)",
+        keys.len(),
+        args.top,
+        keys.len() - uncertified_sets
+    );
+    Ok(())
 }

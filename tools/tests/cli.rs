@@ -489,3 +489,103 @@ fn a_closed_stdout_pipe_is_not_a_panic() {
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     }
 }
+
+/// The accuracy contract through the command line: the default answer of a graph too large
+/// for `auto` to solve exactly is the certified push, its JSON says what it guarantees, the
+/// guarantee holds against `--method exact`, coarser targets are flags and batch fields, and
+/// a meaningless target is a usage error.
+#[test]
+fn ppr_accuracy_target_flags_and_guarantee() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = walkdb::synth::barabasi_albert(3_000, 10, 3);
+    let tsv = write(dir.path(), "ba.tsv", &graph.to_tsv());
+    let db = dir.path().join("ba").to_string_lossy().into_owned();
+    let out = run(&[
+        "import",
+        &db,
+        tsv.to_str().unwrap(),
+        "--undirected",
+        "--alpha",
+        "0.5",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let query = |extra: &[&str]| {
+        let mut args = vec!["ppr", db.as_str(), "--seed", "n17", "--json"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        json(&out)
+    };
+    let exact = query(&["--method", "exact", "--top", "60"]);
+    let truth: std::collections::HashMap<String, f64> = exact["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["node"].as_str().unwrap().to_string(),
+                r["score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let tenth = exact["results"][9]["score"].as_f64().unwrap();
+    for (flags, target) in [(&[][..], 1e-4), (&["--max-error", "0.01"][..], 1e-2)] {
+        let answer = query(flags);
+        assert_eq!(
+            answer["method"], "push",
+            "{flags:?}: auto runs the certified push"
+        );
+        let g = &answer["guarantee"];
+        let bound = g["max_error"].as_f64().unwrap();
+        assert!(bound <= target, "{flags:?}: guarantee {g}");
+        assert_eq!(g["failure_probability"].as_f64(), Some(0.0));
+        assert!(g["top_k"].as_str().unwrap().starts_with("exact"), "{g}");
+        let results = answer["results"].as_array().unwrap();
+        assert_eq!(results.len(), 10);
+        for r in results {
+            let key = r["node"].as_str().unwrap();
+            let score = r["score"].as_f64().unwrap();
+            let want = truth[key];
+            assert!(
+                (score - want).abs() <= bound + 1e-9,
+                "{key}: {score} vs {want}"
+            );
+            assert!(want >= tenth - 1e-6, "{key} is not in the exact top 10");
+        }
+    }
+    // Set only: the set is certified, the scores need not be within 1e-4.
+    let answer = query(&["--set-only"]);
+    assert!(answer["guarantee"]["top_k"]
+        .as_str()
+        .unwrap()
+        .starts_with("exact"));
+    // The text output says what is guaranteed.
+    let out = run(&["ppr", &db, "--seed", "n17"]);
+    assert!(
+        stdout(&out).contains("every score within"),
+        "{}",
+        stdout(&out)
+    );
+    // Meaningless targets are usage errors.
+    for bad in [
+        &["--max-error", "0"][..],
+        &["--max-error", "nan"],
+        &["--tie-tolerance", "-1"],
+    ] {
+        let mut args = vec!["ppr", db.as_str(), "--seed", "n17"];
+        args.extend_from_slice(bad);
+        assert_eq!(code(&run(&args)), 1, "{bad:?}");
+    }
+    // Batch fields: a coarser target per line, a bad one fails that line only.
+    let out = run_stdin(
+        &["ppr", &db, "--queries", "-"],
+        "{\"seeds\":{\"n17\":1},\"max_error\":0.01}\n{\"seeds\":{\"n17\":1},\"max_error\":-1}\n",
+    );
+    assert_eq!(code(&out), 1);
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines[0]["guarantee"]["max_error"].as_f64().unwrap() <= 0.01);
+    assert!(lines[1]["error"].as_str().unwrap().contains("max_error"));
+}
