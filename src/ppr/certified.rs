@@ -29,11 +29,12 @@
 //! Each round lowers the degree-relative push threshold (by the factor the widest returned
 //! interval asks for, 2x to 16x) and resumes the push from where it stopped: the invariant
 //! holds for any residual vector, so no work is repeated. Once the push has done a full sweep's
-//! worth of link work, the frontier is the whole graph and Gauss-Seidel sweeps in node order
-//! (the global phase of SpeedPPR's power push) take over; each sweep shrinks `R` by a factor of
-//! at least `1 - alpha`, so the loop ends on every graph: at the latest when the intervals are
-//! narrower than the tie tolerance. The sweeps are over-relaxed with the exact solver's factor (residuals may
-//! then be negative, and the bounds use `|r|`), falling back to Gauss-Seidel if they stall.
+//! worth of link work, the frontier is the whole graph and sweeps in node order (the global
+//! phase of SpeedPPR's power push) take over. They are over-relaxed with the exact solver's
+//! factor (residuals may then be negative, and the bounds use `|r|`), falling back to plain
+//! Gauss-Seidel, which shrinks `R` by at least `1 - alpha` per sweep, if they stall; so the
+//! loop ends on every graph, at the latest when the intervals are narrower than the tie
+//! tolerance.
 
 use super::exact::{sor_factor, sor_push_node};
 use super::{Accuracy, Guarantee, PprWorkspace, TopKGuarantee};

@@ -202,7 +202,8 @@ impl Accuracy {
     /// Checks the fields are meaningful.
     pub fn validate(&self) -> Result<(), QueryError> {
         let bad = |what: &'static str, value: f64| QueryError::BadAccuracy { what, value };
-        if !(self.max_error > 0.0) {
+        // NaN fails every comparison, so it is caught here too.
+        if self.max_error.is_nan() || self.max_error <= 0.0 {
             return Err(bad("max_error", self.max_error));
         }
         if !(self.tie_tolerance >= 1e-12 && self.tie_tolerance.is_finite()) {
