@@ -153,3 +153,23 @@ proptest! {
         run(steps, true);
     }
 }
+
+/// Found by the directed model test: a self-loop of weight 3 replaced by parallel self-loops of
+/// weights 2 and 1 keeps the pair weight at 3 while the node's degree goes from 1 to 2, so its
+/// walk count must follow although no walk needs rerouting. The index used to skip the node
+/// and fail verification ("owns 1 walks, its degree asks for 2").
+#[test]
+fn equal_pair_weight_with_a_new_parallel_link_still_adds_walks() {
+    for undirected in [false, true] {
+        run(
+            vec![
+                Step::Add(6, 0, 6, 3),
+                Step::Commit,
+                Step::Add(6, 1, 6, 1),
+                Step::Add(6, 0, 6, 2),
+                Step::Commit,
+            ],
+            undirected,
+        );
+    }
+}

@@ -11,7 +11,7 @@ use super::{Database, Inner};
 use crate::adjacency::GraphView;
 use crate::catalog::Options;
 use crate::error::{Error, Result};
-use crate::graph::{CsrGraph, NodeId};
+use crate::graph::{Adjacency, CsrGraph, NodeId};
 use crate::inspect::{FileReport, SectionReport};
 use crate::walks::{NodeChange, WalkIndex, WalkIndexError, WalkIndexParams};
 
@@ -56,7 +56,10 @@ pub(crate) fn walk_error(file: &str, e: WalkIndexError) -> Error {
     }
 }
 
-/// The changes of the touched nodes between two views.
+/// The changes of the touched nodes between two views: every node whose pair weights or whose
+/// link count changed. Pair weights can stay equal while the link count changes (a self-loop
+/// of weight 3 replaced by parallel self-loops of 2 and 1): no walk needs rerouting then, but
+/// the node's walk count follows its degree, so the change must still reach the repair.
 pub(crate) fn changes(
     before: &GraphView,
     after: &GraphView,
@@ -65,7 +68,7 @@ pub(crate) fn changes(
     touched
         .iter()
         .map(|&u| NodeChange::between(before, after, u))
-        .filter(|c| !c.pairs.is_empty())
+        .filter(|c| !c.pairs.is_empty() || before.degree(c.node) != after.degree(c.node))
         .collect()
 }
 
