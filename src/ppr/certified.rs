@@ -37,6 +37,7 @@
 //! tolerance.
 
 use super::exact::{sor_factor, sor_push_node};
+use super::push::{fifo_push, seed_residuals};
 use super::{Accuracy, Guarantee, PprWorkspace, TopKGuarantee};
 use crate::graph::{Adjacency, CsrGraph, NodeId};
 
@@ -146,15 +147,7 @@ pub(crate) fn certified_top_k(
             })
             .sum::<f64>()
     });
-    for &(v, p) in seeds {
-        if p > 0.0 {
-            let i = v as usize;
-            if ws.residual[i] == 0.0 && ws.estimate[i] == 0.0 {
-                ws.touched.push(v);
-            }
-            ws.residual[i] += p;
-        }
-    }
+    seed_residuals(seeds, ws);
     // A sweep's worth of link work: past it, the push's frontier is global and node-order
     // sweeps are the cheaper way on (SpeedPPR).
     let push_budget = (graph.link_count() + n) as u64;
@@ -177,10 +170,11 @@ pub(crate) fn certified_top_k(
             work += sweep(graph, alpha, omega, ws);
             sweeps += 1;
         } else {
-            let (spent, finished) =
-                push_round(graph, alpha, r_max, push_budget.saturating_sub(work), ws);
-            work += spent;
-            if !finished {
+            let threshold = |v: NodeId| threshold(graph, v, r_max);
+            let budget = push_budget.saturating_sub(work);
+            let outcome = fifo_push(graph, alpha, threshold, budget, ws);
+            work += outcome.work;
+            if !outcome.finished {
                 make_dense(n, ws);
                 dense = true;
             }
@@ -246,71 +240,6 @@ fn threshold(graph: &CsrGraph, v: NodeId, r_max: f64) -> f64 {
     } else {
         r_max * degree as f64
     }
-}
-
-/// Resumes the FIFO push at threshold `r_max` until no residual is above it or `budget` link
-/// visits are spent. Returns `(work, finished)`; an unfinished round leaves the queue empty.
-fn push_round(
-    graph: &CsrGraph,
-    alpha: f64,
-    r_max: f64,
-    budget: u64,
-    ws: &mut PprWorkspace,
-) -> (u64, bool) {
-    let PprWorkspace {
-        estimate,
-        residual,
-        flags,
-        touched,
-        queue,
-        ..
-    } = ws;
-    for &v in touched.iter() {
-        let i = v as usize;
-        if !flags[i] && residual[i] > threshold(graph, v, r_max) {
-            flags[i] = true;
-            queue.push_back(v);
-        }
-    }
-    let mut work = 0u64;
-    while let Some(v) = queue.pop_front() {
-        let i = v as usize;
-        flags[i] = false;
-        if work >= budget {
-            // Out of budget: drain the queue; the sweeps carry the residual on.
-            while let Some(u) = queue.pop_front() {
-                flags[u as usize] = false;
-            }
-            return (work, false);
-        }
-        let rv = residual[i];
-        residual[i] = 0.0;
-        estimate[i] += alpha * rv;
-        let (targets, weights) = graph.link_slices(v);
-        work += targets.len() as u64 + 1;
-        let weight_sum = graph.weight_sum(v);
-        if weight_sum <= 0.0 {
-            continue; // dangling: the walk dies, (1 - alpha) rv leaks away
-        }
-        let scale = (1.0 - alpha) * rv / weight_sum;
-        for (&x, &w) in targets.iter().zip(weights) {
-            let j = x as usize;
-            let amount = scale * w;
-            if amount <= 0.0 {
-                continue; // underflow: nothing moves, and nothing may be listed twice
-            }
-            // Listed on its first mass; parallel links find it non-zero the second time.
-            if residual[j] == 0.0 && estimate[j] == 0.0 {
-                touched.push(x);
-            }
-            residual[j] += amount;
-            if !flags[j] && residual[j] > threshold(graph, x, r_max) {
-                flags[j] = true;
-                queue.push_back(x);
-            }
-        }
-    }
-    (work, true)
 }
 
 /// Lists every node as touched, for the sweep phase (which may reach any of them).

@@ -17,6 +17,7 @@
 //! sweeps until that bound is below the tolerance. (`E >= alpha * |p|` quickly: the first push
 //! of a seed already puts that much into `est`.)
 
+use super::push::{fifo_push, seed_residuals};
 use super::PprWorkspace;
 use crate::graph::{Adjacency, CsrGraph, NodeId};
 
@@ -49,29 +50,6 @@ pub(crate) struct ExactStats {
     pub(crate) estimate_sum: f64,
     pub(crate) error_bound: f64,
     pub(crate) sweeps: u32,
-}
-
-/// Pushes one node: adds `alpha r(v)` to its estimate and spreads the rest over its links.
-#[inline(always)]
-pub(super) fn push_node(
-    graph: &CsrGraph,
-    v: usize,
-    alpha: f64,
-    estimate: &mut [f64],
-    residual: &mut [f64],
-) {
-    let rv = residual[v];
-    residual[v] = 0.0;
-    estimate[v] += alpha * rv;
-    let weight_sum = graph.weight_sum(v as NodeId);
-    if weight_sum <= 0.0 {
-        return;
-    }
-    let scale = (1.0 - alpha) * rv / weight_sum;
-    let (targets, weights) = graph.link_slices(v as NodeId);
-    for (&x, &w) in targets.iter().zip(weights) {
-        residual[x as usize] += scale * w;
-    }
 }
 
 /// The over-relaxation factor for restart probability `alpha`.
@@ -189,7 +167,8 @@ pub(crate) fn solve_in_workspace(
 }
 
 /// The local phase of the exact solver: FIFO push with threshold `r_max * degree` until the
-/// queue empties or `budget` links have been processed. Returns `(R, E)`.
+/// queue empties or `budget` links have been processed (the shared push core, see
+/// `push::fifo_push`). Returns `(R, E)`.
 fn local_push(
     graph: &CsrGraph,
     reset: &[(NodeId, f64)],
@@ -198,45 +177,10 @@ fn local_push(
     budget: u64,
     ws: &mut PprWorkspace,
 ) -> (f64, f64) {
-    let PprWorkspace {
-        estimate,
-        residual,
-        flags,
-        queue,
-        ..
-    } = ws;
+    seed_residuals(reset, ws);
     let threshold = |v: NodeId| r_max * (graph.degree(v).max(1) as f64);
-    for &(v, mass) in reset {
-        if mass > 0.0 {
-            residual[v as usize] += mass;
-        }
-    }
-    for &(v, _) in reset {
-        let i = v as usize;
-        if !flags[i] && residual[i] > threshold(v) {
-            flags[i] = true;
-            queue.push_back(v);
-        }
-    }
-    let mut work = 0u64;
-    while let Some(v) = queue.pop_front() {
-        let i = v as usize;
-        flags[i] = false;
-        if work > budget {
-            continue; // drain the queue, leaving its residual to the sweeps
-        }
-        push_node(graph, i, alpha, estimate, residual);
-        let (targets, _) = graph.link_slices(v);
-        work += targets.len() as u64 + 1;
-        for &x in targets {
-            let j = x as usize;
-            if !flags[j] && residual[j] > threshold(x) {
-                flags[j] = true;
-                queue.push_back(x);
-            }
-        }
-    }
-    (residual.iter().sum(), estimate.iter().sum())
+    fifo_push(graph, alpha, threshold, budget, ws);
+    (ws.residual.iter().sum(), ws.estimate.iter().sum())
 }
 
 /// Solves PPR for `reset` (non-negative weights, normalised internally by the result's own

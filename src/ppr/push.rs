@@ -39,6 +39,107 @@ pub(crate) struct PushStats {
     pub(crate) work: u64,
 }
 
+/// Adds `reset` to the residuals, listing every node reached for the first time in
+/// `ws.touched`. Entries with weight <= 0 are ignored.
+pub(crate) fn seed_residuals(reset: &[(NodeId, f64)], ws: &mut PprWorkspace) {
+    for &(v, mass) in reset {
+        let i = v as usize;
+        if mass <= 0.0 {
+            continue;
+        }
+        if ws.estimate[i] == 0.0 && ws.residual[i] == 0.0 {
+            ws.touched.push(v);
+        }
+        ws.residual[i] += mass;
+    }
+}
+
+/// What one [`fifo_push`] run did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FifoOutcome {
+    /// Link visits (each push costs its node's links plus one).
+    pub(crate) work: u64,
+    /// Push operations.
+    pub(crate) pushes: u64,
+    /// False when `budget` ran out first (the queue is then left empty and unflagged).
+    pub(crate) finished: bool,
+}
+
+/// The FIFO push every method shares, resumable: queues each touched node whose residual is
+/// above `threshold(v)`, then pushes until none is or `budget` link visits are spent. A push
+/// of `v` moves `alpha r(v)` into its estimate and spreads `(1 - alpha) r(v)` over its links by
+/// weight (at a dangling node that part leaks away). Nodes reached for the first time are
+/// listed in `ws.touched` exactly once, also over parallel links.
+pub(crate) fn fifo_push(
+    graph: &CsrGraph,
+    alpha: f64,
+    threshold: impl Fn(NodeId) -> f64,
+    budget: u64,
+    ws: &mut PprWorkspace,
+) -> FifoOutcome {
+    let follow = 1.0 - alpha;
+    let PprWorkspace {
+        estimate,
+        residual,
+        flags,
+        touched,
+        queue,
+        ..
+    } = ws;
+    for &v in touched.iter() {
+        let i = v as usize;
+        if !flags[i] && residual[i] > threshold(v) {
+            flags[i] = true;
+            queue.push_back(v);
+        }
+    }
+    let mut outcome = FifoOutcome {
+        work: 0,
+        pushes: 0,
+        finished: true,
+    };
+    while let Some(v) = queue.pop_front() {
+        let i = v as usize;
+        flags[i] = false;
+        if outcome.work >= budget {
+            // Out of budget: drain the queue; the caller carries the residual on.
+            while let Some(u) = queue.pop_front() {
+                flags[u as usize] = false;
+            }
+            outcome.finished = false;
+            break;
+        }
+        let rv = residual[i];
+        residual[i] = 0.0;
+        estimate[i] += alpha * rv;
+        let (targets, weights) = graph.link_slices(v);
+        outcome.pushes += 1;
+        outcome.work += targets.len() as u64 + 1;
+        let weight_sum = graph.weight_sum(v);
+        if weight_sum <= 0.0 {
+            continue; // dangling: the walk dies here, (1 - alpha) r(v) leaks away
+        }
+        let scale = follow * rv / weight_sum;
+        for (&x, &w) in targets.iter().zip(weights) {
+            let j = x as usize;
+            let amount = scale * w;
+            if amount <= 0.0 {
+                continue; // underflow: nothing moves, and nothing may be listed twice
+            }
+            // Listed on its first mass; parallel links find it non-zero the second time.
+            if residual[j] == 0.0 && estimate[j] == 0.0 {
+                touched.push(x);
+            }
+            residual[j] += amount;
+            if !flags[j] && residual[j] > threshold(x) {
+                flags[j] = true;
+                queue.push_back(x);
+            }
+        }
+    }
+    outcome
+}
+
 /// Pushes from `reset` until every residual is below its threshold, leaving `estimate` and
 /// `residual` in the workspace and every touched node in `ws.touched`. The caller must clear
 /// the workspace with [`PprWorkspace::clear_touched`].
@@ -50,78 +151,20 @@ pub(crate) fn push_in_workspace(
     ws: &mut PprWorkspace,
 ) -> PushStats {
     ws.ensure(graph.node_count());
-    let follow = 1.0 - alpha;
-    let PprWorkspace {
-        estimate,
-        residual,
-        flags,
-        touched,
-        queue,
-        ..
-    } = ws;
+    seed_residuals(reset, ws);
     let threshold = |v: NodeId| r_max * (graph.degree(v).max(1) as f64);
-    for &(v, mass) in reset {
-        let i = v as usize;
-        if mass <= 0.0 {
-            continue;
-        }
-        if estimate[i] == 0.0 && residual[i] == 0.0 {
-            touched.push(v);
-        }
-        residual[i] += mass;
-    }
-    for &(v, _) in reset {
-        let i = v as usize;
-        if !flags[i] && residual[i] > threshold(v) {
-            flags[i] = true;
-            queue.push_back(v);
-        }
-    }
-    let mut pushes = 0u64;
-    let mut work = 0u64;
-    while let Some(v) = queue.pop_front() {
-        let i = v as usize;
-        flags[i] = false;
-        let rv = residual[i];
-        residual[i] = 0.0;
-        estimate[i] += alpha * rv;
-        pushes += 1;
-        work += graph.degree(v) as u64 + 1;
-        let weight_sum = graph.weight_sum(v);
-        if weight_sum <= 0.0 {
-            // A dangling node: the walk dies here, the (1 - alpha) part leaks away.
-            continue;
-        }
-        let scale = follow * rv / weight_sum;
-        let (targets, weights) = graph.link_slices(v);
-        for (&x, &w) in targets.iter().zip(weights) {
-            let j = x as usize;
-            let before = residual[j];
-            let amount = scale * w;
-            // Listed once, on its first mass (an underflowed amount of 0 must not list it
-            // again on a parallel link).
-            if before == 0.0 && estimate[j] == 0.0 && amount > 0.0 {
-                touched.push(x);
-            }
-            let after = before + amount;
-            residual[j] = after;
-            if !flags[j] && after > threshold(x) {
-                flags[j] = true;
-                queue.push_back(x);
-            }
-        }
-    }
+    let outcome = fifo_push(graph, alpha, threshold, u64::MAX, ws);
     let mut residual_sum = 0.0;
     let mut estimate_sum = 0.0;
-    for &v in touched.iter() {
-        residual_sum += residual[v as usize];
-        estimate_sum += estimate[v as usize];
+    for &v in ws.touched.iter() {
+        residual_sum += ws.residual[v as usize];
+        estimate_sum += ws.estimate[v as usize];
     }
     PushStats {
         residual_sum,
         estimate_sum,
-        pushes,
-        work,
+        pushes: outcome.pushes,
+        work: outcome.work,
     }
 }
 
