@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
 fn walkdb() -> Command {
     Command::new(env!("CARGO_BIN_EXE_walkdb"))
 }
@@ -517,17 +519,8 @@ fn ppr_accuracy_target_flags_and_guarantee() {
         json(&out)
     };
     let exact = query(&["--method", "exact", "--top", "60"]);
-    let truth: std::collections::HashMap<String, f64> = exact["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["node"].as_str().unwrap().to_string(),
-                r["score"].as_f64().unwrap(),
-            )
-        })
-        .collect();
+    let truth: std::collections::HashMap<String, f64> =
+        common::ranked(&exact).into_iter().collect();
     let tenth = exact["results"][9]["score"].as_f64().unwrap();
     for (flags, target) in [(&[][..], 1e-4), (&["--max-error", "0.01"][..], 1e-2)] {
         let answer = query(flags);

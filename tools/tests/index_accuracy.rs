@@ -30,17 +30,7 @@ fn batch(db: &str, queries: &Path, method: &str) -> Vec<(String, Vec<(String, f6
     out.lines()
         .map(|line| {
             let v: Value = serde_json::from_str(line).unwrap();
-            let results = v["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    (
-                        r["node"].as_str().unwrap().to_string(),
-                        r["score"].as_f64().unwrap(),
-                    )
-                })
-                .collect();
+            let results = common::ranked(&v);
             (v["method"].as_str().unwrap().to_string(), results)
         })
         .collect()

@@ -35,3 +35,18 @@ pub fn walkdb(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         String::from_utf8(out.stderr).unwrap(),
     )
 }
+
+/// The `(node, score)` pairs of a `walkdb ppr --json` answer (or batch line), in order.
+pub fn ranked(answer: &serde_json::Value) -> Vec<(String, f64)> {
+    answer["results"]
+        .as_array()
+        .expect("a results array")
+        .iter()
+        .map(|r| {
+            (
+                r["node"].as_str().expect("a node key").to_string(),
+                r["score"].as_f64().expect("a score"),
+            )
+        })
+        .collect()
+}
