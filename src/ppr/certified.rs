@@ -36,7 +36,7 @@
 //! loop ends on every graph, at the latest when the intervals are narrower than the tie
 //! tolerance.
 
-use super::exact::{sor_factor, sor_push_node};
+use super::exact::{sor_push_node, Relaxation};
 use super::push::{fifo_push, seed_residuals};
 use super::{Accuracy, Guarantee, PprWorkspace, TopKGuarantee};
 use crate::graph::{Adjacency, CsrGraph, NodeId};
@@ -83,6 +83,22 @@ struct Bounds {
 }
 
 impl Bounds {
+    /// A lower bound on the half-width of every interval, known without looking at nodes:
+    /// off symmetric graphs every node's missing mass is bounded only by `R`, so each
+    /// interval is at least `R / (E + R)` wide (`R / M` when the mass is known). On a
+    /// symmetric graph low-degree nodes can be far narrower: 0.
+    fn min_half_width(&self, graph: &CsrGraph) -> f64 {
+        if graph.is_symmetric() {
+            return 0.0;
+        }
+        let r = self.residual_sum;
+        let width = match self.mass {
+            Some(m) => r / m,
+            None => r / (self.estimate_sum + r),
+        };
+        0.5 * width
+    }
+
     /// The interval of `pi(t)` for a node with estimate `est` and weight sum `w`.
     fn interval(&self, est: f64, w: f64) -> (f64, f64) {
         let r = self.residual_sum;
@@ -160,14 +176,13 @@ pub(crate) fn certified_top_k(
     let mut work = 0u64;
     let mut sweeps = 0u32;
     let mut dense = false;
-    let mut omega = sor_factor(alpha);
+    let mut relaxation = Relaxation::new(graph, alpha);
     let mut previous_r = f64::INFINITY;
-    let mut increases = 0;
     let mut checked_r = f64::INFINITY;
     let mut candidates: Vec<Candidate> = Vec::new();
     loop {
         if dense {
-            work += sweep(graph, alpha, omega, ws);
+            work += sweep(graph, alpha, relaxation.omega, ws);
             sweeps += 1;
         } else {
             let threshold = |v: NodeId| threshold(graph, v, r_max);
@@ -181,14 +196,7 @@ pub(crate) fn certified_top_k(
         }
         let bounds = bounds(graph, mass, dense, ws);
         if dense {
-            // Over-relaxation is guaranteed only on symmetric graphs; if it stalls, plain
-            // Gauss-Seidel always converges (as in the exact solver).
-            if bounds.residual_sum >= previous_r {
-                increases += 1;
-                if increases >= 3 {
-                    omega = 1.0;
-                }
-            }
+            relaxation.observe(previous_r, bounds.residual_sum);
             previous_r = bounds.residual_sum;
             // The full check costs a pass over every node plus a selection: in the sweep
             // phase run it only once the residual has shrunk 4x since the last one (the
@@ -198,6 +206,16 @@ pub(crate) fn certified_top_k(
                 continue;
             }
             checked_r = bounds.residual_sum;
+        }
+        let last = sweeps >= MAX_SWEEPS || bounds.residual_sum <= 0.0;
+        let floor = bounds.min_half_width(graph);
+        if !last && floor > accuracy.max_error {
+            // No returned score can be within the target yet: skip the full check (a pass
+            // over every touched node plus a selection) and refine by what the floor asks.
+            if !dense {
+                r_max /= (1.2 * floor / accuracy.max_error).clamp(2.0, 16.0);
+            }
+            continue;
         }
         let check = check(graph, &bounds, k, passes, accuracy, n, ws, &mut candidates);
         let set_ok = !accuracy.certify_top_k || check.separated || check.ties_only;
