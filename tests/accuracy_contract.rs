@@ -141,10 +141,7 @@ fn ppr_all_meets_the_contract_on_a_power_law_graph() {
         let mut missed = 0;
         walkdb::ppr::ppr_all_top_k(
             graph,
-            alpha,
-            K,
-            Method::Auto,
-            accuracy,
+            &walkdb::ppr::AllTopK::new(alpha, K),
             |v, top, guarantee| {
                 assert_eq!(v as usize, answers.len(), "sources stream in order");
                 missed += usize::from(!guarantee.meets(&accuracy));

@@ -834,46 +834,78 @@ pub fn ppr_batch(graph: &CsrGraph, queries: &[PprQuery<'_>]) -> Vec<Result<PprRe
         .collect()
 }
 
-/// Nodes per chunk of [`ppr_all_top_k`]: bounds the results held in memory at once.
-const ALL_TOP_K_CHUNK: usize = 4096;
+/// Sources per chunk of [`ppr_all_top_k`] by default: bounds the results held in memory at
+/// once, and is the unit a caller can checkpoint and resume at.
+pub const ALL_TOP_K_CHUNK: usize = 4096;
 
-/// Computes every node's top-`k` (single seed, the node itself included when it ranks) in
-/// parallel, streaming `sink(node, top, guarantee)` in node order and `progress(done, total)`
-/// after each chunk. Memory stays bounded: results are held for one chunk of nodes at a time.
+/// What [`ppr_all_top_k`] computes: every source's top-`k` at `alpha` to `accuracy`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct AllTopK {
+    /// Restart probability, in (0, 1).
+    pub alpha: f64,
+    /// Results per source.
+    pub k: usize,
+    /// How each source is answered (`Auto` and `Push`: the certified push).
+    pub method: Method,
+    /// The target every source's answer meets.
+    pub accuracy: Accuracy,
+    /// The first source: a run resumed after an interruption starts where the last completed
+    /// chunk ended (every source's answer is independent of the others and deterministic).
+    pub first_source: usize,
+    /// Sources per chunk (default [`ALL_TOP_K_CHUNK`]; at least 1).
+    pub chunk: usize,
+}
+
+impl AllTopK {
+    /// Every source from node 0, at the default target, in chunks of [`ALL_TOP_K_CHUNK`].
+    pub fn new(alpha: f64, k: usize) -> AllTopK {
+        AllTopK {
+            alpha,
+            k,
+            method: Method::Auto,
+            accuracy: Accuracy::default(),
+            first_source: 0,
+            chunk: ALL_TOP_K_CHUNK,
+        }
+    }
+}
+
+/// Computes every node's top-`k` (single seed, the node itself included when it ranks) from
+/// `job.first_source` on, in parallel, streaming `sink(node, top, guarantee)` in node order and
+/// `progress(done, total)` after each chunk (`done` counts sources from node 0, so a caller can
+/// checkpoint there). Memory stays bounded: results are held for one chunk at a time.
 ///
-/// `Auto` and `Push` answer every source with the certified push at `accuracy` (the same
+/// `Auto` and `Push` answer every source with the certified push at `job.accuracy` (the same
 /// contract as a single query, see [`Accuracy`]); `Exact`, `Walks` and `Index` run those
 /// methods per node (exact costs a full solve per node: for small graphs only).
 pub fn ppr_all_top_k(
     graph: &CsrGraph,
-    alpha: f64,
-    k: usize,
-    method: Method,
-    accuracy: Accuracy,
+    job: &AllTopK,
     mut sink: impl FnMut(NodeId, Vec<(NodeId, f64)>, Guarantee),
     mut progress: impl FnMut(usize, usize),
 ) -> Result<(), QueryError> {
-    check_alpha(alpha)?;
-    accuracy.validate()?;
+    check_alpha(job.alpha)?;
+    job.accuracy.validate()?;
     let n = graph.node_count();
     let pool = WorkspacePool::new();
-    let method = if method == Method::Auto {
+    let method = if job.method == Method::Auto {
         Method::Push
     } else {
-        method
+        job.method
     };
-    let mut start = 0usize;
+    let mut start = job.first_source.min(n);
     while start < n {
-        let end = (start + ALL_TOP_K_CHUNK).min(n);
+        let end = (start + job.chunk.max(1)).min(n);
         let chunk: Vec<Result<PprResult, QueryError>> = (start..end)
             .into_par_iter()
             .map_init(
                 || pool.take(),
                 |pooled, v| {
-                    let mut query = PprQuery::new(vec![(v as NodeId, 1.0)], alpha)
-                        .top_k(k)
+                    let mut query = PprQuery::new(vec![(v as NodeId, 1.0)], job.alpha)
+                        .top_k(job.k)
                         .method(method);
-                    query.accuracy = accuracy;
+                    query.accuracy = job.accuracy;
                     query.rng_seed = v as u64;
                     ppr(graph, &query, &mut pooled.ws)
                 },

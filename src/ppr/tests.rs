@@ -241,16 +241,7 @@ fn invalid_queries_are_typed_errors() {
         reweight_relations(&g, &HashMap::from([(0, -1.0)])),
         Err(QueryError::BadMultiplier { rel: 0, .. })
     ));
-    assert!(ppr_all_top_k(
-        &g,
-        2.0,
-        3,
-        Method::Auto,
-        Accuracy::default(),
-        |_, _, _| {},
-        |_, _| {}
-    )
-    .is_err());
+    assert!(ppr_all_top_k(&g, &AllTopK::new(2.0, 3), |_, _, _| {}, |_, _| {}).is_err());
     // Large but finite weights must not overflow into NaN scores.
     let r = run(
         PprQuery::new(vec![(0, f64::MAX), (3, f64::MAX)], 0.15),
@@ -358,10 +349,7 @@ fn all_top_k_streams_every_node_in_order() {
     let mut progress = Vec::new();
     ppr_all_top_k(
         &g,
-        0.3,
-        5,
-        Method::Auto,
-        Accuracy::default(),
+        &AllTopK::new(0.3, 5),
         |v, top, guarantee| {
             assert!(guarantee.meets(&Accuracy::default()));
             assert!(top.len() <= 5 && !top.is_empty());
@@ -534,4 +522,37 @@ fn index_method_falls_back_and_reports_it() {
     // Auto solves small graphs exactly even with an index.
     assert_eq!(run(Method::Auto, 0.3, true, &mut ws), Method::Exact);
     assert!(ws.is_clean());
+}
+
+/// A run started at `first_source` (as a resumed one is) streams exactly the answers a full
+/// run gives from there on, and reports progress counted from node 0.
+#[test]
+fn all_top_k_from_a_first_source_equals_the_tail_of_a_full_run() {
+    let n = 700u32;
+    let edges: Vec<Edge> = (0..n)
+        .flat_map(|i| {
+            [
+                edge(i, 0, (i * 31 + 7) % n, 1.0),
+                edge(i, 1, (i * i + 3) % n, 2.0),
+            ]
+        })
+        .collect();
+    let g = CsrGraph::from_edges(n as usize, &edges, false);
+    let mut job = AllTopK::new(0.2, 4);
+    job.chunk = 64;
+    let mut full = Vec::new();
+    ppr_all_top_k(&g, &job, |v, top, _| full.push((v, top)), |_, _| {}).unwrap();
+    job.first_source = 320;
+    let mut tail = Vec::new();
+    let mut progress = Vec::new();
+    ppr_all_top_k(
+        &g,
+        &job,
+        |v, top, _| tail.push((v, top)),
+        |d, t| progress.push((d, t)),
+    )
+    .unwrap();
+    assert_eq!(tail, full[320..].to_vec());
+    assert_eq!(progress.first(), Some(&(384, n as usize)));
+    assert_eq!(progress.last(), Some(&(n as usize, n as usize)));
 }

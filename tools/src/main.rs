@@ -9,6 +9,7 @@ mod output;
 mod commands;
 mod demo;
 mod dump;
+mod ppr_all;
 mod ppr_cmd;
 
 use std::path::PathBuf;
@@ -113,7 +114,7 @@ enum Command {
     /// Personalized PageRank from weighted seeds, or a batch of JSON queries.
     Ppr(ppr_cmd::PprArgs),
     /// Every node's top-K (fully personalized PageRank), streamed as JSON lines.
-    PprAll(ppr_cmd::PprAllArgs),
+    PprAll(ppr_all::PprAllArgs),
     /// Print every live edge as TSV.
     Export {
         db: PathBuf,
@@ -163,7 +164,7 @@ fn run(cli: Cli) -> CliResult {
             ignore_missing,
         } => commands::apply_stream(&db, file.as_deref(), batch, true, ignore_missing),
         Command::Ppr(args) => ppr_cmd::ppr(&args),
-        Command::PprAll(args) => ppr_cmd::ppr_all(&args),
+        Command::PprAll(args) => ppr_all::ppr_all(&args),
         Command::Export { db, json } => commands::export(&db, json),
         Command::Stats { db, json } => commands::stats(&db, json),
         Command::Checkpoint { db, json } => commands::checkpoint(&db, json),

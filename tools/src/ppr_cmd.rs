@@ -9,7 +9,7 @@ use walkdb::ppr::{Accuracy, Guarantee, Method, PprWorkspace, TopKGuarantee};
 use walkdb::{PprRequest, Snapshot};
 
 use crate::commands::{open, read_input};
-use crate::output::{out_err, print_json, progress};
+use crate::output::{out_err, print_json};
 use crate::{CliError, CliResult};
 
 #[derive(clap::Args, Debug)]
@@ -43,25 +43,6 @@ pub(crate) struct PprArgs {
     threads: Option<usize>,
     #[arg(long)]
     json: bool,
-}
-
-#[derive(clap::Args, Debug)]
-pub(crate) struct PprAllArgs {
-    db: PathBuf,
-    /// Results per node.
-    #[arg(long, default_value_t = 10)]
-    top: usize,
-    /// Restart probability (default: the database's).
-    #[arg(long)]
-    alpha: Option<f64>,
-    /// Output file of JSON lines (default stdout).
-    #[arg(long)]
-    out: Option<String>,
-    /// Threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    #[command(flatten)]
-    accuracy: AccuracyArgs,
 }
 
 /// The accuracy-target flags shared by `ppr` and `ppr-all`.
@@ -115,7 +96,7 @@ fn split_weight(text: &str, what: &str, required: bool) -> CliResult<(String, f6
 }
 
 /// The accuracy target of the command line flags.
-fn accuracy(args: &AccuracyArgs) -> CliResult<Accuracy> {
+pub(crate) fn accuracy(args: &AccuracyArgs) -> CliResult<Accuracy> {
     let mut acc = Accuracy::default();
     if let Some(e) = args.max_error {
         acc.max_error = e;
@@ -135,7 +116,7 @@ fn accuracy(args: &AccuracyArgs) -> CliResult<Accuracy> {
 }
 
 /// A finite number, or JSON null for an infinite one.
-fn finite_or_null(x: f64) -> Value {
+pub(crate) fn finite_or_null(x: f64) -> Value {
     if x.is_finite() {
         json!(x)
     } else {
@@ -190,7 +171,7 @@ fn answer_json(answer: &walkdb::PprAnswer) -> Value {
 }
 
 /// `--top` must ask for at least one result.
-fn check_top(top: usize) -> CliResult {
+pub(crate) fn check_top(top: usize) -> CliResult {
     if top == 0 {
         return Err(CliError::usage("--top must be at least 1"));
     }
@@ -371,74 +352,4 @@ impl LinesUtf8 for Vec<u8> {
             .filter(|l| !l.trim().is_empty())
             .collect()
     }
-}
-
-pub(crate) fn ppr_all(args: &PprAllArgs) -> CliResult {
-    check_top(args.top)?;
-    let database = open(&args.db)?;
-    let snapshot = database.begin_read()?;
-    let graph = snapshot.projection();
-    let keys = snapshot.node_keys()?;
-    let alpha = args.alpha.unwrap_or(database.options().alpha);
-    let sink: Box<dyn Write + Send> = match &args.out {
-        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| CliError {
-            code: 3,
-            message: format!("creating {path}: {e}"),
-        })?),
-        None => Box::new(std::io::stdout()),
-    };
-    let mut out = BufWriter::with_capacity(1 << 20, sink);
-    let bar = progress(keys.len() as u64, "ppr-all");
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .map_err(|e| CliError {
-            code: 3,
-            message: format!("starting threads: {e}"),
-        })?;
-    let accuracy = accuracy(&args.accuracy)?;
-    let mut write_error = None;
-    // The weakest guarantee over all sources, said at the end.
-    let mut worst_error: f64 = 0.0;
-    let mut uncertified_sets = 0usize;
-    pool.install(|| {
-        walkdb::ppr::ppr_all_top_k(
-            &graph,
-            alpha,
-            args.top,
-            Method::Auto,
-            accuracy,
-            |node, top, guarantee| {
-                worst_error = worst_error.max(guarantee.max_error);
-                uncertified_sets += usize::from(guarantee.top_k == TopKGuarantee::None);
-                let results: Vec<Value> = top
-                    .iter()
-                    .map(|&(v, s)| json!({"node": keys[v as usize], "score": s}))
-                    .collect();
-                if write_error.is_none() {
-                    if let Err(e) = writeln!(
-                        out,
-                        "{}",
-                        json!({"node": keys[node as usize], "results": results})
-                    ) {
-                        write_error = Some(e);
-                    }
-                }
-            },
-            |done, _| bar.set_position(done as u64),
-        )
-    })
-    .map_err(|e| CliError::usage(e.to_string()))?;
-    bar.finish_and_clear();
-    if let Some(e) = write_error {
-        return Err(out_err(e));
-    }
-    out.flush().map_err(out_err)?;
-    eprintln!(
-        "ppr-all: {} sources; every returned score within {worst_error:.1e} of exact; top-{} sets certified for {} of them (certified push, no failure probability)",
-        keys.len(),
-        args.top,
-        keys.len() - uncertified_sets
-    );
-    Ok(())
 }
