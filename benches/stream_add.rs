@@ -6,6 +6,11 @@
 //! repairing the walk index inside the commit. Prints edges per second and the per-commit
 //! median and 90th percentile.
 //!
+//! `WALKDB_BENCH_GRAPH=power-law` streams into the Barabasi-Albert graph of the accuracy tests
+//! instead (20,000 nodes, average degree 32, hubs, parallel edges and a self-loop), and
+//! `WALKDB_BENCH_ALPHA` sets the index alpha (default the database's 0.5): the hub-heavy case
+//! of the accuracy issue is `WALKDB_BENCH_GRAPH=power-law WALKDB_BENCH_ALPHA=0.15`.
+//!
 //! Run: `cargo bench --bench stream_add`. Prints "skipped: ..." without the data. Figures are
 //! printed, never asserted.
 
@@ -14,21 +19,32 @@ use std::time::Instant;
 
 use walkdb::{Database, Durability};
 
-fn main() {
+/// The edges as `(src, rel, dst, weight)` lines of the chosen graph, or why there are none.
+fn edge_lines() -> Result<(String, String), String> {
+    if std::env::var("WALKDB_BENCH_GRAPH").as_deref() == Ok("power-law") {
+        let g = walkdb::synth::barabasi_albert(20_000, 16, 11);
+        return Ok(("power-law (BA, 20k nodes, avg degree 32)".into(), g.to_tsv()));
+    }
     let dir = std::env::var_os("WALKDB_SHARED_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
     let tsv = dir.join("wordnet30.tsv");
-    let text = match std::fs::read_to_string(&tsv) {
-        Ok(text) => text,
-        Err(e) => {
-            println!(
-                "skipped: reading {}: {e} (set WALKDB_SHARED_DATA)",
-                tsv.display()
-            );
+    std::fs::read_to_string(&tsv)
+        .map(|text| ("WordNet 3.0".into(), text))
+        .map_err(|e| format!("reading {}: {e} (set WALKDB_SHARED_DATA)", tsv.display()))
+}
+
+fn main() {
+    let (graph, text) = match edge_lines() {
+        Ok(found) => found,
+        Err(why) => {
+            println!("skipped: {why}");
             return;
         }
     };
+    let alpha: Option<f64> = std::env::var("WALKDB_BENCH_ALPHA")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let mut imported = Vec::new();
     let mut streamed = Vec::new();
     for (i, line) in text
@@ -46,11 +62,14 @@ fn main() {
         }
     }
     let tmp = tempfile::tempdir().expect("temp dir");
-    let db = Database::builder(tmp.path().join("wn"))
+    let mut builder = Database::builder(tmp.path().join("db"))
         .undirected(true)
-        .durability(Durability::Immediate)
-        .create()
-        .expect("create");
+        .durability(Durability::Immediate);
+    if let Some(alpha) = alpha {
+        builder = builder.alpha(alpha);
+    }
+    let db = builder.create().expect("create");
+    println!("graph: {graph}, index alpha {}", db.options().alpha);
     let t = Instant::now();
     let mut loader = db.bulk_loader().expect("loader");
     for &(s, r, d, w) in &imported {
