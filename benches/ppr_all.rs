@@ -79,7 +79,10 @@ fn main() {
         "| graph | nodes | ppr-all wall | peak RSS | sources/s | igraph median per source | igraph x n | ratio |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for name in families::FAMILIES.iter().filter(|f| wanted.iter().any(|w| w == *f)) {
+    for name in families::FAMILIES
+        .iter()
+        .filter(|f| wanted.iter().any(|w| w == *f))
+    {
         if families::load(name).is_none() {
             println!("skipped {name}: data not found");
             continue;
@@ -159,7 +162,10 @@ fn main() {
 fn first_appearance_count(tsv: &Path) -> usize {
     let text = std::fs::read_to_string(tsv).expect("read TSV");
     let mut seen = std::collections::HashSet::new();
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut f = line.split('\t');
         if let (Some(s), Some(_), Some(d)) = (f.next(), f.next(), f.next()) {
             seen.insert(s.to_string());

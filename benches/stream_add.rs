@@ -23,7 +23,10 @@ use walkdb::{Database, Durability};
 fn edge_lines() -> Result<(String, String), String> {
     if std::env::var("WALKDB_BENCH_GRAPH").as_deref() == Ok("power-law") {
         let g = walkdb::synth::barabasi_albert(20_000, 16, 11);
-        return Ok(("power-law (BA, 20k nodes, avg degree 32)".into(), g.to_tsv()));
+        return Ok((
+            "power-law (BA, 20k nodes, avg degree 32)".into(),
+            g.to_tsv(),
+        ));
     }
     let dir = std::env::var_os("WALKDB_SHARED_DATA")
         .map(PathBuf::from)
