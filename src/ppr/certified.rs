@@ -195,19 +195,19 @@ pub(crate) fn certified_top_k(
             }
         }
         let bounds = bounds(graph, mass, dense, ws);
+        // The last round answers with whatever it proves.
+        let last = sweeps >= MAX_SWEEPS || bounds.residual_sum <= 0.0;
         if dense {
             relaxation.observe(previous_r, bounds.residual_sum);
             previous_r = bounds.residual_sum;
             // The full check costs a pass over every node plus a selection: in the sweep
             // phase run it only once the residual has shrunk 4x since the last one (the
             // intervals scale with it), or at the end.
-            let last = sweeps >= MAX_SWEEPS || bounds.residual_sum <= 0.0;
             if !last && bounds.residual_sum > checked_r / 4.0 {
                 continue;
             }
             checked_r = bounds.residual_sum;
         }
-        let last = sweeps >= MAX_SWEEPS || bounds.residual_sum <= 0.0;
         let floor = bounds.min_half_width(graph);
         if !last && floor > accuracy.max_error {
             // No returned score can be within the target yet: skip the full check (a pass
@@ -220,7 +220,7 @@ pub(crate) fn certified_top_k(
         let check = check(graph, &bounds, k, passes, accuracy, n, ws, &mut candidates);
         let set_ok = !accuracy.certify_top_k || check.separated || check.ties_only;
         let done = check.score_error <= accuracy.max_error && set_ok;
-        if done || sweeps >= MAX_SWEEPS || bounds.residual_sum <= 0.0 {
+        if done || last {
             let top_k = if check.separated {
                 TopKGuarantee::Exact
             } else if check.ties_only {

@@ -579,42 +579,44 @@ pub fn ppr(
             let work = (u64::from(stats.sweeps) + 1) * (graph.link_count() + n) as u64;
             (stats.error_bound, guarantee, work)
         }
-        Method::Push if query.push_r_max.is_none() => {
-            let answer = certified::certified_top_k(
-                graph,
-                &seeds,
-                query.alpha,
-                query.top_k,
-                &passes,
-                &query.accuracy,
-                ws,
-            );
-            direct_top = Some(answer.top);
-            let g = answer.guarantee;
-            (g.max_error, g, answer.work)
-        }
-        Method::Push => {
-            let r_max = query.push_r_max.unwrap_or(DEFAULT_MAX_ERROR);
-            if !(r_max.is_finite() && r_max > 0.0) {
-                ws.candidates = candidates;
-                return Err(QueryError::BadRMax(r_max));
+        Method::Push => match query.push_r_max {
+            None => {
+                let answer = certified::certified_top_k(
+                    graph,
+                    &seeds,
+                    query.alpha,
+                    query.top_k,
+                    &passes,
+                    &query.accuracy,
+                    ws,
+                );
+                direct_top = Some(answer.top);
+                let g = answer.guarantee;
+                (g.max_error, g, answer.work)
             }
-            let stats = push::push_in_workspace(graph, &seeds, query.alpha, r_max, ws);
-            let scale = 1.0 / stats.estimate_sum;
-            candidates.extend(ws.touched.iter().filter_map(|&v| {
-                let e = ws.estimate[v as usize];
-                (e > 0.0 && passes(v)).then_some((e * scale, v))
-            }));
-            ws.clear_touched();
-            let (r, e) = (stats.residual_sum, stats.estimate_sum);
-            let bound = if r <= 0.0 { 0.0 } else { 2.0 * r / (e + r) };
-            let guarantee = Guarantee {
-                max_error: bound,
-                top_k: TopKGuarantee::None,
-                failure_probability: 0.0,
-            };
-            (bound, guarantee, stats.work)
-        }
+            // An explicit threshold: one plain push, reporting only its L1 bound.
+            Some(r_max) => {
+                if !(r_max.is_finite() && r_max > 0.0) {
+                    ws.candidates = candidates;
+                    return Err(QueryError::BadRMax(r_max));
+                }
+                let stats = push::push_in_workspace(graph, &seeds, query.alpha, r_max, ws);
+                let scale = 1.0 / stats.estimate_sum;
+                candidates.extend(ws.touched.iter().filter_map(|&v| {
+                    let e = ws.estimate[v as usize];
+                    (e > 0.0 && passes(v)).then_some((e * scale, v))
+                }));
+                ws.clear_touched();
+                let (r, e) = (stats.residual_sum, stats.estimate_sum);
+                let bound = if r <= 0.0 { 0.0 } else { 2.0 * r / (e + r) };
+                let guarantee = Guarantee {
+                    max_error: bound,
+                    top_k: TopKGuarantee::None,
+                    failure_probability: 0.0,
+                };
+                (bound, guarantee, stats.work)
+            }
+        },
         Method::Index => {
             let r_max = query.push_r_max.unwrap_or(INDEX_PUSH_R_MAX);
             if !(r_max.is_finite() && r_max > 0.0) {
