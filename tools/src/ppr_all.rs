@@ -20,7 +20,7 @@ use walkdb::ppr::{AllTopK, TopKGuarantee, ALL_TOP_K_CHUNK};
 
 use crate::commands::open;
 use crate::output::{out_err, progress};
-use crate::ppr_cmd::{accuracy, check_top, finite_or_null, AccuracyArgs};
+use crate::ppr_cmd::{accuracy, check_top, finite_or_null, thread_pool, AccuracyArgs};
 use crate::{CliError, CliResult};
 
 #[derive(clap::Args, Debug)]
@@ -180,13 +180,7 @@ pub(crate) fn ppr_all(args: &PprAllArgs) -> CliResult {
     });
     let bar = progress(keys.len() as u64, "ppr-all");
     bar.set_position(first as u64);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .map_err(|e| CliError {
-            code: 3,
-            message: format!("starting threads: {e}"),
-        })?;
+    let pool = thread_pool(args.threads)?;
     let mut job = AllTopK::new(alpha, args.top);
     job.accuracy = accuracy;
     job.first_source = first;

@@ -170,6 +170,17 @@ fn answer_json(answer: &walkdb::PprAnswer) -> Value {
     json!({"method": answer.method.name(), "alpha": answer.alpha, "results": results, "error_bound": bound, "guarantee": guarantee_json(&answer.guarantee), "micros": answer.micros})
 }
 
+/// A thread pool of `threads` workers (all cores when `None`).
+pub(crate) fn thread_pool(threads: Option<usize>) -> CliResult<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .map_err(|e| CliError {
+            code: 3,
+            message: format!("starting threads: {e}"),
+        })
+}
+
 /// `--top` must ask for at least one result.
 pub(crate) fn check_top(top: usize) -> CliResult {
     if top == 0 {
@@ -290,13 +301,7 @@ fn batch(snapshot: &Snapshot, file: &str, args: &PprArgs) -> CliResult {
     let accuracy = accuracy(&args.accuracy)?;
     let bytes = read_input(file)?;
     let lines: Vec<&str> = bytes.lines_utf8();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .map_err(|e| CliError {
-            code: 3,
-            message: format!("starting threads: {e}"),
-        })?;
+    let pool = thread_pool(args.threads)?;
     // Warm the shared projection (and the walk index when it may serve) once, outside the
     // timed queries.
     let _ = snapshot.projection();

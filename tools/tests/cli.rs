@@ -499,18 +499,11 @@ fn a_closed_stdout_pipe_is_not_a_panic() {
 #[test]
 fn ppr_accuracy_target_flags_and_guarantee() {
     let dir = tempfile::tempdir().unwrap();
-    let graph = walkdb::synth::barabasi_albert(3_000, 10, 3);
-    let tsv = write(dir.path(), "ba.tsv", &graph.to_tsv());
-    let db = dir.path().join("ba").to_string_lossy().into_owned();
-    let out = run(&[
-        "import",
-        &db,
-        tsv.to_str().unwrap(),
-        "--undirected",
-        "--alpha",
-        "0.5",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let db = common::import_synth(
+        dir.path(),
+        "ba",
+        &walkdb::synth::barabasi_albert(3_000, 10, 3),
+    );
     let query = |extra: &[&str]| {
         let mut args = vec!["ppr", db.as_str(), "--seed", "n17", "--json"];
         args.extend_from_slice(extra);

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn walkdb(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_walkdb"))
         .args(args)
@@ -25,22 +27,10 @@ fn sources_done(record: &Path) -> u64 {
 #[test]
 fn killed_ppr_all_resumes_to_the_uninterrupted_output() {
     let dir = tempfile::tempdir().unwrap();
-    let graph = walkdb::synth::barabasi_albert(12_000, 3, 9);
-    let tsv = dir.path().join("g.tsv");
-    std::fs::write(&tsv, graph.to_tsv()).unwrap();
-    let db = dir.path().join("db").to_string_lossy().into_owned();
-    let out = walkdb(&[
-        "import",
-        &db,
-        tsv.to_str().unwrap(),
-        "--undirected",
-        "--alpha",
-        "0.5",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let db = common::import_synth(
+        dir.path(),
+        "db",
+        &walkdb::synth::barabasi_albert(12_000, 3, 9),
     );
 
     let full = dir.path().join("full.jsonl");

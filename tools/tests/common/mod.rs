@@ -50,3 +50,28 @@ pub fn ranked(answer: &serde_json::Value) -> Vec<(String, f64)> {
         })
         .collect()
 }
+
+/// Writes `graph` as TSV into `dir` and imports it as an undirected database at alpha 0.5;
+/// returns the database path.
+pub fn import_synth(
+    dir: &std::path::Path,
+    name: &str,
+    graph: &walkdb::synth::SynthGraph,
+) -> String {
+    let tsv = dir.join(format!("{name}.tsv"));
+    std::fs::write(&tsv, graph.to_tsv()).unwrap();
+    let db = dir.join(name).to_string_lossy().into_owned();
+    let (code, _, err) = walkdb(
+        &[
+            "import",
+            &db,
+            tsv.to_str().unwrap(),
+            "--undirected",
+            "--alpha",
+            "0.5",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "import of {name}: {err}");
+    db
+}
