@@ -38,6 +38,23 @@ fn edges(db: &Database) -> BTreeSet<(String, String, String, u64)> {
     out
 }
 
+/// Every stored walk of every node as `start: path end`, hashed (FNV-1a 64) with the counts.
+fn walk_digest(db: &Database) -> String {
+    let keys = db.begin_read().unwrap().node_keys().unwrap();
+    let (mut hash, mut walks, mut steps) = (0xcbf2_9ce4_8422_2325u64, 0usize, 0usize);
+    for key in &keys {
+        for (path, end) in db.walks_from(key).unwrap() {
+            walks += 1;
+            steps += path.len();
+            let line = format!("{key}: {} {end:?}\n", path.join(" "));
+            for b in line.bytes() {
+                hash = (hash ^ b as u64).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+    }
+    format!("walks {walks}\nnodes {steps}\nfnv1a64 {hash:016x}\n")
+}
+
 #[test]
 fn version_1_nations_fixture_reads_back() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -94,6 +111,16 @@ fn version_1_nations_fixture_reads_back() {
         .ppr(&request, &mut PprWorkspace::new())
         .unwrap();
     assert_eq!(answer.results[0].0, "atlantis");
+
+    // The stored walks (the v1 walk-index file plus the two replayed repairs) read back walk
+    // for walk: their digest was recorded by the walkdb that wrote the fixture
+    // (`WALKDB_RECORD_FIXTURE=1` rewrites it; never do that for a released version).
+    let digest_file = root.join("tests/fixtures/v1/nations-walks.digest");
+    let got = walk_digest(&db);
+    if std::env::var_os("WALKDB_RECORD_FIXTURE").is_some() {
+        std::fs::write(&digest_file, &got).unwrap();
+    }
+    assert_eq!(got, std::fs::read_to_string(&digest_file).unwrap());
 
     // The current version writes on top of it and checkpoints it into its own format.
     let mut txn = db.begin_write().unwrap();
