@@ -234,7 +234,7 @@ fn main() {
         let t = Instant::now();
         let index = WalkIndex::build(graph, params).expect("index builds");
         let build_s = t.elapsed().as_secs_f64();
-        let stats = index.stats();
+        let stats = index.stats().expect("stats");
         let single: Vec<usize> = (0..c.queries.len())
             .filter(|&i| c.queries[i].len() == 1)
             .collect();

@@ -166,7 +166,7 @@ fn bench(name: &str, node_count: usize, edges: &[(NodeId, NodeId, f64)], undirec
         let t = Instant::now();
         let index = WalkIndex::build(&graph, params).expect("build");
         let build_s = t.elapsed().as_secs_f64();
-        let s = index.stats();
+        let s = index.stats().expect("stats");
         println!(
             "alpha {alpha}: build {build_s:.3} s, {} walks, {} steps; encoded {:.1} B/edge, in memory {:.1} B/edge",
             s.walks,

@@ -68,7 +68,7 @@ fn main() {
         println!(
             "{config}: index build {:.2} s, {} walks",
             t.elapsed().as_secs_f64(),
-            index.stats().walks
+            index.stats().expect("stats").walks
         );
         let exact: Vec<Vec<f64>> = queries
             .par_iter()

@@ -203,3 +203,127 @@ fn readers_never_see_half_a_transaction_or_a_freed_segment() {
 fn extra_edges(t: u64) -> u64 {
     u64::from(t % 3 == 1)
 }
+
+/// Index queries while a writer streams commits (issue: the walk index served per version).
+/// Two reader threads answer `Method::Index` queries on fresh and held snapshots while the
+/// writer adds and deletes edges (repairing the index in every commit) and checkpoints
+/// (replacing the index file). Every answer must come from the index (no fallback, also for
+/// snapshots several commits old), and must be bit for bit the answer its snapshot gives when
+/// asked again alone after the writer stopped: each snapshot reads its own version's index,
+/// which no later repair changes.
+#[test]
+fn index_queries_on_every_snapshot_use_that_versions_index_while_a_writer_streams() {
+    let txns: u64 = std::env::var("WALKDB_STRESS_TXNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400)
+        / 2;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path().join("db"))
+        .undirected(true)
+        .create()
+        .unwrap();
+    let graph = walkdb::synth::barabasi_albert(1500, 4, 7);
+    {
+        let mut loader = db.bulk_loader().unwrap();
+        for e in &graph.edges {
+            loader
+                .add_edge(
+                    &graph.keys[e.src as usize],
+                    "link",
+                    &graph.keys[e.dst as usize],
+                    e.weight,
+                )
+                .unwrap();
+        }
+        loader.finish().unwrap();
+    }
+    let keys = Arc::new(graph.keys.clone());
+    let done = Arc::new(AtomicBool::new(false));
+    type Record = (Snapshot, PprRequest, Vec<(String, f64)>);
+    let readers: Vec<std::thread::JoinHandle<Vec<Record>>> = (0..2u64)
+        .map(|reader| {
+            let (db, done, keys) = (db.clone(), Arc::clone(&done), Arc::clone(&keys));
+            std::thread::spawn(move || {
+                let mut workspace = PprWorkspace::new();
+                let mut held: Vec<Snapshot> = Vec::new();
+                let mut records = Vec::new();
+                let mut round = 0u64;
+                while !done.load(Ordering::Acquire) || round < 20 {
+                    round += 1;
+                    // Alternate a fresh snapshot with one held for a while (older versions).
+                    let snap = if round.is_multiple_of(2) && !held.is_empty() {
+                        held[(round as usize / 2) % held.len()].clone()
+                    } else {
+                        db.begin_read().unwrap()
+                    };
+                    let seed =
+                        &keys[((round * 7919 + reader * 104_729) % keys.len() as u64) as usize];
+                    let mut request = PprRequest::new(vec![(seed.clone(), 1.0)]);
+                    request.method = Method::Index;
+                    request.top_k = 10;
+                    let answer = snap.ppr(&request, &mut workspace).unwrap();
+                    assert_eq!(
+                        answer.method,
+                        Method::Index,
+                        "snapshot at LSN {} fell back from the index",
+                        snap.lsn()
+                    );
+                    if round.is_multiple_of(5) {
+                        records.push((snap.clone(), request, answer.results));
+                    }
+                    if round.is_multiple_of(9) {
+                        held.push(snap);
+                        if held.len() > 6 {
+                            held.remove(0);
+                        }
+                    }
+                }
+                records
+            })
+        })
+        .collect();
+    let mut rng = walkdb::rng::Rng::new(99);
+    let n = keys.len() as u64;
+    for t in 0..txns {
+        let mut txn = db.begin_write().unwrap();
+        for _ in 0..5 {
+            let (a, b) = (rng.below(n) as usize, rng.below(n) as usize);
+            txn.add_edge(&keys[a], "link", &keys[b], 1.0 + (t % 3) as f64)
+                .unwrap();
+        }
+        if t % 4 == 3 {
+            let e = &graph.edges[rng.below(graph.edges.len() as u64) as usize];
+            txn.delete_edge(&keys[e.src as usize], "link", &keys[e.dst as usize])
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        if t % 60 == 59 {
+            db.checkpoint().unwrap();
+        }
+    }
+    done.store(true, Ordering::Release);
+    let mut records = Vec::new();
+    for r in readers {
+        records.extend(r.join().expect("a reader failed"));
+    }
+    let mut lsns = std::collections::BTreeSet::new();
+    let mut workspace = PprWorkspace::new();
+    for (snap, request, results) in &records {
+        let again = snap.ppr(request, &mut workspace).unwrap();
+        assert_eq!(
+            &again.results,
+            results,
+            "LSN {}: answer changed",
+            snap.lsn()
+        );
+        lsns.insert(snap.lsn());
+    }
+    println!(
+        "index concurrency: {txns} commits, {} answers re-checked over {} versions",
+        records.len(),
+        lsns.len()
+    );
+    assert!(lsns.len() > 3, "answers from several versions: {lsns:?}");
+    db.verify().unwrap();
+}

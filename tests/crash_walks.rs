@@ -187,8 +187,8 @@ fn sweep(undirected: bool) -> usize {
                 "boundary {boundary} {mode:?}: state is not a committed prefix with the {acked} acknowledged units"
             );
             if index != clean[k].1 {
-                let want = clean[k].1.stats();
-                let got = index.stats();
+                let want = clean[k].1.stats().unwrap();
+                let got = index.stats().unwrap();
                 panic!(
                     "boundary {boundary} {mode:?}: recovered index differs from the live index of unit {k} (walks {} vs {}, steps {} vs {})",
                     got.walks, want.walks, got.steps, want.steps

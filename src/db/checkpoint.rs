@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::walks::{walk_error, WalkSlot};
+use super::walks::{walk_error, WalkState};
 use super::{Database, Version, Writer, WALK_DIR};
 use crate::adjacency::{encode_segment_columns, GraphView, Segment, SEGMENT_DIR};
 use crate::backend::write_file_atomic;
@@ -96,7 +96,6 @@ impl Database {
         let started = Instant::now();
         let mut writer = self.inner.writer.lock();
         writer.check_poisoned()?;
-        self.inner.load_walks()?;
         let version = Arc::clone(&self.inner.current.read());
         if !force
             && version.lsn == writer.manifest.checkpoint_lsn
@@ -142,7 +141,7 @@ impl Database {
             .map(|(i, n)| (i as RelId, n.as_str()))
             .collect();
         let segment_len = segment_bytes.len() as u64;
-        let walk_bytes = self.encode_walks(version.lsn)?;
+        let walk_bytes = encode_walks(&writer.walks)?;
         let new = NewGeneration {
             segment_bytes,
             walk_bytes,
@@ -200,7 +199,7 @@ impl Database {
             relation_count: new.relation_count,
             edge_count: new.edge_count,
             segment: name.clone(),
-            walks: walk_name,
+            walks: walk_name.clone(),
         };
         if let Err(e) =
             self.inner
@@ -243,6 +242,14 @@ impl Database {
             .map(&name)
             .map_err(|e| Error::io(format!("mapping {name}"), e))?;
         let segment = Arc::new(Segment::open(&name, bytes)?);
+        // The new walk file replaces the writer's index (base plus overlay) by its map: same
+        // logical content, an empty overlay, and no heap copy.
+        let walk_map = backend
+            .map(&walk_name)
+            .map_err(|e| Error::io(format!("mapping {walk_name}"), e))?;
+        let walks =
+            super::walks::open_file(&walk_name, walk_map, &self.inner.options, new.node_count)?;
+        writer.walks = walks.clone();
         let old = Arc::clone(&self.inner.current.read().view.segment);
         self.publish(Version {
             lsn: new.lsn,
@@ -254,9 +261,12 @@ impl Database {
             },
             edge_count: new.edge_count,
             relation_count: new.relation_count,
+            walks: WalkState::new(walks, &walk_name),
         });
-        // Walk files are read into memory, never mapped: the old one can go at once (a failed
-        // delete leaves a stray file that the next open removes).
+        // The old walk file can go at once: older versions that still serve it keep reading
+        // through their map (an unlinked file stays readable while mapped; the simulated
+        // backend's maps are copies). A failed delete leaves a stray file that the next open
+        // removes.
         if !old_manifest.walks.is_empty() {
             let _ = backend.remove(&old_manifest.walks);
         }
@@ -271,29 +281,15 @@ impl Database {
         }
         Ok(timings)
     }
+}
 
-    /// Encodes the in-memory walk index, which must be current at `lsn`.
-    pub(crate) fn encode_walks(&self, lsn: u64) -> Result<Vec<u8>> {
-        let slot = self.inner.walks.read();
-        match &*slot {
-            WalkSlot::Loaded {
-                index,
-                lsn: index_lsn,
-            } if *index_lsn == lsn => {
-                let mut bytes = Vec::with_capacity(index.encoded_len());
-                index
-                    .encode_to(&mut bytes)
-                    .map_err(|e| walk_error("(walk index)", e))?;
-                Ok(bytes)
-            }
-            WalkSlot::Loaded { lsn: index_lsn, .. } => Err(Error::corrupt(
-                "(walk index)",
-                *index_lsn,
-                format!("walk index is at LSN {index_lsn}, the graph at {lsn}"),
-            )),
-            WalkSlot::OnDisk { name, .. } => Err(Error::corrupt(name, 0, "walk index not loaded")),
-        }
-    }
+/// Encodes the writer's walk index (current at the newest version: the writer lock is held).
+fn encode_walks(index: &crate::walks::WalkIndex) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    index
+        .encode_to(&mut bytes)
+        .map_err(|e| walk_error("(walk index)", e))?;
+    Ok(bytes)
 }
 
 impl super::Names {

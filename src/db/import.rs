@@ -9,7 +9,7 @@ use rayon::slice::ParallelSliceMut;
 
 use super::checkpoint::{view_columns, NewGeneration, SwitchTimings};
 use super::txn::validate_key;
-use super::walks::{self, WalkSlot};
+use super::walks;
 use super::{Database, Writer};
 use crate::adjacency::encode_segment_columns;
 use crate::adjacency::{GraphView, Segment};
@@ -250,10 +250,12 @@ impl<'db> BulkLoader<'db> {
             self.progress,
         )?;
         drop(view);
-        let mut walk_bytes = Vec::with_capacity(index.encoded_len());
+        // The generation switch maps the file written from these bytes and serves that.
+        let mut walk_bytes = Vec::new();
         index
             .encode_to(&mut walk_bytes)
             .map_err(|e| walks::walk_error("(walk index)", e))?;
+        drop(index);
         let index_seconds = index_started.elapsed().as_secs_f64();
         let new = NewGeneration {
             segment_bytes,
@@ -269,10 +271,6 @@ impl<'db> BulkLoader<'db> {
         let result = db.switch_generation(&mut self.writer, generation, new);
         drop(names);
         let timings = result?;
-        *db.inner.walks.write() = WalkSlot::Loaded {
-            index: Box::new(index),
-            lsn: version.lsn,
-        };
         let mut names = db.inner.names.write();
         names.forget_checkpointed_keys(node_count);
         for name in self.new_relations.iter() {

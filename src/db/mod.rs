@@ -28,6 +28,7 @@ use crate::catalog::{Catalog, Manifest, Options, CATALOG_FILE};
 use crate::error::{Error, InputError, Result};
 use crate::graph::{CsrGraph, NodeId, RelId};
 use crate::wal::{read_wal_dir, WalWriter, WAL_DIR};
+use crate::walks::WalkIndex;
 
 pub use checkpoint::{CheckpointInfo, SwitchTimings};
 pub use import::{BulkLoader, ImportInfo};
@@ -38,7 +39,7 @@ pub use txn::{CommitInfo, WriteTxn};
 pub use verify::VerifyReport;
 pub(crate) use walks::inspect_walk_file;
 pub use walks::IndexInfo;
-use walks::WalkSlot;
+use walks::WalkState;
 
 pub(crate) use staging::Staging;
 pub(crate) use txn::validate_key;
@@ -198,17 +199,13 @@ impl DatabaseBuilder {
         let catalog = Catalog::create(&backend, &self.options, &manifest)?;
         let segment = Arc::new(Segment::empty());
         let index = walks::build(&CsrGraph::default(), &self.options, &|_, _| {})?;
-        let walk_slot = WalkSlot::Loaded {
-            index: Box::new(index),
-            lsn: 0,
-        };
         Ok(Database::assemble(
             self,
             backend,
             catalog,
             manifest,
             segment,
-            walk_slot,
+            index,
             wal,
             Staging::new_empty(),
             Vec::new(),
@@ -292,50 +289,40 @@ impl DatabaseBuilder {
         );
         let mut new_keys = Vec::new();
         let mut all_relations = relations;
-        let mut walk_slot = if manifest.walks.is_empty() {
+        let mut index = if manifest.walks.is_empty() {
             // Generation 0 has no walk file: its index is that of the empty graph.
-            let index = walks::build(&CsrGraph::default(), &builder.options, &|_, _| {})?;
-            WalkSlot::Loaded {
-                index: Box::new(index),
-                lsn: manifest.checkpoint_lsn,
-            }
-        } else if scan.txns.is_empty() {
-            WalkSlot::OnDisk {
-                name: manifest.walks.clone(),
-                lsn: manifest.checkpoint_lsn,
-                node_count: manifest.node_count,
-            }
+            walks::build(&CsrGraph::default(), &builder.options, &|_, _| {})?
         } else {
+            // Served from the map: only the header and block checksums are read here.
             let bytes = backend
                 .map(&manifest.walks)
                 .map_err(|e| map_error(&manifest.walks, e))?;
-            let index = walks::decode(
+            walks::open_file(
                 &manifest.walks,
-                &bytes,
+                bytes,
                 &builder.options,
                 manifest.node_count,
-            )?;
-            WalkSlot::Loaded {
-                index: Box::new(index),
-                lsn: manifest.checkpoint_lsn,
-            }
+            )?
         };
         for txn in &scan.txns {
             let before = staging.view();
             staging.touched.clear();
             staging.replay(txn, &mut new_keys, &mut all_relations)?;
-            if let WalkSlot::Loaded { index, lsn } = &mut walk_slot {
-                let after = staging.view();
-                let changes = walks::changes(&before, &after, &staging.touched);
-                index.apply(&after, &changes, txn.lsn).map_err(|e| {
-                    Error::corrupt(
+            let after = staging.view();
+            let changes = walks::changes(&before, &after, &staging.touched);
+            index
+                .apply(&after, &changes, txn.lsn)
+                .map_err(|e| match e {
+                    // A damaged block of the walk file, met while repairing: blame the file.
+                    crate::walks::WalkIndexError::Corrupt { .. } => {
+                        walks::walk_error(&manifest.walks, e)
+                    }
+                    e => Error::corrupt(
                         &txn.file,
                         txn.offset,
                         format!("replaying walk repairs of LSN {}: {e}", txn.lsn),
-                    )
+                    ),
                 })?;
-                *lsn = txn.lsn;
-            }
         }
         staging.lsn = scan.last_lsn.max(manifest.checkpoint_lsn);
         let next_lsn = staging.lsn + 1;
@@ -345,7 +332,7 @@ impl DatabaseBuilder {
         }
         .map_err(|e| Error::io("preparing the WAL for appends", e))?;
         let mut db = Database::assemble(
-            builder, backend, catalog, manifest, segment, walk_slot, wal, staging, new_keys,
+            builder, backend, catalog, manifest, segment, index, wal, staging, new_keys,
         );
         if let Some(inner) = Arc::get_mut(&mut db.inner) {
             let names = inner.names.get_mut();
@@ -459,6 +446,8 @@ pub(crate) struct Version {
     pub(crate) view: GraphView,
     pub(crate) edge_count: u64,
     pub(crate) relation_count: u32,
+    /// The walk index as of `lsn`.
+    pub(crate) walks: WalkState,
 }
 
 /// The writer's state, behind the writer lock.
@@ -469,6 +458,9 @@ pub(crate) struct Writer {
     pub(crate) manifest: Manifest,
     /// Relation names checkpointed in the catalog.
     pub(crate) checkpointed_relations: u32,
+    /// The walk index as of the newest version, repaired in place by the next commit (its
+    /// overlay is copy-on-write: published versions keep their own).
+    pub(crate) walks: WalkIndex,
 }
 
 impl Writer {
@@ -507,8 +499,6 @@ pub(crate) struct Inner {
     pub(crate) current: RwLock<Arc<Version>>,
     pub(crate) names: RwLock<Names>,
     pub(crate) projection: Mutex<Option<CachedProjection>>,
-    /// The walk index; taken after `writer` and `current` when several are held.
-    pub(crate) walks: RwLock<WalkSlot>,
     /// Group-commit state ([`Durability::Group`]).
     pub(crate) group: group::GroupSync,
 }
@@ -542,7 +532,7 @@ impl Database {
         catalog: Catalog,
         manifest: Manifest,
         segment: Arc<Segment>,
-        walk_slot: WalkSlot,
+        walks: WalkIndex,
         wal: WalWriter,
         staging: Staging,
         new_keys: Vec<String>,
@@ -560,7 +550,8 @@ impl Database {
             ..Names::default()
         };
         let checkpointed_relations = manifest.relation_count;
-        let version = staging.into_version(&segment, builder.options.undirected);
+        let walk_state = WalkState::new(walks.clone(), &manifest.walks);
+        let version = staging.into_version(&segment, builder.options.undirected, walk_state);
         let inner = Inner {
             path: builder.path.display().to_string(),
             backend,
@@ -573,11 +564,11 @@ impl Database {
                 poisoned: None,
                 manifest,
                 checkpointed_relations,
+                walks,
             }),
             current: RwLock::new(Arc::new(version)),
             names: RwLock::new(names),
             projection: Mutex::new(None),
-            walks: RwLock::new(walk_slot),
             group: group::GroupSync::default(),
         };
         Database {

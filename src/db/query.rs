@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::walks::WalkSlot;
 use super::Snapshot;
-use crate::error::{InputError, Result};
+use crate::error::{Error, InputError, Result};
 use crate::graph::{NodeId, RelId};
 use crate::ppr::{self, Accuracy, Guarantee, Method, PprQuery, PprWorkspace};
 
@@ -65,11 +64,13 @@ pub struct PprAnswer {
 }
 
 impl Snapshot {
-    /// Loads the walk index into memory if it is not there yet (opening a database never reads
-    /// it; the first `Method::Index` query, write transaction or WAL replay does). Call it
-    /// before timing queries, and to let `Method::Auto` use the index (it never loads it).
+    /// Reads and checks every block of this snapshot's walk index now instead of on first
+    /// touch (the index is served from its file's map, and each block is checked when a query
+    /// first reads it). Optional: for benchmarks that want warm pages, and for a service that
+    /// prefers to pay the page faults at start.
     pub fn load_walk_index(&self) -> Result<()> {
-        self.inner.load_walks()
+        let walks = &self.version().walks;
+        walks.index.check_base().map_err(|e| walks.error(e))
     }
 
     /// Node ids whose key starts with `prefix`, as a membership table.
@@ -136,23 +137,20 @@ impl Snapshot {
             query = query.target_filter(&filter);
         }
         // The walk index serves Index queries without relation weights (the stored walks
-        // follow the stored weights) when it is current for exactly this snapshot's version:
-        // the index is repaired in place by every commit, so an older snapshot must not read
-        // it. Otherwise the query runs without it and the answer names the fallback. `Auto`
-        // does not use it (see `Method::Auto`).
-        let wants_index = request.rel_weights.is_empty() && request.method == Method::Index;
-        if wants_index {
-            self.inner.load_walks()?;
+        // follow the stored weights); every snapshot, old or new, reads the index of its own
+        // version, with no lock. Otherwise the query runs without it and the answer names the
+        // fallback. `Auto` does not use it (see `Method::Auto`).
+        let walks = &self.version().walks;
+        if request.rel_weights.is_empty() && request.method == Method::Index {
+            query = query.walk_index(&walks.index);
         }
-        let slot = wants_index.then(|| self.inner.walks.read());
-        if let Some(WalkSlot::Loaded { index, lsn }) = slot.as_deref() {
-            if *lsn == self.lsn() {
-                query = query.walk_index(index);
+        let result = ppr::ppr(&graph, &query, workspace).map_err(|e| match e {
+            ppr::QueryError::WalkIndexDamaged { offset, reason } => {
+                Error::corrupt(&*walks.file, offset, reason)
             }
-        }
-        let result = ppr::ppr(&graph, &query, workspace).map_err(InputError::Query)?;
+            e => InputError::Query(e).into(),
+        })?;
         drop(query);
-        drop(slot);
         let mut results = Vec::with_capacity(result.top.len());
         for (id, score) in result.top {
             let key = self.node_key(id)?.unwrap_or_else(|| format!("#{id}"));

@@ -29,6 +29,11 @@ impl Iterator for Edges<'_> {
 }
 
 impl Snapshot {
+    /// The published version this snapshot reads.
+    pub(crate) fn version(&self) -> &Arc<Version> {
+        &self.version
+    }
+
     pub(crate) fn new(inner: Arc<Inner>, version: Arc<Version>) -> Snapshot {
         Snapshot { inner, version }
     }

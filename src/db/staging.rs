@@ -61,7 +61,12 @@ impl Staging {
         }
     }
 
-    pub(crate) fn into_version(self, segment: &Arc<Segment>, undirected: bool) -> Version {
+    pub(crate) fn into_version(
+        self,
+        segment: &Arc<Segment>,
+        undirected: bool,
+        walks: super::walks::WalkState,
+    ) -> Version {
         Version {
             lsn: self.lsn,
             view: GraphView {
@@ -72,6 +77,7 @@ impl Staging {
             },
             edge_count: self.edge_count,
             relation_count: self.relation_count,
+            walks,
         }
     }
 

@@ -1,10 +1,11 @@
 //! Write transactions.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use parking_lot::MutexGuard;
 
-use super::walks::WalkSlot;
+use super::walks::WalkState;
 use super::{Database, Durability, Staging, Writer, MAX_KEY_LEN};
 use crate::adjacency::GraphView;
 use crate::error::{Error, InputError, Result};
@@ -70,8 +71,6 @@ impl<'db> WriteTxn<'db> {
     pub(crate) fn begin(db: &'db Database) -> Result<WriteTxn<'db>> {
         let writer = db.inner.writer.lock();
         writer.check_poisoned()?;
-        // Commits repair the walk index, so it must be in memory before anything is logged.
-        db.inner.load_walks()?;
         let staging = Staging::from_version(&db.inner.current.read());
         // Edits copy segment lists into the delta and repairs walk the graph: check the
         // segment once, and build its link projection so repairs step in O(1) per link.
@@ -279,24 +278,18 @@ impl<'db> WriteTxn<'db> {
         // a snapshot at this LSN finds the index at this LSN).
         let after = self.staging.view();
         let changes = super::walks::changes(&self.base, &after, &self.staging.touched);
-        {
-            let mut slot = self.db.inner.walks.write();
-            if let WalkSlot::Loaded {
-                index,
-                lsn: index_lsn,
-            } = &mut *slot
-            {
-                if let Err(e) = index.apply(&after, &changes, lsn) {
-                    drop(slot);
-                    let error = Error::corrupt(
-                        "(walk index)",
-                        lsn,
-                        format!("repair of LSN {lsn} failed: {e}"),
-                    );
-                    return Err(self.writer.poison(error));
-                }
-                *index_lsn = lsn;
-            }
+        // Into the writer's clone: published versions keep their own overlay.
+        if let Err(e) = self.writer.walks.apply(&after, &changes, lsn) {
+            let file = Arc::clone(&self.db.inner.current.read().walks.file);
+            let error = match e {
+                crate::walks::WalkIndexError::Corrupt { .. } => super::walks::walk_error(&file, e),
+                e => Error::corrupt(
+                    "(walk index)",
+                    lsn,
+                    format!("repair of LSN {lsn} failed: {e}"),
+                ),
+            };
+            return Err(self.writer.poison(error));
         }
         {
             // Names first: a reader that sees the new version must be able to resolve them.
@@ -312,9 +305,13 @@ impl<'db> WriteTxn<'db> {
         }
         let ops = self.ops.len();
         let staging = std::mem::replace(&mut self.staging, Staging::new_empty());
-        let segment = std::sync::Arc::clone(&staging.segment);
+        let segment = Arc::clone(&staging.segment);
+        let walks = WalkState {
+            index: Arc::new(self.writer.walks.clone()),
+            file: Arc::clone(&self.db.inner.current.read().walks.file),
+        };
         self.db
-            .publish(staging.into_version(&segment, self.db.inner.options.undirected));
+            .publish(staging.into_version(&segment, self.db.inner.options.undirected, walks));
         let checkpoint_due = self
             .db
             .inner

@@ -107,27 +107,14 @@ impl Database {
             ));
         }
         let (walks, walk_file) = {
-            self.inner.load_walks()?;
-            let slot = self.inner.walks.read();
-            let super::walks::WalkSlot::Loaded { index, lsn } = &*slot else {
-                return Err(Error::corrupt(&manifest.walks, 0, "walk index not loaded"));
-            };
-            let file = if manifest.walks.is_empty() {
-                "(walk index)".to_string()
-            } else {
-                manifest.walks.clone()
-            };
-            if *lsn != snapshot.lsn() {
-                return Err(Error::corrupt(
-                    &file,
-                    0,
-                    format!("walk index at LSN {lsn}, graph at {}", snapshot.lsn()),
-                ));
-            }
+            // The snapshot's own index: repaired to exactly its LSN.
+            let state = &snapshot.version().walks;
+            let index = &state.index;
             index
                 .verify(view)
-                .map_err(|e| Error::corrupt(&file, 0, e.to_string()))?;
-            (index.stats().walks, file)
+                .map_err(|e| Error::corrupt(&*state.file, 0, e.to_string()))?;
+            let stats = index.stats().map_err(|e| state.error(e))?;
+            (stats.walks, state.file.to_string())
         };
         let mut files = vec![
             CATALOG_FILE.to_string(),

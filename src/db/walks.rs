@@ -1,13 +1,16 @@
-//! The walk index as database state: loaded lazily from its generation file, repaired inside
-//! every commit (and identically during WAL replay), written by checkpoints.
+//! The walk index as database state: served from its generation file's map (opening reads
+//! only its header and block checksums), repaired inside every commit into the writer's
+//! copy-on-write clone (and identically during WAL replay), published with each version, and
+//! folded into a new file by checkpoints.
 //!
 //! The index is derived, checkpointed state beside the adjacency: it is never logged itself.
 //! Its repairs are a pure function of (index, graph after, changes, LSN), so replaying the WAL
 //! into the checkpointed index reproduces the live index walk for walk.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use super::{Database, Inner};
+use super::Database;
 use crate::adjacency::GraphView;
 use crate::catalog::Options;
 use crate::error::{Error, Result};
@@ -18,18 +21,32 @@ use crate::walks::{NodeChange, WalkIndex, WalkIndexError, WalkIndexParams};
 /// Seed of every database's walk build; repairs are seeded by LSN.
 const BUILD_SEED: u64 = 0x5741_4C4B_4442;
 
-/// Where the walk index is.
-#[derive(Debug)]
-pub(crate) enum WalkSlot {
-    /// In its generation file, not read yet (opening never reads it), current at `lsn`; the
-    /// checkpointed graph it belongs to has `node_count` nodes.
-    OnDisk {
-        name: String,
-        lsn: u64,
-        node_count: u32,
-    },
-    /// In memory, repaired up to `lsn`.
-    Loaded { index: Box<WalkIndex>, lsn: u64 },
+/// The walk index of one published version: read by that version's snapshots without a
+/// lock, never changed (the writer repairs its own copy-on-write clone).
+#[derive(Clone, Debug)]
+pub(crate) struct WalkState {
+    pub(crate) index: Arc<WalkIndex>,
+    /// The generation file its base was read from, for error messages ("(walk index)" when
+    /// the base was built in memory).
+    pub(crate) file: Arc<str>,
+}
+
+impl WalkState {
+    pub(crate) fn new(index: WalkIndex, file: &str) -> WalkState {
+        WalkState {
+            index: Arc::new(index),
+            file: Arc::from(if file.is_empty() {
+                "(walk index)"
+            } else {
+                file
+            }),
+        }
+    }
+
+    /// A walk-index error as a database error naming the file.
+    pub(crate) fn error(&self, e: WalkIndexError) -> Error {
+        walk_error(&self.file, e)
+    }
 }
 
 pub(crate) fn params(options: &Options) -> WalkIndexParams {
@@ -72,16 +89,16 @@ pub(crate) fn changes(
         .collect()
 }
 
-/// Decodes a walk-index file, checking it belongs to this database (whose checkpointed graph
-/// has `node_count` nodes: the index never covers more).
-pub(crate) fn decode(
+/// Serves a walk-index file from its map, checking it belongs to this database (whose
+/// checkpointed graph has `node_count` nodes: the index never covers more). Reads the header
+/// and block checksums only; a version 1 file is migrated into memory.
+pub(crate) fn open_file(
     name: &str,
-    bytes: &[u8],
+    bytes: crate::backend::FileBytes,
     options: &Options,
     node_count: u32,
 ) -> Result<WalkIndex> {
-    let index = WalkIndex::decode_with_node_limit(bytes, node_count as u64)
-        .map_err(|e| walk_error(name, e))?;
+    let index = WalkIndex::open_bytes(bytes, node_count as u64).map_err(|e| walk_error(name, e))?;
     let p = index.params();
     if p.alpha != options.alpha || p.walks_per_link != options.walks_per_node {
         return Err(Error::corrupt(
@@ -103,30 +120,6 @@ pub(crate) fn build(
         .map_err(|e| walk_error("(walk index build)", e))
 }
 
-impl Inner {
-    /// Loads the index from its file if it is not in memory yet.
-    pub(crate) fn load_walks(&self) -> Result<()> {
-        let mut slot = self.walks.write();
-        if let WalkSlot::OnDisk {
-            name,
-            lsn,
-            node_count,
-        } = &*slot
-        {
-            let bytes = self
-                .backend
-                .map(name)
-                .map_err(|e| super::map_error(name, e))?;
-            let index = decode(name, &bytes, &self.options, *node_count)?;
-            *slot = WalkSlot::Loaded {
-                index: Box::new(index),
-                lsn: *lsn,
-            };
-        }
-        Ok(())
-    }
-}
-
 /// Summary of an index (re)build.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IndexInfo {
@@ -139,23 +132,20 @@ pub struct IndexInfo {
 }
 
 impl Database {
-    /// Runs `f` on the loaded walk index and the LSN it is current at.
-    pub(crate) fn with_walks<T>(&self, f: impl FnOnce(&WalkIndex, u64) -> T) -> Result<T> {
-        self.inner.load_walks()?;
-        let slot = self.inner.walks.read();
-        match &*slot {
-            WalkSlot::Loaded { index, lsn } => Ok(f(index, *lsn)),
-            WalkSlot::OnDisk { name, .. } => {
-                Err(Error::corrupt(name, 0, "walk index failed to load"))
-            }
-        }
+    /// Runs `f` on the walk index of the newest version and that version's LSN.
+    pub(crate) fn with_walks<T>(
+        &self,
+        f: impl FnOnce(&WalkIndex, u64) -> std::result::Result<T, WalkIndexError>,
+    ) -> Result<T> {
+        let version = Arc::clone(&self.inner.current.read());
+        f(&version.walks.index, version.lsn).map_err(|e| version.walks.error(e))
     }
 
-    /// A copy of the walk index and the LSN it is current at, loading it first if needed.
-    /// Copies the whole index: for tests (crash recovery must reproduce the live index walk for
-    /// walk) and tools, not for queries.
+    /// A copy of the walk index of the newest version and its LSN. Copies the whole index: for
+    /// tests (crash recovery must reproduce the live index walk for walk) and tools, not for
+    /// queries.
     pub fn walk_index_copy(&self) -> Result<(WalkIndex, u64)> {
-        self.with_walks(|index, lsn| (index.clone(), lsn))
+        self.with_walks(|index, lsn| Ok((index.clone(), lsn)))
     }
 
     /// Statistics of the walk index.
@@ -178,10 +168,11 @@ impl Database {
     pub fn walks_from(&self, key: &str) -> Result<Vec<(Vec<String>, crate::walks::WalkEnd)>> {
         let (snapshot, node) = self.snapshot_and_node(key)?;
         let paths: Vec<(Vec<NodeId>, crate::walks::WalkEnd)> = self.with_walks(|index, _| {
-            index
-                .walks_from(node)
+            Ok(index
+                .walks_from(node)?
+                .into_iter()
                 .map(|w| (w.nodes.to_vec(), w.end))
-                .collect()
+                .collect())
         })?;
         let keys = snapshot.node_keys()?;
         Ok(paths
@@ -206,7 +197,7 @@ impl Database {
     /// one entry per visit, ascending.
     pub fn visit_records_at(&self, key: &str) -> Result<Vec<u32>> {
         let (_, node) = self.snapshot_and_node(key)?;
-        self.with_walks(|index, _| index.visit_records_at(node).to_vec())
+        self.with_walks(|index, _| Ok(index.visit_records_at(node)?.to_vec()))
     }
 
     /// Rebuilds the walk index from scratch on the current graph and checkpoints it.
@@ -218,19 +209,19 @@ impl Database {
         let snapshot = self.begin_read()?;
         let graph = snapshot.projection();
         let index = build(&graph, &self.inner.options, progress)?;
-        let stats = index.stats();
+        let stats = index
+            .stats()
+            .map_err(|e| walk_error("(walk index build)", e))?;
         {
-            let writer = self.inner.writer.lock();
+            let mut writer = self.inner.writer.lock();
             writer.check_poisoned()?;
             if self.inner.current.read().lsn != snapshot.lsn() {
                 return Err(Error::Input(crate::InputError::InvalidOption {
                     reason: "the graph changed during the rebuild; run it again".into(),
                 }));
             }
-            *self.inner.walks.write() = WalkSlot::Loaded {
-                index: Box::new(index),
-                lsn: snapshot.lsn(),
-            };
+            // The checkpoint below writes this index and publishes it with the new generation.
+            writer.walks = index;
             drop(writer);
         }
         self.checkpoint_forced()?;
@@ -258,23 +249,25 @@ pub(crate) fn inspect_walk_file(bytes: &[u8], report: &mut FileReport) {
             ] {
                 report.header.push((k.into(), v));
             }
-            for s in &h.sections {
+            if h.version >= 2 {
+                report
+                    .header
+                    .push(("block_size".into(), h.block_size.to_string()));
+            }
+            let status = crate::walks::section_status(bytes, &h);
+            for (s, problem) in h.sections.iter().zip(status) {
                 let data = bytes
                     .get(s.offset as usize..(s.offset + s.length) as usize)
                     .unwrap_or(&[]);
-                let crc_ok = crate::format::crc32(&[data]) == s.crc32;
-                if !crc_ok {
-                    report.problems.push(format!(
-                        "offset {}: section {} checksum mismatch",
-                        s.offset, s.name
-                    ));
+                if let Some(problem) = &problem {
+                    report.problems.push(problem.clone());
                 }
                 report.sections.push(SectionReport {
                     name: s.name.into(),
                     offset: s.offset,
                     length: s.length,
-                    crc: s.crc32,
-                    crc_ok,
+                    crc: crate::format::crc32(&[data]),
+                    crc_ok: problem.is_none(),
                 });
             }
             if report.problems.is_empty() {

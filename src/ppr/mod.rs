@@ -465,6 +465,15 @@ pub enum QueryError {
     /// Zero walks were asked for.
     #[error("the walk count must be at least 1")]
     NoWalks,
+    /// The walk index could not be read (a damaged block of its file). The database reports
+    /// it as corruption of the walk-index file.
+    #[error("walk index unreadable at byte {offset}: {reason}")]
+    WalkIndexDamaged {
+        /// Byte offset in the walk-index file.
+        offset: u64,
+        /// What failed.
+        reason: String,
+    },
     /// A relation multiplier is NaN, infinite or negative.
     #[error("relation {rel} has multiplier {multiplier}; multipliers must be finite and >= 0")]
     BadMultiplier {
@@ -633,7 +642,19 @@ pub fn ppr(
             let usable = query.walk_index.and_then(|index| {
                 Truncation::new(index.params().alpha, query.alpha).map(|t| (index, t))
             });
-            let (mass, work) = index_in_workspace(graph, &seeds, query, r_max, omega, usable, ws);
+            let (mass, work) =
+                match index_in_workspace(graph, &seeds, query, r_max, omega, usable, ws) {
+                    Ok(done) => done,
+                    Err(e) => {
+                        // A damaged walk-index block: leave the workspace clean for the next
+                        // query, as every successful path does.
+                        ws.residual_nodes.clear();
+                        ws.walk_queue = WalkQueue::default();
+                        ws.clear_touched();
+                        ws.candidates = candidates;
+                        return Err(e);
+                    }
+                };
             let scale = 1.0 / mass;
             candidates.extend(ws.touched.iter().filter_map(|&v| {
                 let e = ws.estimate[v as usize];
@@ -721,10 +742,17 @@ fn index_in_workspace(
     omega: f64,
     index: Option<(&WalkIndex, Truncation)>,
     ws: &mut PprWorkspace,
-) -> (f64, u64) {
+) -> Result<(f64, u64), QueryError> {
     let stats = push::push_in_workspace(graph, seeds, query.alpha, r_max, ws);
     let Some((index, truncation)) = index else {
-        return (stats.estimate_sum, stats.work);
+        return Ok((stats.estimate_sum, stats.work));
+    };
+    let damaged = |e: crate::walks::WalkIndexError| QueryError::WalkIndexDamaged {
+        offset: match &e {
+            crate::walks::WalkIndexError::Corrupt { offset, .. } => *offset,
+            _ => 0,
+        },
+        reason: e.to_string(),
     };
     let mut visits = 0u64;
     let PprWorkspace {
@@ -771,9 +799,13 @@ fn index_in_workspace(
         } else {
             continue;
         };
-        mass += index.queue_walks(v, carried, n_walks, truncation, walk_queue, &mut add);
+        mass += index
+            .queue_walks(v, carried, n_walks, truncation, walk_queue, &mut add)
+            .map_err(damaged)?;
     }
-    mass += index.run_queued_walks(truncation, &mut rng, walk_queue, &mut add);
+    mass += index
+        .run_queued_walks(truncation, &mut rng, walk_queue, &mut add)
+        .map_err(damaged)?;
     if graph.walks_never_die() {
         // No walk can die, so |psi_v| = 1 for a node with links and alpha for one without:
         // the total is known, and dividing by it (instead of by the estimated total) keeps the
@@ -788,7 +820,7 @@ fn index_in_workspace(
         }
     }
     residual_nodes.clear();
-    (mass, stats.work + visits)
+    Ok((mass, stats.work + visits))
 }
 
 /// Stream tag of the truncation draws of index queries.

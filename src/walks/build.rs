@@ -5,6 +5,8 @@ use crate::rng::Rng;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::base::WalkBase;
+use super::format::Columns;
 use super::store::{WalkEnd, WalkIndex, WalkIndexParams, MAX_WALK_NODES};
 use super::WalkIndexError;
 
@@ -137,52 +139,25 @@ impl WalkIndex {
                 "{n_walks} walks exceed the u32 walk id space"
             )));
         }
-        let mut index = WalkIndex::empty(params, node_count);
-        let total_nodes: usize = per_node.iter().map(|w| w.nodes.len()).sum();
-        index.arena.reserve_exact(total_nodes);
-        index.offsets.reserve_exact(n_walks);
-        index.lens.reserve_exact(n_walks);
-        index.caps.reserve_exact(n_walks);
-        index.ends.reserve_exact(n_walks);
-        for (u, walks) in per_node.into_iter().enumerate() {
-            let mut at = index.arena.len();
+        // Walk ids in (node, k) order: the node's walks are consecutive slots.
+        let mut spans: Vec<(usize, usize, usize, WalkEnd)> = Vec::with_capacity(n_walks);
+        for (u, walks) in per_node.iter().enumerate() {
+            let mut at = 0;
             for (&len, &end) in walks.lens.iter().zip(&walks.ends) {
-                index.starts[u].push(index.lens.len() as u32);
-                index.offsets.push(at as u64);
-                index.lens.push(len);
-                index.caps.push(len);
-                index.ends.push(end);
+                spans.push((u, at, len as usize, end));
                 at += len as usize;
             }
-            index.arena.extend_from_slice(&walks.nodes);
         }
-        index.rebuild_records();
+        let columns = Columns::from_walks(node_count, n_walks, |id| {
+            let (u, at, len, end) = spans[id as usize];
+            Ok(Some((&per_node[u].nodes[at..at + len], end)))
+        })?;
+        drop(spans);
+        drop(per_node);
+        let base = WalkBase::from_columns(&params, node_count, &columns)?;
+        drop(columns);
+        let index = WalkIndex::from_base(base)?;
         progress(node_count, node_count);
         Ok(index)
-    }
-
-    /// Recomputes the visit records from the walks. Walks are visited in id order and
-    /// positions in order, so every node's list comes out sorted.
-    pub(crate) fn rebuild_records(&mut self) {
-        let mut counts = vec![0usize; self.node_count];
-        for i in 0..self.lens.len() {
-            let (start, len) = (self.offsets[i] as usize, self.lens[i] as usize);
-            if len == 0 {
-                continue;
-            }
-            for p in 0..WalkIndex::recorded_len(len, self.ends[i]) {
-                counts[self.arena[start + p] as usize] += 1;
-            }
-        }
-        self.visits = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
-        for i in 0..self.lens.len() {
-            let (start, len) = (self.offsets[i] as usize, self.lens[i] as usize);
-            if len == 0 {
-                continue;
-            }
-            for p in 0..WalkIndex::recorded_len(len, self.ends[i]) {
-                self.visits[self.arena[start + p] as usize].push(i as u32);
-            }
-        }
     }
 }

@@ -26,6 +26,7 @@
 //! and never performs I/O except through the `std::io::Write` handed to
 //! [`WalkIndex::encode_to`].
 
+mod base;
 mod build;
 mod change;
 mod error;
@@ -40,7 +41,7 @@ pub(crate) mod testkit;
 
 pub use change::{NodeChange, PairChange};
 pub use error::WalkIndexError;
-pub use format::{FileHeader, SectionInfo, FORMAT_VERSION, MAGIC};
+pub use format::{read_header, section_status, FileHeader, SectionInfo, FORMAT_VERSION, MAGIC};
 pub use query::WalkEstimate;
 pub(crate) use query::{Truncation, WalkQueue};
 pub use repair::RepairSummary;

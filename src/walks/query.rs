@@ -48,12 +48,13 @@ impl WalkIndex {
                 "query alpha {alpha_query} must be in [{alpha}, 1): a smaller alpha cannot be served from walks stored for alpha {alpha}"
             )));
         }
-        let Some(ids) = self.starts.get(node as usize) else {
+        if node as usize >= self.node_count {
             return Err(WalkIndexError::InvalidParams(format!(
                 "node {node} is not in the index ({} nodes)",
                 self.node_count
             )));
-        };
+        }
+        let ids = self.walk_ids_from(node)?;
         if ids.is_empty() {
             // Only a node without links owns no walks, and its leaky walk stops at once with
             // probability alpha and otherwise dies: psi = alpha e_node exactly.
@@ -65,10 +66,10 @@ impl WalkIndex {
         }
         let mut rng = Rng::from_parts(&[TAG_QUERY, seed, node as u64]);
         let chosen: Vec<u32> = if n_walks >= ids.len() {
-            ids.clone()
+            ids.to_vec()
         } else {
             // Partial Fisher-Yates: the first n_walks entries become a uniform subset.
-            let mut pool = ids.clone();
+            let mut pool = ids.to_vec();
             for i in 0..n_walks.max(1) {
                 let j = i + rng.below((pool.len() - i) as u64) as usize;
                 pool.swap(i, j);
@@ -80,7 +81,7 @@ impl WalkIndex {
         let extra_stop = (alpha_query - alpha) / (1.0 - alpha);
         let mut visits: Vec<NodeId> = Vec::new();
         for &id in &chosen {
-            let Some(walk) = self.walk(id) else { continue };
+            let Some(walk) = self.walk(id)? else { continue };
             let moved = match walk.end {
                 WalkEnd::Stopped | WalkEnd::Died => walk.nodes.len() - 1,
             };
@@ -166,8 +167,6 @@ impl Truncation {
 pub(crate) struct WalkQueue {
     /// `(walk id, amount each visit adds)` of the walks queued so far.
     walks: Vec<(u32, f64)>,
-    /// `(arena offset, length, amount per visit)` of the queued walks.
-    spans: Vec<(usize, usize, f64)>,
 }
 
 impl WalkIndex {
@@ -191,51 +190,49 @@ impl WalkIndex {
         truncation: Truncation,
         queue: &mut WalkQueue,
         mut sink: impl FnMut(NodeId, f64),
-    ) -> f64 {
-        let ids: &[u32] = self.starts.get(node as usize).map_or(&[], |v| v.as_slice());
+    ) -> Result<f64, WalkIndexError> {
+        let ids = self.walk_ids_from(node)?;
         if ids.is_empty() {
             let amount = truncation.alpha_query * mass;
             sink(node, amount);
-            return amount;
+            return Ok(amount);
         }
         let used = &ids[..n_walks.clamp(1, ids.len())];
         let per_visit = truncation.alpha_query * mass / used.len() as f64;
         queue.walks.extend(used.iter().map(|&id| (id, per_visit)));
-        0.0
+        Ok(0.0)
     }
 
     /// FORA's Monte-Carlo phase, second half: runs the queued walks, truncated for a larger
     /// alpha with draws from `rng`, calling `sink(t, amount)` for every visit, and returns the
     /// total amount added. The queue is left empty.
     ///
-    /// The work is split into gather passes (walk table, then arena) with no dependency between
-    /// iterations, so the processor overlaps the cache misses of many walks instead of chasing
-    /// one walk's pointers at a time: the walk phase is memory-latency bound.
+    /// The work is split into a gather pass (walk table and offsets of every queued walk)
+    /// and a visit pass, with no dependency between iterations of the first, so the processor
+    /// overlaps the cache misses (or page faults) of many walks instead of chasing one walk's
+    /// pointers at a time: the walk phase is memory-latency bound.
     pub(crate) fn run_queued_walks(
         &self,
         truncation: Truncation,
         rng: &mut Rng,
         queue: &mut WalkQueue,
         mut sink: impl FnMut(NodeId, f64),
-    ) -> f64 {
-        let WalkQueue { walks, spans } = queue;
-        spans.clear();
-        spans.extend(walks.iter().filter_map(|&(id, amount)| {
-            let i = id as usize;
-            let len = *self.lens.get(i)? as usize;
-            let offset = *self.offsets.get(i)? as usize;
-            (len > 0).then_some((offset, len, amount))
-        }));
-        walks.clear();
+    ) -> Result<f64, WalkIndexError> {
+        let mut spans: Vec<(&[NodeId], f64)> = Vec::with_capacity(queue.walks.len());
+        for &(id, amount) in &queue.walks {
+            if let Some(w) = self.walk(id)? {
+                spans.push((w.nodes, amount));
+            }
+        }
+        queue.walks.clear();
         let mut total = 0.0;
-        for &(offset, len, amount) in spans.iter() {
-            let kept = truncation.kept(len, rng);
-            for &t in &self.arena[offset..offset + kept] {
+        for &(nodes, amount) in &spans {
+            let kept = truncation.kept(nodes.len(), rng);
+            for &t in &nodes[..kept] {
                 sink(t, amount);
             }
             total += amount * kept as f64;
         }
-        spans.clear();
-        total
+        Ok(total)
     }
 }

@@ -50,6 +50,9 @@ pub(crate) enum RepairMode {
     VisitSet,
 }
 
+/// A recorded visit: walk id, position, and where the walk moved next (None: it died).
+type Visit = (u32, usize, Option<NodeId>);
+
 /// What the repair does to one visit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
@@ -195,7 +198,7 @@ impl WalkIndex {
         // Phase 1: decide on the walks as they are before the transaction.
         let mut decisions: Vec<(u32, u32, Action)> = Vec::new();
         for (ci, change) in prepared.iter().enumerate() {
-            self.decide(ci, change, lsn, &mut decisions, &mut summary);
+            self.decide(ci, change, lsn, &mut decisions, &mut summary)?;
         }
 
         // Phase 2: per walk the earliest decision wins; apply it and regrow on the new graph.
@@ -217,13 +220,13 @@ impl WalkIndex {
             match first {
                 None => {
                     summary.walks_cut += 1;
-                    self.replace_tail(walk, keep, &[], WalkEnd::Died);
+                    self.replace_tail(walk, keep, &[], WalkEnd::Died)?;
                 }
                 Some(x) => {
                     summary.walks_regrown += 1;
                     let mut tail = vec![x];
                     let end = grow(graph_after, tail_alpha, &mut tail, &mut rng);
-                    self.replace_tail(walk, keep, &tail, end);
+                    self.replace_tail(walk, keep, &tail, end)?;
                 }
             }
         }
@@ -232,11 +235,11 @@ impl WalkIndex {
         for change in &prepared {
             let u = change.node;
             let target = self.params.walks_for_degree(graph_after.degree(u));
-            let current = self.starts[u as usize].len();
+            let current = self.walk_count_from(u)?;
             if current > target {
-                let surplus: Vec<u32> = self.starts[u as usize][target..].to_vec();
+                let surplus: Vec<u32> = self.walk_ids_from(u)?[target..].to_vec();
                 for &id in surplus.iter().rev() {
-                    self.remove_walk(id);
+                    self.remove_walk(id)?;
                     summary.walks_dropped += 1;
                 }
             }
@@ -245,7 +248,7 @@ impl WalkIndex {
                 let mut rng = Rng::from_parts(&[TAG_NEW_WALK, lsn, u as u64, id as u64]);
                 let mut nodes = vec![u];
                 let end = grow(graph_after, self.params.alpha, &mut nodes, &mut rng);
-                self.insert_walk(&nodes, end);
+                self.insert_walk(&nodes, end)?;
                 summary.walks_added += 1;
             }
         }
@@ -256,7 +259,7 @@ impl WalkIndex {
     fn next_walk_id(&self) -> u32 {
         match self.free.peek() {
             Some(std::cmp::Reverse(id)) => *id,
-            None => self.lens.len() as u32,
+            None => self.slot_count as u32,
         }
     }
 
@@ -342,19 +345,23 @@ impl WalkIndex {
     }
 
     /// The walk and position of the `j`-th recorded visit at `u`, and where it moved next.
-    fn resolve(&self, u: NodeId, j: usize) -> Option<(u32, usize, Option<NodeId>)> {
-        let list = &self.visits[u as usize];
-        let walk = *list.get(j)?;
+    fn resolve(&self, u: NodeId, j: usize) -> Result<Option<Visit>, WalkIndexError> {
+        let list = self.visit_records_at(u)?;
+        let Some(&walk) = list.get(j) else {
+            return Ok(None);
+        };
         let nth = j - list.partition_point(|&w| w < walk);
-        let w = self.walk(walk)?;
+        let Some(w) = self.walk(walk)? else {
+            return Ok(None);
+        };
         let recorded = WalkIndex::recorded_len(w.nodes.len(), w.end);
         let pos = w.nodes[..recorded]
             .iter()
             .enumerate()
             .filter(|(_, &n)| n == u)
-            .nth(nth)?
-            .0;
-        Some((walk, pos, w.nodes.get(pos + 1).copied()))
+            .nth(nth)
+            .map(|p| p.0);
+        Ok(pos.map(|pos| (walk, pos, w.nodes.get(pos + 1).copied())))
     }
 
     /// Phase 1 at one changed node: decide which of its recorded visits change.
@@ -365,22 +372,22 @@ impl WalkIndex {
         lsn: u64,
         decisions: &mut Vec<(u32, u32, Action)>,
         summary: &mut RepairSummary,
-    ) {
+    ) -> Result<(), WalkIndexError> {
         let u = change.node;
         #[cfg(test)]
         if self.mode == RepairMode::RegrowEveryWalkThroughNode {
             return self.decide_regrow_every(ci, change, decisions);
         }
-        let n_visits = self.visits[u as usize].len();
+        let n_visits = self.recorded_visits_at(u)?;
         if n_visits == 0 {
-            return;
+            return Ok(());
         }
         let (w, w2) = (change.weight_sum_before, change.weight_sum_after);
         if w2 <= 0.0 || w <= 0.0 {
             // Dangling now: every walk that moves on from u dies there. Dangling before: every
             // walk that died at u resumes (if u has links now).
             for j in 0..n_visits {
-                if let Some((walk, pos, next)) = self.resolve(u, j) {
+                if let Some((walk, pos, next)) = self.resolve(u, j)? {
                     summary.visits_examined += 1;
                     if w2 <= 0.0 && next.is_some() {
                         decisions.push((walk, pos as u32, Action::Cut));
@@ -389,54 +396,61 @@ impl WalkIndex {
                     }
                 }
             }
-            return;
+            return Ok(());
         }
         #[cfg(test)]
         if self.mode == RepairMode::OnlyChangedPairs {
             for j in 0..n_visits {
-                if let Some((walk, pos, next)) = self.resolve(u, j) {
+                if let Some((walk, pos, next)) = self.resolve(u, j)? {
                     if next.is_some_and(|x| change.pair(x).is_some()) {
                         decisions.push((walk, pos as u32, Action::RerouteFresh(ci)));
                     }
                 }
             }
-            return;
+            return Ok(());
         }
         let q_max = change.max_reroute_probability();
         if q_max <= 0.0 {
-            return;
+            return Ok(());
         }
         // The pool of candidate visits: every recorded visit (a multiset: a walk that visits u
         // twice is there twice). The faulty set mode keeps only each walk's first visit.
         #[cfg(test)]
-        let pool: Option<Vec<(u32, usize, Option<NodeId>)>> = (self.mode == RepairMode::VisitSet)
-            .then(|| {
-                let mut seen = BTreeSet::new();
-                (0..n_visits)
-                    .filter_map(|j| self.resolve(u, j))
-                    .filter(|v| seen.insert(v.0))
-                    .collect()
-            });
+        let pool: Option<Vec<Visit>> = if self.mode == RepairMode::VisitSet {
+            let mut seen = BTreeSet::new();
+            let mut pool = Vec::new();
+            for j in 0..n_visits {
+                if let Some(v) = self.resolve(u, j)? {
+                    if seen.insert(v.0) {
+                        pool.push(v);
+                    }
+                }
+            }
+            Some(pool)
+        } else {
+            None
+        };
         #[cfg(not(test))]
-        let pool: Option<Vec<(u32, usize, Option<NodeId>)>> = None;
+        let pool: Option<Vec<Visit>> = None;
         let n = pool.as_ref().map_or(n_visits, |p| p.len());
         let visit = |j: usize| match &pool {
-            Some(p) => p.get(j).copied(),
+            Some(p) => Ok(p.get(j).copied()),
             None => self.resolve(u, j),
         };
         let mut rng = Rng::from_parts(&[TAG_SELECT, lsn, u as u64]);
         let mut consider = |j: usize, rng: &mut Rng, thinning: f64| {
-            if let Some((walk, pos, next)) = visit(j) {
+            if let Some((walk, pos, next)) = visit(j)? {
                 summary.visits_examined += 1;
                 if rng.bernoulli(change.reroute_probability(next) / thinning) {
                     decisions.push((walk, pos as u32, Action::Reroute(ci)));
                 }
             }
+            Ok::<(), WalkIndexError>(())
         };
         if q_max >= 0.25 {
             // Most visits are candidates anyway: examine all of them.
             for j in 0..n {
-                consider(j, &mut rng, 1.0);
+                consider(j, &mut rng, 1.0)?;
             }
         } else {
             // Binomial(n, q_max) candidates picked uniformly (Floyd's algorithm), each kept with
@@ -450,9 +464,10 @@ impl WalkIndex {
                 }
             }
             for j in chosen {
-                consider(j, &mut rng, q_max);
+                consider(j, &mut rng, q_max)?;
             }
         }
+        Ok(())
     }
 
     /// Faulty mode: regrow every walk that passes through `u` from its first visit there.
@@ -462,9 +477,9 @@ impl WalkIndex {
         ci: usize,
         change: &PreparedChange,
         decisions: &mut Vec<(u32, u32, Action)>,
-    ) {
+    ) -> Result<(), WalkIndexError> {
         for id in 0..self.slot_count() as u32 {
-            if let Some(w) = self.walk(id) {
+            if let Some(w) = self.walk(id)? {
                 if let Some(pos) = w.nodes.iter().position(|&n| n == change.node) {
                     let action = if change.weight_sum_after > 0.0 {
                         Action::RerouteFresh(ci)
@@ -475,5 +490,6 @@ impl WalkIndex {
                 }
             }
         }
+        Ok(())
     }
 }

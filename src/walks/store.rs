@@ -2,15 +2,24 @@
 //! visit records, and the per-node lists of walks started there.
 //!
 //! The *logical content* of an index is its parameters, its node count and, for every walk
-//! slot id, either "free" or the walk's node sequence and end. Everything else here (arena
-//! layout, record lists, start lists, the free-slot heap) is derived from it, which is why the
-//! file format stores only the logical content and why two indexes compare equal when their
-//! logical content does.
+//! slot id, either "free" or the walk's node sequence and end. Everything else (record lists,
+//! start lists, the free-slot heap) is derived from it, which is why two indexes compare equal
+//! when their logical content does.
+//!
+//! An index is a *base* (an immutable version 2 file, served in place from its map) plus an
+//! *overlay* of what repairs changed since that file was written: replaced walks, and copies of
+//! the start and visit lists they touched. The overlay is copy-on-write in chunks of 64
+//! entries, so a clone (one per committed version) copies a table of chunk pointers and a
+//! later repair copies only the chunks and lists it changes. Readers of an older clone never
+//! see a newer repair and never wait for one.
 
 use crate::graph::NodeId;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
+use super::base::WalkBase;
+use super::format::Columns;
 use super::WalkIndexError;
 
 /// The smallest restart probability accepted: walks then average 1,000 nodes, and the length
@@ -91,61 +100,163 @@ pub struct WalkRef<'a> {
     pub end: WalkEnd,
 }
 
-/// The in-memory walk index. See the module documentation of [`crate::walks`].
+/// Entries per copy-on-write chunk of an overlay table.
+const CHUNK: usize = 64;
+
+/// A sparse table of overrides keyed by node or walk id, copy-on-write in chunks: cloning it
+/// copies one pointer per 64 ids; changing an entry copies that entry's chunk if a clone
+/// shares it.
+#[derive(Clone, Debug)]
+pub(crate) struct CowTable<T> {
+    chunks: Vec<Option<Arc<[Option<T>; CHUNK]>>>,
+    entries: usize,
+}
+
+impl<T> Default for CowTable<T> {
+    fn default() -> CowTable<T> {
+        CowTable {
+            chunks: Vec::new(),
+            entries: 0,
+        }
+    }
+}
+
+impl<T: Clone> CowTable<T> {
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i / CHUNK)?.as_ref()?[i % CHUNK].as_ref()
+    }
+
+    fn chunk_mut(&mut self, i: usize) -> &mut Option<T> {
+        let c = i / CHUNK;
+        if self.chunks.len() <= c {
+            self.chunks.resize(c + 1, None);
+        }
+        let chunk = self.chunks[c].get_or_insert_with(|| Arc::new(std::array::from_fn(|_| None)));
+        &mut Arc::make_mut(chunk)[i % CHUNK]
+    }
+
+    /// The entry at `i`, created by `init` if absent; its chunk unshared first.
+    pub(crate) fn entry(&mut self, i: usize, init: impl FnOnce() -> T) -> &mut T {
+        if self.get(i).is_none() {
+            self.entries += 1;
+        }
+        self.chunk_mut(i).get_or_insert_with(init)
+    }
+
+    pub(crate) fn set(&mut self, i: usize, value: T) {
+        let slot = self.chunk_mut(i);
+        let fresh = slot.is_none();
+        *slot = Some(value);
+        if fresh {
+            self.entries += 1;
+        }
+    }
+
+    /// Number of ids with an entry.
+    pub(crate) fn len(&self) -> usize {
+        self.entries
+    }
+}
+
+/// A walk replaced by a repair (empty `nodes`: the slot was freed).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct OwnedWalk {
+    pub(crate) nodes: Vec<NodeId>,
+    pub(crate) end: WalkEnd,
+}
+
+/// The walk index: a base file plus a copy-on-write overlay. See the module documentation of
+/// [`crate::walks`] and of this file.
 #[derive(Clone, Debug)]
 pub struct WalkIndex {
     pub(crate) params: WalkIndexParams,
     pub(crate) node_count: usize,
-    /// Per walk slot: offset of its nodes in `arena`.
-    pub(crate) offsets: Vec<u64>,
-    /// Per walk slot: number of nodes (0 = free slot).
-    pub(crate) lens: Vec<u32>,
-    /// Per walk slot: reserved room in `arena` (a regrown walk that fits is rewritten in place).
-    pub(crate) caps: Vec<u32>,
-    /// Per walk slot: how it ended (meaningless for a free slot, kept `Stopped`).
-    pub(crate) ends: Vec<WalkEnd>,
-    pub(crate) arena: Vec<NodeId>,
-    /// Arena entries no walk owns any more; compaction runs when they dominate.
-    pub(crate) garbage: usize,
+    pub(crate) slot_count: usize,
+    pub(crate) base: Arc<WalkBase>,
+    /// Per walk slot changed since the base was written: its walk now.
+    pub(crate) slots: CowTable<Arc<OwnedWalk>>,
+    /// Per node whose start list changed: the list now, ascending.
+    pub(crate) starts: CowTable<Arc<Vec<u32>>>,
+    /// Per node whose visit records changed: the sorted multiset of walk ids now, one entry per
+    /// *recorded visit* (a position where the walk moved on, or its last position if it died
+    /// there).
+    pub(crate) visits: CowTable<Arc<Vec<u32>>>,
     /// Free slot ids; the smallest is reused first so id allocation depends on content only.
     pub(crate) free: BinaryHeap<Reverse<u32>>,
-    /// Per node: ids of the walks started there, ascending.
-    pub(crate) starts: Vec<Vec<u32>>,
-    /// Per node: sorted multiset of walk ids, one entry per *recorded visit*: a position where
-    /// the walk moved on, or its last position if it died there.
-    pub(crate) visits: Vec<Vec<u32>>,
+    /// Heap bytes the overlay holds (walks, copied lists, chunk tables), kept as changes
+    /// happen.
+    pub(crate) overlay_bytes: usize,
     #[cfg(test)]
     pub(crate) mode: super::RepairMode,
 }
 
 impl PartialEq for WalkIndex {
-    /// Logical equality: same parameters, node count and walk slots (sequence and end).
+    /// Logical equality: same parameters, node count and walk slots (sequence and end). An
+    /// unreadable walk compares unequal.
     fn eq(&self, other: &WalkIndex) -> bool {
         self.params == other.params
             && self.node_count == other.node_count
-            && self.lens.len() == other.lens.len()
-            && (0..self.lens.len() as u32).all(|id| self.walk(id) == other.walk(id))
+            && self.slot_count == other.slot_count
+            && (0..self.slot_count as u32).all(|id| match (self.walk(id), other.walk(id)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            })
     }
 }
 
+const LIST_OVERHEAD: usize = std::mem::size_of::<Vec<u32>>() + 16;
+
 impl WalkIndex {
-    /// An index over `node_count` nodes without walks; `build` and `decode` start here.
-    pub(crate) fn empty(params: WalkIndexParams, node_count: usize) -> WalkIndex {
-        WalkIndex {
-            params,
-            node_count,
-            offsets: Vec::new(),
-            lens: Vec::new(),
-            caps: Vec::new(),
-            ends: Vec::new(),
-            arena: Vec::new(),
-            garbage: 0,
-            free: BinaryHeap::new(),
-            starts: vec![Vec::new(); node_count],
-            visits: vec![Vec::new(); node_count],
+    /// Serves a base as an index with an empty overlay.
+    pub(crate) fn from_base(base: WalkBase) -> Result<WalkIndex, WalkIndexError> {
+        let free = base.free_ids()?.iter().map(|&id| Reverse(id)).collect();
+        Ok(WalkIndex {
+            params: base.params(),
+            node_count: base.node_count(),
+            slot_count: base.slot_count(),
+            base: Arc::new(base),
+            slots: CowTable::default(),
+            starts: CowTable::default(),
+            visits: CowTable::default(),
+            free,
+            overlay_bytes: 0,
             #[cfg(test)]
             mode: super::RepairMode::Correct,
+        })
+    }
+
+    /// The index with its overlay folded into a new in-memory base: the same logical content,
+    /// served without overlay lookups.
+    pub fn folded(&self) -> Result<WalkIndex, WalkIndexError> {
+        let columns = self.columns()?;
+        let mut index = WalkIndex::from_base(WalkBase::from_columns(
+            &self.params,
+            self.node_count,
+            &columns,
+        )?)?;
+        #[cfg(test)]
+        {
+            index.mode = self.mode;
         }
+        index.node_count = self.node_count;
+        Ok(index)
+    }
+
+    /// Every column of the logical content and its derived tables.
+    pub(crate) fn columns(&self) -> Result<Columns, WalkIndexError> {
+        Columns::from_walks(self.node_count, self.slot_count, |id| {
+            Ok(self.walk(id)?.map(|w| (w.nodes, w.end)))
+        })
+    }
+
+    /// True when nothing changed since the base was written.
+    pub(crate) fn is_pristine(&self) -> bool {
+        self.slots.len() == 0
+            && self.starts.len() == 0
+            && self.visits.len() == 0
+            && self.node_count == self.base.node_count()
+            && self.slot_count == self.base.slot_count()
     }
 
     /// The parameters the index was built with.
@@ -160,56 +271,81 @@ impl WalkIndex {
 
     /// Number of walk slots, used or free; walk ids are `0..slot_count`.
     pub fn slot_count(&self) -> usize {
-        self.lens.len()
+        self.slot_count
     }
 
-    /// The walk in slot `id`, or `None` for a free or unknown slot.
-    pub fn walk(&self, id: u32) -> Option<WalkRef<'_>> {
-        let i = id as usize;
-        let len = *self.lens.get(i)? as usize;
-        if len == 0 {
-            return None;
+    /// Walks replaced since the base file was written (the overlay's walk entries).
+    pub fn overlay_walks(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Heap bytes of the overlay: what changed since the base file was written.
+    pub fn overlay_bytes(&self) -> usize {
+        self.overlay_bytes
+            + 8 * (self.slots.chunks.len() + self.starts.chunks.len() + self.visits.chunks.len())
+    }
+
+    /// The walk in slot `id`, or `None` for a free or unknown slot. A damaged base file gives
+    /// [`WalkIndexError::Corrupt`].
+    #[inline]
+    pub fn walk(&self, id: u32) -> Result<Option<WalkRef<'_>>, WalkIndexError> {
+        if id as usize >= self.slot_count {
+            return Ok(None);
         }
-        let start = self.offsets[i] as usize;
-        Some(WalkRef {
-            id,
-            nodes: &self.arena[start..start + len],
-            end: self.ends[i],
-        })
+        if let Some(w) = self.slots.get(id as usize) {
+            return Ok((!w.nodes.is_empty()).then_some(WalkRef {
+                id,
+                nodes: &w.nodes,
+                end: w.end,
+            }));
+        }
+        Ok(self
+            .base
+            .slot(id)?
+            .map(|(nodes, end)| WalkRef { id, nodes, end }))
+    }
+
+    /// Ids of the walks started at `node`, ascending (empty for an unknown node).
+    #[inline]
+    pub fn walk_ids_from(&self, node: NodeId) -> Result<&[u32], WalkIndexError> {
+        match self.starts.get(node as usize) {
+            Some(list) => Ok(list),
+            None => self.base.starts(node),
+        }
     }
 
     /// The walks started at `node`, in ascending id order (empty for an unknown node).
-    pub fn walks_from(&self, node: NodeId) -> impl Iterator<Item = WalkRef<'_>> + '_ {
-        let ids: &[u32] = self
-            .starts
-            .get(node as usize)
-            .map(|v| v.as_slice())
-            .unwrap_or(&[]);
-        ids.iter().filter_map(move |&id| self.walk(id))
+    pub fn walks_from(&self, node: NodeId) -> Result<Vec<WalkRef<'_>>, WalkIndexError> {
+        let mut out = Vec::new();
+        for &id in self.walk_ids_from(node)? {
+            out.extend(self.walk(id)?);
+        }
+        Ok(out)
     }
 
     /// Number of walks started at `node`.
-    pub fn walk_count_from(&self, node: NodeId) -> usize {
-        self.starts.get(node as usize).map_or(0, |v| v.len())
+    pub fn walk_count_from(&self, node: NodeId) -> Result<usize, WalkIndexError> {
+        Ok(self.walk_ids_from(node)?.len())
     }
 
     /// The recorded visits at `node` as walk ids, ascending, one entry per visit (a multiset).
-    pub fn visit_records_at(&self, node: NodeId) -> &[u32] {
-        self.visits.get(node as usize).map_or(&[], |v| v.as_slice())
+    #[inline]
+    pub fn visit_records_at(&self, node: NodeId) -> Result<&[u32], WalkIndexError> {
+        match self.visits.get(node as usize) {
+            Some(list) => Ok(list),
+            None => self.base.visits(node),
+        }
     }
 
     /// Number of recorded visits at `node` (moves out of it, plus walks that died there).
-    pub fn recorded_visits_at(&self, node: NodeId) -> usize {
-        self.visits.get(node as usize).map_or(0, |v| v.len())
+    pub fn recorded_visits_at(&self, node: NodeId) -> Result<usize, WalkIndexError> {
+        Ok(self.visit_records_at(node)?.len())
     }
 
-    /// Grows the per-node tables to `node_count` nodes (nodes are never removed).
+    /// Grows the index to `node_count` nodes (nodes are never removed); new nodes have no
+    /// walks and no records until a repair gives them some.
     pub(crate) fn grow_nodes(&mut self, node_count: usize) {
-        if node_count > self.node_count {
-            self.node_count = node_count;
-            self.starts.resize(node_count, Vec::new());
-            self.visits.resize(node_count, Vec::new());
-        }
+        self.node_count = self.node_count.max(node_count);
     }
 
     /// Positions of a walk that carry a visit record.
@@ -221,163 +357,252 @@ impl WalkIndex {
         }
     }
 
-    pub(crate) fn add_record(&mut self, node: NodeId, walk: u32) {
-        let list = &mut self.visits[node as usize];
-        let at = list.partition_point(|&w| w <= walk);
-        list.insert(at, walk);
+    /// The overlay list of `node` in `table`, copied from the base list on first change.
+    fn list_mut<'s>(
+        table: &'s mut CowTable<Arc<Vec<u32>>>,
+        overlay_bytes: &mut usize,
+        node: NodeId,
+        base: impl FnOnce() -> Result<Vec<u32>, WalkIndexError>,
+    ) -> Result<&'s mut Vec<u32>, WalkIndexError> {
+        if table.get(node as usize).is_none() {
+            let list = base()?;
+            *overlay_bytes += LIST_OVERHEAD + 4 * list.len();
+            table.set(node as usize, Arc::new(list));
+        }
+        let list = table.entry(node as usize, || Arc::new(Vec::new()));
+        if Arc::strong_count(list) > 1 {
+            // Copied for this version: an older version keeps the shared one.
+            *overlay_bytes += LIST_OVERHEAD + 4 * list.len();
+        }
+        Ok(Arc::make_mut(list))
     }
 
-    pub(crate) fn remove_record(&mut self, node: NodeId, walk: u32) {
-        let list = &mut self.visits[node as usize];
+    fn visits_mut(&mut self, node: NodeId) -> Result<&mut Vec<u32>, WalkIndexError> {
+        let base = &self.base;
+        WalkIndex::list_mut(&mut self.visits, &mut self.overlay_bytes, node, || {
+            Ok(base.visits(node)?.to_vec())
+        })
+    }
+
+    fn starts_mut(&mut self, node: NodeId) -> Result<&mut Vec<u32>, WalkIndexError> {
+        let base = &self.base;
+        WalkIndex::list_mut(&mut self.starts, &mut self.overlay_bytes, node, || {
+            Ok(base.starts(node)?.to_vec())
+        })
+    }
+
+    pub(crate) fn add_record(&mut self, node: NodeId, walk: u32) -> Result<(), WalkIndexError> {
+        let list = self.visits_mut(node)?;
+        let at = list.partition_point(|&w| w <= walk);
+        list.insert(at, walk);
+        self.overlay_bytes += 4;
+        Ok(())
+    }
+
+    pub(crate) fn remove_record(&mut self, node: NodeId, walk: u32) -> Result<(), WalkIndexError> {
+        let list = self.visits_mut(node)?;
         let at = list.partition_point(|&w| w < walk);
         if list.get(at) == Some(&walk) {
             list.remove(at);
         } else {
             debug_assert!(false, "missing visit record of walk {walk} at node {node}");
         }
+        Ok(())
     }
 
-    fn add_records_of(&mut self, id: u32, from: usize) {
-        let i = id as usize;
-        let (start, len, end) = (
-            self.offsets[i] as usize,
-            self.lens[i] as usize,
-            self.ends[i],
-        );
-        for p in from..Self::recorded_len(len, end) {
-            let node = self.arena[start + p];
-            self.add_record(node, id);
-        }
+    /// The nodes and end of walk `id` as owned values (a repair reads a walk and then changes
+    /// the tables it borrows from).
+    fn walk_owned(&self, id: u32) -> Result<Option<(Vec<NodeId>, WalkEnd)>, WalkIndexError> {
+        Ok(self.walk(id)?.map(|w| (w.nodes.to_vec(), w.end)))
     }
 
-    fn remove_records_of(&mut self, id: u32, from: usize) {
-        let i = id as usize;
-        let (start, len, end) = (
-            self.offsets[i] as usize,
-            self.lens[i] as usize,
-            self.ends[i],
-        );
-        for p in from..Self::recorded_len(len, end) {
-            let node = self.arena[start + p];
-            self.remove_record(node, id);
-        }
+    #[cfg(test)]
+    pub(crate) fn set_walk_raw(&mut self, id: u32, nodes: Vec<NodeId>, end: WalkEnd) {
+        self.set_walk(id, nodes, end);
+    }
+
+    fn set_walk(&mut self, id: u32, nodes: Vec<NodeId>, end: WalkEnd) {
+        self.overlay_bytes += std::mem::size_of::<OwnedWalk>() + 16 + 4 * nodes.len();
+        self.slots
+            .set(id as usize, Arc::new(OwnedWalk { nodes, end }));
     }
 
     /// Stores a new walk (records included) in the smallest free slot and returns its id.
-    pub(crate) fn insert_walk(&mut self, nodes: &[NodeId], end: WalkEnd) -> u32 {
+    pub(crate) fn insert_walk(
+        &mut self,
+        nodes: &[NodeId],
+        end: WalkEnd,
+    ) -> Result<u32, WalkIndexError> {
         let id = match self.free.pop() {
             Some(Reverse(id)) => id,
             None => {
-                self.offsets.push(0);
-                self.lens.push(0);
-                self.caps.push(0);
-                self.ends.push(WalkEnd::Stopped);
-                (self.lens.len() - 1) as u32
+                self.slot_count += 1;
+                (self.slot_count - 1) as u32
             }
         };
-        self.write_walk(id, nodes, end);
-        self.add_records_of(id, 0);
-        let start = nodes[0] as usize;
-        let list = &mut self.starts[start];
+        self.set_walk(id, nodes.to_vec(), end);
+        for &node in &nodes[..Self::recorded_len(nodes.len(), end)] {
+            self.add_record(node, id)?;
+        }
+        let list = self.starts_mut(nodes[0])?;
         let at = list.partition_point(|&w| w < id);
         list.insert(at, id);
-        id
+        Ok(id)
     }
 
     /// Frees a walk's slot and removes its records and start entry.
-    pub(crate) fn remove_walk(&mut self, id: u32) {
-        let i = id as usize;
-        if self.lens[i] == 0 {
-            return;
+    pub(crate) fn remove_walk(&mut self, id: u32) -> Result<(), WalkIndexError> {
+        let Some((nodes, end)) = self.walk_owned(id)? else {
+            return Ok(());
+        };
+        for &node in &nodes[..Self::recorded_len(nodes.len(), end)] {
+            self.remove_record(node, id)?;
         }
-        self.remove_records_of(id, 0);
-        let start = self.arena[self.offsets[i] as usize] as usize;
-        let list = &mut self.starts[start];
+        let list = self.starts_mut(nodes[0])?;
         if let Ok(at) = list.binary_search(&id) {
             list.remove(at);
         }
-        self.garbage += self.caps[i] as usize;
-        self.lens[i] = 0;
-        self.caps[i] = 0;
-        self.ends[i] = WalkEnd::Stopped;
+        self.set_walk(id, Vec::new(), WalkEnd::Stopped);
         self.free.push(Reverse(id));
-        self.maybe_compact();
+        Ok(())
     }
 
     /// Replaces the part of walk `id` after position `keep - 1` by `tail` and sets its end,
     /// keeping visit records exact. Position `keep - 1` stays recorded either way: it moved on
     /// before and moves on (or dies) now.
-    pub(crate) fn replace_tail(&mut self, id: u32, keep: usize, tail: &[NodeId], end: WalkEnd) {
-        let i = id as usize;
+    pub(crate) fn replace_tail(
+        &mut self,
+        id: u32,
+        keep: usize,
+        tail: &[NodeId],
+        end: WalkEnd,
+    ) -> Result<(), WalkIndexError> {
+        let Some((mut nodes, old_end)) = self.walk_owned(id)? else {
+            return Ok(());
+        };
+        let old_recorded = Self::recorded_len(nodes.len(), old_end);
         // Records of positions >= keep go; position keep - 1 may have been the end of a walk
         // that died there and is now resumed (then it was recorded and stays recorded).
-        self.remove_records_of(id, keep);
-        let start = self.offsets[i] as usize;
-        let mut nodes = Vec::with_capacity(keep + tail.len());
-        nodes.extend_from_slice(&self.arena[start..start + keep]);
+        for &node in nodes.get(keep..old_recorded).unwrap_or(&[]) {
+            self.remove_record(node, id)?;
+        }
+        nodes.truncate(keep);
         nodes.extend_from_slice(tail);
-        let old_recorded = Self::recorded_len(self.lens[i] as usize, self.ends[i]);
-        self.write_walk(id, &nodes, end);
         // Position keep - 1 was recorded iff it was below old_recorded; it must be recorded
         // now (the walk moves on from it or dies there), so add it if it was not.
         if old_recorded < keep {
-            let node = nodes[keep - 1];
-            self.add_record(node, id);
+            self.add_record(nodes[keep - 1], id)?;
         }
-        self.add_records_of(id, keep);
-        self.maybe_compact();
+        let recorded = Self::recorded_len(nodes.len(), end);
+        for &node in nodes.get(keep..recorded).unwrap_or(&[]) {
+            self.add_record(node, id)?;
+        }
+        self.set_walk(id, nodes, end);
+        Ok(())
     }
 
-    /// Writes a walk's nodes into its slot, reusing its arena room when the walk fits.
-    fn write_walk(&mut self, id: u32, nodes: &[NodeId], end: WalkEnd) {
-        let i = id as usize;
-        if nodes.len() > self.caps[i] as usize {
-            self.garbage += self.caps[i] as usize;
-            self.offsets[i] = self.arena.len() as u64;
-            self.caps[i] = nodes.len() as u32;
-            self.arena.extend_from_slice(nodes);
-        } else {
-            let start = self.offsets[i] as usize;
-            self.arena[start..start + nodes.len()].copy_from_slice(nodes);
-        }
-        self.lens[i] = nodes.len() as u32;
-        self.ends[i] = end;
-    }
-
-    /// Rewrites the arena without garbage once garbage exceeds half of it, so memory stays
-    /// proportional to the live walks. Physical layout only: logical content is unchanged.
-    fn maybe_compact(&mut self) {
-        if self.garbage < 1024 || self.garbage * 2 < self.arena.len() {
-            return;
-        }
-        let live: usize = self.lens.iter().map(|&l| l as usize).sum();
-        let mut arena = Vec::with_capacity(live + live / 8);
-        for i in 0..self.lens.len() {
-            let start = self.offsets[i] as usize;
-            let len = self.lens[i] as usize;
-            self.offsets[i] = arena.len() as u64;
-            self.caps[i] = len as u32;
-            arena.extend_from_slice(&self.arena[start..start + len]);
-        }
-        self.arena = arena;
-        self.garbage = 0;
-    }
-
-    /// Bytes of memory the index holds (capacities of its tables).
+    /// Bytes of heap memory the index holds: the overlay, plus the base when it is encoded in
+    /// memory rather than mapped from its file.
     pub fn memory_bytes(&self) -> usize {
-        use std::mem::size_of;
-        let per_node: usize = self
-            .starts
-            .iter()
-            .chain(self.visits.iter())
-            .map(|v| v.capacity() * 4 + size_of::<Vec<u32>>())
-            .sum();
-        self.offsets.capacity() * 8
-            + self.lens.capacity() * 4
-            + self.caps.capacity() * 4
-            + self.ends.capacity() * size_of::<WalkEnd>()
-            + self.arena.capacity() * 4
-            + self.free.len() * 4
-            + per_node
+        let base = if self.base.in_memory() {
+            self.base.bytes().len()
+        } else {
+            0
+        };
+        base + self.overlay_bytes() + 4 * self.free.len()
+    }
+
+    /// Bytes of the base file mapped (0 when the base is in memory).
+    pub fn mapped_bytes(&self) -> usize {
+        if self.base.in_memory() {
+            0
+        } else {
+            self.base.bytes().len()
+        }
+    }
+
+    /// Format version of the file the base was read from (1: migrated in memory on open).
+    pub fn base_source_version(&self) -> u32 {
+        self.base.source_version()
+    }
+
+    /// Checksummed blocks of the base read and checked so far, and in all.
+    pub fn base_blocks_checked(&self) -> (usize, usize) {
+        self.base.blocks_checked()
+    }
+
+    /// Checks every block of the base file (checksums and id ranges).
+    pub fn check_base(&self) -> Result<(), WalkIndexError> {
+        self.base.check_all()
+    }
+}
+
+impl WalkIndex {
+    /// Writes the index as a version 2 file (format-spec/walk-index.md): the base's bytes
+    /// when nothing changed since it was written, otherwise the overlay folded into a new
+    /// encoding. `decode` of the bytes compares equal to `self` and repairs identically.
+    pub fn encode_to<W: std::io::Write>(&self, w: &mut W) -> Result<(), WalkIndexError> {
+        if self.is_pristine() {
+            w.write_all(self.base.bytes())?;
+        } else {
+            w.write_all(self.folded()?.base.bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Size in bytes of the encoded index (computed from the logical content when the overlay
+    /// is not empty: O(index)).
+    pub fn encoded_len(&self) -> Result<usize, WalkIndexError> {
+        if self.is_pristine() {
+            return Ok(self.base.bytes().len());
+        }
+        Ok(self.columns()?.encoded_len())
+    }
+
+    /// Reads and checks the header and section directory of an encoded index of either
+    /// version, without reading the sections.
+    pub fn read_header(bytes: &[u8]) -> Result<super::FileHeader, WalkIndexError> {
+        super::format::read_header(bytes)
+    }
+
+    /// Reads an index written by [`WalkIndex::encode_to`] (or a version 1 file) and checks
+    /// every checksum, id range and derived table: damaged bytes give
+    /// [`WalkIndexError::Corrupt`] naming the byte offset, never a panic. O(index) time and
+    /// memory: the database serves files with [`WalkIndex::open_bytes`] instead.
+    pub fn decode(bytes: &[u8]) -> Result<WalkIndex, WalkIndexError> {
+        WalkIndex::decode_with_node_limit(bytes, u32::MAX as u64 + 1)
+    }
+
+    /// [`WalkIndex::decode`] for a file whose index can cover at most `max_nodes` node ids
+    /// (the graph it belongs to).
+    pub fn decode_with_node_limit(
+        bytes: &[u8],
+        max_nodes: u64,
+    ) -> Result<WalkIndex, WalkIndexError> {
+        let index = WalkIndex::open_bytes(
+            crate::backend::FileBytes::from_vec(bytes.to_vec()),
+            max_nodes,
+        )?;
+        index.base.check_all()?;
+        // The derived tables must be exactly what the walks give (a file whose checksums
+        // were recomputed over inconsistent tables is still refused).
+        if index.folded()?.base.bytes() != index.base.bytes() {
+            return Err(super::format::corrupt(
+                "walk index",
+                super::format::V2_DATA_START,
+                "start lists, visit records or free slots do not match the walks",
+            ));
+        }
+        Ok(index)
+    }
+
+    /// Serves an encoded index in place (a file's map): only the header and the block
+    /// checksums are read now; every other block is checked when first read. A version 1
+    /// file is decoded and migrated into memory.
+    pub fn open_bytes(
+        bytes: crate::backend::FileBytes,
+        max_nodes: u64,
+    ) -> Result<WalkIndex, WalkIndexError> {
+        WalkIndex::from_base(WalkBase::open(bytes, max_nodes)?)
     }
 }

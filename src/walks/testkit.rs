@@ -235,7 +235,7 @@ pub fn statistical_check(
     let max_len = 40usize;
     // x[j][u]: expected number of walks at u at position j (alive).
     let mut x = vec![(0..n as NodeId)
-        .map(|u| index.walk_count_from(u) as f64)
+        .map(|u| index.walk_count_from(u).unwrap_or(0) as f64)
         .collect::<Vec<_>>()];
     for j in 0..max_len {
         let mut next = vec![0.0; n];
@@ -254,7 +254,9 @@ pub fn statistical_check(
     let mut ended_obs = vec![0.0; depths];
     let mut len_obs: BTreeMap<(usize, bool), f64> = BTreeMap::new();
     for id in 0..index.slot_count() as u32 {
-        let Some(w) = index.walk(id) else { continue };
+        let Some(w) = index.walk(id).map_err(|e| e.to_string())? else {
+            continue;
+        };
         for (j, ended) in ended_obs.iter_mut().enumerate() {
             if j + 1 < w.nodes.len() {
                 *step_obs[j]

@@ -33,6 +33,8 @@ fn params(alpha: f64, walks_per_link: f64) -> WalkIndexParams {
 fn snapshot(index: &WalkIndex, start: NodeId) -> Vec<(u32, Vec<NodeId>, WalkEnd)> {
     index
         .walks_from(start)
+        .expect("readable")
+        .into_iter()
         .map(|w| (w.id, w.nodes.to_vec(), w.end))
         .collect()
 }
@@ -49,7 +51,10 @@ fn assert_step_distribution(
     let mut counts = std::collections::BTreeMap::new();
     let mut moved = 0.0;
     for &id in ids {
-        let w = index.walk(id).expect("pre-existing walk still stored");
+        let w = index
+            .walk(id)
+            .expect("readable")
+            .expect("pre-existing walk still stored");
         if let Some(&x) = w.nodes.get(pos + 1) {
             *counts.entry(x).or_insert(0.0) += 1.0;
             moved += 1.0;
@@ -98,13 +103,18 @@ fn check_rule(before: &[(NodeId, f64)], after: &[(NodeId, f64)], what: &str) {
     let expected: Vec<(NodeId, f64)> = after.iter().map(|&(t, w)| (t, w / w_new)).collect();
     let ids: Vec<u32> = ids
         .into_iter()
-        .filter(|&id| index.walk(id).is_some_and(|w| w.nodes[0] == 0))
+        .filter(|&id| {
+            index
+                .walk(id)
+                .expect("readable")
+                .is_some_and(|w| w.nodes[0] == 0)
+        })
         .collect();
     assert_step_distribution(&index, &ids, 0, &expected, what);
     // Walks that stopped at 0 are never touched by a change of 0's links.
     for (id, nodes, end) in &old {
         if nodes.len() == 1 && *end == WalkEnd::Stopped && ids.contains(id) {
-            let w = index.walk(*id).expect("kept walk");
+            let w = index.walk(*id).expect("readable").expect("kept walk");
             assert!(
                 w.nodes == [0] && w.end == WalkEnd::Stopped,
                 "{what}: stopped walk {id} changed"
@@ -173,7 +183,7 @@ fn rule_last_edge_deleted_kills_the_walks_there() {
     index.verify(&g1).expect("verify");
     // Walks from 4 move to 0 and must now end there, dying unless they stopped.
     let (mut died, mut at_zero) = (0.0f64, 0.0f64);
-    for w in index.walks_from(4) {
+    for w in index.walks_from(4).expect("readable") {
         if w.nodes.len() > 1 {
             assert_eq!(w.nodes, &[4, 0]);
             at_zero += 1.0;
@@ -186,7 +196,11 @@ fn rule_last_edge_deleted_kills_the_walks_there() {
         "died fraction {}",
         died / at_zero
     );
-    assert_eq!(index.walk_count_from(0), 0, "a dangling node owns no walks");
+    assert_eq!(
+        index.walk_count_from(0).expect("readable"),
+        0,
+        "a dangling node owns no walks"
+    );
 }
 
 #[test]
@@ -200,7 +214,7 @@ fn rule_dangling_node_gaining_edges_resumes_exactly_the_walks_that_died_there() 
         .expect("apply");
     index.verify(&g1).expect("verify");
     for (id, nodes, end) in &before {
-        let w = index.walk(*id).expect("walk kept");
+        let w = index.walk(*id).expect("readable").expect("walk kept");
         match (nodes.len(), end) {
             (2, WalkEnd::Died) => assert!(w.nodes.len() >= 3, "a walk that died at 0 must resume"),
             _ => assert_eq!(
@@ -313,7 +327,7 @@ fn save_load_then_repair_equals_repair_without_save() {
         run_random_ops(&mut live, &mut model, 300, 21, |_, _| {});
         let mut bytes = Vec::new();
         live.encode_to(&mut bytes).expect("encode");
-        assert_eq!(bytes.len(), live.encoded_len());
+        assert_eq!(bytes.len(), live.encoded_len().expect("readable"));
         let mut reloaded = WalkIndex::decode(&bytes).expect("decode");
         assert!(reloaded == live);
         // Transaction stream B on both.
@@ -373,7 +387,8 @@ fn corrupt_error_names_section_and_offset() {
     let mut bytes = Vec::new();
     index.encode_to(&mut bytes).expect("encode");
     let header = WalkIndex::read_header(&bytes).expect("header");
-    let nodes = &header.sections[1];
+    let nodes = &header.sections[2];
+    assert_eq!(nodes.name, "walk nodes");
     let mut bad = bytes.clone();
     bad[nodes.offset as usize + 9] ^= 4;
     match WalkIndex::decode(&bad) {
@@ -385,6 +400,96 @@ fn corrupt_error_names_section_and_offset() {
         }
         other => panic!("expected a corrupt error, got {other:?}"),
     }
+}
+
+/// Served in place, a damaged block is found by the first read that touches it (a typed
+/// error naming the section and the block's offset), while reads of intact blocks go on.
+#[test]
+fn a_damaged_block_is_detected_on_first_touch_and_only_there() {
+    let g = random_graph_with_blocks();
+    let index = WalkIndex::build(&g, params(0.2, 8.0)).expect("build");
+    let mut bytes = Vec::new();
+    index.encode_to(&mut bytes).expect("encode");
+    let header = WalkIndex::read_header(&bytes).expect("header");
+    let nodes = &header.sections[2];
+    assert!(
+        nodes.length > 2 * header.block_size,
+        "the walk nodes span several blocks"
+    );
+    // Damage the last block of the walk nodes.
+    let at = (nodes.offset + nodes.length - 4) as usize;
+    let mut bad = bytes.clone();
+    bad[at] ^= 0x10;
+    let served = WalkIndex::open_bytes(crate::backend::FileBytes::from_vec(bad), u64::MAX)
+        .expect("opening reads the header and block checksums only");
+    assert!(
+        served.base_blocks_checked().0 <= 1,
+        "at most the free-id block was read"
+    );
+    let last_block = nodes.offset + (nodes.length - 1) / header.block_size * header.block_size;
+    let (mut ok, mut damaged) = (0, 0);
+    for id in 0..served.slot_count() as u32 {
+        match served.walk(id) {
+            Ok(w) => {
+                assert_eq!(w, index.walk(id).expect("readable"));
+                ok += 1;
+            }
+            Err(WalkIndexError::Corrupt {
+                section, offset, ..
+            }) => {
+                assert_eq!((section, offset), ("walk nodes", last_block));
+                damaged += 1;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert!(ok > 0 && damaged > 0, "ok {ok}, damaged {damaged}");
+    assert!(served.check_base().is_err());
+    let (checked, total) = served.base_blocks_checked();
+    assert!(checked < total, "the damaged block is never marked checked");
+}
+
+/// A graph whose index spans several 64 KiB blocks per column.
+fn random_graph_with_blocks() -> CsrGraph {
+    let mut rng = Rng::new(17);
+    let n = 3000u32;
+    let edges: Vec<_> = (0..20_000)
+        .map(|_| edge(rng.below(n as u64) as u32, rng.below(n as u64) as u32, 1.0))
+        .collect();
+    CsrGraph::from_edges(n as usize, &edges, true)
+}
+
+/// Copy-on-write: a clone taken before a repair (a published version) keeps its walks and
+/// records bit for bit, while the repaired index changes; both verify against their graphs.
+#[test]
+fn a_clone_taken_before_a_repair_keeps_its_own_walks() {
+    let mut rng = Rng::new(8);
+    let mut model = GraphModel::random(40, 160, true, &mut rng);
+    let mut index = WalkIndex::build(&model.csr(), params(0.3, 2.0)).expect("build");
+    for round in 0..20 {
+        let before_graph = model.csr();
+        let published = index.clone();
+        let frozen = index.folded().expect("fold");
+        run_random_ops(&mut index, &mut model, 5, 90 + round, |_, _| {});
+        assert!(
+            published == frozen,
+            "round {round}: a published clone changed"
+        );
+        published.verify(&before_graph).expect("old clone verifies");
+        index.verify(&model.csr()).expect("repaired index verifies");
+        for u in 0..40 {
+            assert_eq!(
+                published.visit_records_at(u).expect("readable"),
+                frozen.visit_records_at(u).expect("readable")
+            );
+        }
+    }
+    assert!(index.overlay_walks() > 0 && index.overlay_bytes() > 0);
+    // Folding keeps the logical content and empties the overlay.
+    let folded = index.folded().expect("fold");
+    assert!(folded == index);
+    assert_eq!(folded.overlay_walks(), 0);
+    folded.verify(&model.csr()).expect("folded verifies");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,11 +510,21 @@ fn verify_catches_an_injected_bad_step_and_a_bad_end() {
     let index = WalkIndex::build(&g, params(0.2, 50.0)).expect("build");
     index.verify(&g).expect("fresh index verifies");
     let long = (0..index.slot_count() as u32)
-        .find(|&id| index.walk(id).is_some_and(|w| w.nodes.len() >= 3))
+        .find(|&id| {
+            index
+                .walk(id)
+                .expect("readable")
+                .is_some_and(|w| w.nodes.len() >= 3)
+        })
         .expect("a walk of 3 nodes");
     let mut bad = index.clone();
     // Position 1 of a walk from 0 is node 1; make it 3 (0 -> 3 has no link).
-    let w = bad.walk(long).expect("walk").nodes.to_vec();
+    let w = bad
+        .walk(long)
+        .expect("readable")
+        .expect("walk")
+        .nodes
+        .to_vec();
     bad.inject_node(long, 1, if w[1] == 3 { 0 } else { 3 });
     assert!(matches!(
         bad.verify(&g),
@@ -420,10 +535,11 @@ fn verify_catches_an_injected_bad_step_and_a_bad_end() {
     let stopped = (0..bad.slot_count())
         .find(|&i| {
             bad.walk(i as u32)
+                .expect("readable")
                 .is_some_and(|w| w.end == WalkEnd::Stopped && w.nodes[w.nodes.len() - 1] != 3)
         })
         .expect("a stopped walk");
-    bad.ends[stopped] = WalkEnd::Died;
+    bad.inject_end(stopped as u32, WalkEnd::Died);
     assert!(bad.verify(&g).is_err());
 }
 

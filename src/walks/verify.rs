@@ -20,8 +20,14 @@ pub struct WalkIndexStats {
     pub stopped: u64,
     /// Walks that died at a dangling node.
     pub died: u64,
-    /// Bytes of memory held by the in-memory index.
+    /// Bytes of heap the index holds: the overlay, plus the base when it is not mapped.
     pub memory_bytes: u64,
+    /// Bytes of the base file served from its map (0 when the base is in memory).
+    pub mapped_bytes: u64,
+    /// Walks replaced by repairs since the base file was written.
+    pub overlay_walks: u64,
+    /// Heap bytes of the overlay (replaced walks, copied lists, chunk tables).
+    pub overlay_bytes: u64,
     /// Bytes of the encoded file ([`WalkIndex::encode_to`]).
     pub encoded_bytes: u64,
     /// `length_histogram[k]` = walks of `k` nodes for `k < 64`; entry 64 counts longer walks.
@@ -29,43 +35,75 @@ pub struct WalkIndexStats {
 }
 
 impl WalkIndex {
-    /// Computes [`WalkIndexStats`] in one pass over the walk table.
-    pub fn stats(&self) -> WalkIndexStats {
+    /// Computes [`WalkIndexStats`] in one pass over the walks (reading every walk, so a
+    /// damaged base gives an error).
+    pub fn stats(&self) -> Result<WalkIndexStats, WalkIndexError> {
         let mut s = WalkIndexStats {
             walks: 0,
             free_slots: 0,
             steps: 0,
-            visit_records: self.visits.iter().map(|v| v.len() as u64).sum(),
+            visit_records: 0,
             stopped: 0,
             died: 0,
             memory_bytes: self.memory_bytes() as u64,
-            encoded_bytes: self.encoded_len() as u64,
+            mapped_bytes: self.mapped_bytes() as u64,
+            overlay_walks: self.overlay_walks() as u64,
+            overlay_bytes: self.overlay_bytes() as u64,
+            encoded_bytes: 0,
             length_histogram: vec![0; 65],
         };
-        for i in 0..self.lens.len() {
-            let len = self.lens[i] as u64;
-            if len == 0 {
+        let mut node_entries = 0u64;
+        for id in 0..self.slot_count as u32 {
+            let Some(w) = self.walk(id)? else {
                 s.free_slots += 1;
                 continue;
-            }
+            };
+            let len = w.nodes.len() as u64;
+            node_entries += len;
             s.walks += 1;
             s.steps += len - 1;
-            match self.ends[i] {
+            s.visit_records += WalkIndex::recorded_len(w.nodes.len(), w.end) as u64;
+            match w.end {
                 WalkEnd::Stopped => s.stopped += 1,
                 WalkEnd::Died => s.died += 1,
             }
             s.length_histogram[(len as usize).min(64)] += 1;
         }
-        s
+        s.encoded_bytes = if self.is_pristine() {
+            self.base.bytes().len() as u64
+        } else {
+            // The layout of format-spec/walk-index.md for these counts.
+            let cols = [
+                4 * self.slot_count as u64,
+                8 * self.slot_count as u64,
+                4 * node_entries,
+                8 * (self.node_count as u64 + 1),
+                4 * s.walks,
+                8 * (self.node_count as u64 + 1),
+                4 * s.visit_records,
+                4 * s.free_slots,
+            ];
+            let shift = super::format::BLOCK_SHIFT;
+            let blocks: u64 = cols
+                .iter()
+                .map(|&c| super::format::blocks_of(c, shift))
+                .sum();
+            super::format::V2_DATA_START as u64
+                + cols.iter().map(|&c| super::format::align8(c)).sum::<u64>()
+                + 4 * blocks
+        };
+        Ok(s)
     }
 
-    /// Checks the index against `graph` and against itself: every stored step follows a link
-    /// of the graph (pair weight > 0), a walk dies only at a dangling node, visit records and
-    /// start lists match the walks exactly, the free-slot heap holds exactly the free slots,
-    /// and every node owns `ceil(walks_per_link * degree)` walks. Costs O(index + graph).
+    /// Checks the index against `graph` and against itself: every block of the base file
+    /// (checksums, id ranges), every stored step follows a link of the graph (pair weight >
+    /// 0), a walk dies only at a dangling node, visit records and start lists match the walks
+    /// exactly, the free-slot heap holds exactly the free slots, and every node owns
+    /// `ceil(walks_per_link * degree)` walks. Costs O(index + graph).
     pub fn verify<G: Adjacency>(&self, graph: &G) -> Result<(), WalkIndexError> {
         let fail =
             |walk: Option<u32>, reason: String| Err(WalkIndexError::Inconsistent { walk, reason });
+        self.base.check_all()?;
         if graph.node_count() != self.node_count {
             return fail(
                 None,
@@ -90,8 +128,12 @@ impl WalkIndex {
             .collect();
         let mut starts = vec![Vec::new(); self.node_count];
         let mut visits: Vec<Vec<u32>> = vec![Vec::new(); self.node_count];
-        for id in 0..self.lens.len() as u32 {
-            let Some(walk) = self.walk(id) else { continue };
+        let mut want_free: Vec<u32> = Vec::new();
+        for id in 0..self.slot_count as u32 {
+            let Some(walk) = self.walk(id)? else {
+                want_free.push(id);
+                continue;
+            };
             if let Some(&bad) = walk.nodes.iter().find(|&&n| n as usize >= self.node_count) {
                 return fail(Some(id), format!("node {bad} is out of range"));
             }
@@ -116,13 +158,13 @@ impl WalkIndex {
             }
         }
         for u in 0..self.node_count {
-            if starts[u] != self.starts[u] {
+            if starts[u] != self.walk_ids_from(u as NodeId)? {
                 return fail(
                     None,
                     format!("start list of node {u} does not match the walks"),
                 );
             }
-            if visits[u] != self.visits[u] {
+            if visits[u] != self.visit_records_at(u as NodeId)? {
                 return fail(
                     None,
                     format!("visit records of node {u} do not match the walks"),
@@ -141,9 +183,6 @@ impl WalkIndex {
         }
         let mut free: Vec<u32> = self.free.iter().map(|r| r.0).collect();
         free.sort_unstable();
-        let want_free: Vec<u32> = (0..self.lens.len() as u32)
-            .filter(|&i| self.lens[i as usize] == 0)
-            .collect();
         if free != want_free {
             return fail(
                 None,
@@ -153,10 +192,24 @@ impl WalkIndex {
         Ok(())
     }
 
-    /// Test hook: overwrites one stored node so `verify` has something to catch.
+    /// Test hook: overwrites one stored node (records untouched) so `verify` has something to
+    /// catch.
     #[cfg(test)]
     pub(crate) fn inject_node(&mut self, walk: u32, pos: usize, node: NodeId) {
-        let at = self.offsets[walk as usize] as usize + pos;
-        self.arena[at] = node;
+        if let Ok(Some((mut nodes, end))) = self
+            .walk(walk)
+            .map(|w| w.map(|w| (w.nodes.to_vec(), w.end)))
+        {
+            nodes[pos] = node;
+            self.set_walk_raw(walk, nodes, end);
+        }
+    }
+
+    /// Test hook: overwrites how a walk ended (records untouched).
+    #[cfg(test)]
+    pub(crate) fn inject_end(&mut self, walk: u32, end: WalkEnd) {
+        if let Ok(Some(nodes)) = self.walk(walk).map(|w| w.map(|w| w.nodes.to_vec())) {
+            self.set_walk_raw(walk, nodes, end);
+        }
     }
 }

@@ -195,7 +195,7 @@ pub(crate) fn dump(args: &DumpArgs) -> CliResult {
             let edges = snapshot.edge_count().max(1) as f64;
             doc.insert(
                 "walks".into(),
-                json!({"key": key, "walks": list, "visit_records": visits, "index": {"walks": stats.walks, "steps": stats.steps, "visit_records": stats.visit_records, "stopped": stats.stopped, "died": stats.died, "memory_bytes": stats.memory_bytes, "file_bytes": stats.encoded_bytes, "file_bytes_per_edge": stats.encoded_bytes as f64 / edges, "length_histogram": histogram}}),
+                json!({"key": key, "walks": list, "visit_records": visits, "index": {"walks": stats.walks, "steps": stats.steps, "visit_records": stats.visit_records, "stopped": stats.stopped, "died": stats.died, "memory_bytes": stats.memory_bytes, "mapped_bytes": stats.mapped_bytes, "overlay_walks": stats.overlay_walks, "overlay_bytes": stats.overlay_bytes, "file_bytes": stats.encoded_bytes, "file_bytes_per_edge": stats.encoded_bytes as f64 / edges, "length_histogram": histogram}}),
             );
             text.push_str(&format!(
                 "index: {} walks ({} stopped, {} died), {} steps, {} visit records, {:.1} file bytes per edge\n",
@@ -205,6 +205,10 @@ pub(crate) fn dump(args: &DumpArgs) -> CliResult {
                 stats.steps,
                 stats.visit_records,
                 stats.encoded_bytes as f64 / edges
+            ));
+            text.push_str(&format!(
+                "served: {} bytes mapped, {} bytes of heap; overlay since the last checkpoint: {} walks, {} bytes\n",
+                stats.mapped_bytes, stats.memory_bytes, stats.overlay_walks, stats.overlay_bytes
             ));
             text.push_str("walk length histogram (nodes: walks)\n");
             let most = stats

@@ -1,0 +1,266 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The walk index served from its file's map, measured on WordNet 3.0 (shared data,
+//! undirected, the index built at the query alpha, 1 walk per link):
+//!
+//! 1. **Fresh process**: `walkdb ppr DB --seed KEY --method index` (and `--method push` for
+//!    reference), the release binary under `/usr/bin/time`: wall time and peak RSS per
+//!    distinct seed, median; beside it, in this process, the open, the first index query and
+//!    the median warm query.
+//! 2. **Batch throughput**: distinct index (and push) queries on one snapshot from 1 and 2
+//!    threads; the ratio is the scaling.
+//! 3. **A streaming writer**: p50/p99 latency of distinct index queries (each on a fresh
+//!    snapshot) with the writer idle, then while a writer commits transactions of 200 edges
+//!    (each repairing the index) as fast as it can.
+//!
+//! Alpha 0.15 and 0.5 (`WALKDB_BENCH_ALPHAS=0.15` for one). Run: `cargo bench --bench
+//! index_serving` (builds the `walkdb` binary first). Figures are printed, never asserted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use walkdb::ppr::{Method, PprWorkspace};
+use walkdb::{Database, PprRequest, Snapshot};
+
+fn walkdb_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new("cargo")
+        .args(["build", "--release", "-p", "walkdb-tools"])
+        .current_dir(root)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building walkdb failed");
+    root.join("target/release/walkdb")
+}
+
+fn shared_tsv() -> Option<PathBuf> {
+    let dir = std::env::var_os("WALKDB_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
+    let tsv = dir.join("wordnet30.tsv");
+    tsv.exists().then_some(tsv)
+}
+
+/// (wall seconds, peak RSS bytes) of one command, from GNU time.
+fn timed(cmd: &mut Command, scratch: &Path) -> (f64, u64) {
+    let out = scratch.join("time.txt");
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped
+        .arg("-f")
+        .arg("%e %M")
+        .arg("-o")
+        .arg(&out)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    let status = wrapped
+        .stdout(Stdio::null())
+        .status()
+        .expect("/usr/bin/time runs");
+    assert!(status.success(), "{cmd:?} failed");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut it = text.split_whitespace();
+    let wall: f64 = it.next().unwrap().parse().unwrap();
+    let kb: u64 = it.next().unwrap().parse().unwrap();
+    (wall, kb * 1024)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn request(key: &str, method: Method) -> PprRequest {
+    let mut r = PprRequest::new(vec![(key.to_string(), 1.0)]);
+    r.method = method;
+    r.top_k = 10;
+    r
+}
+
+/// Runs `queries` on `snapshot` from `threads` threads (queries split round-robin); returns
+/// queries per second.
+fn throughput(snapshot: &Snapshot, keys: &[String], method: Method, threads: usize) -> f64 {
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            scope.spawn(move || {
+                let mut ws = PprWorkspace::new();
+                for key in keys.iter().skip(t).step_by(threads) {
+                    let answer = snapshot.ppr(&request(key, method), &mut ws).unwrap();
+                    assert_eq!(answer.method, method);
+                }
+            });
+        }
+    });
+    keys.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let Some(tsv) = shared_tsv() else {
+        println!("skipped: WordNet not found (set WALKDB_SHARED_DATA)");
+        return;
+    };
+    let alphas: Vec<f64> = std::env::var("WALKDB_BENCH_ALPHAS")
+        .map(|s| s.split(',').map(|a| a.parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![0.15, 0.5]);
+    let binary = walkdb_binary();
+    let text = std::fs::read_to_string(&tsv).unwrap();
+    let mut keys: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    // Distinct seeds spread over the key space (a fixed stride: the same in every run).
+    let stride = keys.len() / 420;
+    let seeds: Vec<String> = keys.iter().step_by(stride).take(420).cloned().collect();
+    let scratch = tempfile::tempdir().unwrap();
+    println!("# walk index served from the map: WordNet 3.0, undirected, 1 walk per link");
+    for &alpha in &alphas {
+        let db_dir = scratch.path().join(format!("wn-{alpha}"));
+        let (import_s, _) = timed(
+            Command::new(&binary)
+                .arg("import")
+                .arg(&db_dir)
+                .arg(&tsv)
+                .args(["--undirected", "--alpha", &alpha.to_string()]),
+            scratch.path(),
+        );
+        println!("\n## alpha {alpha} (import {import_s:.1} s)");
+
+        // 1. Fresh processes, one distinct seed each.
+        let mut rows = Vec::new();
+        for method in ["index", "push"] {
+            let (mut walls, mut rss) = (Vec::new(), Vec::new());
+            for seed in seeds.iter().take(15) {
+                let (wall, peak) = timed(
+                    Command::new(&binary)
+                        .arg("ppr")
+                        .arg(&db_dir)
+                        .args(["--seed", seed, "--method", method, "--top", "10"]),
+                    scratch.path(),
+                );
+                walls.push(wall);
+                rss.push(peak as f64);
+            }
+            rows.push((method, median(walls), median(rss)));
+        }
+        let started = Instant::now();
+        let db = Database::builder(&db_dir).open().unwrap();
+        let open_s = started.elapsed().as_secs_f64();
+        let snapshot = db.begin_read().unwrap();
+        let mut ws = PprWorkspace::new();
+        let started = Instant::now();
+        snapshot
+            .ppr(&request(&seeds[15], Method::Index), &mut ws)
+            .unwrap();
+        let first_s = started.elapsed().as_secs_f64();
+        let warm: Vec<f64> = seeds[16..66]
+            .iter()
+            .map(|k| {
+                let t = Instant::now();
+                snapshot.ppr(&request(k, Method::Index), &mut ws).unwrap();
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        let warm_s = median(warm);
+        println!("| fresh process | median wall | median peak RSS |");
+        println!("|---|---|---|");
+        for (method, wall, rss) in &rows {
+            println!(
+                "| walkdb ppr --method {method} | {wall:.3} s | {:.0} MB |",
+                rss / 1e6
+            );
+        }
+        println!(
+            "in process: open {:.1} ms, first index query {:.1} ms, warm index query median {:.2} ms; first / (warm + open) = {:.2}",
+            open_s * 1e3,
+            first_s * 1e3,
+            warm_s * 1e3,
+            first_s / (warm_s + open_s)
+        );
+
+        // 2. Batch throughput on 1 and 2 threads (distinct queries, one snapshot).
+        let batch = &seeds[66..266];
+        for method in [Method::Index, Method::Push] {
+            let one = throughput(&snapshot, batch, method, 1);
+            let two = throughput(&snapshot, batch, method, 2);
+            println!(
+                "batch {}: 1 thread {one:.0} q/s, 2 threads {two:.0} q/s, scaling {:.2}x",
+                method.name(),
+                two / one
+            );
+        }
+        drop(snapshot);
+
+        // 3. Index-query latency, writer idle vs streaming.
+        let latencies = |db: &Database, keys: &[String]| -> Vec<f64> {
+            let mut ws = PprWorkspace::new();
+            keys.iter()
+                .map(|k| {
+                    let t = Instant::now();
+                    let snap = db.begin_read().unwrap();
+                    let answer = snap.ppr(&request(k, Method::Index), &mut ws).unwrap();
+                    assert_eq!(answer.method, Method::Index, "fell back from the index");
+                    t.elapsed().as_secs_f64()
+                })
+                .collect()
+        };
+        let probe = &seeds[266..416];
+        let idle = latencies(&db, probe);
+        let stop = Arc::new(AtomicBool::new(false));
+        let commits = Arc::new(AtomicU64::new(0));
+        let writer = {
+            let (db, stop, commits) = (db.clone(), Arc::clone(&stop), Arc::clone(&commits));
+            let keys = keys.clone();
+            std::thread::spawn(move || {
+                let mut rng = walkdb::rng::Rng::new(5);
+                while !stop.load(Ordering::Acquire) {
+                    let mut txn = db.begin_write().unwrap();
+                    for _ in 0..200 {
+                        let a = &keys[rng.below(keys.len() as u64) as usize];
+                        let b = &keys[rng.below(keys.len() as u64) as usize];
+                        txn.add_edge(a, "streamed", b, 1.0).unwrap();
+                    }
+                    txn.commit().unwrap();
+                    commits.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        // Let the writer get going, then measure.
+        while commits.load(Ordering::Relaxed) < 2 {
+            std::thread::yield_now();
+        }
+        let c0 = commits.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let busy = latencies(&db, probe);
+        let busy_s = started.elapsed().as_secs_f64();
+        let c1 = commits.load(Ordering::Relaxed);
+        stop.store(true, Ordering::Release);
+        writer.join().unwrap();
+        println!(
+            "index query latency, writer idle: p50 {:.2} ms p99 {:.2} ms; writer streaming ({:.1} commits/s of 200 edges): p50 {:.2} ms p99 {:.2} ms; p99 ratio {:.2}",
+            quantile(idle.clone(), 0.5) * 1e3,
+            quantile(idle.clone(), 0.99) * 1e3,
+            (c1 - c0) as f64 / busy_s,
+            quantile(busy.clone(), 0.5) * 1e3,
+            quantile(busy.clone(), 0.99) * 1e3,
+            quantile(busy, 0.99) / quantile(idle, 0.99)
+        );
+        let stats = db.walk_stats().unwrap();
+        println!(
+            "overlay after {} commits: {} walks, {} bytes ({:.0} bytes per repaired walk)",
+            c1,
+            stats.overlay_walks,
+            stats.overlay_bytes,
+            stats.overlay_bytes as f64 / stats.overlay_walks.max(1) as f64
+        );
+    }
+}
