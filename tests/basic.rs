@@ -182,3 +182,48 @@ fn auto_checkpoint_bounds_the_wal() {
     let stats = db.stats().unwrap();
     assert_eq!((stats.generation, stats.checkpoint_lsn), (initial, 0));
 }
+
+/// The walk index's overlay (repairs since the last checkpoint, on the heap) counts toward
+/// auto-checkpoint too: commits at a hub copy its long visit list into the overlay much faster
+/// than they grow the WAL, and a checkpoint folds the overlay into the next walk file.
+#[test]
+fn auto_checkpoint_bounds_the_walk_index_overlay() {
+    use walkdb::backend::{SimBackend, StorageBackend};
+    let sim = SimBackend::new();
+    let limit = 64 * 1024;
+    let db = Database::builder("sim")
+        .backend(std::sync::Arc::new(sim.clone()) as std::sync::Arc<dyn StorageBackend>)
+        .undirected(true)
+        .walks_per_node(4.0)
+        .auto_checkpoint(Some(limit))
+        .open_or_create()
+        .unwrap();
+    let mut loader = db.bulk_loader().unwrap();
+    for i in 0..3000 {
+        loader.add_edge("hub", "r", &format!("leaf{i}"), 1.0).unwrap();
+    }
+    loader.finish().unwrap();
+    let first = db.stats().unwrap().generation;
+    let mut max_overlay = 0;
+    for i in 0..40 {
+        let mut txn = db.begin_write().unwrap();
+        txn.add_edge("hub", "r", &format!("new{i}"), 1.0).unwrap();
+        txn.commit().unwrap();
+        max_overlay = max_overlay.max(db.walk_stats().unwrap().overlay_bytes);
+    }
+    let stats = db.stats().unwrap();
+    assert!(
+        stats.bytes_under("wal/") < limit,
+        "the WAL alone never reached the limit"
+    );
+    assert!(
+        stats.generation > first,
+        "generation {} after {first}: the overlay triggered no checkpoint",
+        stats.generation
+    );
+    assert!(
+        max_overlay <= limit + 64 * 1024,
+        "overlay reached {max_overlay} bytes"
+    );
+    db.verify().unwrap();
+}

@@ -93,6 +93,10 @@ fn version_1_nations_fixture_reads_back() {
     ));
 
     let db = Database::builder(&path).open().unwrap();
+    // The v1 walk file is read and migrated into memory (format 2), not served from the map.
+    let (index, _) = db.walk_index_copy().unwrap();
+    assert_eq!(index.base_source_version(), 1);
+    assert!(index.mapped_bytes() == 0 && index.memory_bytes() > 0);
     assert!(db.options().undirected);
     assert_eq!(db.options().alpha, 0.3);
     assert_eq!(edges(&db), want);
@@ -130,6 +134,10 @@ fn version_1_nations_fixture_reads_back() {
     db.checkpoint().unwrap();
     drop(db);
     let db = Database::builder(&path).open().unwrap();
+    // After the checkpoint the walk file is format 2, served from its map.
+    let (index, _) = db.walk_index_copy().unwrap();
+    assert_eq!(index.base_source_version(), 2);
+    assert!(index.mapped_bytes() > 0);
     assert_eq!(edges(&db).len(), want.len() + 1);
     db.verify().unwrap();
 }

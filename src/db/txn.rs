@@ -316,7 +316,9 @@ impl<'db> WriteTxn<'db> {
             .db
             .inner
             .auto_checkpoint
-            .is_some_and(|limit| self.writer.wal.len() > limit);
+            .is_some_and(|limit| {
+                self.writer.wal.len() > limit || self.writer.walks.overlay_bytes() as u64 > limit
+            });
         // Release the writer: the next transaction may append while this one's group sync
         // runs, and the checkpoint takes the writer itself.
         let db = self.db;
