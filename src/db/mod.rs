@@ -91,9 +91,10 @@ pub struct DatabaseBuilder {
 
 impl DatabaseBuilder {
     /// Checkpoint automatically once the WAL holds more than `bytes` since the last
-    /// checkpoint, or the walk index's overlay (the walks and lists repairs changed since the
-    /// last checkpoint, held on the heap) does (the commit that crosses either runs the
-    /// checkpoint after it is durable), or never with `None`. Default [`DEFAULT_AUTO_CHECKPOINT_BYTES`]: a service that streams
+    /// checkpoint, or the walk index's overlay (the walks and lists repairs wrote since the
+    /// last checkpoint, held on the heap) outgrows both `bytes` and the walk file it overlays
+    /// (the commit that crosses either runs the checkpoint after it is durable), or never with
+    /// `None`. Default [`DEFAULT_AUTO_CHECKPOINT_BYTES`]: a service that streams
     /// facts for months keeps a bounded WAL, delta and recovery time without calling
     /// [`Database::checkpoint`] itself.
     pub fn auto_checkpoint(mut self, bytes: Option<u64>) -> Self {

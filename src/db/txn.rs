@@ -312,13 +312,13 @@ impl<'db> WriteTxn<'db> {
         };
         self.db
             .publish(staging.into_version(&segment, self.db.inner.options.undirected, walks));
-        let checkpoint_due = self
-            .db
-            .inner
-            .auto_checkpoint
-            .is_some_and(|limit| {
-                self.writer.wal.len() > limit || self.writer.walks.overlay_bytes() as u64 > limit
-            });
+        let checkpoint_due = self.db.inner.auto_checkpoint.is_some_and(|limit| {
+            // The overlay may grow to the size of the file it overlays (then folding it
+            // costs about what it holds), and at least to the WAL limit.
+            let walks = &self.writer.walks;
+            self.writer.wal.len() > limit
+                || walks.overlay_bytes() as u64 > limit.max(walks.base_bytes() as u64)
+        });
         // Release the writer: the next transaction may append while this one's group sync
         // runs, and the checkpoint takes the writer itself.
         let db = self.db;

@@ -252,6 +252,7 @@ impl WalkIndex {
                 summary.walks_added += 1;
             }
         }
+        self.seal();
         Ok(summary)
     }
 

@@ -8,14 +8,19 @@
 //!
 //! An index is a *base* (an immutable version 2 file, served in place from its map) plus an
 //! *overlay* of what repairs changed since that file was written: replaced walks, and copies of
-//! the start and visit lists they touched. The overlay is copy-on-write in chunks of 64
-//! entries, so a clone (one per committed version) copies a table of chunk pointers and a
-//! later repair copies only the chunks and lists it changes. Readers of an older clone never
-//! see a newer repair and never wait for one.
+//! the start and visit lists they touched, sealed into one immutable block per commit, with
+//! copy-on-write tables (chunks of 64 ids) pointing at the newest copies. A clone (one per
+//! committed version) copies the block list and a table of chunk pointers; a later repair
+//! copies only the chunks it changes. Readers of an older clone never see a newer repair and
+//! never wait for one.
 
 use crate::graph::NodeId;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasherDefault;
+
+/// Maps keyed by internal node and walk ids (not user data), with a fast hasher.
+type IdMap<V> = HashMap<u32, V, BuildHasherDefault<crate::hash::StrHasher>>;
 use std::sync::Arc;
 
 use super::base::WalkBase;
@@ -103,92 +108,182 @@ pub struct WalkRef<'a> {
 /// Entries per copy-on-write chunk of an overlay table.
 const CHUNK: usize = 64;
 
-/// A sparse table of overrides keyed by node or walk id, copy-on-write in chunks: cloning it
-/// copies one pointer per 64 ids; changing an entry copies that entry's chunk if a clone
-/// shares it.
-#[derive(Clone, Debug)]
-pub(crate) struct CowTable<T> {
-    chunks: Vec<Option<Arc<[Option<T>; CHUNK]>>>,
+/// Where an overlay entry lives: entry `index` of commit block `block` (its walks for the
+/// slot table, its lists for the node tables). Plain data, so copying a table chunk is a
+/// memcpy of 512 bytes (no reference counts per entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Loc {
+    block: u32,
+    index: u32,
+}
+
+impl Loc {
+    const NONE: Loc = Loc {
+        block: u32::MAX,
+        index: u32::MAX,
+    };
+}
+
+/// A sparse table of overlay locations keyed by node or walk id, copy-on-write in chunks of
+/// 64: cloning it copies one pointer per 64 ids; changing an entry copies that chunk when a
+/// clone shares it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CowTable {
+    chunks: Vec<Option<Arc<[Loc; CHUNK]>>>,
     entries: usize,
 }
 
-impl<T> Default for CowTable<T> {
-    fn default() -> CowTable<T> {
-        CowTable {
-            chunks: Vec::new(),
-            entries: 0,
-        }
-    }
-}
-
-impl<T: Clone> CowTable<T> {
+impl CowTable {
     #[inline]
-    pub(crate) fn get(&self, i: usize) -> Option<&T> {
-        self.chunks.get(i / CHUNK)?.as_ref()?[i % CHUNK].as_ref()
+    fn get(&self, i: usize) -> Option<Loc> {
+        let loc = self.chunks.get(i / CHUNK)?.as_ref()?[i % CHUNK];
+        (loc != Loc::NONE).then_some(loc)
     }
 
-    fn chunk_mut(&mut self, i: usize) -> &mut Option<T> {
+    fn set(&mut self, i: usize, loc: Loc) {
         let c = i / CHUNK;
         if self.chunks.len() <= c {
             self.chunks.resize(c + 1, None);
         }
-        let chunk = self.chunks[c].get_or_insert_with(|| Arc::new(std::array::from_fn(|_| None)));
-        &mut Arc::make_mut(chunk)[i % CHUNK]
-    }
-
-    /// The entry at `i`, created by `init` if absent; its chunk unshared first.
-    pub(crate) fn entry(&mut self, i: usize, init: impl FnOnce() -> T) -> &mut T {
-        if self.get(i).is_none() {
+        let chunk = self.chunks[c].get_or_insert_with(|| Arc::new([Loc::NONE; CHUNK]));
+        let slot = &mut Arc::make_mut(chunk)[i % CHUNK];
+        if *slot == Loc::NONE {
             self.entries += 1;
         }
-        self.chunk_mut(i).get_or_insert_with(init)
-    }
-
-    pub(crate) fn set(&mut self, i: usize, value: T) {
-        let slot = self.chunk_mut(i);
-        let fresh = slot.is_none();
-        *slot = Some(value);
-        if fresh {
-            self.entries += 1;
-        }
+        *slot = loc;
     }
 
     /// Number of ids with an entry.
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.entries
+    }
+
+    /// `(id, location)` of every entry, in id order.
+    fn entries(&self) -> impl Iterator<Item = (usize, Loc)> + '_ {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk.iter().flat_map(move |locs| {
+                locs.iter()
+                    .enumerate()
+                    .filter(|(_, &loc)| loc != Loc::NONE)
+                    .map(move |(k, &loc)| (c * CHUNK + k, loc))
+            })
+        })
+    }
+
+    /// Bytes of the chunks (shared ones counted in full).
+    fn bytes(&self) -> usize {
+        8 * self.chunks.len()
+            + self.chunks.iter().flatten().count() * std::mem::size_of::<[Loc; CHUNK]>()
     }
 }
 
-/// A walk replaced by a repair (empty `nodes`: the slot was freed).
+/// What one committed repair wrote: every walk and list it changed, whole. Immutable once
+/// sealed; shared by every version that can see it.
+#[derive(Debug, Default)]
+struct Block {
+    walks: Vec<OwnedWalk>,
+    lists: Vec<Vec<u32>>,
+}
+
+fn walk_bytes(w: &OwnedWalk) -> usize {
+    std::mem::size_of::<OwnedWalk>() + 4 * w.nodes.capacity()
+}
+
+#[allow(clippy::ptr_arg)] // the capacity, which only the Vec knows
+fn list_bytes(list: &Vec<u32>) -> usize {
+    std::mem::size_of::<Vec<u32>>() + 4 * list.capacity()
+}
+
+/// Bytes of the sealed entry at `loc` (a walk when `walk`, else a list).
+fn entry_bytes(blocks: &[Arc<Block>], loc: Loc, walk: bool) -> usize {
+    let Some(block) = blocks.get(loc.block as usize) else {
+        return 0;
+    };
+    if walk {
+        block.walks.get(loc.index as usize).map_or(0, walk_bytes)
+    } else {
+        block.lists.get(loc.index as usize).map_or(0, list_bytes)
+    }
+}
+
+/// A walk a repair replaced, while its commit is in progress (empty `nodes`: freed).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct OwnedWalk {
     pub(crate) nodes: Vec<NodeId>,
     pub(crate) end: WalkEnd,
 }
 
-/// The walk index: a base file plus a copy-on-write overlay. See the module documentation of
+/// The walk index: a base file plus an overlay. See the module documentation of
 /// [`crate::walks`] and of this file.
-#[derive(Clone, Debug)]
+///
+/// The overlay has two parts. *Sealed*: one immutable block per committed transaction since
+/// the base was written (the walks and lists it changed, each whole), and tables mapping walk
+/// and node ids to their newest copy; published versions share
+/// blocks and table chunks. *Pending*: the writer's changes in the transaction being repaired,
+/// in hash maps, sealed into a new block when the repair ends ([`WalkIndex::seal`]). Reads
+/// look at pending, then sealed, then the base.
+#[derive(Debug)]
 pub struct WalkIndex {
     pub(crate) params: WalkIndexParams,
     pub(crate) node_count: usize,
     pub(crate) slot_count: usize,
     pub(crate) base: Arc<WalkBase>,
-    /// Per walk slot changed since the base was written: its walk now.
-    pub(crate) slots: CowTable<Arc<OwnedWalk>>,
-    /// Per node whose start list changed: the list now, ascending.
-    pub(crate) starts: CowTable<Arc<Vec<u32>>>,
-    /// Per node whose visit records changed: the sorted multiset of walk ids now, one entry per
-    /// *recorded visit* (a position where the walk moved on, or its last position if it died
-    /// there).
-    pub(crate) visits: CowTable<Arc<Vec<u32>>>,
+    blocks: Vec<Arc<Block>>,
+    /// Per walk slot changed since the base was written: its newest copy.
+    slots: CowTable,
+    /// Per node whose start list changed: the newest list (walk ids, ascending).
+    starts: CowTable,
+    /// Per node whose visit records changed: the newest sorted multiset of walk ids, one entry
+    /// per *recorded visit* (a position where the walk moved on, or its last position if it
+    /// died there).
+    visits: CowTable,
+    pending_walks: IdMap<OwnedWalk>,
+    pending_starts: IdMap<Vec<u32>>,
+    pending_visits: IdMap<Vec<u32>>,
     /// Free slot ids; the smallest is reused first so id allocation depends on content only.
     pub(crate) free: BinaryHeap<Reverse<u32>>,
-    /// Heap bytes the overlay holds (walks, copied lists, chunk tables), kept as changes
-    /// happen.
-    pub(crate) overlay_bytes: usize,
+    /// Heap bytes of the sealed blocks, and how many of them are superseded copies.
+    block_bytes: usize,
+    garbage_bytes: usize,
     #[cfg(test)]
     pub(crate) mode: super::RepairMode,
+}
+
+impl Clone for WalkIndex {
+    /// A clone shares the base, the sealed blocks and the table chunks (a version published
+    /// after a commit costs one pointer per 64 ids); pending maps are copied only when not
+    /// empty (their capacity is not).
+    fn clone(&self) -> WalkIndex {
+        let copy = |m: &IdMap<Vec<u32>>| {
+            if m.is_empty() {
+                IdMap::default()
+            } else {
+                m.clone()
+            }
+        };
+        WalkIndex {
+            params: self.params,
+            node_count: self.node_count,
+            slot_count: self.slot_count,
+            base: Arc::clone(&self.base),
+            blocks: self.blocks.clone(),
+            slots: self.slots.clone(),
+            starts: self.starts.clone(),
+            visits: self.visits.clone(),
+            pending_walks: if self.pending_walks.is_empty() {
+                IdMap::default()
+            } else {
+                self.pending_walks.clone()
+            },
+            pending_starts: copy(&self.pending_starts),
+            pending_visits: copy(&self.pending_visits),
+            free: self.free.clone(),
+            block_bytes: self.block_bytes,
+            garbage_bytes: self.garbage_bytes,
+            #[cfg(test)]
+            mode: self.mode,
+        }
+    }
 }
 
 impl PartialEq for WalkIndex {
@@ -205,8 +300,6 @@ impl PartialEq for WalkIndex {
     }
 }
 
-const LIST_OVERHEAD: usize = std::mem::size_of::<Vec<u32>>() + 16;
-
 impl WalkIndex {
     /// Serves a base as an index with an empty overlay.
     pub(crate) fn from_base(base: WalkBase) -> Result<WalkIndex, WalkIndexError> {
@@ -216,11 +309,16 @@ impl WalkIndex {
             node_count: base.node_count(),
             slot_count: base.slot_count(),
             base: Arc::new(base),
+            blocks: Vec::new(),
             slots: CowTable::default(),
             starts: CowTable::default(),
             visits: CowTable::default(),
+            pending_walks: IdMap::default(),
+            pending_starts: IdMap::default(),
+            pending_visits: IdMap::default(),
             free,
-            overlay_bytes: 0,
+            block_bytes: 0,
+            garbage_bytes: 0,
             #[cfg(test)]
             mode: super::RepairMode::Correct,
         })
@@ -255,6 +353,9 @@ impl WalkIndex {
         self.slots.len() == 0
             && self.starts.len() == 0
             && self.visits.len() == 0
+            && self.pending_walks.is_empty()
+            && self.pending_starts.is_empty()
+            && self.pending_visits.is_empty()
             && self.node_count == self.base.node_count()
             && self.slot_count == self.base.slot_count()
     }
@@ -274,15 +375,45 @@ impl WalkIndex {
         self.slot_count
     }
 
-    /// Walks replaced since the base file was written (the overlay's walk entries).
-    pub fn overlay_walks(&self) -> usize {
-        self.slots.len()
+    /// Bytes of the base file (mapped or in memory).
+    pub fn base_bytes(&self) -> usize {
+        self.base.bytes().len()
     }
 
-    /// Heap bytes of the overlay: what changed since the base file was written.
+    /// Walks replaced since the base file was written (the overlay's walk entries).
+    pub fn overlay_walks(&self) -> usize {
+        self.slots.len() + self.pending_walks.len()
+    }
+
+    /// Heap bytes of the overlay: the sealed blocks (every copy written since the base file,
+    /// superseded ones included: they live until the next checkpoint folds the overlay), the
+    /// tables and the pending changes.
     pub fn overlay_bytes(&self) -> usize {
-        self.overlay_bytes
-            + 8 * (self.slots.chunks.len() + self.starts.chunks.len() + self.visits.chunks.len())
+        let pending: usize = self
+            .pending_walks
+            .values()
+            .map(|w| 48 + 4 * w.nodes.len())
+            .chain(
+                self.pending_starts
+                    .values()
+                    .chain(self.pending_visits.values())
+                    .map(|l| 48 + 4 * l.len()),
+            )
+            .sum();
+        self.block_bytes
+            + 8 * self.blocks.len()
+            + self.slots.bytes()
+            + self.starts.bytes()
+            + self.visits.bytes()
+            + pending
+    }
+
+    #[inline]
+    fn sealed_list(&self, loc: Loc) -> &[u32] {
+        self.blocks
+            .get(loc.block as usize)
+            .and_then(|b| b.lists.get(loc.index as usize))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The walk in slot `id`, or `None` for a free or unknown slot. A damaged base file gives
@@ -292,8 +423,21 @@ impl WalkIndex {
         if id as usize >= self.slot_count {
             return Ok(None);
         }
-        if let Some(w) = self.slots.get(id as usize) {
-            return Ok((!w.nodes.is_empty()).then_some(WalkRef {
+        if !self.pending_walks.is_empty() {
+            if let Some(w) = self.pending_walks.get(&id) {
+                return Ok((!w.nodes.is_empty()).then_some(WalkRef {
+                    id,
+                    nodes: &w.nodes,
+                    end: w.end,
+                }));
+            }
+        }
+        if let Some(loc) = self.slots.get(id as usize) {
+            let walk = self
+                .blocks
+                .get(loc.block as usize)
+                .and_then(|b| b.walks.get(loc.index as usize));
+            return Ok(walk.filter(|w| !w.nodes.is_empty()).map(|w| WalkRef {
                 id,
                 nodes: &w.nodes,
                 end: w.end,
@@ -308,8 +452,13 @@ impl WalkIndex {
     /// Ids of the walks started at `node`, ascending (empty for an unknown node).
     #[inline]
     pub fn walk_ids_from(&self, node: NodeId) -> Result<&[u32], WalkIndexError> {
+        if !self.pending_starts.is_empty() {
+            if let Some(list) = self.pending_starts.get(&node) {
+                return Ok(list);
+            }
+        }
         match self.starts.get(node as usize) {
-            Some(list) => Ok(list),
+            Some(loc) => Ok(self.sealed_list(loc)),
             None => self.base.starts(node),
         }
     }
@@ -331,8 +480,13 @@ impl WalkIndex {
     /// The recorded visits at `node` as walk ids, ascending, one entry per visit (a multiset).
     #[inline]
     pub fn visit_records_at(&self, node: NodeId) -> Result<&[u32], WalkIndexError> {
+        if !self.pending_visits.is_empty() {
+            if let Some(list) = self.pending_visits.get(&node) {
+                return Ok(list);
+            }
+        }
         match self.visits.get(node as usize) {
-            Some(list) => Ok(list),
+            Some(loc) => Ok(self.sealed_list(loc)),
             None => self.base.visits(node),
         }
     }
@@ -357,45 +511,58 @@ impl WalkIndex {
         }
     }
 
-    /// The overlay list of `node` in `table`, copied from the base list on first change.
+    /// The pending copy of a node's list (`visits` or `starts`), made from the sealed or base
+    /// list on first change in this repair. One hash lookup when it exists.
     fn list_mut<'s>(
-        table: &'s mut CowTable<Arc<Vec<u32>>>,
-        overlay_bytes: &mut usize,
+        pending: &'s mut IdMap<Vec<u32>>,
+        sealed: &CowTable,
+        blocks: &[Arc<Block>],
+        base: impl FnOnce() -> Result<&'s [u32], WalkIndexError>,
         node: NodeId,
-        base: impl FnOnce() -> Result<Vec<u32>, WalkIndexError>,
     ) -> Result<&'s mut Vec<u32>, WalkIndexError> {
-        if table.get(node as usize).is_none() {
-            let list = base()?;
-            *overlay_bytes += LIST_OVERHEAD + 4 * list.len();
-            table.set(node as usize, Arc::new(list));
+        use std::collections::hash_map::Entry;
+        match pending.entry(node) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let list = match sealed.get(node as usize) {
+                    Some(loc) => blocks
+                        .get(loc.block as usize)
+                        .and_then(|b| b.lists.get(loc.index as usize))
+                        .cloned()
+                        .unwrap_or_default(),
+                    None => base()?.to_vec(),
+                };
+                Ok(e.insert(list))
+            }
         }
-        let list = table.entry(node as usize, || Arc::new(Vec::new()));
-        if Arc::strong_count(list) > 1 {
-            // Copied for this version: an older version keeps the shared one.
-            *overlay_bytes += LIST_OVERHEAD + 4 * list.len();
-        }
-        Ok(Arc::make_mut(list))
     }
 
     fn visits_mut(&mut self, node: NodeId) -> Result<&mut Vec<u32>, WalkIndexError> {
         let base = &self.base;
-        WalkIndex::list_mut(&mut self.visits, &mut self.overlay_bytes, node, || {
-            Ok(base.visits(node)?.to_vec())
-        })
+        WalkIndex::list_mut(
+            &mut self.pending_visits,
+            &self.visits,
+            &self.blocks,
+            || base.visits(node),
+            node,
+        )
     }
 
     fn starts_mut(&mut self, node: NodeId) -> Result<&mut Vec<u32>, WalkIndexError> {
         let base = &self.base;
-        WalkIndex::list_mut(&mut self.starts, &mut self.overlay_bytes, node, || {
-            Ok(base.starts(node)?.to_vec())
-        })
+        WalkIndex::list_mut(
+            &mut self.pending_starts,
+            &self.starts,
+            &self.blocks,
+            || base.starts(node),
+            node,
+        )
     }
 
     pub(crate) fn add_record(&mut self, node: NodeId, walk: u32) -> Result<(), WalkIndexError> {
         let list = self.visits_mut(node)?;
         let at = list.partition_point(|&w| w <= walk);
         list.insert(at, walk);
-        self.overlay_bytes += 4;
         Ok(())
     }
 
@@ -422,9 +589,109 @@ impl WalkIndex {
     }
 
     fn set_walk(&mut self, id: u32, nodes: Vec<NodeId>, end: WalkEnd) {
-        self.overlay_bytes += std::mem::size_of::<OwnedWalk>() + 16 + 4 * nodes.len();
-        self.slots
-            .set(id as usize, Arc::new(OwnedWalk { nodes, end }));
+        self.pending_walks.insert(id, OwnedWalk { nodes, end });
+    }
+
+    /// Ends a repair: writes the pending walks and lists into one new immutable block and
+    /// points the tables at it. Clones taken afterwards (published versions) share the block
+    /// and the table chunks; the next repair copies only the chunks it changes.
+    pub(crate) fn seal(&mut self) {
+        if self.pending_walks.is_empty()
+            && self.pending_starts.is_empty()
+            && self.pending_visits.is_empty()
+        {
+            return;
+        }
+        let block = self.blocks.len() as u32;
+        let mut sealed = Block {
+            walks: Vec::with_capacity(self.pending_walks.len()),
+            lists: Vec::with_capacity(self.pending_starts.len() + self.pending_visits.len()),
+        };
+        let (mut bytes, mut superseded) = (0, 0);
+        for (id, w) in self.pending_walks.drain() {
+            if let Some(old) = self.slots.get(id as usize) {
+                superseded += entry_bytes(&self.blocks, old, true);
+            }
+            bytes += walk_bytes(&w);
+            let index = sealed.walks.len() as u32;
+            sealed.walks.push(w);
+            self.slots.set(id as usize, Loc { block, index });
+        }
+        for (table, pending) in [
+            (&mut self.starts, &mut self.pending_starts),
+            (&mut self.visits, &mut self.pending_visits),
+        ] {
+            for (node, list) in pending.drain() {
+                if let Some(old) = table.get(node as usize) {
+                    superseded += entry_bytes(&self.blocks, old, false);
+                }
+                bytes += list_bytes(&list);
+                let index = sealed.lists.len() as u32;
+                sealed.lists.push(list);
+                table.set(node as usize, Loc { block, index });
+            }
+        }
+        self.block_bytes += bytes;
+        self.garbage_bytes += superseded;
+        self.blocks.push(Arc::new(sealed));
+        // Superseded copies stay in their blocks (older versions may read them). Once they
+        // outweigh the live entries, copy the live ones into one block: O(overlay), and the
+        // old blocks go when the last version holding them does.
+        if self.garbage_bytes > (self.block_bytes - self.garbage_bytes).max(4 << 20) {
+            self.compact();
+        }
+    }
+
+    /// Rewrites the overlay's live entries into one block (see [`WalkIndex::seal`]).
+    pub(crate) fn compact(&mut self) {
+        let mut fresh = Block::default();
+        let blocks = std::mem::take(&mut self.blocks);
+        let mut bytes = 0;
+        let mut slots = CowTable::default();
+        for (id, loc) in self.slots.entries() {
+            if let Some(w) = blocks
+                .get(loc.block as usize)
+                .and_then(|b| b.walks.get(loc.index as usize))
+            {
+                bytes += walk_bytes(w);
+                slots.set(
+                    id,
+                    Loc {
+                        block: 0,
+                        index: fresh.walks.len() as u32,
+                    },
+                );
+                fresh.walks.push(w.clone());
+            }
+        }
+        let mut lists = |table: &CowTable| {
+            let mut out = CowTable::default();
+            for (node, loc) in table.entries() {
+                if let Some(list) = blocks
+                    .get(loc.block as usize)
+                    .and_then(|b| b.lists.get(loc.index as usize))
+                {
+                    bytes += list_bytes(list);
+                    out.set(
+                        node,
+                        Loc {
+                            block: 0,
+                            index: fresh.lists.len() as u32,
+                        },
+                    );
+                    fresh.lists.push(list.clone());
+                }
+            }
+            out
+        };
+        let starts = lists(&self.starts);
+        let visits = lists(&self.visits);
+        self.slots = slots;
+        self.starts = starts;
+        self.visits = visits;
+        self.blocks = vec![Arc::new(fresh)];
+        self.block_bytes = bytes;
+        self.garbage_bytes = 0;
     }
 
     /// Stores a new walk (records included) in the smallest free slot and returns its id.
