@@ -299,7 +299,7 @@ fn main() {
             );
         }
         println!(
-            "overlay peak while streaming: {peak_walks} walks, {:.1} MB ({:.0} bytes per repaired walk, lists included); auto-checkpoint folds it at 64 MiB",
+            "overlay peak while streaming: {peak_walks} walks, {:.1} MB ({:.0} bytes per repaired walk, lists included); auto-checkpoint folds it past the larger of 64 MiB and the walk file",
             peak_bytes as f64 / 1e6,
             peak_bytes as f64 / peak_walks.max(1) as f64
         );

@@ -262,6 +262,9 @@ impl Database {
             edge_count: new.edge_count,
             relation_count: new.relation_count,
             walks: WalkState::new(walks, &walk_name),
+            projection: Default::default(),
+            changed: None,
+            epoch: 0,
         });
         // The old walk file can go at once: older versions that still serve it keep reading
         // through their map (an unlinked file stays readable while mapped; the simulated

@@ -18,7 +18,7 @@ mod walks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -91,8 +91,9 @@ pub struct DatabaseBuilder {
 
 impl DatabaseBuilder {
     /// Checkpoint automatically once the WAL holds more than `bytes` since the last
-    /// checkpoint, or the walk index's overlay (the walks and lists repairs wrote since the
-    /// last checkpoint, held on the heap) outgrows both `bytes` and the walk file it overlays
+    /// checkpoint, or the live part of the walk index's overlay (the walks and lists repairs
+    /// changed since the last checkpoint, held on the heap) outgrows both `bytes` and the walk
+    /// file it overlays
     /// (the commit that crosses either runs the checkpoint after it is durable), or never with
     /// `None`. Default [`DEFAULT_AUTO_CHECKPOINT_BYTES`]: a service that streams
     /// facts for months keeps a bounded WAL, delta and recovery time without calling
@@ -450,7 +451,29 @@ pub(crate) struct Version {
     pub(crate) relation_count: u32,
     /// The walk index as of `lsn`.
     pub(crate) walks: WalkState,
+    /// The graph's link projection at `lsn`, built by the version's first query.
+    pub(crate) projection: std::sync::OnceLock<Arc<CsrGraph>>,
+    /// The nodes whose walkable links differ from the graph at `lsn - 1` (`None` when not
+    /// known: a version made by an import, a checkpoint or an open).
+    pub(crate) changed: Option<Arc<[NodeId]>>,
+    /// Projection-cache epoch, set by `publish`: bumped by every version whose changes are
+    /// not known (an import changes the graph without a new LSN), so an LSN names one graph
+    /// within an epoch.
+    pub(crate) epoch: u64,
 }
+
+/// The newest link projection built, and the nodes each recent commit changed, so the first
+/// query on a new version patches the newest projection instead of rebuilding it (see
+/// `Snapshot::projection`).
+#[derive(Debug, Default)]
+pub(crate) struct ProjectionCache {
+    pub(crate) epoch: u64,
+    pub(crate) latest: Option<(u64, Arc<CsrGraph>)>,
+    pub(crate) recent: std::collections::VecDeque<(u64, Arc<[NodeId]>)>,
+}
+
+/// Commits whose changed nodes the projection cache remembers.
+pub(crate) const RECENT_CHANGES: usize = 256;
 
 /// The writer's state, behind the writer lock.
 #[derive(Debug)]
@@ -484,10 +507,6 @@ impl Writer {
     }
 }
 
-/// The link projection built for one version: its LSN, the version (weak, so the cache does
-/// not keep an old generation mapped) and the projection.
-pub(crate) type CachedProjection = (u64, Weak<Version>, Arc<CsrGraph>);
-
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) path: String,
@@ -500,7 +519,9 @@ pub(crate) struct Inner {
     pub(crate) writer: Mutex<Writer>,
     pub(crate) current: RwLock<Arc<Version>>,
     pub(crate) names: RwLock<Names>,
-    pub(crate) projection: Mutex<Option<CachedProjection>>,
+    /// Link projections: the newest built and recent commits' changes (held briefly, never
+    /// across a build).
+    pub(crate) projections: Mutex<ProjectionCache>,
     /// Group-commit state ([`Durability::Group`]).
     pub(crate) group: group::GroupSync,
 }
@@ -570,7 +591,7 @@ impl Database {
             }),
             current: RwLock::new(Arc::new(version)),
             names: RwLock::new(names),
-            projection: Mutex::new(None),
+            projections: Mutex::new(ProjectionCache::default()),
             group: group::GroupSync::default(),
         };
         Database {
@@ -617,7 +638,22 @@ impl Database {
         self.inner.group.sync_count()
     }
 
-    pub(crate) fn publish(&self, version: Version) {
+    pub(crate) fn publish(&self, mut version: Version) {
+        let mut cache = self.inner.projections.lock();
+        match &version.changed {
+            Some(changed) => {
+                if cache.recent.len() == RECENT_CHANGES {
+                    cache.recent.pop_front();
+                }
+                cache.recent.push_back((version.lsn, Arc::clone(changed)));
+            }
+            None => {
+                cache.epoch += 1;
+                cache.latest = None;
+                cache.recent.clear();
+            }
+        }
+        version.epoch = cache.epoch;
         *self.inner.current.write() = Arc::new(version);
     }
 }

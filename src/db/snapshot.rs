@@ -153,29 +153,74 @@ impl Snapshot {
 
     /// The in-memory CSR projection PPR runs on, built once per version and shared.
     pub fn projection(&self) -> Arc<CsrGraph> {
-        let mut cache = self.inner.projection.lock();
-        if let Some((lsn, version, graph)) = cache.as_ref() {
-            if *lsn == self.version.lsn
-                && version
-                    .upgrade()
-                    .is_some_and(|v| Arc::ptr_eq(&v, &self.version))
+        // Built once per version, by its first query; readers of other versions never wait
+        // for it (the cell is the version's own, and the shared cache's lock is never held
+        // across a build).
+        Arc::clone(self.version.projection.get_or_init(|| {
+            let lsn = self.version.lsn;
+            let view = &self.version.view;
+            // The newest projection built, if every commit between it and this version is
+            // remembered: patch it with the nodes those commits changed (a bulk copy).
+            let start = {
+                let cache = self.inner.projections.lock();
+                let same_epoch = cache.epoch == self.version.epoch;
+                cache
+                    .latest
+                    .as_ref()
+                    .filter(|_| same_epoch)
+                    .and_then(|(at, graph)| {
+                        if *at == lsn {
+                            return Some((Arc::clone(graph), Vec::new()));
+                        }
+                        if *at > lsn {
+                            return None;
+                        }
+                        let steps: Vec<&Arc<[NodeId]>> = cache
+                            .recent
+                            .iter()
+                            .filter(|(l, _)| *l > *at && *l <= lsn)
+                            .map(|(_, c)| c)
+                            .collect();
+                        (steps.len() as u64 == lsn - at).then(|| {
+                            let nodes = steps.iter().flat_map(|c| c.iter().copied()).collect();
+                            (Arc::clone(graph), nodes)
+                        })
+                    })
+            };
+            let graph = match start {
+                Some((graph, nodes))
+                    if nodes.is_empty() && graph.node_count() == view.node_count as usize =>
+                {
+                    graph
+                }
+                Some((graph, nodes)) => {
+                    let mut changed = vec![0u64; (view.node_count as usize).div_ceil(64)];
+                    for u in nodes {
+                        if let Some(word) = changed.get_mut(u as usize / 64) {
+                            *word |= 1 << (u % 64);
+                        }
+                    }
+                    Arc::new(CsrGraph::patched(&graph, view, &changed))
+                }
+                None => {
+                    let base = view.segment.link_projection(view.undirected);
+                    // Without changes since the checkpoint the segment's projection is the
+                    // projection; otherwise patch it with the nodes the delta changed.
+                    if view.delta.is_empty() && base.node_count() == view.node_count as usize {
+                        base
+                    } else {
+                        let changed = view.delta.node_bitmap(view.node_count);
+                        Arc::new(CsrGraph::patched(&base, view, &changed))
+                    }
+                }
+            };
+            let mut cache = self.inner.projections.lock();
+            if cache.epoch == self.version.epoch
+                && cache.latest.as_ref().is_none_or(|(at, _)| *at < lsn)
             {
-                return Arc::clone(graph);
+                cache.latest = Some((lsn, Arc::clone(&graph)));
             }
-        }
-        let view = &self.version.view;
-        let base = view.segment.link_projection(view.undirected);
-        // Without changes since the checkpoint the segment's projection is the projection.
-        let graph = if view.delta.is_empty() && base.node_count() == view.node_count as usize {
-            base
-        } else {
-            Arc::new(CsrGraph::from_adjacency(view))
-        };
-        *cache = Some((
-            self.version.lsn,
-            Arc::downgrade(&self.version),
-            Arc::clone(&graph),
-        ));
-        graph
+            graph
+        }))
     }
 }

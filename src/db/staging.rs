@@ -78,6 +78,9 @@ impl Staging {
             edge_count: self.edge_count,
             relation_count: self.relation_count,
             walks,
+            projection: Default::default(),
+            changed: Some(self.touched.iter().copied().collect()),
+            epoch: 0,
         }
     }
 

@@ -317,7 +317,7 @@ impl<'db> WriteTxn<'db> {
             // costs about what it holds), and at least to the WAL limit.
             let walks = &self.writer.walks;
             self.writer.wal.len() > limit
-                || walks.overlay_bytes() as u64 > limit.max(walks.base_bytes() as u64)
+                || walks.overlay_live_bytes() as u64 > limit.max(walks.base_bytes() as u64)
         });
         // Release the writer: the next transaction may append while this one's group sync
         // runs, and the checkpoint takes the writer itself.

@@ -408,6 +408,13 @@ impl WalkIndex {
             + pending
     }
 
+    /// [`WalkIndex::overlay_bytes`] without the superseded copies: what the overlay would hold
+    /// after a compaction. Superseded copies never outweigh the live entries by more than
+    /// 4 MiB (compaction), so the overlay's heap stays below twice this plus 4 MiB.
+    pub fn overlay_live_bytes(&self) -> usize {
+        self.overlay_bytes() - self.garbage_bytes.min(self.block_bytes)
+    }
+
     #[inline]
     fn sealed_list(&self, loc: Loc) -> &[u32] {
         self.blocks
