@@ -15,6 +15,9 @@
 //! Alpha 0.15 and 0.5 (`WALKDB_BENCH_ALPHAS=0.15` for one). Run: `cargo bench --bench
 //! index_serving` (builds the `walkdb` binary first). Figures are printed, never asserted.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,17 +26,6 @@ use std::time::Instant;
 
 use walkdb::ppr::{Method, PprWorkspace};
 use walkdb::{Database, PprRequest, Snapshot};
-
-fn walkdb_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("cargo")
-        .args(["build", "--release", "-p", "walkdb-tools"])
-        .current_dir(root)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building walkdb failed");
-    root.join("target/release/walkdb")
-}
 
 fn shared_tsv() -> Option<PathBuf> {
     let dir = std::env::var_os("WALKDB_SHARED_DATA")
@@ -109,7 +101,7 @@ fn main() {
     let alphas: Vec<f64> = std::env::var("WALKDB_BENCH_ALPHAS")
         .map(|s| s.split(',').map(|a| a.parse().unwrap()).collect())
         .unwrap_or_else(|_| vec![0.15, 0.5]);
-    let binary = walkdb_binary();
+    let binary = support::walkdb_binary();
     let text = std::fs::read_to_string(&tsv).unwrap();
     let mut keys: Vec<String> = text
         .lines()

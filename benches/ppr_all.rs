@@ -15,24 +15,15 @@
 mod families;
 #[path = "igraph/mod.rs"]
 mod igraph;
+#[path = "support/mod.rs"]
+mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use walkdb::graph::NodeId;
 use walkdb::rng::Rng;
-
-fn walkdb_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("cargo")
-        .args(["build", "--release", "-p", "walkdb-tools"])
-        .current_dir(root)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building walkdb failed");
-    root.join("target/release/walkdb")
-}
 
 /// Runs a command, polling its peak RSS; returns (wall seconds, peak bytes).
 fn timed(cmd: &mut Command) -> (f64, u64) {
@@ -68,7 +59,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.5);
-    let binary = walkdb_binary();
+    let binary = support::walkdb_binary();
     let python = igraph::igraph_python();
     let dir = tempfile::tempdir().expect("temp dir");
     println!(

@@ -156,13 +156,7 @@ impl CsrGraph {
         let mut weight_sums = Vec::with_capacity(n);
         offsets.push(0);
         for u in 0..n as NodeId {
-            let mut sum = 0.0;
-            for link in graph.links(u) {
-                targets.push(link.target);
-                rels.push(link.rel);
-                weights.push(link.weight);
-                sum += link.weight;
-            }
+            let sum = push_links(graph, u, &mut targets, &mut rels, &mut weights);
             offsets.push(targets.len());
             weight_sums.push(sum);
         }
@@ -198,13 +192,7 @@ impl CsrGraph {
         let mut u = 0;
         while u < n {
             if is_changed(u) {
-                let mut sum = 0.0;
-                for link in graph.links(u as NodeId) {
-                    targets.push(link.target);
-                    rels.push(link.rel);
-                    weights.push(link.weight);
-                    sum += link.weight;
-                }
+                let sum = push_links(graph, u as NodeId, &mut targets, &mut rels, &mut weights);
                 offsets.push(targets.len());
                 weight_sums.push(sum);
                 u += 1;
@@ -316,6 +304,24 @@ impl CsrGraph {
 }
 
 /// The largest entry (0 for none).
+/// Appends `u`'s links to the CSR columns and returns their weight sum.
+fn push_links(
+    graph: &impl Adjacency,
+    u: NodeId,
+    targets: &mut Vec<NodeId>,
+    rels: &mut Vec<RelId>,
+    weights: &mut Vec<f64>,
+) -> f64 {
+    let mut sum = 0.0;
+    for link in graph.links(u) {
+        targets.push(link.target);
+        rels.push(link.rel);
+        weights.push(link.weight);
+        sum += link.weight;
+    }
+    sum
+}
+
 fn max_of(values: &[f64]) -> f64 {
     values.iter().copied().fold(0.0, f64::max)
 }

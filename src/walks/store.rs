@@ -194,15 +194,28 @@ fn list_bytes(list: &Vec<u32>) -> usize {
     std::mem::size_of::<Vec<u32>>() + 4 * list.capacity()
 }
 
+/// The sealed walk at `loc`.
+fn sealed_walk(blocks: &[Arc<Block>], loc: Loc) -> Option<&OwnedWalk> {
+    blocks
+        .get(loc.block as usize)?
+        .walks
+        .get(loc.index as usize)
+}
+
+/// The sealed list at `loc`.
+fn sealed_list(blocks: &[Arc<Block>], loc: Loc) -> Option<&Vec<u32>> {
+    blocks
+        .get(loc.block as usize)?
+        .lists
+        .get(loc.index as usize)
+}
+
 /// Bytes of the sealed entry at `loc` (a walk when `walk`, else a list).
 fn entry_bytes(blocks: &[Arc<Block>], loc: Loc, walk: bool) -> usize {
-    let Some(block) = blocks.get(loc.block as usize) else {
-        return 0;
-    };
     if walk {
-        block.walks.get(loc.index as usize).map_or(0, walk_bytes)
+        sealed_walk(blocks, loc).map_or(0, walk_bytes)
     } else {
-        block.lists.get(loc.index as usize).map_or(0, list_bytes)
+        sealed_list(blocks, loc).map_or(0, list_bytes)
     }
 }
 
@@ -416,11 +429,8 @@ impl WalkIndex {
     }
 
     #[inline]
-    fn sealed_list(&self, loc: Loc) -> &[u32] {
-        self.blocks
-            .get(loc.block as usize)
-            .and_then(|b| b.lists.get(loc.index as usize))
-            .map_or(&[], Vec::as_slice)
+    fn sealed_slice(&self, loc: Loc) -> &[u32] {
+        sealed_list(&self.blocks, loc).map_or(&[], Vec::as_slice)
     }
 
     /// The walk in slot `id`, or `None` for a free or unknown slot. A damaged base file gives
@@ -440,10 +450,7 @@ impl WalkIndex {
             }
         }
         if let Some(loc) = self.slots.get(id as usize) {
-            let walk = self
-                .blocks
-                .get(loc.block as usize)
-                .and_then(|b| b.walks.get(loc.index as usize));
+            let walk = sealed_walk(&self.blocks, loc);
             return Ok(walk.filter(|w| !w.nodes.is_empty()).map(|w| WalkRef {
                 id,
                 nodes: &w.nodes,
@@ -465,7 +472,7 @@ impl WalkIndex {
             }
         }
         match self.starts.get(node as usize) {
-            Some(loc) => Ok(self.sealed_list(loc)),
+            Some(loc) => Ok(self.sealed_slice(loc)),
             None => self.base.starts(node),
         }
     }
@@ -493,7 +500,7 @@ impl WalkIndex {
             }
         }
         match self.visits.get(node as usize) {
-            Some(loc) => Ok(self.sealed_list(loc)),
+            Some(loc) => Ok(self.sealed_slice(loc)),
             None => self.base.visits(node),
         }
     }
@@ -532,11 +539,7 @@ impl WalkIndex {
             Entry::Occupied(e) => Ok(e.into_mut()),
             Entry::Vacant(e) => {
                 let list = match sealed.get(node as usize) {
-                    Some(loc) => blocks
-                        .get(loc.block as usize)
-                        .and_then(|b| b.lists.get(loc.index as usize))
-                        .cloned()
-                        .unwrap_or_default(),
+                    Some(loc) => sealed_list(blocks, loc).cloned().unwrap_or_default(),
                     None => base()?.to_vec(),
                 };
                 Ok(e.insert(list))
@@ -654,38 +657,24 @@ impl WalkIndex {
         let mut fresh = Block::default();
         let blocks = std::mem::take(&mut self.blocks);
         let mut bytes = 0;
+        let at = |index: usize| Loc {
+            block: 0,
+            index: index as u32,
+        };
         let mut slots = CowTable::default();
         for (id, loc) in self.slots.entries() {
-            if let Some(w) = blocks
-                .get(loc.block as usize)
-                .and_then(|b| b.walks.get(loc.index as usize))
-            {
+            if let Some(w) = sealed_walk(&blocks, loc) {
                 bytes += walk_bytes(w);
-                slots.set(
-                    id,
-                    Loc {
-                        block: 0,
-                        index: fresh.walks.len() as u32,
-                    },
-                );
+                slots.set(id, at(fresh.walks.len()));
                 fresh.walks.push(w.clone());
             }
         }
         let mut lists = |table: &CowTable| {
             let mut out = CowTable::default();
             for (node, loc) in table.entries() {
-                if let Some(list) = blocks
-                    .get(loc.block as usize)
-                    .and_then(|b| b.lists.get(loc.index as usize))
-                {
+                if let Some(list) = sealed_list(&blocks, loc) {
                     bytes += list_bytes(list);
-                    out.set(
-                        node,
-                        Loc {
-                            block: 0,
-                            index: fresh.lists.len() as u32,
-                        },
-                    );
+                    out.set(node, at(fresh.lists.len()));
                     fresh.lists.push(list.clone());
                 }
             }
