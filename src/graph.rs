@@ -95,6 +95,29 @@ pub struct Edge {
 }
 
 impl CsrGraph {
+    /// Assembles a graph from its CSR columns, deriving the summary fields (largest weight
+    /// sum, whether walks can die) every constructor needs.
+    fn from_columns(
+        offsets: Vec<usize>,
+        targets: Vec<NodeId>,
+        rels: Vec<RelId>,
+        weights: Vec<f64>,
+        weight_sums: Vec<f64>,
+        symmetric: bool,
+    ) -> CsrGraph {
+        let no_dangling_targets = no_dangling_targets(&targets, &weight_sums);
+        CsrGraph {
+            offsets,
+            targets,
+            rels,
+            weights,
+            max_weight_sum: max_of(&weight_sums),
+            weight_sums,
+            no_dangling_targets,
+            symmetric,
+        }
+    }
+
     /// Builds the link CSR of `node_count` nodes from stored edges. In undirected mode every
     /// edge also gives the reverse link. Links of a node are ordered: out-links in the order of
     /// `edges`, then (undirected) in-links in the order of `edges`.
@@ -133,17 +156,7 @@ impl CsrGraph {
         let weight_sums: Vec<f64> = (0..node_count)
             .map(|u| weights[offsets[u]..offsets[u + 1]].iter().sum())
             .collect();
-        let no_dangling_targets = no_dangling_targets(&targets, &weight_sums);
-        CsrGraph {
-            offsets,
-            targets,
-            rels,
-            weights,
-            max_weight_sum: max_of(&weight_sums),
-            weight_sums,
-            no_dangling_targets,
-            symmetric: undirected,
-        }
+        CsrGraph::from_columns(offsets, targets, rels, weights, weight_sums, undirected)
     }
 
     /// Copies any adjacency into a CSR, keeping each node's link order.
@@ -160,17 +173,14 @@ impl CsrGraph {
             offsets.push(targets.len());
             weight_sums.push(sum);
         }
-        let no_dangling_targets = no_dangling_targets(&targets, &weight_sums);
-        CsrGraph {
+        CsrGraph::from_columns(
             offsets,
             targets,
             rels,
             weights,
-            max_weight_sum: max_of(&weight_sums),
             weight_sums,
-            no_dangling_targets,
-            symmetric: graph.is_symmetric(),
-        }
+            graph.is_symmetric(),
+        )
     }
 
     /// The projection of `graph`, given `base`, the projection of a graph that differs from it
@@ -216,17 +226,14 @@ impl CsrGraph {
             );
             u = end;
         }
-        let no_dangling_targets = no_dangling_targets(&targets, &weight_sums);
-        CsrGraph {
+        CsrGraph::from_columns(
             offsets,
             targets,
             rels,
             weights,
-            max_weight_sum: max_of(&weight_sums),
             weight_sums,
-            no_dangling_targets,
-            symmetric: graph.is_symmetric(),
-        }
+            graph.is_symmetric(),
+        )
     }
 
     /// A copy whose link weights are multiplied by `multiplier(rel)`; links whose multiplied
@@ -253,17 +260,7 @@ impl CsrGraph {
             offsets.push(targets.len());
             weight_sums.push(sum);
         }
-        let no_dangling_targets = no_dangling_targets(&targets, &weight_sums);
-        CsrGraph {
-            offsets,
-            targets,
-            rels,
-            weights,
-            max_weight_sum: max_of(&weight_sums),
-            weight_sums,
-            no_dangling_targets,
-            symmetric: self.symmetric,
-        }
+        CsrGraph::from_columns(offsets, targets, rels, weights, weight_sums, self.symmetric)
     }
 
     /// True when every link leads to a node that has links (always so in an undirected graph).

@@ -466,14 +466,26 @@ impl WalkIndex {
     /// Ids of the walks started at `node`, ascending (empty for an unknown node).
     #[inline]
     pub fn walk_ids_from(&self, node: NodeId) -> Result<&[u32], WalkIndexError> {
-        if !self.pending_starts.is_empty() {
-            if let Some(list) = self.pending_starts.get(&node) {
+        self.list_at(&self.pending_starts, &self.starts, node, WalkBase::starts)
+    }
+
+    /// A node's newest list: pending in this repair, else sealed, else the base file's.
+    #[inline]
+    fn list_at<'s>(
+        &'s self,
+        pending: &'s IdMap<Vec<u32>>,
+        sealed: &CowTable,
+        node: NodeId,
+        base: fn(&'s WalkBase, NodeId) -> Result<&'s [u32], WalkIndexError>,
+    ) -> Result<&'s [u32], WalkIndexError> {
+        if !pending.is_empty() {
+            if let Some(list) = pending.get(&node) {
                 return Ok(list);
             }
         }
-        match self.starts.get(node as usize) {
+        match sealed.get(node as usize) {
             Some(loc) => Ok(self.sealed_slice(loc)),
-            None => self.base.starts(node),
+            None => base(&self.base, node),
         }
     }
 
@@ -494,15 +506,7 @@ impl WalkIndex {
     /// The recorded visits at `node` as walk ids, ascending, one entry per visit (a multiset).
     #[inline]
     pub fn visit_records_at(&self, node: NodeId) -> Result<&[u32], WalkIndexError> {
-        if !self.pending_visits.is_empty() {
-            if let Some(list) = self.pending_visits.get(&node) {
-                return Ok(list);
-            }
-        }
-        match self.visits.get(node as usize) {
-            Some(loc) => Ok(self.sealed_slice(loc)),
-            None => self.base.visits(node),
-        }
+        self.list_at(&self.pending_visits, &self.visits, node, WalkBase::visits)
     }
 
     /// Number of recorded visits at `node` (moves out of it, plus walks that died there).
