@@ -55,15 +55,6 @@ pub enum InputError {
         /// The name.
         name: String,
     },
-    /// An edge that does not exist (delete of a missing edge).
-    MissingEdge {
-        /// Source key.
-        src: String,
-        /// Relation name.
-        rel: String,
-        /// Destination key.
-        dst: String,
-    },
     /// A weight that is not finite and > 0.
     InvalidWeight {
         /// The weight given.
@@ -89,6 +80,15 @@ pub enum InputError {
         /// The directory.
         path: String,
     },
+    /// `open` was given an option that differs from the one the database was created with.
+    OptionMismatch {
+        /// The option ("undirected", "alpha", "walks_per_node").
+        option: &'static str,
+        /// The database's value.
+        stored: String,
+        /// The value the builder asked for.
+        requested: String,
+    },
 }
 
 impl fmt::Display for InputError {
@@ -98,9 +98,6 @@ impl fmt::Display for InputError {
             InputError::Query(e) => write!(f, "{e}"),
             InputError::UnknownNode { key } => write!(f, "unknown node '{key}'"),
             InputError::UnknownRelation { name } => write!(f, "unknown relation '{name}'"),
-            InputError::MissingEdge { src, rel, dst } => {
-                write!(f, "edge {src} -[{rel}]-> {dst} does not exist")
-            }
             InputError::InvalidWeight { weight } => {
                 write!(f, "weight {weight} is not a finite number > 0")
             }
@@ -110,6 +107,14 @@ impl fmt::Display for InputError {
                 write!(f, "{path} already holds a walkdb database")
             }
             InputError::NotADatabase { path } => write!(f, "{path} holds no walkdb database"),
+            InputError::OptionMismatch {
+                option,
+                stored,
+                requested,
+            } => write!(
+                f,
+                "the database was created with {option} {stored}, not {requested}; its options cannot change"
+            ),
         }
     }
 }
@@ -156,6 +161,22 @@ pub enum Error {
         /// The directory.
         path: String,
     },
+    /// The operation raced a concurrent change and was not applied; it can be retried.
+    Conflict {
+        /// What changed under it.
+        what: String,
+    },
+    /// A write on a handle opened with [`crate::DatabaseBuilder::open_read_only`].
+    ReadOnly {
+        /// What was refused.
+        operation: &'static str,
+    },
+    /// [`crate::Database::close`] while other handles (clones, snapshots, transactions) are
+    /// alive: the database was synced and stays open until the last of them is dropped.
+    InUse {
+        /// Handles alive besides the one being closed.
+        others: usize,
+    },
 }
 
 impl Error {
@@ -179,6 +200,16 @@ impl Error {
     pub fn is_input(&self) -> bool {
         matches!(self, Error::Input(_))
     }
+
+    /// True when an earlier write failure made the database refuse writes until reopened.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self, Error::Poisoned { .. })
+    }
+
+    /// True for an I/O error of the operating system.
+    pub fn is_io(&self) -> bool {
+        matches!(self, Error::Io { .. })
+    }
 }
 
 impl fmt::Display for Error {
@@ -192,6 +223,18 @@ impl fmt::Display for Error {
                 "the database refuses writes after an earlier I/O failure ({cause}); reopen it"
             ),
             Error::Locked { path } => write!(f, "{path} is already open in another process"),
+            Error::Conflict { what } => write!(f, "{what}"),
+            Error::ReadOnly { operation } => {
+                write!(
+                    f,
+                    "{operation} needs a writable handle; this one is read-only"
+                )
+            }
+            Error::InUse { others } => write!(
+                f,
+                "{others} other handles (clones, snapshots or transactions) are still open; \
+                 the database was synced and closes when the last is dropped"
+            ),
         }
     }
 }

@@ -30,13 +30,16 @@ pub fn wal_file(bytes: &[u8]) {
     sim.set_file_bytes("wal/00000000000000000001.log", bytes.to_vec());
     let backend: Arc<dyn StorageBackend> = Arc::new(sim.clone());
     for checkpoint_lsn in [0, 1, 3] {
-        check_scan(read_wal_dir(&backend, checkpoint_lsn));
+        for mode in [ScanMode::Recover, ScanMode::Follow] {
+            check_scan(read_wal_dir(&backend, checkpoint_lsn, mode));
+        }
     }
     if bytes.len() > 64 {
         let (a, b) = bytes.split_at(bytes.len() / 2);
         sim.set_file_bytes("wal/00000000000000000001.log", a.to_vec());
         sim.set_file_bytes("wal/00000000000000000002.log", b.to_vec());
-        check_scan(read_wal_dir(&backend, 0));
+        check_scan(read_wal_dir(&backend, 0, ScanMode::Recover));
+        check_scan(read_wal_dir(&backend, 0, ScanMode::Follow));
     }
 }
 

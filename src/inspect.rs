@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::adjacency::{Segment, SEGMENT_DIR};
-use crate::backend::{FsBackend, StorageBackend};
+use crate::backend::{FileBytes, FsBackend, StorageBackend};
 use crate::catalog::CATALOG_FILE;
 use crate::wal::{inspect_file, WAL_DIR};
 
@@ -91,13 +91,40 @@ fn all_files(backend: &Arc<dyn StorageBackend>) -> Vec<String> {
     names
 }
 
-/// Reports on every file of the database directory `dir`.
+/// A file's bytes, read so that a live writer can neither see a write nor fault this process:
+/// generation files (immutable once renamed into place, never truncated) are mapped, every
+/// other file (the WAL a writer appends to and truncates at recovery, `.tmp` files being
+/// written, the catalog) is copied into memory.
+fn read_only_bytes(backend: &Arc<dyn StorageBackend>, name: &str) -> std::io::Result<FileBytes> {
+    let immutable = (name.starts_with(SEGMENT_DIR) && name.ends_with(".seg"))
+        || (name.starts_with(crate::db::WALK_DIR) && name.ends_with(".wix"));
+    if immutable {
+        backend.map(name)
+    } else {
+        backend.read_all(name).map(FileBytes::from_vec)
+    }
+}
+
+/// Reports on every file of the database directory `dir`. Read-only, and safe on a database a
+/// writer in another process is using.
+///
+/// With a writer live, what its work in progress looks like is not reported as damage: a file
+/// deleted between the listing and the read (a checkpoint's clean-up), a `.tmp` file being
+/// written, and a record at the end of the newest WAL file still being appended.
 pub fn files(dir: &Path) -> Vec<FileReport> {
     let backend = backend(dir);
+    let live = backend.writer_active().unwrap_or(false);
     let mut reports = Vec::new();
-    for name in all_files(&backend) {
-        let bytes = match backend.map(&name) {
+    let names = all_files(&backend);
+    let newest_wal = names
+        .iter()
+        .filter(|n| n.starts_with(WAL_DIR) && n.ends_with(".log"))
+        .max()
+        .cloned();
+    for name in names {
+        let bytes = match read_only_bytes(&backend, &name) {
             Ok(bytes) => bytes,
+            Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
                 reports.push(FileReport {
                     name,
@@ -133,10 +160,27 @@ pub fn files(dir: &Path) -> Vec<FileReport> {
             report
                 .header
                 .push(("records".into(), records.len().to_string()));
-            for r in records.iter().filter(|r| r.status != "ok") {
+            // The writer's append in progress: the trailing records that are not complete yet.
+            let in_flight = if live && newest_wal.as_deref() == Some(name.as_str()) {
+                records
+                    .iter()
+                    .rev()
+                    .take_while(|r| r.status != "ok")
+                    .count()
+            } else {
+                0
+            };
+            let (complete, appending) = records.split_at(records.len() - in_flight);
+            for r in complete.iter().filter(|r| r.status != "ok") {
                 report
                     .problems
                     .push(format!("offset {}: {}", r.offset, r.status));
+            }
+            if let Some(first) = appending.first() {
+                report.header.push((
+                    "appending_at".into(),
+                    format!("{} (a live writer's record in progress)", first.offset),
+                ));
             }
         } else if name.starts_with(SEGMENT_DIR) && name.ends_with(".seg") {
             report.kind = "segment";
@@ -181,13 +225,20 @@ pub fn files(dir: &Path) -> Vec<FileReport> {
                     }
                 }
             }
-        } else if name.starts_with(crate::db::WALK_DIR) {
+        } else if name.starts_with(crate::db::WALK_DIR) && name.ends_with(".wix") {
             report.kind = "walk-index";
             crate::db::inspect_walk_file(&bytes, &mut report);
         } else if name.ends_with(".tmp") {
-            report
-                .problems
-                .push("leftover of an interrupted write; removed on the next open".into());
+            if live {
+                report.kind = "temporary";
+                report
+                    .header
+                    .push(("state".into(), "being written by the live writer".into()));
+            } else {
+                report
+                    .problems
+                    .push("leftover of an interrupted write; removed on the next open".into());
+            }
         }
         reports.push(report);
     }
@@ -202,7 +253,7 @@ pub fn wal(dir: &Path) -> Vec<WalReport> {
         .into_iter()
         .filter(|n| n.starts_with(WAL_DIR) && n.ends_with(".log"))
     {
-        let Ok(bytes) = backend.map(&name) else {
+        let Ok(bytes) = read_only_bytes(&backend, &name) else {
             continue;
         };
         let (first_lsn, records) = inspect_file(&bytes);
@@ -238,7 +289,7 @@ pub fn wal(dir: &Path) -> Vec<WalReport> {
 /// database lock.
 pub fn manifest(dir: &Path) -> crate::Result<Vec<(String, String)>> {
     let backend = backend(dir);
-    let (_catalog, options, manifest) = crate::catalog::Catalog::open(&backend)?;
+    let (_catalog, options, manifest) = crate::catalog::Catalog::open_read_only(&backend)?;
     Ok(vec![
         ("undirected".into(), options.undirected.to_string()),
         ("alpha".into(), options.alpha.to_string()),

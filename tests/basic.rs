@@ -161,7 +161,7 @@ fn auto_checkpoint_bounds_the_wal() {
     let wal = stats.bytes_under("wal/");
     assert!(wal <= 4096 + 1024, "WAL holds {wal} bytes");
     drop(db);
-    sim.unlock();
+    sim.release_lock();
     let db = open();
     assert_eq!(db.begin_read().unwrap().edge_count(), 200);
     db.verify().unwrap();

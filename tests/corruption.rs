@@ -23,7 +23,7 @@ fn build(undirected: bool) -> SimBackend {
         txn.commit().unwrap();
     }
     drop(db);
-    sim.unlock();
+    sim.release_lock();
     sim
 }
 

@@ -89,7 +89,7 @@ fn build(undirected: bool) -> (SimBackend, Vec<Served>) {
         }
     }
     drop(db);
-    sim.unlock();
+    sim.release_lock();
     (sim, states)
 }
 

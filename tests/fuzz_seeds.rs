@@ -42,7 +42,7 @@ fn database(undirected: bool, fractional: bool) -> SimBackend {
         txn.commit().unwrap();
     }
     drop(db);
-    sim.unlock();
+    sim.release_lock();
     sim
 }
 

@@ -93,7 +93,7 @@ fn acknowledged_group_commits_survive_crashes_at_any_moment() {
             THREADS * COMMITS
         );
         drop(db);
-        image.unlock();
+        image.release_lock();
         let reopened = group_db(&image).unwrap();
         let edges = edge_set(&reopened);
         for &(t, i) in &acked {
@@ -148,7 +148,7 @@ fn concurrent_group_commits_all_land_and_share_syncs() {
     // Everything acknowledged is durable: a crash that drops every unsynced write loses nothing.
     let image = sim.crash(CrashMode::DropAll);
     drop(db);
-    image.unlock();
+    image.release_lock();
     assert_eq!(
         edge_set(&group_db(&image).unwrap()).len(),
         THREADS * COMMITS
@@ -175,7 +175,7 @@ fn a_failed_group_sync_fails_the_waiters_and_poisons_until_reopen() {
     drop(db);
     sim.clear_failures();
     let image = sim.crash(CrashMode::DropAll);
-    image.unlock();
+    image.release_lock();
     let reopened = group_db(&image).unwrap();
     let edges = edge_set(&reopened);
     assert!(edges.contains_key(&("a".into(), "r".into(), "b".into())));

@@ -131,7 +131,7 @@ fn run(steps: Vec<Step>, undirected: bool) {
             Step::Reopen => {
                 drop(db);
                 pending.clear();
-                sim.unlock();
+                sim.release_lock();
                 db = sim_db(&sim, undirected).unwrap();
             }
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{FileBytes, StorageBackend, StorageFile};
+use super::{CatalogAccess, CatalogStorage, FileBytes, StorageBackend, StorageFile};
 
 /// Files in a directory of the local file system.
 #[derive(Debug)]
@@ -127,5 +127,57 @@ impl StorageBackend for FsBackend {
             Err(std::fs::TryLockError::WouldBlock) => Ok(false),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+
+    fn unlock(&self) -> io::Result<()> {
+        match self.lock.lock().take() {
+            Some(file) => file.unlock(),
+            None => Ok(()),
+        }
+    }
+
+    fn writer_active(&self) -> io::Result<bool> {
+        if self.lock.lock().is_some() {
+            return Ok(true);
+        }
+        // Opened for reading only: a missing LOCK file means no writer ever opened it.
+        let file = match File::open(self.path("LOCK")) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        // A shared lock is refused only while a writer holds the exclusive one; it is
+        // released at once (a writer opening in that instant would see the directory busy).
+        match file.try_lock_shared() {
+            Ok(()) => {
+                file.unlock()?;
+                Ok(false)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    fn read_all(&self, name: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.path(name))
+    }
+
+    fn file_len(&self, name: &str) -> io::Result<u64> {
+        Ok(std::fs::metadata(self.path(name))?.len())
+    }
+
+    fn open_catalog(&self, name: &str, access: CatalogAccess) -> io::Result<CatalogStorage> {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        match access {
+            CatalogAccess::Create => options.write(true).create(true).truncate(false),
+            CatalogAccess::Write => options.write(true),
+            CatalogAccess::Read => &mut options,
+        };
+        let file = options.open(self.path(name))?;
+        // Infallible without redb's experimental API; its error type is redb's own.
+        redb::backends::FileBackend::new(file)
+            .map(CatalogStorage::Shared)
+            .map_err(|e| io::Error::other(e.to_string()))
     }
 }

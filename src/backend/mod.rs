@@ -12,8 +12,10 @@ mod sim;
 
 use std::fmt::Debug;
 use std::io;
-use std::ops::Deref;
+use std::ops::{Bound, Deref};
 use std::sync::Arc;
+
+use redb::BackendError;
 
 pub use fs::FsBackend;
 pub use sim::{CrashMode, FailMode, SimBackend};
@@ -87,28 +89,200 @@ pub trait StorageBackend: Send + Sync + Debug + 'static {
     fn sync_dir(&self, dir: &str) -> io::Result<()>;
     /// Takes the exclusive lock of the database directory; false when another handle holds it.
     fn try_lock(&self) -> io::Result<bool>;
+    /// Releases the directory lock taken by [`StorageBackend::try_lock`] (a no-op without one).
+    fn unlock(&self) -> io::Result<()>;
+    /// True when some handle (of any process) holds the directory lock: a writer is live.
+    fn writer_active(&self) -> io::Result<bool>;
+    /// The whole file read into memory, without opening it for writing: how read-only handles
+    /// and the inspection tool read files another process may still append to, truncate or
+    /// delete (a map of such a file could fault).
+    fn read_all(&self, name: &str) -> io::Result<Vec<u8>>;
+    /// Length of a file, without opening it for writing.
+    fn file_len(&self, name: &str) -> io::Result<u64>;
+    /// Opens `name` as the catalog's redb storage. The default adapts [`StorageBackend::open`],
+    /// which cannot take redb's byte-range locks, so only one process may use the catalog (redb's
+    /// exclusive mode); a backend whose files other processes can open returns storage that
+    /// takes them (see [`CatalogStorage::shared`]).
+    fn open_catalog(&self, name: &str, access: CatalogAccess) -> io::Result<CatalogStorage> {
+        if access == CatalogAccess::Read {
+            // The adapter opens files read-write; a copy in memory keeps every byte unwritten.
+            return Ok(CatalogStorage::Memory(MemoryFile::new(
+                self.read_all(name)?,
+            )));
+        }
+        let file = self.open(name, access == CatalogAccess::Create)?;
+        Ok(CatalogStorage::Adapted(file))
+    }
 }
 
-/// Adapts one of our files to redb's backend trait, so the catalog's writes and syncs also go
-/// through the backend (and crash tests cover redb too).
-#[derive(Debug)]
-pub(crate) struct RedbFile(pub(crate) Arc<dyn StorageFile>);
+/// How the catalog file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CatalogAccess {
+    /// Created if missing, read and written.
+    Create,
+    /// Read and written.
+    Write,
+    /// Only read: no byte of the file is ever written.
+    Read,
+}
 
-impl redb::StorageBackend for RedbFile {
-    fn len(&self) -> io::Result<u64> {
-        self.0.len()
+/// The storage redb runs the catalog on.
+#[derive(Debug)]
+pub enum CatalogStorage {
+    /// A file of the local file system, with redb's byte-range locks: a writer in one process
+    /// and read-only handles in others share it (redb's single-writer mode).
+    Shared(redb::backends::FileBackend),
+    /// A file of a [`StorageBackend`] without locks (its writes and syncs go through the
+    /// backend, so crash tests cover redb too): one process only.
+    Adapted(Arc<dyn StorageFile>),
+    /// A private copy in memory: read-only handles of a backend without locks, and the
+    /// read-only repair of a catalog a crashed writer left unclean.
+    Memory(MemoryFile),
+}
+
+impl CatalogStorage {
+    /// True when other processes may open the same catalog at the same time.
+    pub fn shared(&self) -> bool {
+        matches!(self, CatalogStorage::Shared(_))
     }
-    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        self.0.read_at(offset, out)
+}
+
+/// A file held in memory (never written back anywhere).
+#[derive(Debug, Default)]
+pub struct MemoryFile(parking_lot::RwLock<Vec<u8>>);
+
+impl MemoryFile {
+    /// A file holding `bytes`.
+    pub fn new(bytes: Vec<u8>) -> MemoryFile {
+        MemoryFile(parking_lot::RwLock::new(bytes))
+    }
+}
+
+impl StorageFile for MemoryFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.read().len() as u64)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let bytes = self.0.read();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        match start
+            .checked_add(buf.len())
+            .and_then(|end| bytes.get(start..end))
+        {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("read of {} bytes at {offset} past the end", buf.len()),
+            )),
+        }
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut bytes = self.0.write();
+        let start = usize::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))?;
+        let end = start
+            .checked_add(data.len())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))?;
+        if bytes.len() < end {
+            bytes.resize(end, 0);
+        }
+        bytes[start..end].copy_from_slice(data);
+        Ok(())
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length out of range"))?;
+        self.0.write().resize(len, 0);
+        Ok(())
     }
     fn sync_data(&self) -> io::Result<()> {
-        self.0.sync_data()
+        Ok(())
+    }
+}
+
+impl CatalogStorage {
+    /// Runs `shared` on redb's file backend, or `plain` on a file without locks.
+    fn with<T>(
+        &self,
+        shared: impl FnOnce(&redb::backends::FileBackend) -> T,
+        plain: impl FnOnce(&dyn StorageFile) -> T,
+    ) -> T {
+        match self {
+            CatalogStorage::Shared(s) => shared(s),
+            CatalogStorage::Adapted(file) => plain(&**file),
+            CatalogStorage::Memory(file) => plain(file),
+        }
+    }
+}
+
+impl redb::StorageBackend for CatalogStorage {
+    fn len(&self) -> io::Result<u64> {
+        self.with(|s| s.len(), |f| f.len())
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        match self {
+            CatalogStorage::Shared(s) => s.read(offset, out),
+            CatalogStorage::Adapted(file) => file.read_at(offset, out),
+            CatalogStorage::Memory(file) => file.read_at(offset, out),
+        }
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.with(|s| s.set_len(len), |f| f.set_len(len))
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.with(|s| s.sync_data(), |f| f.sync_data())
     }
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.0.write_at(offset, data)
+        self.with(|s| s.write(offset, data), |f| f.write_at(offset, data))
+    }
+    fn close(&self) -> io::Result<()> {
+        match self {
+            CatalogStorage::Shared(s) => s.close(),
+            _ => Ok(()),
+        }
+    }
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        match self {
+            CatalogStorage::Shared(s) => s.try_lock_range(start, end),
+            _ => Err(BackendError::Unsupported),
+        }
+    }
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, BackendError> {
+        match self {
+            CatalogStorage::Shared(s) => s.try_lock_shared_range(start, end),
+            _ => Err(BackendError::Unsupported),
+        }
+    }
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        match self {
+            CatalogStorage::Shared(s) => s.lock_range(start, end),
+            _ => Err(BackendError::Unsupported),
+        }
+    }
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        match self {
+            CatalogStorage::Shared(s) => s.lock_shared_range(start, end),
+            _ => Err(BackendError::Unsupported),
+        }
+    }
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        match self {
+            CatalogStorage::Shared(s) => s.unlock_range(start, end),
+            _ => Err(BackendError::Unsupported),
+        }
+    }
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        match self {
+            CatalogStorage::Shared(s) => s.query_lock_range(start, end),
+            _ => Err(BackendError::Unsupported),
+        }
     }
 }
 

@@ -291,7 +291,7 @@ impl SimBackend {
     }
 
     /// Releases the directory lock, as process exit would.
-    pub fn unlock(&self) {
+    pub fn release_lock(&self) {
         self.state.lock().locked = false;
     }
 }
@@ -478,6 +478,27 @@ impl StorageBackend for SimBackend {
         }
         state.locked = true;
         Ok(true)
+    }
+
+    fn unlock(&self) -> io::Result<()> {
+        self.state.lock().locked = false;
+        Ok(())
+    }
+
+    fn writer_active(&self) -> io::Result<bool> {
+        Ok(self.state.lock().locked)
+    }
+
+    fn read_all(&self, name: &str) -> io::Result<Vec<u8>> {
+        let state = self.state.lock();
+        let id = state.live.get(name).ok_or_else(|| not_found(name))?;
+        Ok(state.inodes[id].live.clone())
+    }
+
+    fn file_len(&self, name: &str) -> io::Result<u64> {
+        let state = self.state.lock();
+        let id = state.live.get(name).ok_or_else(|| not_found(name))?;
+        Ok(state.inodes[id].live.len() as u64)
     }
 }
 

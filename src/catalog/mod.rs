@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use crate::backend::{RedbFile, StorageBackend};
+use crate::backend::{CatalogAccess, CatalogStorage, StorageBackend};
 use crate::error::{Error, Result};
 use crate::format::{put_str, Cursor};
 use crate::graph::{NodeId, RelId};
@@ -206,6 +206,26 @@ fn decode_options(bytes: &[u8]) -> Result<Options> {
     })
 }
 
+/// redb's integrity check: it verifies every page checksum and rebuilds the allocator state.
+///
+/// redb trusts the allocator state of a file it believes was closed cleanly, and a damaged
+/// free list makes its next commit panic, then panic again in a destructor while unwinding: an
+/// abort nothing can contain (found by the open_dir fuzz target). So a damaged catalog is
+/// reported here, before any write.
+fn check_integrity(db: &mut Redb) -> Result<()> {
+    let Some(Handle::Write(db) | Handle::Copy(db)) = &mut db.0 else {
+        // A handle on the shared file is checked through a copy (`Catalog::check_integrity`).
+        return Ok(());
+    };
+    db.check_integrity().map(drop).map_err(|e| {
+        Error::corrupt(
+            CATALOG_FILE,
+            0,
+            format!("catalog fails redb's integrity check: {e}"),
+        )
+    })
+}
+
 /// Runs a catalog operation, turning a panic inside redb into a corruption error.
 ///
 /// redb validates much of a damaged file but still asserts on some states (for example
@@ -259,28 +279,53 @@ pub(crate) struct Catalog {
     db: Redb,
 }
 
-/// A redb handle whose drop cannot panic: redb's `Drop` closes the file and may commit, and on
-/// a damaged file that can hit the same assertions [`contain`] guards against.
-#[derive(Debug)]
-struct Redb(Option<redb::Database>);
+/// An open redb file: the writer's handle, or a read-only one.
+enum Handle {
+    Write(redb::Database),
+    Read(redb::ReadOnlyDatabase),
+    /// A read-only handle on a private in-memory copy (see `Catalog::open_copy`).
+    Copy(redb::Database),
+}
 
-impl std::ops::Deref for Redb {
-    type Target = redb::Database;
-    fn deref(&self) -> &redb::Database {
-        match &self.0 {
-            Some(db) => db,
-            // Only `drop` takes the handle out, and nothing derefs it after that.
-            None => unreachable!("the redb handle is taken only by drop"),
-        }
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handle::Write(_) => "Handle::Write",
+            Handle::Read(_) => "Handle::Read",
+            Handle::Copy(_) => "Handle::Copy",
+        })
     }
 }
 
-impl std::ops::DerefMut for Redb {
-    fn deref_mut(&mut self) -> &mut redb::Database {
-        match &mut self.0 {
-            Some(db) => db,
-            // Only `drop` takes the handle out, and nothing derefs it after that.
+/// A redb handle whose drop cannot panic: redb's `Drop` closes the file and may commit, and on
+/// a damaged file that can hit the same assertions [`contain`] guards against.
+#[derive(Debug)]
+struct Redb(Option<Handle>);
+
+impl Redb {
+    fn handle(&self) -> &Handle {
+        match &self.0 {
+            Some(handle) => handle,
+            // Only `drop` takes the handle out, and nothing uses it after that.
             None => unreachable!("the redb handle is taken only by drop"),
+        }
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        match self.handle() {
+            Handle::Write(db) | Handle::Copy(db) => db.begin_read(),
+            Handle::Read(db) => db.begin_read(),
+        }
+        .map_err(redb_err)
+    }
+
+    /// The writer's handle; a read-only catalog refuses every write.
+    fn writable(&self) -> Result<&redb::Database> {
+        match self.handle() {
+            Handle::Write(db) => Ok(db),
+            Handle::Read(_) | Handle::Copy(_) => Err(Error::ReadOnly {
+                operation: "writing the catalog",
+            }),
         }
     }
 }
@@ -293,15 +338,52 @@ impl Drop for Redb {
     }
 }
 
+/// redb's builder for a catalog on `storage`: the single-writer mode when other processes can
+/// share the file (the writer and read-only processes follow each other through redb's
+/// byte-range locks), the exclusive mode otherwise.
+fn redb_builder(storage: &CatalogStorage) -> redb::Builder {
+    let mut builder = redb::Builder::new();
+    if storage.shared() {
+        builder.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
+    }
+    builder
+}
+
 impl Catalog {
     fn open_file(backend: &Arc<dyn StorageBackend>, name: &str, create: bool) -> Result<Redb> {
-        let file = backend
-            .open(name, create)
+        let access = if create {
+            CatalogAccess::Create
+        } else {
+            CatalogAccess::Write
+        };
+        let storage = backend
+            .open_catalog(name, access)
             .map_err(|e| Error::io(format!("opening {name}"), e))?;
-        redb::Builder::new()
-            .create_with_backend(RedbFile(file))
-            .map(|db| Redb(Some(db)))
-            .map_err(redb_err)
+        redb_builder(&storage)
+            .create_with_backend(storage)
+            .map(|db| Redb(Some(Handle::Write(db))))
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked {
+                    path: name.to_string(),
+                },
+                e => redb_err(e),
+            })
+    }
+
+    /// A private in-memory copy of the catalog, opened for writing so redb repairs the copy
+    /// (never the file) and checked page by page: the read-only path when the file cannot be
+    /// shared (a backend without locks) or a crashed writer left it unclean.
+    fn open_copy(backend: &Arc<dyn StorageBackend>) -> Result<Redb> {
+        let bytes = backend
+            .read_all(CATALOG_FILE)
+            .map_err(|e| Error::io(format!("reading {CATALOG_FILE}"), e))?;
+        let storage = CatalogStorage::Memory(crate::backend::MemoryFile::new(bytes));
+        let mut db = redb::Builder::new()
+            .create_with_backend(storage)
+            .map(|db| Redb(Some(Handle::Copy(db))))
+            .map_err(redb_err)?;
+        check_integrity(&mut db)?;
+        Ok(db)
     }
 
     /// Writes a new catalog with the options and the first manifest, durably and atomically:
@@ -323,7 +405,7 @@ impl Catalog {
                     .map_err(|e| Error::io(format!("removing {tmp}"), e))?;
             }
             let db = Catalog::open_file(backend, &tmp, true)?;
-            let txn = db.begin_write().map_err(redb_err)?;
+            let txn = db.writable()?.begin_write().map_err(redb_err)?;
             {
                 let mut meta = txn.open_table(META).map_err(redb_err)?;
                 meta.insert("options", encode_options(options).as_slice())
@@ -351,27 +433,56 @@ impl Catalog {
         })
     }
 
-    /// Opens the catalog and reads the options and manifest.
+    /// Opens the catalog for writing and reads the options and manifest.
     pub(crate) fn open(backend: &Arc<dyn StorageBackend>) -> Result<(Catalog, Options, Manifest)> {
         contain(|| {
             let mut db = Catalog::open_file(backend, CATALOG_FILE, false)?;
-            // redb trusts the allocator state of a file it believes was closed cleanly, and a
-            // damaged free list makes its next commit panic, then panic again in a destructor
-            // while unwinding: an abort nothing can contain (found by the open_dir fuzz
-            // target). Its integrity check verifies every page checksum and rebuilds the
-            // allocator state, so a damaged catalog is reported here, before any write.
-            match db.check_integrity() {
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(Error::corrupt(
-                        CATALOG_FILE,
-                        0,
-                        format!("catalog fails redb's integrity check: {e}"),
-                    ))
+            check_integrity(&mut db)?;
+            Catalog::read_meta(db)
+        })
+    }
+
+    /// Opens the catalog read-only: no byte of the file is written. Where the backend shares
+    /// the file between processes, this follows a writer in another process (every read sees
+    /// its newest commit); otherwise, or when the file was left unclean by a writer that is
+    /// gone, it reads a private copy.
+    pub(crate) fn open_read_only(
+        backend: &Arc<dyn StorageBackend>,
+    ) -> Result<(Catalog, Options, Manifest)> {
+        contain(|| {
+            let storage = backend
+                .open_catalog(CATALOG_FILE, CatalogAccess::Read)
+                .map_err(|e| Error::io(format!("opening {CATALOG_FILE}"), e))?;
+            let db = if storage.shared() {
+                match redb_builder(&storage).open_read_only_with_backend(storage) {
+                    Ok(db) => Redb(Some(Handle::Read(db))),
+                    // Unclean, with no live writer to repair it: read a repaired copy.
+                    Err(redb::DatabaseError::RepairAborted) => Catalog::open_copy(backend)?,
+                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                        return Err(Error::Locked {
+                            path: CATALOG_FILE.to_string(),
+                        })
+                    }
+                    Err(e) => return Err(redb_err(e)),
                 }
-            }
-            let catalog = Catalog { db };
-            let txn = catalog.db.begin_read().map_err(redb_err)?;
+            } else {
+                drop(storage);
+                Catalog::open_copy(backend)?
+            };
+            Catalog::read_meta(db)
+        })
+    }
+
+    fn read_meta(db: Redb) -> Result<(Catalog, Options, Manifest)> {
+        let catalog = Catalog { db };
+        let (options, manifest) = catalog.options_and_manifest()?;
+        Ok((catalog, options, manifest))
+    }
+
+    /// The options and the manifest as last committed.
+    pub(crate) fn options_and_manifest(&self) -> Result<(Options, Manifest)> {
+        contain(|| {
+            let txn = self.db.begin_read()?;
             let meta = txn.open_table(META).map_err(redb_err)?;
             let get = |key: &str| -> Result<Vec<u8>> {
                 meta.get(key)
@@ -379,17 +490,27 @@ impl Catalog {
                     .map(|v| v.value().to_vec())
                     .ok_or_else(|| Error::corrupt(CATALOG_FILE, 0, format!("catalog has no {key}")))
             };
-            let options = decode_options(&get("options")?)?;
-            let manifest = Manifest::decode(&get("manifest")?)?;
-            drop(meta);
-            drop(txn);
-            Ok((catalog, options, manifest))
+            Ok((
+                decode_options(&get("options")?)?,
+                Manifest::decode(&get("manifest")?)?,
+            ))
         })
+    }
+
+    /// Runs redb's page-by-page integrity check: on the writer's file, or on a private copy of
+    /// a read-only handle's.
+    pub(crate) fn check_integrity(&self, backend: &Arc<dyn StorageBackend>) -> Result<()> {
+        match self.db.handle() {
+            // The writer checked its file at open, and every commit since is redb's own; a
+            // copy was checked when it was made.
+            Handle::Write(_) | Handle::Copy(_) => Ok(()),
+            Handle::Read(_) => contain(|| Catalog::open_copy(backend).map(drop)),
+        }
     }
 
     pub(crate) fn node_id(&self, key: &str) -> Result<Option<NodeId>> {
         contain(|| {
-            let txn = self.db.begin_read().map_err(redb_err)?;
+            let txn = self.db.begin_read()?;
             let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
             Ok(table.get(key).map_err(redb_err)?.map(|v| v.value()))
         })
@@ -397,7 +518,7 @@ impl Catalog {
 
     pub(crate) fn node_key(&self, id: NodeId) -> Result<Option<String>> {
         contain(|| {
-            let txn = self.db.begin_read().map_err(redb_err)?;
+            let txn = self.db.begin_read()?;
             let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
             Ok(table
                 .get(id)
@@ -409,7 +530,7 @@ impl Catalog {
     /// Ids of the checkpointed nodes whose key starts with `prefix` (a range scan).
     pub(crate) fn node_ids_with_prefix(&self, prefix: &str) -> Result<Vec<NodeId>> {
         contain(|| {
-            let txn = self.db.begin_read().map_err(redb_err)?;
+            let txn = self.db.begin_read()?;
             let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
             let mut ids = Vec::new();
             for entry in table.range(prefix..).map_err(redb_err)? {
@@ -426,7 +547,7 @@ impl Catalog {
     /// Every checkpointed node key, indexed by id; fails if the ids are not dense.
     pub(crate) fn node_keys(&self) -> Result<Vec<String>> {
         contain(|| {
-            let txn = self.db.begin_read().map_err(redb_err)?;
+            let txn = self.db.begin_read()?;
             let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
             // The length comes from a redb page walkdb cannot checksum: a flipped high bit made
             // it ask for terabytes (an abort, not an error). Reserve only a bounded amount; the
@@ -451,7 +572,7 @@ impl Catalog {
     /// Every relation name, indexed by id.
     pub(crate) fn relations(&self) -> Result<Vec<String>> {
         contain(|| {
-            let txn = self.db.begin_read().map_err(redb_err)?;
+            let txn = self.db.begin_read()?;
             let table = txn.open_table(REL_NAMES).map_err(redb_err)?;
             let mut names = Vec::new();
             for entry in table.iter().map_err(redb_err)? {
@@ -506,7 +627,7 @@ impl Catalog {
                     format!("{} node keys, manifest says {node_count}", keys.len()),
                 ));
             }
-            let txn = self.db.begin_read().map_err(redb_err)?;
+            let txn = self.db.begin_read()?;
             let ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
             if ids.len().map_err(redb_err)? != keys.len() as u64 {
                 return Err(Error::corrupt(
@@ -547,7 +668,7 @@ impl Catalog {
         manifest: &Manifest,
     ) -> Result<()> {
         contain(|| {
-            let txn = self.db.begin_write().map_err(redb_err)?;
+            let txn = self.db.writable()?.begin_write().map_err(redb_err)?;
             {
                 let mut ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
                 let mut keys = txn.open_table(NODE_KEYS).map_err(redb_err)?;

@@ -94,7 +94,7 @@ impl Database {
 
     fn checkpoint_impl(&self, force: bool) -> Result<CheckpointInfo> {
         let started = Instant::now();
-        let mut writer = self.inner.writer.lock();
+        let mut writer = self.inner.writer("a checkpoint")?;
         writer.check_poisoned()?;
         let version = Arc::clone(&self.inner.current.read());
         if !force
@@ -253,6 +253,8 @@ impl Database {
         let old = Arc::clone(&self.inner.current.read().view.segment);
         self.publish(Version {
             lsn: new.lsn,
+            generation,
+            checkpoint_lsn: new.lsn,
             view: GraphView {
                 segment,
                 delta: Default::default(),

@@ -66,7 +66,7 @@ impl std::fmt::Debug for BulkLoader<'_> {
 impl Database {
     /// Starts a bulk import; holds the writer lock until finished or dropped.
     pub fn bulk_loader(&self) -> Result<BulkLoader<'_>> {
-        let writer = self.inner.writer.lock();
+        let writer = self.inner.writer("a bulk import")?;
         writer.check_poisoned()?;
         let current = self.inner.current.read();
         let (base_nodes, base_relations) = (current.view.node_count, current.relation_count);

@@ -6,6 +6,7 @@
 //! writer longer than the pointer swap that publishes a commit.
 
 mod checkpoint;
+mod follow;
 mod group;
 mod import;
 mod query;
@@ -27,6 +28,7 @@ use crate::backend::{FsBackend, StorageBackend};
 use crate::catalog::{Catalog, Manifest, Options, CATALOG_FILE};
 use crate::error::{Error, InputError, Result};
 use crate::graph::{CsrGraph, NodeId, RelId};
+pub(crate) use crate::wal::ScanMode;
 use crate::wal::{read_wal_dir, WalWriter, WAL_DIR};
 use crate::walks::WalkIndex;
 
@@ -80,11 +82,17 @@ pub const DEFAULT_WALKS_PER_NODE: f64 = 1.0;
 pub const DEFAULT_AUTO_CHECKPOINT_BYTES: u64 = 64 << 20;
 
 /// Configures and opens or creates a database.
+///
+/// The graph options (`undirected`, `alpha`, `walks_per_node`) are fixed when a database is
+/// created: `open` refuses any that is set and differs from the stored one, and leaving them
+/// unset opens the database with whatever it holds.
 #[derive(Debug, Clone)]
 pub struct DatabaseBuilder {
     path: PathBuf,
     backend: Option<Arc<dyn StorageBackend>>,
-    options: Options,
+    undirected: Option<bool>,
+    alpha: Option<f64>,
+    walks_per_node: Option<f64>,
     durability: Durability,
     auto_checkpoint: Option<u64>,
 }
@@ -103,22 +111,81 @@ impl DatabaseBuilder {
         self
     }
 
-    /// Graph mode of a new database: every edge walkable both ways.
+    /// Graph mode of a new database: every edge walkable both ways (default directed).
     pub fn undirected(mut self, undirected: bool) -> Self {
-        self.options.undirected = undirected;
+        self.undirected = Some(undirected);
         self
     }
 
-    /// Restart probability of a new database's stored walks, in (0, 1).
+    /// Restart probability of a new database's stored walks, in (0, 1) (default
+    /// [`DEFAULT_ALPHA`]).
     pub fn alpha(mut self, alpha: f64) -> Self {
-        self.options.alpha = alpha;
+        self.alpha = Some(alpha);
         self
     }
 
-    /// Walk-index density of a new database (> 0).
+    /// Walk-index density of a new database, > 0 (default [`DEFAULT_WALKS_PER_NODE`]).
     pub fn walks_per_node(mut self, walks: f64) -> Self {
-        self.options.walks_per_node = walks;
+        self.walks_per_node = Some(walks);
         self
+    }
+
+    /// The options a new database gets: those set, defaults for the rest.
+    fn new_options(&self) -> Options {
+        Options {
+            undirected: self.undirected.unwrap_or(false),
+            alpha: self.alpha.unwrap_or(DEFAULT_ALPHA),
+            walks_per_node: self.walks_per_node.unwrap_or(DEFAULT_WALKS_PER_NODE),
+        }
+    }
+
+    /// Refuses options that were set and differ from the stored ones.
+    fn check_stored(&self, stored: &Options) -> Result<()> {
+        let mismatch = |option: &'static str, stored: String, requested: String| {
+            Err(InputError::OptionMismatch {
+                option,
+                stored,
+                requested,
+            }
+            .into())
+        };
+        if let Some(undirected) = self.undirected.filter(|&u| u != stored.undirected) {
+            return mismatch(
+                "undirected",
+                stored.undirected.to_string(),
+                undirected.to_string(),
+            );
+        }
+        // Bit equality: the stored value is the f64 given at creation.
+        if let Some(alpha) = self.alpha.filter(|a| a.to_bits() != stored.alpha.to_bits()) {
+            return mismatch("alpha", stored.alpha.to_string(), alpha.to_string());
+        }
+        if let Some(walks) = self
+            .walks_per_node
+            .filter(|w| w.to_bits() != stored.walks_per_node.to_bits())
+        {
+            return mismatch(
+                "walks_per_node",
+                stored.walks_per_node.to_string(),
+                walks.to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Fails with `NotADatabase` unless the directory holds a catalog.
+    fn require_database(&self, backend: &Arc<dyn StorageBackend>) -> Result<()> {
+        if backend
+            .exists(CATALOG_FILE)
+            .map_err(|e| Error::io("checking for a catalog", e))?
+        {
+            Ok(())
+        } else {
+            Err(InputError::NotADatabase {
+                path: self.path.display().to_string(),
+            }
+            .into())
+        }
     }
 
     /// When commits become durable.
@@ -152,7 +219,7 @@ impl DatabaseBuilder {
 
     /// Creates a new, empty database; fails if one exists there.
     pub fn create(self) -> Result<Database> {
-        let options = &self.options;
+        let options = &self.new_options();
         if !(options.alpha > 0.0 && options.alpha < 1.0) {
             return Err(InputError::InvalidOption {
                 reason: format!("alpha {} is not in (0, 1)", options.alpha),
@@ -199,154 +266,67 @@ impl DatabaseBuilder {
             segment: String::new(),
             walks: String::new(),
         };
-        let catalog = Catalog::create(&backend, &self.options, &manifest)?;
-        let segment = Arc::new(Segment::empty());
-        let index = walks::build(&CsrGraph::default(), &self.options, &|_, _| {})?;
+        let catalog = Catalog::create(&backend, options, &manifest)?;
+        let index = walks::build(&CsrGraph::default(), options, &|_, _| {})?;
+        let loaded = Loaded {
+            segment: Arc::new(Segment::empty()),
+            staging: Staging::new_empty(),
+            index,
+            new_keys: Vec::new(),
+            relations: Vec::new(),
+            resume: None,
+        };
+        let options = options.clone();
         Ok(Database::assemble(
             self,
+            options,
             backend,
             catalog,
             manifest,
-            segment,
-            index,
-            wal,
-            Staging::new_empty(),
-            Vec::new(),
+            loaded,
+            Some(wal),
         ))
     }
 
     /// Opens an existing database, replaying the WAL after its last checkpoint.
     pub fn open(self) -> Result<Database> {
         let backend = self.backend_for(false)?;
-        if !backend
-            .exists(CATALOG_FILE)
-            .map_err(|e| Error::io("checking for a catalog", e))?
-        {
-            return Err(InputError::NotADatabase {
-                path: self.path.display().to_string(),
-            }
-            .into());
-        }
+        self.require_database(&backend)?;
         lock(&backend, &self.path)?;
         let (catalog, options, manifest) = Catalog::open(&backend)?;
-        let builder = DatabaseBuilder { options, ..self };
-        let segment = if manifest.segment.is_empty() {
-            Arc::new(Segment::empty())
-        } else {
-            let bytes = backend
-                .map(&manifest.segment)
-                .map_err(|e| map_error(&manifest.segment, e))?;
-            Arc::new(Segment::open(&manifest.segment, bytes)?)
-        };
-        if (segment.node_count() != manifest.node_count
-            || segment.edge_count() != manifest.edge_count)
-            && !manifest.segment.is_empty()
-        {
-            // Replay counts edges from the manifest's number: a mismatch would make it wrong
-            // (or underflow on deletes).
-            return Err(Error::corrupt(
-                &manifest.segment,
-                32,
-                format!(
-                    "segment holds {} nodes and {} edges, the manifest says {} and {}",
-                    segment.node_count(),
-                    segment.edge_count(),
-                    manifest.node_count,
-                    manifest.edge_count
-                ),
-            ));
-        }
-        remove_stray_files(&backend, &manifest)?;
-        let scan = read_wal_dir(&backend, manifest.checkpoint_lsn)?;
-        if scan.files.is_empty() {
-            // Creation and checkpoints make a new WAL file durable before deleting older ones,
-            // so a database always has one: without it, commits after the checkpoint are gone.
-            return Err(Error::corrupt(
-                WAL_DIR,
-                0,
-                format!(
-                    "no WAL file: the log after checkpoint LSN {} is missing",
-                    manifest.checkpoint_lsn
-                ),
-            ));
-        }
-        if let Some((first, first_lsn)) = scan.files.first() {
-            if *first_lsn > manifest.checkpoint_lsn + 1 {
-                return Err(Error::corrupt(first, 16, format!(
-                    "WAL starts at LSN {first_lsn}; records after checkpoint LSN {} are missing", manifest.checkpoint_lsn
-                )));
-            }
-        }
-        if !scan.txns.is_empty() {
-            // Replay copies segment lists into the delta: they must be checked first.
-            segment.check()?;
-            segment.link_projection(builder.options.undirected);
-        }
-        let relations = catalog.relations()?;
-        let mut staging = Staging::new(
-            Arc::clone(&segment),
-            manifest.node_count,
-            manifest.edge_count,
-            relations.len() as u32,
-            builder.options.undirected,
-        );
-        let mut new_keys = Vec::new();
-        let mut all_relations = relations;
-        let mut index = if manifest.walks.is_empty() {
-            // Generation 0 has no walk file: its index is that of the empty graph.
-            walks::build(&CsrGraph::default(), &builder.options, &|_, _| {})?
-        } else {
-            // Served from the map: only the header and block checksums are read here.
-            let bytes = backend
-                .map(&manifest.walks)
-                .map_err(|e| map_error(&manifest.walks, e))?;
-            walks::open_file(
-                &manifest.walks,
-                bytes,
-                &builder.options,
-                manifest.node_count,
-            )?
-        };
-        for txn in &scan.txns {
-            let before = staging.view();
-            staging.touched.clear();
-            staging.replay(txn, &mut new_keys, &mut all_relations)?;
-            let after = staging.view();
-            let changes = walks::changes(&before, &after, &staging.touched);
-            index
-                .apply(&after, &changes, txn.lsn)
-                .map_err(|e| match e {
-                    // A damaged block of the walk file, met while repairing: blame the file.
-                    crate::walks::WalkIndexError::Corrupt { .. } => {
-                        walks::walk_error(&manifest.walks, e)
-                    }
-                    e => Error::corrupt(
-                        &txn.file,
-                        txn.offset,
-                        format!("replaying walk repairs of LSN {}: {e}", txn.lsn),
-                    ),
-                })?;
-        }
-        staging.lsn = scan.last_lsn.max(manifest.checkpoint_lsn);
-        let next_lsn = staging.lsn + 1;
-        let wal = match &scan.resume {
+        self.check_stored(&options)?;
+        let loaded = load(&backend, &catalog, &manifest, &options, ScanMode::Recover)?;
+        let next_lsn = loaded.staging.lsn + 1;
+        let wal = match &loaded.resume {
             Some((name, len, first)) => WalWriter::resume(&*backend, name, *len, *first, next_lsn),
             None => WalWriter::create(&*backend, next_lsn),
         }
         .map_err(|e| Error::io("preparing the WAL for appends", e))?;
-        let mut db = Database::assemble(
-            builder, backend, catalog, manifest, segment, index, wal, staging, new_keys,
-        );
-        if let Some(inner) = Arc::get_mut(&mut db.inner) {
-            let names = inner.names.get_mut();
-            names.relation_ids = all_relations
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.clone(), i as RelId))
-                .collect();
-            names.relations = all_relations;
-        }
-        Ok(db)
+        Ok(Database::assemble(
+            self,
+            options,
+            backend,
+            catalog,
+            manifest,
+            loaded,
+            Some(wal),
+        ))
+    }
+
+    /// Opens an existing database read-only, also while another process has it open for
+    /// writing: the handle sees every commit that process acknowledged before this call, and
+    /// later ones after [`Database::refresh`]. It never writes a byte: no lock file, no
+    /// recovery (the WAL is read up to its last complete commit), no clean-up; writes fail
+    /// with [`Error::ReadOnly`].
+    pub fn open_read_only(self) -> Result<Database> {
+        let backend = self.backend_for(false)?;
+        self.require_database(&backend)?;
+        let (catalog, options, manifest) = Catalog::open_read_only(&backend)?;
+        self.check_stored(&options)?;
+        let (manifest, loaded) = load_following(&backend, &catalog, manifest, &options)?;
+        Ok(Database::assemble(
+            self, options, backend, catalog, manifest, loaded, None,
+        ))
     }
 
     /// Opens the database, creating it first if the directory holds none.
@@ -376,6 +356,200 @@ pub(crate) fn map_error(name: &str, e: std::io::Error) -> Error {
         )
     } else {
         Error::io(format!("mapping {name}"), e)
+    }
+}
+
+/// The state a handle opens with: the checkpointed files a manifest names plus the WAL after
+/// them.
+pub(crate) struct Loaded {
+    pub(crate) segment: Arc<Segment>,
+    pub(crate) staging: Staging,
+    pub(crate) index: WalkIndex,
+    /// Keys of the nodes created after the checkpoint, in id order.
+    pub(crate) new_keys: Vec<String>,
+    /// Every relation name, in id order.
+    pub(crate) relations: Vec<String>,
+    /// Where the writer resumes appending (see `WalScan::resume`).
+    pub(crate) resume: Option<(String, u64, u64)>,
+}
+
+/// Maps the generation `manifest` names and replays the WAL after its checkpoint.
+pub(crate) fn load(
+    backend: &Arc<dyn StorageBackend>,
+    catalog: &Catalog,
+    manifest: &Manifest,
+    options: &Options,
+    mode: ScanMode,
+) -> Result<Loaded> {
+    let segment = if manifest.segment.is_empty() {
+        Arc::new(Segment::empty())
+    } else {
+        let bytes = backend
+            .map(&manifest.segment)
+            .map_err(|e| map_error(&manifest.segment, e))?;
+        Arc::new(Segment::open(&manifest.segment, bytes)?)
+    };
+    if (segment.node_count() != manifest.node_count || segment.edge_count() != manifest.edge_count)
+        && !manifest.segment.is_empty()
+    {
+        // Replay counts edges from the manifest's number: a mismatch would make it wrong
+        // (or underflow on deletes).
+        return Err(Error::corrupt(
+            &manifest.segment,
+            32,
+            format!(
+                "segment holds {} nodes and {} edges, the manifest says {} and {}",
+                segment.node_count(),
+                segment.edge_count(),
+                manifest.node_count,
+                manifest.edge_count
+            ),
+        ));
+    }
+    if mode == ScanMode::Recover {
+        remove_stray_files(backend, manifest)?;
+    }
+    let scan = read_wal_dir(backend, manifest.checkpoint_lsn, mode)?;
+    if scan.files.is_empty() {
+        // Creation and checkpoints make a new WAL file durable before deleting older ones,
+        // so a database always has one: without it, commits after the checkpoint are gone.
+        return Err(Error::corrupt(
+            WAL_DIR,
+            0,
+            format!(
+                "no WAL file: the log after checkpoint LSN {} is missing",
+                manifest.checkpoint_lsn
+            ),
+        ));
+    }
+    if let Some((first, first_lsn)) = scan.files.first() {
+        if *first_lsn > manifest.checkpoint_lsn + 1 {
+            return Err(Error::corrupt(
+                first,
+                16,
+                format!(
+                    "WAL starts at LSN {first_lsn}; records after checkpoint LSN {} are missing",
+                    manifest.checkpoint_lsn
+                ),
+            ));
+        }
+    }
+    if !scan.txns.is_empty() {
+        // Replay copies segment lists into the delta: they must be checked first.
+        segment.check()?;
+        segment.link_projection(options.undirected);
+    }
+    let mut staging = Staging::new(
+        Arc::clone(&segment),
+        manifest.node_count,
+        manifest.edge_count,
+        manifest.relation_count,
+        options.undirected,
+    );
+    staging.generation = manifest.generation;
+    staging.checkpoint_lsn = manifest.checkpoint_lsn;
+    let mut index = if manifest.walks.is_empty() {
+        // Generation 0 has no walk file: its index is that of the empty graph.
+        walks::build(&CsrGraph::default(), options, &|_, _| {})?
+    } else {
+        // Served from the map: only the header and block checksums are read here.
+        let bytes = backend
+            .map(&manifest.walks)
+            .map_err(|e| map_error(&manifest.walks, e))?;
+        walks::open_file(&manifest.walks, bytes, options, manifest.node_count)?
+    };
+    let mut new_keys = Vec::new();
+    // A read-only handle's catalog may already hold a later checkpoint's relations.
+    let mut relations = catalog.relations()?;
+    if relations.len() < manifest.relation_count as usize {
+        return Err(Error::corrupt(
+            CATALOG_FILE,
+            0,
+            format!(
+                "{} relation names, the manifest says {}",
+                relations.len(),
+                manifest.relation_count
+            ),
+        ));
+    }
+    relations.truncate(manifest.relation_count as usize);
+    replay(
+        &mut staging,
+        &mut index,
+        &manifest.walks,
+        &scan.txns,
+        &mut new_keys,
+        &mut relations,
+        &mut |_, _| {},
+    )?;
+    staging.lsn = scan.last_lsn.max(manifest.checkpoint_lsn);
+    Ok(Loaded {
+        segment,
+        staging,
+        index,
+        new_keys,
+        relations,
+        resume: scan.resume,
+    })
+}
+
+/// Replays recovered transactions into a staged graph and its walk index; `each` gets every
+/// transaction's LSN and the nodes whose links it changed.
+pub(crate) fn replay(
+    staging: &mut Staging,
+    index: &mut WalkIndex,
+    walk_file: &str,
+    txns: &[crate::wal::RecoveredTxn],
+    new_keys: &mut Vec<String>,
+    relations: &mut Vec<String>,
+    each: &mut dyn FnMut(u64, &std::collections::BTreeSet<NodeId>),
+) -> Result<()> {
+    for txn in txns {
+        let before = staging.view();
+        staging.touched.clear();
+        staging.replay(txn, new_keys, relations)?;
+        let after = staging.view();
+        let changes = walks::changes(&before, &after, &staging.touched);
+        index
+            .apply(&after, &changes, txn.lsn)
+            .map_err(|e| match e {
+                // A damaged block of the walk file, met while repairing: blame the file.
+                crate::walks::WalkIndexError::Corrupt { .. } => walks::walk_error(walk_file, e),
+                e => Error::corrupt(
+                    &txn.file,
+                    txn.offset,
+                    format!("replaying walk repairs of LSN {}: {e}", txn.lsn),
+                ),
+            })?;
+        each(txn.lsn, &staging.touched);
+    }
+    Ok(())
+}
+
+/// [`load`] for a read-only handle, which races a live writer: a checkpoint in another process
+/// may delete the files a manifest names between reading the manifest and opening them. On any
+/// failure the manifest is read again, and a changed one is loaded instead; a failure under an
+/// unchanged manifest is the answer.
+pub(crate) fn load_following(
+    backend: &Arc<dyn StorageBackend>,
+    catalog: &Catalog,
+    mut manifest: Manifest,
+    options: &Options,
+) -> Result<(Manifest, Loaded)> {
+    /// Checkpoints a reader tolerates during one load before reporting the failure.
+    const ATTEMPTS: usize = 16;
+    let mut attempt = 0;
+    loop {
+        let error = match load(backend, catalog, &manifest, options, ScanMode::Follow) {
+            Ok(loaded) => return Ok((manifest, loaded)),
+            Err(e) => e,
+        };
+        let (_, now) = catalog.options_and_manifest()?;
+        attempt += 1;
+        if now == manifest || attempt == ATTEMPTS {
+            return Err(error);
+        }
+        manifest = now;
     }
 }
 
@@ -435,6 +609,28 @@ pub(crate) struct Names {
 }
 
 impl Names {
+    /// The names of a freshly loaded state: checkpointed keys below `base` (in the catalog),
+    /// `new_keys` after them.
+    pub(crate) fn loaded(base: NodeId, new_keys: Vec<String>, relations: Vec<String>) -> Names {
+        let new_key_ids = new_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), base + i as NodeId))
+            .collect();
+        let relation_ids = relations
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as RelId))
+            .collect();
+        Names {
+            relations,
+            relation_ids,
+            new_keys_base: base,
+            new_keys,
+            new_key_ids,
+        }
+    }
+
     pub(crate) fn add_relation(&mut self, name: &str) {
         let id = self.relations.len() as RelId;
         self.relation_ids.insert(name.to_string(), id);
@@ -446,6 +642,9 @@ impl Names {
 #[derive(Debug)]
 pub(crate) struct Version {
     pub(crate) lsn: u64,
+    /// The checkpointed generation the version is built on, and that checkpoint's LSN.
+    pub(crate) generation: u64,
+    pub(crate) checkpoint_lsn: u64,
     pub(crate) view: GraphView,
     pub(crate) edge_count: u64,
     pub(crate) relation_count: u32,
@@ -507,6 +706,34 @@ impl Writer {
     }
 }
 
+/// A read-only handle's position in the files of a writer (see [`Database::refresh`]).
+#[derive(Debug)]
+pub(crate) struct Follower {
+    /// The manifest the current version was loaded from.
+    pub(crate) manifest: Manifest,
+}
+
+impl Inner {
+    /// The writer's state, or [`Error::ReadOnly`] for a read-only handle.
+    pub(crate) fn writer(
+        &self,
+        operation: &'static str,
+    ) -> Result<parking_lot::MutexGuard<'_, Writer>> {
+        match &self.writer {
+            Some(writer) => Ok(writer.lock()),
+            None => Err(Error::ReadOnly { operation }),
+        }
+    }
+
+    /// Records a failure that makes the writer refuse writes until reopened.
+    pub(crate) fn poison(&self, error: Error) -> Error {
+        match &self.writer {
+            Some(writer) => writer.lock().poison(error),
+            None => error,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) path: String,
@@ -516,7 +743,10 @@ pub(crate) struct Inner {
     /// WAL size that triggers a checkpoint after a commit.
     pub(crate) auto_checkpoint: Option<u64>,
     pub(crate) catalog: Catalog,
-    pub(crate) writer: Mutex<Writer>,
+    /// The writer's state; `None` for a read-only handle.
+    pub(crate) writer: Option<Mutex<Writer>>,
+    /// What a read-only handle follows; `None` for the writer.
+    pub(crate) follower: Option<Mutex<Follower>>,
     pub(crate) current: RwLock<Arc<Version>>,
     pub(crate) names: RwLock<Names>,
     /// Link projections: the newest built and recent commits' changes (held briefly, never
@@ -538,57 +768,50 @@ impl Database {
         DatabaseBuilder {
             path: path.as_ref().to_path_buf(),
             backend: None,
-            options: Options {
-                undirected: false,
-                alpha: DEFAULT_ALPHA,
-                walks_per_node: DEFAULT_WALKS_PER_NODE,
-            },
+            undirected: None,
+            alpha: None,
+            walks_per_node: None,
             durability: Durability::Immediate,
             auto_checkpoint: Some(DEFAULT_AUTO_CHECKPOINT_BYTES),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn assemble(
         builder: DatabaseBuilder,
+        options: Options,
         backend: Arc<dyn StorageBackend>,
         catalog: Catalog,
         manifest: Manifest,
-        segment: Arc<Segment>,
-        walks: WalkIndex,
-        wal: WalWriter,
-        staging: Staging,
-        new_keys: Vec<String>,
+        loaded: Loaded,
+        wal: Option<WalWriter>,
     ) -> Database {
-        let base = manifest.node_count;
-        let new_key_ids = new_keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), base + i as NodeId))
-            .collect();
-        let names = Names {
-            new_keys_base: base,
-            new_keys,
-            new_key_ids,
-            ..Names::default()
+        let names = Names::loaded(manifest.node_count, loaded.new_keys, loaded.relations);
+        let walk_state = WalkState::new(loaded.index.clone(), &manifest.walks);
+        let version = loaded
+            .staging
+            .into_version(&loaded.segment, options.undirected, walk_state);
+        let writer = wal.map(|wal| {
+            Mutex::new(Writer {
+                wal,
+                poisoned: None,
+                checkpointed_relations: manifest.relation_count,
+                manifest: manifest.clone(),
+                walks: loaded.index,
+            })
+        });
+        let follower = match writer {
+            Some(_) => None,
+            None => Some(Mutex::new(Follower { manifest })),
         };
-        let checkpointed_relations = manifest.relation_count;
-        let walk_state = WalkState::new(walks.clone(), &manifest.walks);
-        let version = staging.into_version(&segment, builder.options.undirected, walk_state);
         let inner = Inner {
             path: builder.path.display().to_string(),
             backend,
-            options: builder.options,
+            options,
             durability: builder.durability,
             auto_checkpoint: builder.auto_checkpoint,
             catalog,
-            writer: Mutex::new(Writer {
-                wal,
-                poisoned: None,
-                manifest,
-                checkpointed_relations,
-                walks,
-            }),
+            writer,
+            follower,
             current: RwLock::new(Arc::new(version)),
             names: RwLock::new(names),
             projections: Mutex::new(ProjectionCache::default()),
@@ -618,12 +841,76 @@ impl Database {
 
     /// Starts the write transaction; waits while another one is open.
     pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
-        WriteTxn::begin(self)
+        WriteTxn::begin(self, self.inner.writer("a write transaction")?)
+    }
+
+    /// Starts the write transaction if no other one is open, `None` otherwise.
+    pub fn try_begin_write(&self) -> Result<Option<WriteTxn<'_>>> {
+        self.begin_write_timeout(std::time::Duration::ZERO)
+    }
+
+    /// Starts the write transaction, waiting at most `timeout` for another one to end; `None`
+    /// when it did not.
+    pub fn begin_write_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<WriteTxn<'_>>> {
+        let Some(writer) = &self.inner.writer else {
+            return Err(Error::ReadOnly {
+                operation: "a write transaction",
+            });
+        };
+        match writer.try_lock_for(timeout) {
+            Some(guard) => WriteTxn::begin(self, guard).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// True for a handle opened with [`DatabaseBuilder::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.writer.is_none()
+    }
+
+    /// True when an earlier I/O failure made the database refuse writes until reopened (the
+    /// error that did it is returned by the next write).
+    pub fn is_poisoned(&self) -> bool {
+        self.inner
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.lock().poisoned.is_some())
+    }
+
+    /// Makes every commit durable and closes the handle. When it is the last handle (no clone,
+    /// snapshot or transaction alive) the files and the directory lock are released before
+    /// this returns, so another process can open the database at once; otherwise
+    /// [`Error::InUse`] says how many remain, and the database closes when the last is dropped.
+    pub fn close(self) -> Result<()> {
+        if self.inner.writer.is_some() {
+            self.sync()?;
+        }
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => {
+                let backend = Arc::clone(&inner.backend);
+                let writer = inner.writer.is_some();
+                drop(inner);
+                if !writer {
+                    // A read-only handle holds no lock (and may share its backend with a
+                    // writer's).
+                    return Ok(());
+                }
+                backend
+                    .unlock()
+                    .map_err(|e| Error::io("releasing the directory lock", e))
+            }
+            Err(inner) => Err(Error::InUse {
+                others: Arc::strong_count(&inner) - 1,
+            }),
+        }
     }
 
     /// Makes every commit so far durable (useful with [`Durability::None`]).
     pub fn sync(&self) -> Result<()> {
-        let mut writer = self.inner.writer.lock();
+        let mut writer = self.inner.writer("sync")?;
         writer.check_poisoned()?;
         if let Err(e) = writer.wal.sync() {
             return Err(writer.poison(Error::io("syncing the WAL", e)));
@@ -657,3 +944,19 @@ impl Database {
         *self.inner.current.write() = Arc::new(version);
     }
 }
+
+/// Compile-time proof of the thread-safety the API promises: handles and snapshots are shared
+/// between threads, and a write transaction or bulk load may move to another thread (a worker,
+/// or across an `.await`).
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn sync<T: Sync>() {}
+    send::<Database>();
+    sync::<Database>();
+    send::<Snapshot>();
+    sync::<Snapshot>();
+    send::<WriteTxn<'static>>();
+    send::<BulkLoader<'static>>();
+    send::<crate::walks::WalkIndex>();
+    sync::<crate::walks::WalkIndex>();
+};

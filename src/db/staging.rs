@@ -20,6 +20,9 @@ pub(crate) struct Staging {
     pub(crate) relation_count: u32,
     pub(crate) undirected: bool,
     pub(crate) lsn: u64,
+    /// The checkpointed generation the version is built on, and its checkpoint LSN.
+    pub(crate) generation: u64,
+    pub(crate) checkpoint_lsn: u64,
     /// Nodes whose walkable links changed since `touched` was last cleared.
     pub(crate) touched: BTreeSet<NodeId>,
 }
@@ -40,6 +43,8 @@ impl Staging {
             relation_count,
             undirected,
             lsn: 0,
+            generation: 0,
+            checkpoint_lsn: 0,
             touched: BTreeSet::new(),
         }
     }
@@ -57,6 +62,8 @@ impl Staging {
             relation_count: version.relation_count,
             undirected: version.view.undirected,
             lsn: version.lsn,
+            generation: version.generation,
+            checkpoint_lsn: version.checkpoint_lsn,
             touched: BTreeSet::new(),
         }
     }
@@ -69,6 +76,8 @@ impl Staging {
     ) -> Version {
         Version {
             lsn: self.lsn,
+            generation: self.generation,
+            checkpoint_lsn: self.checkpoint_lsn,
             view: GraphView {
                 segment: Arc::clone(segment),
                 delta: self.delta,

@@ -24,10 +24,8 @@ pub struct Stats {
     pub checkpoint_lsn: u64,
     /// Current segment generation.
     pub generation: u64,
-    /// Stored walks of the walk index.
+    /// Stored walks of the walk index (its shape: [`Database::walk_stats`]).
     pub walks: u64,
-    /// Steps over all stored walks.
-    pub walk_steps: u64,
     /// Nodes changed since the last checkpoint (held in memory).
     pub delta_nodes: usize,
     /// Every file with its size in bytes.
@@ -46,13 +44,11 @@ impl Stats {
 }
 
 impl Database {
-    /// Counts and storage figures.
+    /// Counts and storage figures of the newest version. Takes no lock a writer holds and reads
+    /// no walk (see [`Database::walk_stats`] for the index's shape).
     pub fn stats(&self) -> Result<Stats> {
-        let (checkpoint_lsn, generation) = {
-            let writer = self.inner.writer.lock();
-            (writer.manifest.checkpoint_lsn, writer.manifest.generation)
-        };
         let version = std::sync::Arc::clone(&self.inner.current.read());
+        let (checkpoint_lsn, generation) = (version.checkpoint_lsn, version.generation);
         let backend = &self.inner.backend;
         let mut files = Vec::new();
         for dir in [
@@ -75,17 +71,16 @@ impl Database {
                 if full == "LOCK" {
                     continue;
                 }
-                let len = backend
-                    .open(&full, false)
-                    .and_then(|f| f.len())
-                    .map_err(|e| Error::io(format!("reading the size of {full}"), e))?;
-                files.push((full, len));
+                match backend.file_len(&full) {
+                    Ok(len) => files.push((full, len)),
+                    // Deleted since the listing (a checkpoint in another process).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(format!("reading the size of {full}"), e)),
+                }
             }
         }
-        let walk_stats = self.walk_stats()?;
         Ok(Stats {
-            walks: walk_stats.walks,
-            walk_steps: walk_stats.steps,
+            walks: version.walks.index.walk_count() as u64,
             nodes: version.view.node_count,
             edges: version.edge_count,
             relations: version.relation_count,

@@ -68,8 +68,10 @@ pub(crate) fn validate_key(key: &str, what: &str) -> Result<()> {
 }
 
 impl<'db> WriteTxn<'db> {
-    pub(crate) fn begin(db: &'db Database) -> Result<WriteTxn<'db>> {
-        let writer = db.inner.writer.lock();
+    pub(crate) fn begin(
+        db: &'db Database,
+        writer: parking_lot::MutexGuard<'db, Writer>,
+    ) -> Result<WriteTxn<'db>> {
         writer.check_poisoned()?;
         let staging = Staging::from_version(&db.inner.current.read());
         // Edits copy segment lists into the delta and repairs walk the graph: check the
@@ -326,13 +328,13 @@ impl<'db> WriteTxn<'db> {
         if db.inner.durability == Durability::Group {
             db.inner
                 .group
-                .wait_durable(lsn, |error| db.inner.writer.lock().poison(error))?;
+                .wait_durable(lsn, |error| db.inner.poison(error))?;
         }
         if checkpoint_due {
             // The transaction is durable and acknowledged whatever happens here; a failed
             // checkpoint poisons the writer, so the next write reports why.
             if let Err(error) = db.checkpoint() {
-                db.inner.writer.lock().poison(error);
+                db.inner.poison(error);
             }
         }
         Ok(CommitInfo { lsn, ops })

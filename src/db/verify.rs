@@ -1,6 +1,7 @@
 //! `verify`: read everything, check every checksum and invariant.
 
-use super::Database;
+use super::{Database, ScanMode};
+use crate::catalog::Manifest;
 use crate::catalog::CATALOG_FILE;
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
@@ -24,14 +25,58 @@ pub struct VerifyReport {
 impl Database {
     /// Reads every file and checks every checksum and structural invariant; the first problem
     /// is returned as an error naming file and offset.
+    ///
+    /// On a read-only handle it first refreshes, and checks the newest state; a checkpoint by
+    /// a writer in another process during the check (which deletes the files being checked)
+    /// makes it start again.
     pub fn verify(&self) -> Result<VerifyReport> {
-        // Hold the writer lock: the files must not change under the check.
-        let writer = self.inner.writer.lock();
+        if let Some(writer) = &self.inner.writer {
+            // Hold the writer lock: the files must not change under the check.
+            let writer = writer.lock();
+            return self.verify_files(&writer.manifest, ScanMode::Recover);
+        }
+        /// Checkpoints by another process a check tolerates before reporting its failure.
+        const ATTEMPTS: usize = 16;
+        let mut attempt = 0;
+        loop {
+            self.refresh()?;
+            let Some(follower) = &self.inner.follower else {
+                unreachable!("a handle without a writer has a follower (see `assemble`)");
+            };
+            let manifest = follower.lock().manifest.clone();
+            // With no writer live, no append is under way: a damaged WAL tail is damage.
+            let mode = match self.inner.backend.writer_active() {
+                Ok(false) => ScanMode::Check,
+                Ok(true) => ScanMode::Follow,
+                Err(e) => return Err(Error::io("probing the directory lock", e)),
+            };
+            let error = match self.verify_files(&manifest, mode) {
+                Ok(report) => return Ok(report),
+                Err(e) => e,
+            };
+            let (_, now) = self.inner.catalog.options_and_manifest()?;
+            attempt += 1;
+            if now == manifest || attempt == ATTEMPTS {
+                return Err(error);
+            }
+        }
+    }
+
+    /// Checks the newest version against the files of `manifest`, which it must be built on.
+    fn verify_files(&self, manifest: &Manifest, mode: ScanMode) -> Result<VerifyReport> {
         let snapshot = self.begin_read()?;
+        if snapshot.version().generation != manifest.generation {
+            return Err(Error::Conflict {
+                what: format!(
+                    "a checkpoint moved the database to generation {} during the check",
+                    snapshot.version().generation
+                ),
+            });
+        }
         let view = snapshot.view();
         let segment = &view.segment;
         segment.check()?;
-        let manifest = writer.manifest.clone();
+        self.inner.catalog.check_integrity(&self.inner.backend)?;
         self.inner
             .catalog
             .verify(manifest.node_count, manifest.relation_count)?;
@@ -48,10 +93,18 @@ impl Database {
                 ),
             ));
         }
-        let scan = read_wal_dir(&self.inner.backend, manifest.checkpoint_lsn)?;
-        if scan.last_lsn != snapshot.lsn() {
+        let scan = read_wal_dir(&self.inner.backend, manifest.checkpoint_lsn, mode)?;
+        // A writer in another process may have committed since the snapshot: its WAL holds at
+        // least the snapshot's commits.
+        let short = match mode {
+            ScanMode::Recover | ScanMode::Check => scan.last_lsn != snapshot.lsn(),
+            ScanMode::Follow => scan.last_lsn < snapshot.lsn(),
+        };
+        if short {
             return Err(Error::corrupt(
-                writer.wal.file_name(),
+                scan.files
+                    .last()
+                    .map_or(crate::wal::WAL_DIR, |(name, _)| name.as_str()),
                 0,
                 format!(
                     "WAL ends at LSN {}, the database is at LSN {}",
@@ -126,7 +179,7 @@ impl Database {
             nodes: n,
             edges,
             walks,
-            wal_transactions: scan.txns.len(),
+            wal_transactions: scan.txns.iter().filter(|t| t.lsn <= snapshot.lsn()).count(),
             files,
         })
     }

@@ -213,12 +213,12 @@ impl Database {
             .stats()
             .map_err(|e| walk_error("(walk index build)", e))?;
         {
-            let mut writer = self.inner.writer.lock();
+            let mut writer = self.inner.writer("rebuilding the walk index")?;
             writer.check_poisoned()?;
             if self.inner.current.read().lsn != snapshot.lsn() {
-                return Err(Error::Input(crate::InputError::InvalidOption {
-                    reason: "the graph changed during the rebuild; run it again".into(),
-                }));
+                return Err(Error::Conflict {
+                    what: "the graph changed during the walk-index rebuild; run it again".into(),
+                });
             }
             // The checkpoint below writes this index and publishes it with the new generation.
             writer.walks = index;

@@ -20,7 +20,7 @@ mod writer;
 pub(crate) use ops::{decode_ops, encode_ops, Op};
 #[cfg(feature = "fuzzing")]
 pub(crate) use reader::WalScan;
-pub(crate) use reader::{inspect_file, read_wal_dir, RecoveredTxn};
+pub(crate) use reader::{inspect_file, read_wal_dir, RecoveredTxn, ScanMode};
 pub(crate) use writer::WalWriter;
 
 /// Magic bytes at the start of every WAL file.

@@ -12,7 +12,7 @@ use super::{
     decode_ops, frame_header_crc, Op, RecordKind, FILE_HEADER_LEN, FRAME_HEADER_LEN, MAX_PAYLOAD,
     WAL_DIR, WAL_MAGIC, WAL_VERSION,
 };
-use crate::backend::StorageBackend;
+use crate::backend::{FileBytes, StorageBackend};
 use crate::error::{Error, Result};
 use crate::format::crc32;
 
@@ -184,10 +184,26 @@ fn valid_record_follows(bytes: &[u8], from: usize, after_lsn: u64) -> Option<usi
     None
 }
 
+/// How a handle reads the WAL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScanMode {
+    /// The writer's open: the files are its own (mapped), a torn tail is a crash to recover
+    /// from, stray files of interrupted checkpoints are deleted.
+    Recover,
+    /// A read-only handle: files are read into memory (a live writer appends to, and a
+    /// checkpoint deletes, them), a record still being appended at the end of the last file is
+    /// not committed yet, and nothing is written or deleted.
+    Follow,
+    /// A read-only check of a database no process is writing: files read into memory as in
+    /// `Follow`, a damaged tail reported as in `Recover`.
+    Check,
+}
+
 /// Reads every WAL file, returning the committed transactions after `checkpoint_lsn`.
 pub(crate) fn read_wal_dir(
     backend: &Arc<dyn StorageBackend>,
     checkpoint_lsn: u64,
+    mode: ScanMode,
 ) -> Result<WalScan> {
     let mut scan = WalScan {
         last_lsn: checkpoint_lsn,
@@ -202,9 +218,11 @@ pub(crate) fn read_wal_dir(
         .collect();
     let mut contents = Vec::with_capacity(names.len());
     for name in &names {
-        let bytes = backend
-            .map(name)
-            .map_err(|e| Error::io(format!("reading {name}"), e))?;
+        let bytes = match mode {
+            ScanMode::Recover => backend.map(name),
+            ScanMode::Follow | ScanMode::Check => backend.read_all(name).map(FileBytes::from_vec),
+        }
+        .map_err(|e| Error::io(format!("reading {name}"), e))?;
         contents.push(bytes);
     }
     let mut expected: Option<u64> = None;
@@ -301,7 +319,12 @@ pub(crate) fn read_wal_dir(
                             format!("damaged record ({reason}) with valid records after it ({later_name} offset {at})"),
                         ));
                     }
-                    if matches!(frame, Frame::Damaged { .. }) || !is_last {
+                    // A follower may read a record while the writer's append of it is under
+                    // way: at the end of the last file, with nothing valid after it, a bad
+                    // checksum is a record not yet complete, not damage (the writer's own
+                    // open, which knows no append is under way, reports it).
+                    let in_flight = mode == ScanMode::Follow && is_last;
+                    if (matches!(frame, Frame::Damaged { .. }) && !in_flight) || !is_last {
                         return Err(Error::corrupt(name, pos as u64, reason));
                     }
                     break;

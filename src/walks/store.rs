@@ -768,6 +768,11 @@ impl WalkIndex {
         Ok(())
     }
 
+    /// Stored walks (slots in use), without reading any.
+    pub fn walk_count(&self) -> usize {
+        self.slot_count - self.free.len()
+    }
+
     /// Bytes of heap memory the index holds: the overlay, plus the base when it is encoded in
     /// memory rather than mapped from its file.
     pub fn memory_bytes(&self) -> usize {

@@ -15,8 +15,17 @@ pub(crate) fn open(db: &Path) -> CliResult<Database> {
     Ok(Database::builder(db).open()?)
 }
 
+/// Opens for reading only: works while another process writes, and never writes a byte.
+pub(crate) fn open_read_only(db: &Path) -> CliResult<Database> {
+    Ok(Database::builder(db).open_read_only()?)
+}
+
 fn builder(db: &Path, options: &CreateOptions) -> walkdb::DatabaseBuilder {
-    let mut builder = Database::builder(db).undirected(options.undirected);
+    let mut builder = Database::builder(db);
+    // Without the flag: whatever an existing database holds (directed for a new one).
+    if options.undirected {
+        builder = builder.undirected(true);
+    }
     if let Some(alpha) = options.alpha {
         builder = builder.alpha(alpha);
     }
@@ -75,25 +84,6 @@ pub(crate) fn read_input(name: &str) -> CliResult<Vec<u8>> {
     })
 }
 
-/// Refuses creation flags that contradict an existing database's options.
-fn check_options(database: &Database, options: &CreateOptions) -> CliResult {
-    let o = database.options();
-    let conflict = (options.undirected && !o.undirected)
-        || options.alpha.is_some_and(|a| a != o.alpha)
-        || options
-            .walks_per_node
-            .is_some_and(|w| w != o.walks_per_node);
-    if conflict {
-        return Err(CliError::usage(format!(
-            "the database exists with {} mode, alpha {}, {} walks per node; its options cannot change",
-            if o.undirected { "undirected" } else { "directed" },
-            o.alpha,
-            o.walks_per_node
-        )));
-    }
-    Ok(())
-}
-
 pub(crate) fn import(
     db: &Path,
     files: &[String],
@@ -107,8 +97,8 @@ pub(crate) fn import(
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
+    // The library refuses flags that contradict an existing database's options.
     let database = builder(db, options).open_or_create()?;
-    check_options(&database, options)?;
     let mut loader = database.bulk_loader()?;
     for name in files {
         let bytes = read_input(name)?;
@@ -257,7 +247,7 @@ pub(crate) fn apply_stream(
 }
 
 pub(crate) fn export(db: &Path, json: bool) -> CliResult {
-    let database = open(db)?;
+    let database = open_read_only(db)?;
     let snapshot = database.begin_read()?;
     let keys = snapshot.node_keys()?;
     let relations = snapshot.relation_names();
@@ -286,7 +276,7 @@ pub(crate) fn export(db: &Path, json: bool) -> CliResult {
 }
 
 pub(crate) fn stats(db: &Path, json: bool) -> CliResult {
-    let database = open(db)?;
+    let database = open_read_only(db)?;
     let s = database.stats()?;
     let files: serde_json::Map<String, serde_json::Value> =
         s.files.iter().map(|(n, b)| (n.clone(), json!(b))).collect();
@@ -306,7 +296,7 @@ pub(crate) fn stats(db: &Path, json: bool) -> CliResult {
     if json {
         return print_json(&json!({
             "nodes": s.nodes, "edges": s.edges, "relations": s.relations, "undirected": s.undirected,
-            "alpha": s.alpha, "walks_per_node": s.walks_per_node, "walks": s.walks, "walk_steps": s.walk_steps,
+            "alpha": s.alpha, "walks_per_node": s.walks_per_node, "walks": s.walks,
             "lsn": s.lsn, "checkpoint_lsn": s.checkpoint_lsn, "generation": s.generation, "delta_nodes": s.delta_nodes,
             "wal_bytes": wal, "segment_bytes": seg, "walk_index_bytes": walks, "catalog_bytes": catalog,
             "segment_bytes_per_edge": per_edge(seg), "walk_index_bytes_per_edge": per_edge(walks), "files": files,
@@ -324,12 +314,7 @@ pub(crate) fn stats(db: &Path, json: bool) -> CliResult {
         }
     );
     outln!("alpha        {}", s.alpha);
-    outln!(
-        "walks        {} ({} steps, {} per node)",
-        s.walks,
-        s.walk_steps,
-        s.walks_per_node
-    );
+    outln!("walks        {} ({} per link)", s.walks, s.walks_per_node);
     outln!(
         "lsn          {} (checkpoint at {}, generation {})",
         s.lsn,
@@ -374,7 +359,7 @@ pub(crate) fn checkpoint(db: &Path, json: bool) -> CliResult {
 }
 
 pub(crate) fn verify(db: &Path, json: bool) -> CliResult {
-    let database = open(db)?;
+    let database = open_read_only(db)?;
     let report = database.verify()?;
     if json {
         print_json(

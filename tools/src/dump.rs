@@ -139,7 +139,7 @@ pub(crate) fn dump(args: &DumpArgs) -> CliResult {
         doc.insert("wal".into(), Value::Array(list));
     }
     if args.node.is_some() || args.walks.is_some() {
-        let database = crate::commands::open(&args.db)?;
+        let database = crate::commands::open_read_only(&args.db)?;
         let snapshot = database.begin_read()?;
         let relations = snapshot.relation_names();
         if let Some(key) = &args.node {

@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::{json, Value};
 use walkdb::ppr::{AllTopK, TopKGuarantee, ALL_TOP_K_CHUNK};
 
-use crate::commands::open;
+use crate::commands::open_read_only;
 use crate::output::{out_err, progress};
 use crate::ppr_cmd::{accuracy, check_top, finite_or_null, thread_pool, AccuracyArgs};
 use crate::{CliError, CliResult};
@@ -154,7 +154,7 @@ pub(crate) fn ppr_all(args: &PprAllArgs) -> CliResult {
     if args.resume && args.out.is_none() {
         return Err(CliError::usage("--resume needs --out FILE"));
     }
-    let database = open(&args.db)?;
+    let database = open_read_only(&args.db)?;
     let snapshot = database.begin_read()?;
     let graph = snapshot.projection();
     let keys = snapshot.node_keys()?;

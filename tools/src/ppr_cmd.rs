@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use walkdb::ppr::{Accuracy, Guarantee, Method, PprWorkspace, TopKGuarantee};
 use walkdb::{PprRequest, Snapshot};
 
-use crate::commands::{open, read_input};
+use crate::commands::{open_read_only, read_input};
 use crate::output::{out_err, print_json};
 use crate::{CliError, CliResult};
 
@@ -191,7 +191,7 @@ pub(crate) fn check_top(top: usize) -> CliResult {
 
 pub(crate) fn ppr(args: &PprArgs) -> CliResult {
     check_top(args.top)?;
-    let database = open(&args.db)?;
+    let database = open_read_only(&args.db)?;
     let snapshot = database.begin_read()?;
     if let Some(file) = &args.queries {
         return batch(&snapshot, file, args);

@@ -1,0 +1,138 @@
+//! Read-only handles following a writer in another process: [`Database::refresh`].
+//!
+//! A read-only handle owns no file. It reads the manifest from the catalog (redb's
+//! single-writer mode shows it the writer's newest catalog commit), maps the generation's
+//! immutable segment and walk files, and reads the WAL into memory up to its last complete
+//! commit. A refresh replays the WAL records appended since (the same replay recovery runs),
+//! or, when a checkpoint switched the manifest, loads the new generation.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::walks::WalkState;
+use super::{load_following, replay, Database, Names, ScanMode, Staging};
+use crate::catalog::Manifest;
+use crate::error::{Error, Result};
+use crate::graph::NodeId;
+use crate::wal::read_wal_dir;
+
+/// What one refresh changed, per commit: its LSN and the nodes whose links it changed.
+type Steps = Vec<(u64, Arc<[NodeId]>)>;
+
+impl Database {
+    /// Brings a read-only handle up to the newest commit a writer in another process has
+    /// appended, and returns its LSN. Snapshots taken before keep their version. On a writable
+    /// handle every commit is visible already, and this returns the newest LSN.
+    pub fn refresh(&self) -> Result<u64> {
+        let Some(follower) = &self.inner.follower else {
+            return Ok(self.inner.current.read().lsn);
+        };
+        let mut follower = follower.lock();
+        let (_, manifest) = self.inner.catalog.options_and_manifest()?;
+        if manifest == follower.manifest {
+            if let Some(lsn) = self.follow_wal(&manifest)? {
+                return Ok(lsn);
+            }
+        }
+        // A checkpoint or import in the writer switched the generation: load it whole.
+        let (manifest, loaded) = load_following(
+            &self.inner.backend,
+            &self.inner.catalog,
+            manifest,
+            &self.inner.options,
+        )?;
+        *self.inner.names.write() =
+            Names::loaded(manifest.node_count, loaded.new_keys, loaded.relations);
+        let walks = WalkState::new(loaded.index, &manifest.walks);
+        let mut version =
+            loaded
+                .staging
+                .into_version(&loaded.segment, self.inner.options.undirected, walks);
+        // Not a successor of the version before: the projection cache starts over.
+        version.changed = None;
+        let lsn = version.lsn;
+        self.publish(version);
+        follower.manifest = manifest;
+        Ok(lsn)
+    }
+
+    /// Replays the commits appended to the WAL of `manifest`'s generation since the newest
+    /// version; `None` when that WAL is gone (a checkpoint deleted it).
+    fn follow_wal(&self, manifest: &Manifest) -> Result<Option<u64>> {
+        let current = Arc::clone(&self.inner.current.read());
+        let scan = match read_wal_dir(&self.inner.backend, current.lsn, ScanMode::Follow) {
+            Ok(scan) => scan,
+            // A file deleted between listing and reading: a checkpoint.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let continues = scan
+            .files
+            .first()
+            .is_some_and(|(_, first)| *first <= current.lsn + 1);
+        if !continues || scan.last_lsn < current.lsn {
+            return Ok(None);
+        }
+        if scan.txns.is_empty() {
+            return Ok(Some(current.lsn));
+        }
+        let mut staging = Staging::from_version(&current);
+        let mut index = (*current.walks.index).clone();
+        let (mut new_keys, mut relations) = {
+            let names = self.inner.names.read();
+            (Vec::new(), names.relations.clone())
+        };
+        let known_relations = relations.len();
+        let mut steps: Steps = Vec::new();
+        replay(
+            &mut staging,
+            &mut index,
+            &manifest.walks,
+            &scan.txns,
+            &mut new_keys,
+            &mut relations,
+            &mut |lsn, touched: &BTreeSet<NodeId>| {
+                steps.push((lsn, touched.iter().copied().collect()));
+            },
+        )?;
+        {
+            // Names first: a reader that sees the new version must be able to resolve them.
+            let mut names = self.inner.names.write();
+            for key in new_keys {
+                let id = names.new_keys_base + names.new_keys.len() as NodeId;
+                names.new_key_ids.insert(key.clone(), id);
+                names.new_keys.push(key);
+            }
+            for name in &relations[known_relations..] {
+                names.add_relation(name);
+            }
+        }
+        let segment = Arc::clone(&staging.segment);
+        let walks = WalkState {
+            index: Arc::new(index),
+            file: Arc::clone(&current.walks.file),
+        };
+        let mut version = staging.into_version(&segment, self.inner.options.undirected, walks);
+        let lsn = version.lsn;
+        // One projection-cache step per commit, so the first query on the new version patches
+        // the newest projection instead of rebuilding it.
+        let last = steps.pop();
+        self.remember_changes(steps);
+        version.changed = last.map(|(_, nodes)| nodes);
+        self.publish(version);
+        Ok(Some(lsn))
+    }
+
+    /// Records commits' changed nodes in the projection cache, in LSN order.
+    fn remember_changes(&self, steps: Steps) {
+        let mut cache = self.inner.projections.lock();
+        for step in steps {
+            if cache.recent.len() == super::RECENT_CHANGES {
+                cache.recent.pop_front();
+            }
+            cache.recent.push_back(step);
+        }
+    }
+}
