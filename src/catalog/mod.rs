@@ -276,7 +276,27 @@ fn redb_err(e: impl Into<redb::Error>) -> Error {
 /// The redb catalog.
 #[derive(Debug)]
 pub(crate) struct Catalog {
+    /// Declared before `db`, so its read transaction ends before the handle closes.
+    ///
+    /// The key tables of one read transaction, kept for point lookups: beginning a read
+    /// transaction costs several lock system calls in redb's multi-process mode (3-5 us, a
+    /// third of a streamed edge's cost on WordNet), and the tables change only when this
+    /// process commits a checkpoint or a read-only handle loads a new generation, which both
+    /// call [`Catalog::renew`].
+    keys: parking_lot::RwLock<Option<Arc<KeyTables>>>,
     db: Redb,
+}
+
+/// The node-key tables of one redb read transaction.
+struct KeyTables {
+    ids: redb::ReadOnlyTable<&'static str, u32>,
+    keys: redb::ReadOnlyTable<u32, &'static str>,
+}
+
+impl std::fmt::Debug for KeyTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyTables")
+    }
 }
 
 /// An open redb file: the writer's handle, or a read-only one.
@@ -427,9 +447,11 @@ impl Catalog {
             backend
                 .sync_dir("")
                 .map_err(|e| Error::io("syncing the database directory", e))?;
-            Ok(Catalog {
-                db: Catalog::open_file(backend, CATALOG_FILE, false)?,
-            })
+            Ok(Catalog::with(Catalog::open_file(
+                backend,
+                CATALOG_FILE,
+                false,
+            )?))
         })
     }
 
@@ -474,7 +496,7 @@ impl Catalog {
     }
 
     fn read_meta(db: Redb) -> Result<(Catalog, Options, Manifest)> {
-        let catalog = Catalog { db };
+        let catalog = Catalog::with(db);
         let (options, manifest) = catalog.options_and_manifest()?;
         Ok((catalog, options, manifest))
     }
@@ -508,19 +530,48 @@ impl Catalog {
         }
     }
 
+    fn with(db: Redb) -> Catalog {
+        Catalog {
+            db,
+            keys: parking_lot::RwLock::new(None),
+        }
+    }
+
+    /// Makes the next lookup read the newest catalog commit (see [`Catalog::keys`]).
+    pub(crate) fn renew(&self) {
+        *self.keys.write() = None;
+    }
+
+    /// The cached key tables, opened on first use after [`Catalog::renew`].
+    fn key_tables(&self) -> Result<Arc<KeyTables>> {
+        if let Some(tables) = &*self.keys.read() {
+            return Ok(Arc::clone(tables));
+        }
+        let mut slot = self.keys.write();
+        if let Some(tables) = &*slot {
+            return Ok(Arc::clone(tables));
+        }
+        let txn = self.db.begin_read()?;
+        let tables = Arc::new(KeyTables {
+            ids: txn.open_table(NODE_IDS).map_err(redb_err)?,
+            keys: txn.open_table(NODE_KEYS).map_err(redb_err)?,
+        });
+        *slot = Some(Arc::clone(&tables));
+        Ok(tables)
+    }
+
     pub(crate) fn node_id(&self, key: &str) -> Result<Option<NodeId>> {
         contain(|| {
-            let txn = self.db.begin_read()?;
-            let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
-            Ok(table.get(key).map_err(redb_err)?.map(|v| v.value()))
+            let tables = self.key_tables()?;
+            Ok(tables.ids.get(key).map_err(redb_err)?.map(|v| v.value()))
         })
     }
 
     pub(crate) fn node_key(&self, id: NodeId) -> Result<Option<String>> {
         contain(|| {
-            let txn = self.db.begin_read()?;
-            let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
-            Ok(table
+            let tables = self.key_tables()?;
+            Ok(tables
+                .keys
                 .get(id)
                 .map_err(redb_err)?
                 .map(|v| v.value().to_string()))
@@ -696,7 +747,9 @@ impl Catalog {
                 meta.insert("manifest", manifest.encode().as_slice())
                     .map_err(redb_err)?;
             }
-            txn.commit().map_err(redb_err)
+            txn.commit().map_err(redb_err)?;
+            self.renew();
+            Ok(())
         })
     }
 }

@@ -34,7 +34,9 @@ impl Database {
                 return Ok(lsn);
             }
         }
-        // A checkpoint or import in the writer switched the generation: load it whole.
+        // A checkpoint or import in the writer switched the generation: load it whole, with
+        // key lookups reading the catalog commit that holds its keys.
+        self.inner.catalog.renew();
         let (manifest, loaded) = load_following(
             &self.inner.backend,
             &self.inner.catalog,

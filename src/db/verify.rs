@@ -39,7 +39,7 @@ impl Database {
         const ATTEMPTS: usize = 16;
         let mut attempt = 0;
         loop {
-            self.refresh()?;
+            let lsn = self.refresh()?;
             let Some(follower) = &self.inner.follower else {
                 unreachable!("a handle without a writer has a follower (see `assemble`)");
             };
@@ -54,9 +54,13 @@ impl Database {
                 Ok(report) => return Ok(report),
                 Err(e) => e,
             };
+            // A writer that committed or checkpointed meanwhile (or started after the probe)
+            // explains a mismatch: check again. The same failure on an unchanged database is
+            // the answer.
             let (_, now) = self.inner.catalog.options_and_manifest()?;
+            let moved = now != manifest || self.refresh()? != lsn;
             attempt += 1;
-            if now == manifest || attempt == ATTEMPTS {
+            if !moved || attempt == ATTEMPTS {
                 return Err(error);
             }
         }

@@ -217,14 +217,25 @@ pub(crate) fn read_wal_dir(
         .map(|n| format!("{WAL_DIR}/{n}"))
         .collect();
     let mut contents = Vec::with_capacity(names.len());
-    for name in &names {
+    let mut present = Vec::with_capacity(names.len());
+    for name in names {
         let bytes = match mode {
-            ScanMode::Recover => backend.map(name),
-            ScanMode::Follow | ScanMode::Check => backend.read_all(name).map(FileBytes::from_vec),
+            ScanMode::Recover => backend.map(&name),
+            ScanMode::Follow | ScanMode::Check => backend.read_all(&name).map(FileBytes::from_vec),
+        };
+        match bytes {
+            Ok(bytes) => {
+                contents.push(bytes);
+                present.push(name);
+            }
+            // Deleted since the listing by a writer's checkpoint, which deletes only files
+            // wholly below its checkpoint LSN; were it needed, the LSN chain checks below
+            // and the caller's check against the checkpoint LSN report the gap.
+            Err(e) if mode != ScanMode::Recover && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("reading {name}"), e)),
         }
-        .map_err(|e| Error::io(format!("reading {name}"), e))?;
-        contents.push(bytes);
     }
+    let names = present;
     let mut expected: Option<u64> = None;
     let mut pending: Vec<Op> = Vec::new();
     let mut pending_offset = 0u64;
