@@ -61,8 +61,9 @@ pub mod walks;
 pub use catalog::Options;
 pub use db::{
     BulkLoader, CheckpointInfo, CommitInfo, Database, DatabaseBuilder, Durability, Edges,
-    ImportInfo, IndexInfo, PprAnswer, PprRequest, Snapshot, Stats, SwitchTimings, VerifyReport,
-    WriteTxn, DEFAULT_ALPHA, DEFAULT_AUTO_CHECKPOINT_BYTES, DEFAULT_WALKS_PER_NODE, MAX_KEY_LEN,
+    ImportInfo, IndexInfo, Neighbor, PprAnswer, PprRequest, Snapshot, Stats, SwitchTimings,
+    VerifyReport, WriteTxn, DEFAULT_ALPHA, DEFAULT_AUTO_CHECKPOINT_BYTES, DEFAULT_WALKS_PER_NODE,
+    MAX_KEY_LEN,
 };
 pub use error::{CorruptionError, Error, InputError, Result};
 

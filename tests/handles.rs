@@ -250,3 +250,72 @@ fn try_begin_write_never_waits_and_a_transaction_moves_between_threads() {
     assert_eq!(db.begin_read().unwrap().edge_count(), 1);
     assert!(!db.is_poisoned());
 }
+
+#[test]
+fn a_service_reads_neighbors_edges_and_prefixes_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path().join("db")).create().unwrap();
+    let mut txn = db.begin_write().unwrap();
+    txn.add_edge("passage:1", "mentions", "Turing", 1.5)
+        .unwrap();
+    txn.add_edge("passage:2", "mentions", "Turing", 2.0)
+        .unwrap();
+    txn.add_edge("Turing", "born_in", "London", 1.0).unwrap();
+    txn.commit().unwrap();
+    db.checkpoint().unwrap();
+    // Keys after the checkpoint too: lookups combine the catalog and the WAL's new keys.
+    let mut txn = db.begin_write().unwrap();
+    txn.add_edge("passage:3", "mentions", "London", 0.5)
+        .unwrap();
+    txn.commit().unwrap();
+    let snap = db.begin_read().unwrap();
+    let out = snap.out_neighbors("Turing").unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].key.as_str(), out[0].relation.as_str(), out[0].weight),
+        ("London", "born_in", 1.0)
+    );
+    let mut into: Vec<(String, String, f64)> = snap
+        .in_neighbors("Turing")
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.key, n.relation, n.weight))
+        .collect();
+    into.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        into,
+        vec![
+            ("passage:1".into(), "mentions".into(), 1.5),
+            ("passage:2".into(), "mentions".into(), 2.0)
+        ]
+    );
+    assert_eq!(
+        snap.edge_weight("passage:2", "mentions", "Turing").unwrap(),
+        Some(2.0)
+    );
+    assert_eq!(
+        snap.edge_weight("Turing", "mentions", "passage:2").unwrap(),
+        None
+    );
+    assert_eq!(
+        snap.edge_weight("nobody", "mentions", "Turing").unwrap(),
+        None
+    );
+    assert_eq!(
+        snap.edge_weight("passage:2", "no_rel", "Turing").unwrap(),
+        None
+    );
+    assert!(matches!(
+        snap.out_neighbors("nobody"),
+        Err(Error::Input(InputError::UnknownNode { .. }))
+    ));
+    let passages: Vec<String> = snap
+        .nodes_with_prefix("passage:")
+        .unwrap()
+        .into_iter()
+        .map(|id| snap.node_key(id).unwrap().unwrap())
+        .collect();
+    assert_eq!(passages, vec!["passage:1", "passage:2", "passage:3"]);
+    assert!(snap.nodes_with_prefix("zzz").unwrap().is_empty());
+    assert_eq!(snap.relation_names(), vec!["mentions", "born_in"]);
+}

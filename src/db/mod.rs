@@ -35,7 +35,7 @@ use crate::walks::WalkIndex;
 pub use checkpoint::{CheckpointInfo, SwitchTimings};
 pub use import::{BulkLoader, ImportInfo};
 pub use query::{PprAnswer, PprRequest};
-pub use snapshot::{Edges, Snapshot};
+pub use snapshot::{Edges, Neighbor, Snapshot};
 pub use stats::Stats;
 pub use txn::{CommitInfo, WriteTxn};
 pub use verify::VerifyReport;

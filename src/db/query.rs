@@ -73,24 +73,26 @@ impl Snapshot {
         walks.index.check_base().map_err(|e| walks.error(e))
     }
 
-    /// Node ids whose key starts with `prefix`, as a membership table.
-    pub fn nodes_with_prefix(&self, prefix: &str) -> Result<Vec<bool>> {
-        let mut member = vec![false; self.node_count() as usize];
+    /// Ids of the nodes whose key starts with `prefix`, ascending: a range scan of the
+    /// catalog's key table plus the keys created since the last checkpoint (no table of every
+    /// node).
+    pub fn nodes_with_prefix(&self, prefix: &str) -> Result<Vec<NodeId>> {
+        let count = self.node_count();
         // Names before the catalog, held across both reads (see `Snapshot::node_keys`).
         let names = self.inner.names.read();
-        for id in self.inner.catalog.node_ids_with_prefix(prefix)? {
-            if let Some(slot) = member.get_mut(id as usize) {
-                *slot = true;
-            }
-        }
-        for (i, key) in names.new_keys.iter().enumerate() {
-            if key.starts_with(prefix) {
-                if let Some(slot) = member.get_mut(names.new_keys_base as usize + i) {
-                    *slot = true;
-                }
-            }
-        }
-        Ok(member)
+        let mut ids = self.inner.catalog.node_ids_with_prefix(prefix)?;
+        ids.extend(
+            names
+                .new_keys
+                .iter()
+                .enumerate()
+                .filter(|(_, key)| key.starts_with(prefix))
+                .map(|(i, _)| names.new_keys_base + i as NodeId),
+        );
+        ids.retain(|&id| id < count);
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
     }
 
     /// Answers a PPR request on this snapshot.
@@ -123,11 +125,7 @@ impl Snapshot {
             Some(prefix) => Some(self.nodes_with_prefix(prefix)?),
             None => None,
         };
-        let filter = |v: NodeId| {
-            member
-                .as_ref()
-                .is_none_or(|m| m.get(v as usize).copied().unwrap_or(false))
-        };
+        let filter = |v: NodeId| member.as_ref().is_none_or(|m| m.binary_search(&v).is_ok());
         let mut query = PprQuery::new(seeds, alpha)
             .top_k(request.top_k)
             .method(request.method);

@@ -28,6 +28,18 @@ impl Iterator for Edges<'_> {
     }
 }
 
+/// One edge of a node, in keys and names: the other endpoint, the relation, the weight.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Neighbor {
+    /// Key of the other endpoint (the destination of an out-edge, the source of an in-edge).
+    pub key: String,
+    /// Name of the edge's relation.
+    pub relation: String,
+    /// The edge's weight.
+    pub weight: f64,
+}
+
 impl Snapshot {
     /// The published version this snapshot reads.
     pub(crate) fn version(&self) -> &Arc<Version> {
@@ -134,6 +146,61 @@ impl Snapshot {
     /// the nodes changed since the checkpoint). The fastest way to read the whole graph.
     pub fn for_each_edge(&self, f: impl FnMut(NodeId, NodeId, RelId, f64)) {
         self.view().for_each_edge(f);
+    }
+
+    /// Out-edges of the node `key`, sorted by (destination id, relation); an unknown key is an
+    /// input error.
+    pub fn out_neighbors(&self, key: &str) -> Result<Vec<Neighbor>> {
+        let u = self.require_node(key)?;
+        self.neighbors(self.out_edges(u))
+    }
+
+    /// In-edges of the node `key`, sorted by (source id, relation); an unknown key is an input
+    /// error.
+    pub fn in_neighbors(&self, key: &str) -> Result<Vec<Neighbor>> {
+        let v = self.require_node(key)?;
+        self.neighbors(self.in_edges(v))
+    }
+
+    /// The weight of edge `src -[rel]-> dst`, `None` when there is no such edge (or no such
+    /// node or relation).
+    pub fn edge_weight(&self, src: &str, rel: &str, dst: &str) -> Result<Option<f64>> {
+        let (Some(u), Some(v), Some(r)) = (
+            self.node_id(src)?,
+            self.node_id(dst)?,
+            self.relation_id(rel),
+        ) else {
+            return Ok(None);
+        };
+        Ok(self
+            .out_edges(u)
+            .find(|&(d, rr, _)| d == v && rr == r)
+            .map(|(_, _, w)| w))
+    }
+
+    fn require_node(&self, key: &str) -> Result<NodeId> {
+        self.node_id(key)?.ok_or_else(|| {
+            crate::InputError::UnknownNode {
+                key: key.to_string(),
+            }
+            .into()
+        })
+    }
+
+    fn neighbors(&self, edges: Edges<'_>) -> Result<Vec<Neighbor>> {
+        let relations = self.relation_names();
+        edges
+            .map(|(other, rel, weight)| {
+                Ok(Neighbor {
+                    key: self.node_key(other)?.unwrap_or_else(|| format!("#{other}")),
+                    relation: relations
+                        .get(rel as usize)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{rel}")),
+                    weight,
+                })
+            })
+            .collect()
     }
 
     /// Out-edges of `u`: (dst, relation, weight), sorted by (dst, relation).
