@@ -124,7 +124,7 @@ fn main() {
                 let index = (mode == "undirected").then(|| {
                     let params = WalkIndexParams {
                         alpha,
-                        walks_per_link: walkdb::DEFAULT_WALKS_PER_NODE,
+                        walks_per_node: walkdb::DEFAULT_WALKS_PER_NODE,
                         seed: 1,
                     };
                     WalkIndex::build(graph, params).expect("index builds")

@@ -228,7 +228,7 @@ fn main() {
         let graph = &undirected.graph;
         let params = WalkIndexParams {
             alpha,
-            walks_per_link: walkdb::DEFAULT_WALKS_PER_NODE,
+            walks_per_node: walkdb::DEFAULT_WALKS_PER_NODE,
             seed: 1,
         };
         let t = Instant::now();

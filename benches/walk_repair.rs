@@ -160,7 +160,7 @@ fn bench(name: &str, node_count: usize, edges: &[(NodeId, NodeId, f64)], undirec
     for alpha in [0.5, 0.15] {
         let params = WalkIndexParams {
             alpha,
-            walks_per_link: 1.0,
+            walks_per_node: 1.0,
             seed: 1,
         };
         let t = Instant::now();

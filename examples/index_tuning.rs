@@ -60,7 +60,7 @@ fn main() {
             graph,
             WalkIndexParams {
                 alpha,
-                walks_per_link: wpl,
+                walks_per_node: wpl,
                 seed: 7,
             },
         )

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::adjacency::Segment;
 use crate::backend::{FileBytes, SimBackend, StorageBackend};
 use crate::error::Error;
-use crate::wal::{decode_ops, encode_ops, inspect_file, read_wal_dir};
+use crate::wal::{decode_ops, encode_ops, inspect_file, read_wal_dir, ScanMode};
 
 /// Decodes one WAL file: its header, every frame (as `dump --wal` does, resynchronising past
 /// damage), every payload, and recovery over a directory holding just this file (and the
@@ -49,12 +49,12 @@ fn check_scan(scan: crate::Result<crate::wal::WalScan>) {
             let mut prev = None;
             for txn in &scan.txns {
                 assert!(
-                    prev.map_or(true, |p| txn.lsn > p),
+                    prev.is_none_or(|p| txn.lsn > p),
                     "recovered LSNs must increase"
                 );
                 prev = Some(txn.lsn);
             }
-            assert!(prev.map_or(true, |p| p <= scan.last_lsn));
+            assert!(prev.is_none_or(|p| p <= scan.last_lsn));
         }
         Err(Error::Corrupt(_)) => {}
         Err(e) => panic!("WAL recovery gave a non-corruption error: {e}"),

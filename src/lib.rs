@@ -33,7 +33,8 @@
 //! ```
 //!
 //! Modules by layer: [`backend`] (every write goes through a [`backend::StorageBackend`];
-//! tests use [`backend::SimBackend`] to crash and fail storage), [`graph`] (ids and the
+//! walkdb's tests use `backend::SimBackend`, behind the `testing` feature, to crash and fail
+//! storage), [`graph`] (ids and the
 //! adjacency vocabulary), [`ppr`] (exact, push, Monte Carlo, index-backed queries), [`walks`]
 //! (the walk index), [`tsv`] (the edge-list format), [`synth`] (generated graphs for tests and benchmarks), [`inspect`] (what `walkdb dump` shows).
 //! `ARCHITECTURE.md` and `format-spec/` in the repository describe the design and every byte.

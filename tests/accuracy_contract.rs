@@ -51,7 +51,7 @@ fn check_family(family: &Family, method: Method, accuracy: Accuracy) {
                         let tie = match g.top_k {
                             TopKGuarantee::Exact => 0.0,
                             TopKGuarantee::UpToTies(t) => t,
-                            TopKGuarantee::None => f64::INFINITY,
+                            _ => f64::INFINITY,
                         };
                         let p = precision(&exact, &answer.top, K, EXACT_SLACK);
                         let mut problem = String::new();

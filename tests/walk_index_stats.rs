@@ -28,7 +28,7 @@ use walkdb::walks::{WalkIndex, WalkIndexParams};
 fn run(undirected: bool) {
     let params = WalkIndexParams {
         alpha: 0.2,
-        walks_per_link: 150.0,
+        walks_per_node: 150.0,
         seed: 3,
     };
     let mut rng = Rng::new(if undirected { 50 } else { 60 });

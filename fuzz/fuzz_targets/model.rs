@@ -240,7 +240,7 @@ fuzz_target!(|data: &[u8]| {
     // The last state: commit what is pending (without failures) and verify.
     assert_eq!(edge_set(&db), model);
     drop(db);
-    sim.unlock();
+    sim.release_lock();
     let db = open(&sim, undirected).expect("reopen");
     assert_eq!(edge_set(&db), model);
     db.verify().expect("verify at the end");

@@ -80,7 +80,7 @@ fn base() -> &'static SimBackend {
             txn.commit().expect("commit");
         }
         drop(db);
-        sim.unlock();
+        sim.release_lock();
         sim
     })
 }

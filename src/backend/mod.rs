@@ -8,6 +8,7 @@
 //! Architecture invariant: only this module touches the operating system's file API.
 
 mod fs;
+#[cfg(any(test, feature = "testing"))]
 mod sim;
 
 use std::fmt::Debug;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use redb::BackendError;
 
 pub use fs::FsBackend;
+#[cfg(any(test, feature = "testing"))]
 pub use sim::{CrashMode, FailMode, SimBackend};
 
 /// A read-only view of a whole file: a memory map, or bytes held in memory.

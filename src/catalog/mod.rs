@@ -26,6 +26,7 @@ const REL_NAMES: TableDefinition<u32, &str> = TableDefinition::new("relation_nam
 
 /// What a database keeps for life.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Options {
     /// Every edge walkable both ways.
     pub undirected: bool,

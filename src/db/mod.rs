@@ -54,6 +54,7 @@ pub const MAX_KEY_LEN: usize = 65_535;
 
 /// When a commit becomes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Durability {
     /// `commit` returns after the WAL is fdatasync'ed: survives power loss.
     #[default]
@@ -195,7 +196,7 @@ impl DatabaseBuilder {
     }
 
     /// Stores the database through `backend` instead of the file system (tests use
-    /// [`crate::backend::SimBackend`] to simulate crashes).
+    /// `backend::SimBackend` (feature `testing`) to simulate crashes).
     pub fn backend(mut self, backend: Arc<dyn StorageBackend>) -> Self {
         self.backend = Some(backend);
         self
@@ -511,7 +512,7 @@ pub(crate) fn replay(
         let after = staging.view();
         let changes = walks::changes(&before, &after, &staging.touched);
         index
-            .apply(&after, &changes, txn.lsn)
+            .repair(&after, &changes, txn.lsn)
             .map_err(|e| match e {
                 // A damaged block of the walk file, met while repairing: blame the file.
                 crate::walks::WalkIndexError::Corrupt { .. } => walks::walk_error(walk_file, e),

@@ -10,6 +10,7 @@ use crate::ppr::{self, Accuracy, Guarantee, Method, PprQuery, PprWorkspace};
 
 /// A PPR request in the database's terms (keys and names, not ids).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PprRequest {
     /// Seed keys with weights (> 0; normalised to sum 1).
     pub seeds: Vec<(String, f64)>,

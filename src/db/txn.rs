@@ -281,7 +281,7 @@ impl<'db> WriteTxn<'db> {
         let after = self.staging.view();
         let changes = super::walks::changes(&self.base, &after, &self.staging.touched);
         // Into the writer's clone: published versions keep their own overlay.
-        if let Err(e) = self.writer.walks.apply(&after, &changes, lsn) {
+        if let Err(e) = self.writer.walks.repair(&after, &changes, lsn) {
             let file = Arc::clone(&self.db.inner.current.read().walks.file);
             let error = match e {
                 crate::walks::WalkIndexError::Corrupt { .. } => super::walks::walk_error(&file, e),

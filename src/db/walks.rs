@@ -52,7 +52,7 @@ impl WalkState {
 pub(crate) fn params(options: &Options) -> WalkIndexParams {
     WalkIndexParams {
         alpha: options.alpha,
-        walks_per_link: options.walks_per_node,
+        walks_per_node: options.walks_per_node,
         seed: BUILD_SEED,
     }
 }
@@ -100,7 +100,7 @@ pub(crate) fn open_file(
 ) -> Result<WalkIndex> {
     let index = WalkIndex::open_bytes(bytes, node_count as u64).map_err(|e| walk_error(name, e))?;
     let p = index.params();
-    if p.alpha != options.alpha || p.walks_per_link != options.walks_per_node {
+    if p.alpha != options.alpha || p.walks_per_node != options.walks_per_node {
         return Err(Error::corrupt(
             name,
             16,
@@ -144,6 +144,7 @@ impl Database {
     /// A copy of the walk index of the newest version and its LSN. Copies the whole index: for
     /// tests (crash recovery must reproduce the live index walk for walk) and tools, not for
     /// queries.
+    #[cfg(any(test, feature = "testing"))]
     pub fn walk_index_copy(&self) -> Result<(WalkIndex, u64)> {
         self.with_walks(|index, lsn| Ok((index.clone(), lsn)))
     }
@@ -241,7 +242,7 @@ pub(crate) fn inspect_walk_file(bytes: &[u8], report: &mut FileReport) {
             for (k, v) in [
                 ("version", h.version.to_string()),
                 ("alpha", h.alpha.to_string()),
-                ("walks_per_link", h.walks_per_link.to_string()),
+                ("walks_per_node", h.walks_per_node.to_string()),
                 ("seed", h.seed.to_string()),
                 ("node_count", h.node_count.to_string()),
                 ("walk_slots", h.walk_slots.to_string()),

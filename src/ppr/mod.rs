@@ -26,7 +26,7 @@ use crate::rng::Rng;
 use crate::walks::{Truncation, WalkIndex, WalkQueue};
 
 pub use exact::{exact_ppr, ExactResult, EXACT_TOLERANCE};
-pub use montecarlo::{monte_carlo, WalkEstimate, WalkResult};
+pub use montecarlo::{monte_carlo, MonteCarloEstimate, WalkResult};
 pub use push::{forward_push, PushResult};
 
 /// The default [`Accuracy::max_error`]: every returned score within 1e-4 of the exact score,
@@ -224,6 +224,7 @@ impl Accuracy {
 
 /// What the returned top-k set is known to be.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum TopKGuarantee {
     /// The exact top-k set (ties at the boundary broken by node id, as the exact solver does).
     Exact,
@@ -268,6 +269,7 @@ impl Guarantee {
 
 /// How a query is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Method {
     /// The planner: exact for small graphs (at most [`AUTO_EXACT_MAX_LINKS`] links), else the
     /// certified push (as `Push`). Every answer meets the query's [`Accuracy`].

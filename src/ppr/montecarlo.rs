@@ -14,7 +14,7 @@ use crate::rng::Rng;
 
 /// One node's Monte Carlo estimate of the unnormalised `psi`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct WalkEstimate {
+pub struct MonteCarloEstimate {
     /// The node.
     pub node: NodeId,
     /// Mean of the visit estimator over all walks: an unbiased estimate of `psi(node)`.
@@ -27,7 +27,7 @@ pub struct WalkEstimate {
 #[derive(Clone, Debug, PartialEq)]
 pub struct WalkResult {
     /// Estimates for every visited node, sorted by node id.
-    pub estimates: Vec<WalkEstimate>,
+    pub estimates: Vec<MonteCarloEstimate>,
     /// Estimated `|psi|` (sum of the `psi` estimates): divide by it to get `pi`.
     pub mass: f64,
     /// Number of walks run.
@@ -141,7 +141,7 @@ pub fn monte_carlo(
                 0.0
             };
             mass += scale * mean;
-            WalkEstimate {
+            MonteCarloEstimate {
                 node: v,
                 psi: scale * mean,
                 std_error: scale * (var / n_walks).sqrt(),

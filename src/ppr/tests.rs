@@ -447,7 +447,7 @@ fn index_method_is_unbiased_at_the_index_alpha_and_by_truncation() {
         for seed in 0..trials {
             let params = WalkIndexParams {
                 alpha: index_alpha,
-                walks_per_link: 3.0,
+                walks_per_node: 3.0,
                 seed,
             };
             let index = WalkIndex::build(&g, params).unwrap();

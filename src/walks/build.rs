@@ -77,7 +77,7 @@ struct NodeWalks {
 }
 
 impl WalkIndex {
-    /// Builds the index of `graph`: `ceil(walks_per_link * degree(u))` walks from every node
+    /// Builds the index of `graph`: `ceil(walks_per_node * degree(u))` walks from every node
     /// `u`. Same as [`WalkIndex::build_with_progress`] without progress reports.
     pub fn build<G: Adjacency>(
         graph: &G,

@@ -1,4 +1,6 @@
-//! The change description a transaction hands to [`super::WalkIndex::apply`].
+//! The change description a transaction hands to the walk index's repair. Public only with the
+//! `testing` feature (see `WalkIndex::apply`).
+#![cfg_attr(not(any(test, feature = "testing")), allow(unreachable_pub))]
 
 use crate::graph::{Adjacency, NodeId};
 

@@ -105,7 +105,7 @@ pub struct FileHeader {
     /// Restart probability the walks were generated with.
     pub alpha: f64,
     /// Walks per walkable link of the start node.
-    pub walks_per_link: f64,
+    pub walks_per_node: f64,
     /// Build seed.
     pub seed: u64,
     /// Number of node ids covered.
@@ -127,7 +127,7 @@ impl FileHeader {
     pub fn params(&self) -> WalkIndexParams {
         WalkIndexParams {
             alpha: self.alpha,
-            walks_per_link: self.walks_per_link,
+            walks_per_node: self.walks_per_node,
             seed: self.seed,
         }
     }
@@ -316,7 +316,7 @@ pub fn read_header(bytes: &[u8]) -> Result<FileHeader, WalkIndexError> {
     Ok(FileHeader {
         version,
         alpha: r.f64(16)?,
-        walks_per_link: r.f64(24)?,
+        walks_per_node: r.f64(24)?,
         seed: r.u64(32)?,
         node_count: r.u64(40)?,
         walk_slots: r.u64(48)?,
@@ -489,7 +489,7 @@ impl Columns {
         h.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         h.extend_from_slice(&(V2_SECTIONS as u32).to_le_bytes());
         h.extend_from_slice(&params.alpha.to_le_bytes());
-        h.extend_from_slice(&params.walks_per_link.to_le_bytes());
+        h.extend_from_slice(&params.walks_per_node.to_le_bytes());
         h.extend_from_slice(&params.seed.to_le_bytes());
         h.extend_from_slice(&(node_count as u64).to_le_bytes());
         h.extend_from_slice(&(self.slot_table.len() as u64).to_le_bytes());

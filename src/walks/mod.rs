@@ -11,12 +11,12 @@
 //! sequence and the way it ended ([`WalkEnd`]); parallel links are indistinguishable for PPR, so
 //! nothing else is kept.
 //!
-//! Every node `u` owns `ceil(walks_per_link * degree(u))` walks started at it (FIRM's rule, and
+//! Every node `u` owns `ceil(walks_per_node * degree(u))` walks started at it (FIRM's rule, and
 //! the count FORA needs: a query with push threshold `r_max` and `omega` walks per unit of
 //! residue uses about `r(u) * omega <= r_max * omega * degree(u)` walks from `u`).
 //!
 //! # Repairs
-//! [`WalkIndex::apply`] takes, per changed node, the pair weights that changed ([`NodeChange`])
+//! The repair inside every commit (`WalkIndex::apply` in tests) takes, per changed node, the pair weights that changed (`NodeChange`)
 //! and repairs every stored visit with the optimal coupling between the old and the new step
 //! distribution (see `repair.rs`). Repairs are a pure function of the logical index content,
 //! the graph after the transaction, the changes and the transaction's LSN, so a WAL replay into a
@@ -39,10 +39,13 @@ mod verify;
 #[cfg(test)]
 pub(crate) mod testkit;
 
+#[cfg(not(any(test, feature = "testing")))]
+pub(crate) use change::NodeChange;
+#[cfg(any(test, feature = "testing"))]
 pub use change::{NodeChange, PairChange};
 pub use error::WalkIndexError;
 pub use format::{read_header, section_status, FileHeader, SectionInfo, FORMAT_VERSION, MAGIC};
-pub use query::WalkEstimate;
+pub use query::IndexEstimate;
 pub(crate) use query::{Truncation, WalkQueue};
 pub use repair::RepairSummary;
 pub use store::{WalkEnd, WalkIndex, WalkIndexParams, WalkRef};

@@ -15,7 +15,7 @@ use super::WalkIndexError;
 /// reachable; a caller that wants PageRank probabilities combines its estimates linearly
 /// (FORA: `est + sum_v r(v) * psi_v`) and divides the result by its total, never by 1.
 #[derive(Clone, Debug, PartialEq)]
-pub struct WalkEstimate {
+pub struct IndexEstimate {
     /// Number of stored walks the estimate averages (0 when `exact` is true).
     pub walks_used: usize,
     /// True when the node has no walks because it is dangling: then `psi_v = alpha e_v`
@@ -41,7 +41,7 @@ impl WalkIndex {
         n_walks: usize,
         alpha_query: f64,
         seed: u64,
-    ) -> Result<WalkEstimate, WalkIndexError> {
+    ) -> Result<IndexEstimate, WalkIndexError> {
         let alpha = self.params.alpha;
         if !(alpha_query >= alpha && alpha_query < 1.0) {
             return Err(WalkIndexError::InvalidParams(format!(
@@ -58,7 +58,7 @@ impl WalkIndex {
         if ids.is_empty() {
             // Only a node without links owns no walks, and its leaky walk stops at once with
             // probability alpha and otherwise dies: psi = alpha e_node exactly.
-            return Ok(WalkEstimate {
+            return Ok(IndexEstimate {
                 walks_used: 0,
                 exact: true,
                 scores: vec![(node, alpha_query)],
@@ -105,7 +105,7 @@ impl WalkIndex {
             .into_iter()
             .map(|(t, c)| (t, c as f64 * scale))
             .collect();
-        Ok(WalkEstimate {
+        Ok(IndexEstimate {
             walks_used: chosen.len(),
             exact: false,
             scores,

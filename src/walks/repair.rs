@@ -65,7 +65,7 @@ enum Action {
     Cut,
 }
 
-/// Counts of what one [`WalkIndex::apply`] did, for logging and benchmarks.
+/// Counts of what one walk-index repair did, for logging and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RepairSummary {
     /// Visits examined by the repair (after the binomial thinning).
@@ -185,7 +185,21 @@ impl WalkIndex {
     /// number and seeds every random choice, so replaying the WAL after a crash into the saved
     /// index gives back the live index exactly. Nodes beyond the index's node count are
     /// added. The order of `changes` does not matter.
+    ///
+    /// The database calls it inside every commit; outside the crate it is test API (feature
+    /// `testing`): a repair the WAL does not hold would not survive a restart.
+    #[cfg(any(test, feature = "testing"))]
     pub fn apply<G: Adjacency>(
+        &mut self,
+        graph_after: &G,
+        changes: &[NodeChange],
+        lsn: u64,
+    ) -> Result<RepairSummary, WalkIndexError> {
+        self.repair(graph_after, changes, lsn)
+    }
+
+    /// See [`WalkIndex::apply`].
+    pub(crate) fn repair<G: Adjacency>(
         &mut self,
         graph_after: &G,
         changes: &[NodeChange],

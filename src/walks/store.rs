@@ -52,9 +52,9 @@ pub struct WalkIndexParams {
     /// alpha are served by truncation; smaller ones cannot be served.
     pub alpha: f64,
     /// Walks stored per walkable link of the start node: a node of degree `d` owns
-    /// `ceil(walks_per_link * d)` walks. Choose `r_max * omega` of the FORA configuration;
+    /// `ceil(walks_per_node * d)` walks. Choose `r_max * omega` of the FORA configuration;
     /// the default 1.0 matches FORA's usual `r_max * omega ~ 1`.
-    pub walks_per_link: f64,
+    pub walks_per_node: f64,
     /// Seed of the build's random streams (repairs are seeded by the transaction's LSN).
     pub seed: u64,
 }
@@ -63,7 +63,7 @@ impl Default for WalkIndexParams {
     fn default() -> WalkIndexParams {
         WalkIndexParams {
             alpha: 0.15,
-            walks_per_link: 1.0,
+            walks_per_node: 1.0,
             seed: 0x5741_4C4B,
         }
     }
@@ -79,10 +79,10 @@ impl WalkIndexParams {
                 self.alpha
             )));
         }
-        if !(self.walks_per_link > 0.0 && self.walks_per_link <= 1e6) {
+        if !(self.walks_per_node > 0.0 && self.walks_per_node <= 1e6) {
             return Err(WalkIndexError::InvalidParams(format!(
-                "walks_per_link {} is outside (0, 1e6]",
-                self.walks_per_link
+                "walks_per_node {} is outside (0, 1e6]",
+                self.walks_per_node
             )));
         }
         Ok(())
@@ -90,7 +90,7 @@ impl WalkIndexParams {
 
     /// The number of walks a node of `degree` walkable links owns.
     pub fn walks_for_degree(&self, degree: usize) -> usize {
-        (self.walks_per_link * degree as f64).ceil() as usize
+        (self.walks_per_node * degree as f64).ceil() as usize
     }
 }
 
@@ -233,7 +233,7 @@ pub(crate) struct OwnedWalk {
 /// the base was written (the walks and lists it changed, each whole), and tables mapping walk
 /// and node ids to their newest copy; published versions share
 /// blocks and table chunks. *Pending*: the writer's changes in the transaction being repaired,
-/// in hash maps, sealed into a new block when the repair ends ([`WalkIndex::seal`]). Reads
+/// in hash maps, sealed into a new block when the repair ends (`WalkIndex::seal`). Reads
 /// look at pending, then sealed, then the base.
 #[derive(Debug)]
 pub struct WalkIndex {

@@ -17,10 +17,10 @@ fn edge(src: NodeId, dst: NodeId, weight: f64) -> Edge {
     }
 }
 
-fn params(alpha: f64, walks_per_link: f64) -> WalkIndexParams {
+fn params(alpha: f64, walks_per_node: f64) -> WalkIndexParams {
     WalkIndexParams {
         alpha,
-        walks_per_link,
+        walks_per_node,
         seed: 17,
     }
 }
@@ -640,12 +640,12 @@ mod prop {
             n_nodes in 2usize..12,
             n_edges in 0usize..20,
             n_ops in 1usize..60,
-            walks_per_link in 0.3f64..4.0,
+            walks_per_node in 0.3f64..4.0,
         ) {
             let mut rng = Rng::new(seed);
             let n_edges = n_edges.min(n_nodes * (n_nodes - 1) / 2);
             let mut model = GraphModel::random(n_nodes, n_edges, undirected, &mut rng);
-            let mut index = WalkIndex::build(&model.csr(), params(0.25, walks_per_link)).expect("build");
+            let mut index = WalkIndex::build(&model.csr(), params(0.25, walks_per_node)).expect("build");
             let mut failure = None;
             run_random_ops(&mut index, &mut model, n_ops, seed ^ 1, |index, graph| {
                 if failure.is_none() {

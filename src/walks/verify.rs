@@ -99,7 +99,7 @@ impl WalkIndex {
     /// (checksums, id ranges), every stored step follows a link of the graph (pair weight >
     /// 0), a walk dies only at a dangling node, visit records and start lists match the walks
     /// exactly, the free-slot heap holds exactly the free slots, and every node owns
-    /// `ceil(walks_per_link * degree)` walks. Costs O(index + graph).
+    /// `ceil(walks_per_node * degree)` walks. Costs O(index + graph).
     pub fn verify<G: Adjacency>(&self, graph: &G) -> Result<(), WalkIndexError> {
         let fail =
             |walk: Option<u32>, reason: String| Err(WalkIndexError::Inconsistent { walk, reason });

@@ -194,7 +194,7 @@ pub(crate) fn demo(args: &DemoArgs) -> CliResult {
     let graph = snapshot.projection();
     let params = WalkIndexParams {
         alpha: database.options().alpha,
-        walks_per_link: database.options().walks_per_node,
+        walks_per_node: database.options().walks_per_node,
         seed: 1,
     };
     let started = Instant::now();

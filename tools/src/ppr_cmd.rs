@@ -129,7 +129,8 @@ fn guarantee_json(g: &Guarantee) -> Value {
     let (top_k, ties) = match g.top_k {
         TopKGuarantee::Exact => ("exact", Value::Null),
         TopKGuarantee::UpToTies(t) => ("exact up to ties", json!(t)),
-        TopKGuarantee::None => ("not certified", Value::Null),
+        // `None`, and any kind a later walkdb adds: claim nothing.
+        _ => ("not certified", Value::Null),
     };
     json!({"max_error": finite_or_null(g.max_error), "top_k": top_k, "tie_tolerance": ties, "failure_probability": g.failure_probability})
 }
@@ -144,7 +145,7 @@ fn guarantee_text(g: &Guarantee) -> String {
     let set = match g.top_k {
         TopKGuarantee::Exact => "exact top-k set".to_string(),
         TopKGuarantee::UpToTies(t) => format!("exact top-k set up to ties within {t:.0e}"),
-        TopKGuarantee::None => "top-k set not certified".to_string(),
+        _ => "top-k set not certified".to_string(),
     };
     let chance = if g.failure_probability == 0.0 {
         "certified".to_string()
