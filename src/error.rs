@@ -70,6 +70,13 @@ pub enum InputError {
         /// Why.
         reason: String,
     },
+    /// The database holds as many of something as it can.
+    LimitReached {
+        /// What ("nodes").
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
     /// `create` on a directory that already holds a database.
     AlreadyExists {
         /// The directory.
@@ -103,6 +110,9 @@ impl fmt::Display for InputError {
             }
             InputError::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
             InputError::InvalidOption { reason } => write!(f, "invalid option: {reason}"),
+            InputError::LimitReached { what, limit } => {
+                write!(f, "the database holds the maximum number of {what} ({limit})")
+            }
             InputError::AlreadyExists { path } => {
                 write!(f, "{path} already holds a walkdb database")
             }

@@ -358,6 +358,50 @@ impl Adjacency for CsrGraph {
     }
 }
 
+/// Most nodes a database holds: ids are `u32`, and `u32::MAX` is kept free as a sentinel.
+pub const MAX_NODES: u32 = u32::MAX - 1;
+
+/// Checks that a new node may take id `id` (the count of nodes before it): the one interning
+/// limit, for transactions and bulk loads alike.
+pub(crate) fn check_new_node(id: u32) -> crate::error::Result<()> {
+    if id >= MAX_NODES {
+        return Err(crate::error::InputError::LimitReached {
+            what: "nodes",
+            limit: MAX_NODES as u64,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Longest node key or relation name, in bytes.
+pub const MAX_KEY_LEN: usize = 65_535;
+
+/// Checks a node key or relation name: non-empty, at most [`MAX_KEY_LEN`] bytes, no tab,
+/// newline or carriage return (they would break the TSV interchange format).
+pub(crate) fn validate_key(key: &str, what: &str) -> crate::error::Result<()> {
+    let reason = if key.is_empty() {
+        Some(format!("{what} is empty"))
+    } else if key.len() > MAX_KEY_LEN {
+        Some(format!(
+            "{what} is {} bytes, longer than {}",
+            key.len(),
+            MAX_KEY_LEN
+        ))
+    } else if key.contains(['\t', '\n', '\r']) {
+        Some(format!(
+            "{what} '{}' contains a tab or newline",
+            key.escape_debug()
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(crate::error::InputError::InvalidKey { reason }.into()),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

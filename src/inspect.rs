@@ -96,9 +96,7 @@ fn all_files(backend: &Arc<dyn StorageBackend>) -> Vec<String> {
 /// other file (the WAL a writer appends to and truncates at recovery, `.tmp` files being
 /// written, the catalog) is copied into memory.
 fn read_only_bytes(backend: &Arc<dyn StorageBackend>, name: &str) -> std::io::Result<FileBytes> {
-    let immutable = (name.starts_with(SEGMENT_DIR) && name.ends_with(".seg"))
-        || (name.starts_with(crate::db::WALK_DIR) && name.ends_with(".wix"));
-    if immutable {
+    if crate::layout::is_generation_file(name) {
         backend.map(name)
     } else {
         backend.read_all(name).map(FileBytes::from_vec)

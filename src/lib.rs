@@ -52,6 +52,7 @@ pub mod fuzz_api;
 pub mod graph;
 mod hash;
 pub mod inspect;
+mod layout;
 pub mod ppr;
 pub mod rng;
 pub mod synth;

@@ -28,8 +28,7 @@ use std::sync::Arc;
 
 use crate::graph::{Adjacency, CsrGraph, Link, NodeId, RelId};
 
-/// Directory of segment files inside the database directory.
-pub(crate) const SEGMENT_DIR: &str = "adj";
+pub(crate) use crate::layout::SEGMENT_DIR;
 const MAGIC: &[u8; 8] = b"WALKSEG\0";
 const VERSION: u32 = 2;
 pub(crate) const HEADER_LEN: usize = 256;

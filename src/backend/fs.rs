@@ -29,6 +29,17 @@ impl FsBackend {
         }
     }
 
+    /// A backend rooted at `root`, creating the directory (and its parents) if needed.
+    pub fn create(root: impl AsRef<Path>) -> io::Result<FsBackend> {
+        std::fs::create_dir_all(root.as_ref())?;
+        Ok(FsBackend::new(root))
+    }
+
+    /// A backend rooted at `root` if it is an existing directory.
+    pub fn existing(root: impl AsRef<Path>) -> Option<FsBackend> {
+        root.as_ref().is_dir().then(|| FsBackend::new(root))
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
@@ -118,7 +129,7 @@ impl StorageBackend for FsBackend {
             .write(true)
             .create(true)
             .truncate(false)
-            .open(self.path("LOCK"))?;
+            .open(self.path(crate::layout::LOCK_FILE))?;
         match file.try_lock() {
             Ok(()) => {
                 *self.lock.lock() = Some(file);
@@ -141,7 +152,7 @@ impl StorageBackend for FsBackend {
             return Ok(true);
         }
         // Opened for reading only: a missing LOCK file means no writer ever opened it.
-        let file = match File::open(self.path("LOCK")) {
+        let file = match File::open(self.path(crate::layout::LOCK_FILE)) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),

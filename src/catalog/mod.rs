@@ -14,8 +14,7 @@ use crate::error::{Error, Result};
 use crate::format::{put_str, Cursor};
 use crate::graph::{NodeId, RelId};
 
-/// File name of the catalog inside the database directory.
-pub(crate) const CATALOG_FILE: &str = "catalog.redb";
+pub(crate) use crate::layout::CATALOG_FILE;
 const FORMAT_VERSION: u32 = 1;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -125,8 +124,8 @@ impl Manifest {
             (String::new(), String::new())
         } else {
             (
-                format!("{}/{generation:020}.seg", crate::adjacency::SEGMENT_DIR),
-                format!("{}/{generation:020}.wix", crate::db::WALK_DIR),
+                crate::layout::segment_file(generation),
+                crate::layout::walk_file(generation),
             )
         };
         if segment != want_segment || walks != want_walks {
@@ -650,7 +649,7 @@ impl Catalog {
                 ));
             }
             for (id, name) in names.iter().enumerate() {
-                if crate::db::validate_key(name, "relation name").is_err()
+                if crate::graph::validate_key(name, "relation name").is_err()
                     || ids.get(name.as_str()).map_err(redb_err)?.map(|v| v.value())
                         != Some(id as u32)
                 {
@@ -689,7 +688,7 @@ impl Catalog {
                 ));
             }
             for (id, key) in keys.iter().enumerate() {
-                if crate::db::validate_key(key, "node key").is_err()
+                if crate::graph::validate_key(key, "node key").is_err()
                     || ids.get(key.as_str()).map_err(redb_err)?.map(|v| v.value())
                         != Some(id as u32)
                 {

@@ -180,8 +180,8 @@ impl Database {
         let mut timings = SwitchTimings::default();
         let started = Instant::now();
         let backend = &*self.inner.backend;
-        let name = format!("{SEGMENT_DIR}/{generation:020}.seg");
-        let walk_name = format!("{WALK_DIR}/{generation:020}.wix");
+        let name = crate::layout::segment_file(generation);
+        let walk_name = crate::layout::walk_file(generation);
         if let Err(e) = write_file_atomic(backend, WALK_DIR, &walk_name, &new.walk_bytes) {
             return Err(writer.poison(Error::io(format!("writing {walk_name}"), e)));
         }

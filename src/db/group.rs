@@ -12,12 +12,10 @@
 //! leader records the failure, every waiter gets [`Error::Poisoned`], and the writer is
 //! poisoned until the database is reopened.
 
-use std::sync::Arc;
-
 use parking_lot::{Condvar, Mutex};
 
-use crate::backend::StorageFile;
 use crate::error::{Error, Result};
+use crate::wal::WalSync;
 
 /// Shared state of the group-commit protocol.
 #[derive(Debug, Default)]
@@ -31,7 +29,7 @@ struct GroupState {
     /// Every transaction up to this LSN is durable.
     durable_lsn: u64,
     /// The WAL file appended to last and the LSN of its last record.
-    tail: Option<(Arc<dyn StorageFile>, String, u64)>,
+    tail: Option<(WalSync, u64)>,
     /// A leader is syncing.
     syncing: bool,
     /// The failure of a sync; once set, nothing becomes durable through this process.
@@ -42,9 +40,9 @@ struct GroupState {
 
 impl GroupSync {
     /// Records an append (called under the writer lock, after the write).
-    pub(crate) fn appended(&self, file: Arc<dyn StorageFile>, name: &str, lsn: u64) {
+    pub(crate) fn appended(&self, file: WalSync, lsn: u64) {
         let mut state = self.state.lock();
-        state.tail = Some((file, name.to_string(), lsn));
+        state.tail = Some((file, lsn));
     }
 
     /// Records that every transaction up to `lsn` is durable by other means (an immediate sync,
@@ -85,7 +83,7 @@ impl GroupSync {
                 self.synced.wait(&mut state);
                 continue;
             }
-            let Some((file, name, target)) = state.tail.clone() else {
+            let Some((file, target)) = state.tail.clone() else {
                 // Nothing was appended through this path: the LSN was made durable another
                 // way, or the caller's append never happened (a bug); fail rather than hang.
                 return Err(Error::Poisoned {
@@ -94,7 +92,7 @@ impl GroupSync {
             };
             state.syncing = true;
             drop(state);
-            let result = file.sync_data();
+            let result = file.sync();
             state = self.state.lock();
             state.syncing = false;
             state.syncs += 1;
@@ -107,7 +105,7 @@ impl GroupSync {
                     self.synced.notify_all();
                 }
                 Err(e) => {
-                    let error = Error::io(format!("syncing {name}"), e);
+                    let error = Error::io(format!("syncing {}", file.name()), e);
                     state.failed = Some(error.to_string());
                     drop(state);
                     self.synced.notify_all();

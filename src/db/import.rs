@@ -8,13 +8,13 @@ use parking_lot::MutexGuard;
 use rayon::slice::ParallelSliceMut;
 
 use super::checkpoint::{view_columns, NewGeneration, SwitchTimings};
-use super::txn::validate_key;
 use super::walks;
 use super::{Database, Writer};
 use crate::adjacency::encode_segment_columns;
 use crate::adjacency::{GraphView, Segment};
 use crate::backend::FileBytes;
 use crate::error::{InputError, Result};
+use crate::graph::validate_key;
 use crate::graph::CsrGraph;
 use crate::graph::{NodeId, RelId};
 use crate::hash::StrHasher;
@@ -108,12 +108,7 @@ impl<'db> BulkLoader<'db> {
         }
         validate_key(key, "node key")?;
         let id = self.base_nodes + self.new_keys.len() as u32;
-        if id >= u32::MAX - 1 {
-            return Err(InputError::InvalidOption {
-                reason: "too many nodes".into(),
-            }
-            .into());
-        }
+        crate::graph::check_new_node(id)?;
         self.new_keys.push(key.into());
         self.key_ids.insert(key.into(), id);
         Ok(id)

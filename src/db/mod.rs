@@ -44,13 +44,10 @@ pub use walks::IndexInfo;
 use walks::WalkState;
 
 pub(crate) use staging::Staging;
-pub(crate) use txn::validate_key;
 
-/// Directory of walk-index files inside the database directory.
-pub(crate) const WALK_DIR: &str = "walks";
+pub(crate) use crate::layout::WALK_DIR;
 
-/// Longest node key or relation name, in bytes.
-pub const MAX_KEY_LEN: usize = 65_535;
+pub use crate::graph::MAX_KEY_LEN;
 
 /// When a commit becomes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -206,16 +203,15 @@ impl DatabaseBuilder {
         if let Some(backend) = &self.backend {
             return Ok(Arc::clone(backend));
         }
-        if create_dir {
-            std::fs::create_dir_all(&self.path)
-                .map_err(|e| Error::io(format!("creating {}", self.path.display()), e))?;
-        } else if !self.path.is_dir() {
-            return Err(InputError::NotADatabase {
+        let backend = if create_dir {
+            FsBackend::create(&self.path)
+                .map_err(|e| Error::io(format!("creating {}", self.path.display()), e))?
+        } else {
+            FsBackend::existing(&self.path).ok_or_else(|| InputError::NotADatabase {
                 path: self.path.display().to_string(),
-            }
-            .into());
-        }
-        Ok(Arc::new(FsBackend::new(&self.path)))
+            })?
+        };
+        Ok(Arc::new(backend))
     }
 
     /// Creates a new, empty database; fails if one exists there.
@@ -333,11 +329,10 @@ impl DatabaseBuilder {
     /// Opens the database, creating it first if the directory holds none.
     pub fn open_or_create(self) -> Result<Database> {
         let exists = match &self.backend {
-            Some(b) => b
-                .exists(CATALOG_FILE)
-                .map_err(|e| Error::io("checking for a catalog", e))?,
-            None => self.path.join(CATALOG_FILE).exists(),
-        };
+            Some(b) => b.exists(CATALOG_FILE),
+            None => FsBackend::new(&self.path).exists(CATALOG_FILE),
+        }
+        .map_err(|e| Error::io("checking for a catalog", e))?;
         if exists {
             self.open()
         } else {

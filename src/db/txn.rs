@@ -6,9 +6,10 @@ use std::sync::Arc;
 use parking_lot::MutexGuard;
 
 use super::walks::WalkState;
-use super::{Database, Durability, Staging, Writer, MAX_KEY_LEN};
+use super::{Database, Durability, Staging, Writer};
 use crate::adjacency::GraphView;
 use crate::error::{Error, InputError, Result};
+use crate::graph::validate_key;
 use crate::graph::{NodeId, RelId};
 use crate::wal::{encode_ops, Op};
 
@@ -40,30 +41,6 @@ impl std::fmt::Debug for WriteTxn<'_> {
         f.debug_struct("WriteTxn")
             .field("ops", &self.ops.len())
             .finish()
-    }
-}
-
-/// Checks a node key or relation name: non-empty, at most [`MAX_KEY_LEN`] bytes, no tab,
-/// newline or carriage return (they would break the TSV interchange format).
-pub(crate) fn validate_key(key: &str, what: &str) -> Result<()> {
-    let reason = if key.is_empty() {
-        Some(format!("{what} is empty"))
-    } else if key.len() > MAX_KEY_LEN {
-        Some(format!(
-            "{what} is {} bytes, longer than {MAX_KEY_LEN}",
-            key.len()
-        ))
-    } else if key.contains(['\t', '\n', '\r']) {
-        Some(format!(
-            "{what} '{}' contains a tab or newline",
-            key.escape_debug()
-        ))
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(InputError::InvalidKey { reason }.into()),
-        None => Ok(()),
     }
 }
 
@@ -122,12 +99,7 @@ impl<'db> WriteTxn<'db> {
         }
         validate_key(key, "node key")?;
         let id = self.staging.node_count;
-        if id == u32::MAX - 1 {
-            return Err(InputError::InvalidOption {
-                reason: "the database holds the maximum number of nodes".into(),
-            }
-            .into());
-        }
+        crate::graph::check_new_node(id)?;
         self.push(Op::NewNode {
             id,
             key: key.to_string(),
@@ -267,11 +239,8 @@ impl<'db> WriteTxn<'db> {
                 self.db.inner.group.mark_durable(lsn);
             }
             Durability::Group => {
-                let file = self.writer.wal.file();
-                self.db
-                    .inner
-                    .group
-                    .appended(file, self.writer.wal.file_name(), lsn);
+                let tail = self.writer.wal.sync_handle();
+                self.db.inner.group.appended(tail, lsn);
             }
             Durability::None => {}
         }

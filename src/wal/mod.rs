@@ -21,7 +21,7 @@ pub(crate) use ops::{decode_ops, encode_ops, Op};
 #[cfg(feature = "fuzzing")]
 pub(crate) use reader::WalScan;
 pub(crate) use reader::{inspect_file, read_wal_dir, RecoveredTxn, ScanMode};
-pub(crate) use writer::WalWriter;
+pub(crate) use writer::{WalSync, WalWriter};
 
 /// Magic bytes at the start of every WAL file.
 pub(crate) const WAL_MAGIC: &[u8; 8] = b"WALKWAL\0";
@@ -33,8 +33,7 @@ pub(crate) const FILE_HEADER_LEN: usize = 32;
 pub(crate) const FRAME_HEADER_LEN: usize = 32;
 /// Largest payload of one record; larger transactions are split into parts.
 pub(crate) const MAX_PAYLOAD: usize = 16 << 20;
-/// Directory of the WAL files inside the database directory.
-pub(crate) const WAL_DIR: &str = "wal";
+pub(crate) use crate::layout::WAL_DIR;
 
 /// The kind of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,10 +54,7 @@ impl RecordKind {
     }
 }
 
-/// Name of the WAL file whose first record has `first_lsn`.
-pub(crate) fn wal_file_name(first_lsn: u64) -> String {
-    format!("{WAL_DIR}/{first_lsn:020}.log")
-}
+pub(crate) use crate::layout::wal_file as wal_file_name;
 
 pub(crate) fn encode_file_header(first_lsn: u64) -> [u8; FILE_HEADER_LEN] {
     let mut h = [0u8; FILE_HEADER_LEN];

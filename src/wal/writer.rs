@@ -5,6 +5,26 @@ use std::sync::Arc;
 use super::{encode_file_header, encode_record, wal_file_name, RecordKind, MAX_PAYLOAD, WAL_DIR};
 use crate::backend::{StorageBackend, StorageFile};
 
+/// Syncs one WAL file, apart from its writer: the group-commit leader syncs while the writer
+/// appends the next transaction.
+#[derive(Clone, Debug)]
+pub(crate) struct WalSync {
+    file: Arc<dyn StorageFile>,
+    name: String,
+}
+
+impl WalSync {
+    /// Makes every record appended to the file so far durable (fdatasync).
+    pub(crate) fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// The file's name, for errors.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// Appends transactions to the current WAL file. Owned by the single writer.
 #[derive(Debug)]
 pub(crate) struct WalWriter {
@@ -122,7 +142,11 @@ impl WalWriter {
     }
 
     /// The file being appended to, for a group-commit leader to sync without the writer.
-    pub(crate) fn file(&self) -> Arc<dyn StorageFile> {
-        Arc::clone(&self.file)
+    /// A handle that syncs the current file (see [`WalSync`]).
+    pub(crate) fn sync_handle(&self) -> WalSync {
+        WalSync {
+            file: Arc::clone(&self.file),
+            name: self.name.clone(),
+        }
     }
 }

@@ -583,11 +583,16 @@ impl WalkIndex {
     pub(crate) fn remove_record(&mut self, node: NodeId, walk: u32) -> Result<(), WalkIndexError> {
         let list = self.visits_mut(node)?;
         let at = list.partition_point(|&w| w < walk);
-        if list.get(at) == Some(&walk) {
-            list.remove(at);
-        } else {
-            debug_assert!(false, "missing visit record of walk {walk} at node {node}");
+        if list.get(at) != Some(&walk) {
+            // The records are derived from the walks: a missing one means the index is no
+            // longer what its walks say. Refuse the repair (the commit fails and poisons the
+            // writer) rather than go on from a wrong index.
+            return Err(WalkIndexError::Inconsistent {
+                walk: Some(walk),
+                reason: format!("the visit record of the walk at node {node} is missing"),
+            });
         }
+        list.remove(at);
         Ok(())
     }
 
