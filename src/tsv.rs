@@ -234,7 +234,7 @@ impl<'a> Iterator for TsvParser<'a> {
     }
 }
 
-type FxBuild = BuildHasherDefault<crate::hash::StrHasher>;
+type FxBuild = BuildHasherDefault<crate::hash::IdHasher>;
 
 /// A TSV input loaded into memory: interned keys, stored edges and the walkable CSR.
 #[derive(Clone, Debug)]
@@ -265,7 +265,7 @@ impl LoadedGraph {
 }
 
 fn intern<'a>(
-    map: &mut HashMap<&'a str, u32, FxBuild>,
+    map: &mut crate::hash::KeyMap<&'a str, u32>,
     names: &mut Vec<&'a str>,
     key: &'a str,
 ) -> Option<u32> {
@@ -287,9 +287,9 @@ pub fn load_graph(
     bytes: &[u8],
     undirected: bool,
 ) -> Result<LoadedGraph, TsvError> {
-    let mut node_map: HashMap<&str, u32, FxBuild> = HashMap::default();
+    let mut node_map: crate::hash::KeyMap<&str, u32> = Default::default();
     let mut node_names: Vec<&str> = Vec::new();
-    let mut rel_map: HashMap<&str, u32, FxBuild> = HashMap::default();
+    let mut rel_map: crate::hash::KeyMap<&str, u32> = Default::default();
     let mut rel_names: Vec<&str> = Vec::new();
     let mut edge_map: HashMap<(NodeId, RelId, NodeId), usize, FxBuild> = HashMap::default();
     let mut edges: Vec<Edge> = Vec::new();

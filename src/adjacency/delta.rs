@@ -16,13 +16,13 @@ use std::sync::Arc;
 
 use super::Segment;
 use crate::graph::{NodeId, RelId};
-use crate::hash::StrHasher;
+use crate::hash::IdHasher;
 
 const GROUPS: usize = 64;
 const SHARDS_PER_GROUP: usize = 64;
 const SHARDS: usize = GROUPS * SHARDS_PER_GROUP;
 
-type Shard = HashMap<NodeId, Arc<NodeAdj>, BuildHasherDefault<StrHasher>>;
+type Shard = HashMap<NodeId, Arc<NodeAdj>, BuildHasherDefault<IdHasher>>;
 type Group = Vec<Arc<Shard>>;
 
 /// A node's complete adjacency: out-list sorted by (dst, rel), in-list by (src, rel), and the

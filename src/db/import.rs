@@ -1,7 +1,5 @@
 //! Bulk import: edges go straight into a new segment generation, not through the WAL.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::time::Instant;
 
 use parking_lot::MutexGuard;
@@ -17,9 +15,8 @@ use crate::error::{InputError, Result};
 use crate::graph::validate_key;
 use crate::graph::CsrGraph;
 use crate::graph::{NodeId, RelId};
-use crate::hash::StrHasher;
 
-type FastMap = HashMap<Box<str>, u32, BuildHasherDefault<StrHasher>>;
+type FastMap = crate::hash::KeyMap<Box<str>, u32>;
 
 /// What an import did.
 #[derive(Clone, Debug, PartialEq)]

@@ -17,7 +17,6 @@ mod txn;
 mod verify;
 mod walks;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -597,11 +596,11 @@ fn remove_stray_files(backend: &Arc<dyn StorageBackend>, manifest: &Manifest) ->
 #[derive(Debug, Default)]
 pub(crate) struct Names {
     pub(crate) relations: Vec<String>,
-    pub(crate) relation_ids: HashMap<String, RelId>,
+    pub(crate) relation_ids: crate::hash::KeyMap<String, RelId>,
     /// Id of `new_keys[0]`: the checkpointed node count.
     pub(crate) new_keys_base: NodeId,
     pub(crate) new_keys: Vec<String>,
-    pub(crate) new_key_ids: HashMap<String, NodeId>,
+    pub(crate) new_key_ids: crate::hash::KeyMap<String, NodeId>,
 }
 
 impl Names {

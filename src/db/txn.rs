@@ -1,6 +1,5 @@
 //! Write transactions.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::MutexGuard;
@@ -11,6 +10,7 @@ use crate::adjacency::GraphView;
 use crate::error::{Error, InputError, Result};
 use crate::graph::validate_key;
 use crate::graph::{NodeId, RelId};
+use crate::hash::KeyMap;
 use crate::wal::{encode_ops, Op};
 
 /// What a commit made durable.
@@ -31,9 +31,9 @@ pub struct WriteTxn<'db> {
     staging: Staging,
     ops: Vec<Op>,
     new_nodes: Vec<String>,
-    new_node_ids: HashMap<String, NodeId>,
+    new_node_ids: KeyMap<String, NodeId>,
     new_relations: Vec<String>,
-    new_relation_ids: HashMap<String, RelId>,
+    new_relation_ids: KeyMap<String, RelId>,
 }
 
 impl std::fmt::Debug for WriteTxn<'_> {
@@ -63,9 +63,9 @@ impl<'db> WriteTxn<'db> {
             staging,
             ops: Vec::new(),
             new_nodes: Vec::new(),
-            new_node_ids: HashMap::new(),
+            new_node_ids: KeyMap::default(),
             new_relations: Vec::new(),
-            new_relation_ids: HashMap::new(),
+            new_relation_ids: KeyMap::default(),
         })
     }
 

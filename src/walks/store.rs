@@ -20,7 +20,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasherDefault;
 
 /// Maps keyed by internal node and walk ids (not user data), with a fast hasher.
-type IdMap<V> = HashMap<u32, V, BuildHasherDefault<crate::hash::StrHasher>>;
+type IdMap<V> = HashMap<u32, V, BuildHasherDefault<crate::hash::IdHasher>>;
 use std::sync::Arc;
 
 use super::base::WalkBase;
