@@ -209,17 +209,37 @@ impl Database {
             return Err(writer.poison(e));
         }
         timings.catalog = started.elapsed().as_secs_f64();
+        // The manifest names the new generation: every failure from here on leaves the
+        // writer's state (WAL file, index, published version) behind the files, so it poisons
+        // the writer; the next open recovers from the files.
+        if let Err(e) = self.after_switch(writer, manifest, &new, &name, &walk_name) {
+            return Err(writer.poison(e));
+        }
+        Ok(timings)
+    }
+
+    /// The steps of a generation switch after its manifest commit: new WAL file, old ones
+    /// deleted, the new files mapped and published, the old ones retired.
+    fn after_switch(
+        &self,
+        writer: &mut Writer,
+        manifest: Manifest,
+        new: &NewGeneration<'_>,
+        name: &str,
+        walk_name: &str,
+    ) -> Result<()> {
+        let backend = &*self.inner.backend;
+        let generation = manifest.generation;
         let old_manifest = std::mem::replace(&mut writer.manifest, manifest);
         // Everything up to the checkpoint LSN is now in a synced generation.
         self.inner.group.mark_durable(new.lsn);
         writer.checkpointed_relations = new.relation_count;
-        // From here on the new generation is durable; failures only leave files to clean up.
         // A WAL file that already starts at the next LSN holds no records yet: keep it rather
         // than rewrite a durable file in place.
         if writer.wal.first_lsn() != new.lsn + 1 {
             match WalWriter::create(backend, new.lsn + 1) {
                 Ok(wal) => writer.wal = wal,
-                Err(e) => return Err(writer.poison(Error::io("starting a new WAL file", e))),
+                Err(e) => return Err(Error::io("starting a new WAL file", e)),
             }
         }
         let keep = writer.wal.file_name().to_string();
@@ -232,23 +252,23 @@ impl Database {
             .collect();
         for file in &stale {
             if let Err(e) = backend.remove(file) {
-                return Err(writer.poison(Error::io(format!("removing {file}"), e)));
+                return Err(Error::io(format!("removing {file}"), e));
             }
         }
         if let Err(e) = backend.sync_dir(WAL_DIR) {
-            return Err(writer.poison(Error::io("syncing wal/", e)));
+            return Err(Error::io("syncing wal/", e));
         }
         let bytes = backend
-            .map(&name)
+            .map(name)
             .map_err(|e| Error::io(format!("mapping {name}"), e))?;
-        let segment = Arc::new(Segment::open(&name, bytes)?);
+        let segment = Arc::new(Segment::open(name, bytes)?);
         // The new walk file replaces the writer's index (base plus overlay) by its map: same
         // logical content, an empty overlay, and no heap copy.
         let walk_map = backend
-            .map(&walk_name)
+            .map(walk_name)
             .map_err(|e| Error::io(format!("mapping {walk_name}"), e))?;
         let walks =
-            super::walks::open_file(&walk_name, walk_map, &self.inner.options, new.node_count)?;
+            super::walks::open_file(walk_name, walk_map, &self.inner.options, new.node_count)?;
         writer.walks = walks.clone();
         let old = Arc::clone(&self.inner.current.read().view.segment);
         self.publish(Version {
@@ -263,7 +283,7 @@ impl Database {
             },
             edge_count: new.edge_count,
             relation_count: new.relation_count,
-            walks: WalkState::new(walks, &walk_name),
+            walks: WalkState::new(walks, walk_name),
             projection: Default::default(),
             changed: None,
             epoch: 0,
@@ -284,7 +304,7 @@ impl Database {
                 let _ = backend.remove(&name);
             }));
         }
-        Ok(timings)
+        Ok(())
     }
 }
 

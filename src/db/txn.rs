@@ -254,10 +254,11 @@ impl<'db> WriteTxn<'db> {
             let file = Arc::clone(&self.db.inner.current.read().walks.file);
             let error = match e {
                 crate::walks::WalkIndexError::Corrupt { .. } => super::walks::walk_error(&file, e),
+                // Not damage of a file: the index in memory no longer matches its walks.
                 e => Error::corrupt(
-                    "(walk index)",
-                    lsn,
-                    format!("repair of LSN {lsn} failed: {e}"),
+                    &*file,
+                    0,
+                    format!("repairing the walk index for LSN {lsn} failed: {e}"),
                 ),
             };
             return Err(self.writer.poison(error));
