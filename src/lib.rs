@@ -36,7 +36,9 @@
 //! walkdb's tests use `backend::SimBackend`, behind the `testing` feature, to crash and fail
 //! storage), [`graph`] (ids and the
 //! adjacency vocabulary), [`ppr`] (exact, push, Monte Carlo, index-backed queries), [`walks`]
-//! (the walk index), [`tsv`] (the edge-list format), [`synth`] (generated graphs for tests and benchmarks), [`inspect`] (what `walkdb dump` shows).
+//! (the walk index), [`tsv`] (the edge-list format), [`inspect`] (what `walkdb dump` shows).
+//! The `testing` feature adds the simulated backend, `rng` and `synth` (generated graphs) for
+//! walkdb's own tests and benchmarks.
 //! `ARCHITECTURE.md` and `format-spec/` in the repository describe the design and every byte.
 #![deny(missing_docs)]
 
@@ -54,7 +56,13 @@ mod hash;
 pub mod inspect;
 mod layout;
 pub mod ppr;
+// Random streams and generated graphs: walkdb's own tests and benchmarks use them (feature
+// `testing`); the engine uses `rng` privately.
+#[cfg(any(test, feature = "testing"))]
 pub mod rng;
+#[cfg(not(any(test, feature = "testing")))]
+mod rng;
+#[cfg(any(test, feature = "testing"))]
 pub mod synth;
 pub mod tsv;
 mod wal;

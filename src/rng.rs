@@ -3,6 +3,7 @@
 //! walkdb owns its generator instead of depending on `rand` because the walk index must replay
 //! repairs bit for bit after a crash, across releases: the sequence this module produces for a
 //! seed is part of the on-disk contract (format-spec/walk-index.md) and never changes.
+#![cfg_attr(not(any(test, feature = "testing")), allow(unreachable_pub, dead_code))]
 
 /// xoshiro256++: fast, 256 bits of state, good statistical quality.
 #[derive(Clone, Debug)]
