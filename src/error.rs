@@ -171,6 +171,12 @@ pub enum Error {
         /// The directory.
         path: String,
     },
+    /// walkdb found its own state inconsistent (a bug, not the caller's input and not a damaged
+    /// file); the operation changed nothing.
+    Internal {
+        /// What was inconsistent.
+        what: String,
+    },
     /// The operation raced a concurrent change and was not applied; it can be retried.
     Conflict {
         /// What changed under it.
@@ -234,6 +240,7 @@ impl fmt::Display for Error {
             ),
             Error::Locked { path } => write!(f, "{path} is already open in another process"),
             Error::Conflict { what } => write!(f, "{what}"),
+            Error::Internal { what } => write!(f, "internal error (a walkdb bug): {what}"),
             Error::ReadOnly { operation } => {
                 write!(
                     f,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::adjacency::{Segment, SEGMENT_DIR};
 use crate::backend::{FileBytes, FsBackend, StorageBackend};
 use crate::catalog::CATALOG_FILE;
+pub use crate::wal::RecordStatus;
 use crate::wal::{inspect_file, WAL_DIR};
 
 /// One section of a file.
@@ -54,8 +55,8 @@ pub struct RecordReport {
     pub kind: Option<&'static str>,
     /// Payload length.
     pub payload_len: Option<u64>,
-    /// `ok`, `torn: ...` or `damaged: ...`.
-    pub status: String,
+    /// Whole and valid, torn, or damaged (displayed `ok`, `torn: ...`, `damaged: ...`).
+    pub status: RecordStatus,
     /// The decoded operations, one line each.
     pub ops: Vec<String>,
 }
@@ -163,13 +164,13 @@ pub fn files(dir: &Path) -> Vec<FileReport> {
                 records
                     .iter()
                     .rev()
-                    .take_while(|r| r.status != "ok")
+                    .take_while(|r| !r.status.is_ok())
                     .count()
             } else {
                 0
             };
             let (complete, appending) = records.split_at(records.len() - in_flight);
-            for r in complete.iter().filter(|r| r.status != "ok") {
+            for r in complete.iter().filter(|r| !r.status.is_ok()) {
                 report
                     .problems
                     .push(format!("offset {}: {}", r.offset, r.status));

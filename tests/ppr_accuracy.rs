@@ -1,14 +1,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Data-driven accuracy tests against igraph's ground truth in `shared/data/baselines`.
 //!
-//! The pykeen graphs and their baselines are committed under `data/pykeen/`, so those tests
-//! always run. WordNet 3.0 (33 MB) is not committed: it is read from `$WALKDB_SHARED_DATA`, else
-//! `../shared/data` beside the repository, and its tests say on stderr that they were skipped
-//! when neither holds it. Every baseline query of every configuration is checked (480 exact
-//! solves per graph, run in parallel with rayon).
+//! The pykeen Nations and UMLS graphs and their baselines are committed under `data/pykeen/`,
+//! so those tests always run. Kinships and WordNet 3.0 (33 MB) are not committed: they are read
+//! from `$WALKDB_SHARED_DATA`, else `../shared/data` beside the repository; when neither holds
+//! them their tests say SKIPPED on stderr, except under CI (`CI` set), where a missing dataset
+//! fails the test. Every baseline query of every configuration is checked (480 exact solves per
+//! graph, run in parallel with rayon).
+
+mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+
+use common::{missing_shared_data, shared_dir};
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -27,12 +32,6 @@ const CONFIGS: [&str; 4] = [
     "directed/d=0.85",
     "directed/d=0.5",
 ];
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("WALKDB_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")))
-}
 
 /// The directory holding `NAME.tsv` and `baselines/NAME.ppr.json`: the committed copy under
 /// `data/pykeen/` first, then the shared data folder; `None` when neither has it.
@@ -57,15 +56,18 @@ struct Dataset {
 }
 
 impl Dataset {
-    /// Loads a dataset, or says on stderr why it cannot and returns `None` (only WordNet,
-    /// which is not committed, may be missing: the pykeen graphs are in the repository).
+    /// Loads a dataset, or says on stderr why it cannot and returns `None` (only the datasets
+    /// that are not committed, Kinships and WordNet, may be missing, and not under CI).
     fn load(name: &str) -> Option<Dataset> {
         let Some(dir) = data_dir(name) else {
             assert!(
                 !name.starts_with("pykeen_nations") && !name.starts_with("pykeen_umls"),
                 "{name} is committed under data/pykeen and must be found"
             );
-            eprintln!("SKIPPED: {name}.tsv is in neither data/pykeen nor the shared data folder (set WALKDB_SHARED_DATA)");
+            missing_shared_data(
+                &shared_dir().join(format!("{name}.tsv")),
+                &format!("the tests against igraph's ground truth on {name}"),
+            );
             return None;
         };
         let tsv = dir.join(format!("{name}.tsv"));

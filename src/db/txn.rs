@@ -88,7 +88,7 @@ impl<'db> WriteTxn<'db> {
         // Ops built here were validated; an inconsistency would be a bug in this module.
         self.staging
             .apply(&op)
-            .map_err(|what| InputError::InvalidOption { reason: what })?;
+            .map_err(|what| Error::Internal { what })?;
         self.ops.push(op);
         Ok(())
     }

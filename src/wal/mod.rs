@@ -18,6 +18,7 @@ mod reader;
 mod writer;
 
 pub(crate) use ops::{decode_ops, encode_ops, Op};
+pub use reader::RecordStatus;
 #[cfg(feature = "fuzzing")]
 pub(crate) use reader::WalScan;
 pub(crate) use reader::{inspect_file, read_wal_dir, RecoveredTxn, ScanMode};

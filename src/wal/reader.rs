@@ -360,6 +360,35 @@ pub(crate) fn read_wal_dir(
     Ok(scan)
 }
 
+/// What the inspection tool found at one record's position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordStatus {
+    /// A whole record whose checksums hold and whose payload decodes.
+    Ok,
+    /// The file ends inside the record: a crash during its append (or an append in progress).
+    Torn(String),
+    /// A checksum fails, or the payload does not decode.
+    Damaged(String),
+}
+
+impl RecordStatus {
+    /// True for a whole, valid record.
+    pub fn is_ok(&self) -> bool {
+        *self == RecordStatus::Ok
+    }
+}
+
+impl std::fmt::Display for RecordStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordStatus::Ok => f.write_str("ok"),
+            RecordStatus::Torn(reason) => write!(f, "torn: {reason}"),
+            RecordStatus::Damaged(reason) => write!(f, "damaged: {reason}"),
+        }
+    }
+}
+
 /// One record as the inspection tool shows it.
 #[derive(Debug, Clone)]
 pub(crate) struct RecordInfo {
@@ -367,8 +396,7 @@ pub(crate) struct RecordInfo {
     pub(crate) lsn: Option<u64>,
     pub(crate) kind: Option<RecordKind>,
     pub(crate) payload_len: Option<u64>,
-    /// "ok", "torn: ..." or "damaged: ...".
-    pub(crate) status: String,
+    pub(crate) status: RecordStatus,
     pub(crate) ops: Option<Vec<Op>>,
 }
 
@@ -388,11 +416,11 @@ pub(crate) fn inspect_file(bytes: &[u8]) -> (std::result::Result<u64, String>, V
             } => {
                 let ops = decode_ops(&bytes[payload_start..end]);
                 let status = match &ops {
-                    Ok(_) => "ok".to_string(),
-                    Err(e) => format!(
-                        "damaged: payload does not decode at +{}: {}",
+                    Ok(_) => RecordStatus::Ok,
+                    Err(e) => RecordStatus::Damaged(format!(
+                        "payload does not decode at +{}: {}",
                         e.offset, e.what
-                    ),
+                    )),
                 };
                 out.push(RecordInfo {
                     offset: pos as u64,
@@ -411,7 +439,7 @@ pub(crate) fn inspect_file(bytes: &[u8]) -> (std::result::Result<u64, String>, V
                         lsn: None,
                         kind: None,
                         payload_len: None,
-                        status: format!("torn: {reason}"),
+                        status: RecordStatus::Torn(reason.to_string()),
                         ops: None,
                     });
                 }
@@ -426,7 +454,7 @@ pub(crate) fn inspect_file(bytes: &[u8]) -> (std::result::Result<u64, String>, V
                     lsn: None,
                     kind: None,
                     payload_len: None,
-                    status: format!("damaged: {reason}"),
+                    status: RecordStatus::Damaged(reason.clone()),
                     ops: None,
                 });
                 match valid_record_follows(bytes, pos + 1, 0) {

@@ -6,8 +6,6 @@
 //! Shared by `tests/accuracy_contract.rs` and `benches/accuracy.rs` (included by path).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-
 use walkdb::graph::{Adjacency, CsrGraph, NodeId};
 use walkdb::rng::Rng;
 use walkdb::synth::{barabasi_albert, hipporag_graph, hipporag_query, HippoShape, SynthGraph};
@@ -25,27 +23,19 @@ pub struct Family {
     pub hippo: Option<(SynthGraph, HippoShape)>,
 }
 
-/// The shared data folder: `$WALKDB_SHARED_DATA`, else `../shared/data` beside the repository.
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("WALKDB_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")))
-}
+// By path, so that the benches including this file get it too; `tests/common/mod.rs` re-exports
+// its helpers.
+#[path = "shared_data.rs"]
+pub mod shared_data;
 
-/// Loads a family; `None` when its file is not in the shared data folder. Under CI (`CI` set)
-/// a missing file is a failure, not a skip: CI always has the shared data.
+#[allow(unused_imports)]
+pub use shared_data::shared_dir;
+
+/// Loads a family; `None` when its file is not in the shared data folder (it says `SKIPPED`).
+/// Under CI (`CI` set) a missing file is a failure, not a skip: CI always has the shared data.
 pub fn load(name: &'static str) -> Option<Family> {
     let from_tsv = |file: &str| -> Option<Family> {
-        let path = shared_dir().join(file);
-        if !path.is_file() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{} is missing under CI",
-                path.display()
-            );
-            eprintln!("SKIPPED {name}: {} not found", path.display());
-            return None;
-        }
+        let path = shared_data::shared_file(file, &format!("the {name} family"))?;
         let bytes = std::fs::read(&path).expect("read the TSV");
         let undirected = load_graph(file, &bytes, true).expect("parse the TSV");
         let directed = CsrGraph::from_edges(undirected.keys.len(), &undirected.edges, false);

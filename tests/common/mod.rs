@@ -75,12 +75,9 @@ pub fn import_small_graph(db: &Database) {
     loader.finish().unwrap();
 }
 
-/// Where the shared data lives: next to the repository, or WALKDB_SHARED_DATA.
-pub fn shared_data() -> std::path::PathBuf {
-    match std::env::var_os("WALKDB_SHARED_DATA") {
-        Some(p) => p.into(),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    }
-}
-
 pub mod families;
+
+/// The shared data folder and what a test does when a dataset is missing from it
+/// (`shared_data.rs`, loaded by `families.rs` so that the benches including it get it too).
+#[allow(unused_imports)]
+pub use families::shared_data::{missing_shared_data, shared_dir, shared_file, under_ci};

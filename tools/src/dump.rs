@@ -132,7 +132,7 @@ pub(crate) fn dump(args: &DumpArgs) -> CliResult {
                         text.push_str(&format!("      {op}\n"));
                     }
                 }
-                records.push(json!({"offset": r.offset, "lsn": r.lsn, "kind": r.kind, "length": r.payload_len, "status": r.status, "checksum_ok": r.status == "ok", "ops": r.ops}));
+                records.push(json!({"offset": r.offset, "lsn": r.lsn, "kind": r.kind, "length": r.payload_len, "status": r.status.to_string(), "checksum_ok": r.status.is_ok(), "ops": r.ops}));
             }
             list.push(json!({"file": w.name, "first_lsn": w.first_lsn.as_ref().ok(), "header_error": w.first_lsn.as_ref().err(), "records": records}));
         }

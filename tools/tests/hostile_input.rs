@@ -352,8 +352,51 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Opens the database at `dir` in-process, verifies it and reads every edge: (src, rel, dst,
+/// weight bits), sorted. A `Locked` answer is retried for up to a second: while another test of
+/// this binary spawns a process, the child holds a copy of every descriptor, the lock file's
+/// included, until it execs, so the lock of a handle just dropped can outlive it for a moment.
+fn open_verify_edges(dir: &Path) -> walkdb::Result<Vec<(String, String, String, u64)>> {
+    let attempt = || {
+        let db = walkdb::Database::builder(dir).open()?;
+        db.verify()?;
+        let snap = db.begin_read()?;
+        let keys = snap.node_keys()?;
+        let rels = snap.relation_names();
+        let mut out = Vec::new();
+        for u in 0..snap.node_count() {
+            for (v, r, w) in snap.out_edges(u) {
+                out.push((
+                    keys[u as usize].clone(),
+                    rels[r as usize].clone(),
+                    keys[v as usize].clone(),
+                    w.to_bits(),
+                ));
+            }
+        }
+        out.sort();
+        Ok(out)
+    };
+    let mut result = attempt();
+    for _ in 0..200 {
+        if !matches!(result, Err(walkdb::Error::Locked { .. })) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        result = attempt();
+    }
+    result
+}
+
+/// Every STEP-th byte of the catalog gets one bit flipped (a different bit as the offset moves).
+const CATALOG_FLIP_STEP: usize = 23;
+
 /// A catalog page that makes redb assert (its panics are contained by the library) gives exit
-/// code 2 naming catalog.redb, not a crash report.
+/// code 2 naming catalog.redb, not a crash report. The test sweeps single-bit flips over the
+/// whole catalog of a checkpointed database: in-process, each one must give the original edges
+/// or a `Corrupt` error naming catalog.redb (never another error, never different data, never
+/// an escaped panic), and at least one must make redb assert. Through the CLI, every flip redb
+/// asserted on and a sample of the other rejected ones give exit code 2 naming the file.
 #[test]
 fn a_catalog_page_redb_chokes_on_gives_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -363,32 +406,60 @@ fn a_catalog_page_redb_chokes_on_gives_exit_code_2() {
     let bytes = std::fs::read(&catalog).unwrap();
     let copy = dir.path().join("copy");
     copy_dir(Path::new(&db), &copy);
-    // Find, in-process, a flip that redb panics on (deterministic for this database).
-    let mut found = None;
-    for at in (0..bytes.len()).step_by(7) {
+    let original = open_verify_edges(&copy).unwrap();
+    assert_eq!(original.len(), 3, "the base database has three edges");
+    let flip = |at: usize| {
         let mut damaged = bytes.clone();
         damaged[at] ^= 1 << (at % 8);
         std::fs::write(copy.join("catalog.redb"), &damaged).unwrap();
-        let outcome = walkdb::Database::builder(&copy)
-            .open()
-            .and_then(|d| d.verify().map(|_| ()));
-        if let Err(walkdb::Error::Corrupt(c)) = outcome {
-            if c.what.contains("redb rejected") {
-                found = Some(at);
-                break;
+    };
+    // Offsets by outcome: served the original edges, rejected after a contained redb panic,
+    // rejected without one; anything else is wrong.
+    let (mut intact, mut panicked, mut rejected, mut wrong) =
+        (0, Vec::new(), Vec::new(), Vec::new());
+    for at in (0..bytes.len()).step_by(CATALOG_FLIP_STEP) {
+        flip(at);
+        match open_verify_edges(&copy) {
+            Ok(edges) if edges == original => intact += 1,
+            Ok(edges) => wrong.push(format!("byte {at}: opened and verified, served {edges:?}")),
+            Err(walkdb::Error::Corrupt(c)) if c.file == "catalog.redb" => {
+                if c.what.contains("redb rejected") {
+                    panicked.push(at);
+                } else {
+                    rejected.push(at);
+                }
             }
+            Err(e) => wrong.push(format!("byte {at}: {e:?}")),
         }
     }
-    let Some(at) = found else {
-        println!("no flip made redb panic on this catalog; nothing to check");
-        return;
-    };
-    let mut damaged = bytes.clone();
-    damaged[at] ^= 1 << (at % 8);
-    std::fs::write(copy.join("catalog.redb"), &damaged).unwrap();
-    let out = run(&["verify", copy.to_str().unwrap()]);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
-    let message = stderr(&out);
-    assert!(message.contains("catalog.redb"), "{message}");
-    assert!(!message.contains("panicked"), "{message}");
+    assert!(
+        wrong.is_empty(),
+        "{} flips gave neither the original edges nor a catalog corruption error: {:#?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+    let flips = bytes.len().div_ceil(CATALOG_FLIP_STEP);
+    assert_eq!(intact + panicked.len() + rejected.len(), flips);
+    eprintln!(
+        "{flips} flips of a {}-byte catalog: {intact} intact, {} rejected, {} redb panics \
+         contained",
+        bytes.len(),
+        rejected.len(),
+        panicked.len()
+    );
+    assert!(
+        !panicked.is_empty(),
+        "no flip made redb assert ({} rejected, {intact} intact): the contained-panic path \
+         this test is about went unchecked; find a damage that makes redb assert",
+        rejected.len()
+    );
+    let sample = rejected.iter().step_by(rejected.len().div_ceil(16).max(1));
+    for &at in panicked.iter().chain(sample) {
+        flip(at);
+        let out = run(&["verify", copy.to_str().unwrap()]);
+        let message = stderr(&out);
+        assert_eq!(code(&out), 2, "byte {at}: {message}");
+        assert!(message.contains("catalog.redb"), "byte {at}: {message}");
+        assert!(!message.contains("panicked"), "byte {at}: {message}");
+    }
 }
