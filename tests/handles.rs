@@ -147,12 +147,34 @@ fn a_catalog_a_crashed_writer_left_open_is_read_through_a_private_copy() {
         before,
         "the read-only handle wrote to the copy"
     );
-    // The writer's own recovery of the copy still works afterwards.
+    // The writer's own recovery of the copy still works afterwards, and a reader opened
+    // while no writer was live (reading a private copy of the catalog) follows the new writer
+    // once it is there, across its checkpoints and an import.
+    let reader = Database::builder(&copy).open_read_only().unwrap();
     let recovered = Database::builder(&copy).open().unwrap();
     assert_eq!(
         recovered.begin_read().unwrap().edge_count(),
         writer.begin_read().unwrap().edge_count()
     );
+    add(&recovered, 70..120);
+    recovered.checkpoint().unwrap();
+    add(&recovered, 120..140);
+    let mut loader = recovered.bulk_loader().unwrap();
+    loader.add_edge("imported", "r9", "k1", 1.0).unwrap();
+    loader.finish().unwrap();
+    add(&recovered, 140..150);
+    reader.refresh().unwrap();
+    let (seen, live) = (
+        reader.begin_read().unwrap(),
+        recovered.begin_read().unwrap(),
+    );
+    assert_eq!(
+        (seen.lsn(), seen.edge_count()),
+        (live.lsn(), live.edge_count())
+    );
+    assert!(seen.node_id("imported").unwrap().is_some());
+    assert_eq!(seen.edge_weight("imported", "r9", "k1").unwrap(), Some(1.0));
+    reader.verify().unwrap();
 }
 
 #[test]

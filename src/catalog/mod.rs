@@ -284,7 +284,9 @@ pub(crate) struct Catalog {
     /// process commits a checkpoint or a read-only handle loads a new generation, which both
     /// call [`Catalog::renew`].
     keys: parking_lot::RwLock<Option<Arc<KeyTables>>>,
-    db: Redb,
+    /// Behind a lock only so a read-only handle can trade a private copy for the shared file
+    /// once a writer is live again ([`Catalog::follow_writer`]).
+    db: parking_lot::RwLock<Redb>,
 }
 
 /// The node-key tables of one redb read transaction.
@@ -471,28 +473,46 @@ impl Catalog {
     pub(crate) fn open_read_only(
         backend: &Arc<dyn StorageBackend>,
     ) -> Result<(Catalog, Options, Manifest)> {
-        contain(|| {
-            let storage = backend
-                .open_catalog(CATALOG_FILE, CatalogAccess::Read)
-                .map_err(|e| Error::io(format!("opening {CATALOG_FILE}"), e))?;
-            let db = if storage.shared() {
-                match redb_builder(&storage).open_read_only_with_backend(storage) {
-                    Ok(db) => Redb(Some(Handle::Read(db))),
-                    // Unclean, with no live writer to repair it: read a repaired copy.
-                    Err(redb::DatabaseError::RepairAborted) => Catalog::open_copy(backend)?,
-                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                        return Err(Error::Locked {
-                            path: CATALOG_FILE.to_string(),
-                        })
-                    }
-                    Err(e) => return Err(redb_err(e)),
-                }
-            } else {
-                drop(storage);
-                Catalog::open_copy(backend)?
-            };
-            Catalog::read_meta(db)
-        })
+        contain(|| Catalog::read_meta(Catalog::read_only_handle(backend)?))
+    }
+
+    fn read_only_handle(backend: &Arc<dyn StorageBackend>) -> Result<Redb> {
+        let storage = backend
+            .open_catalog(CATALOG_FILE, CatalogAccess::Read)
+            .map_err(|e| Error::io(format!("opening {CATALOG_FILE}"), e))?;
+        if !storage.shared() {
+            drop(storage);
+            return Catalog::open_copy(backend);
+        }
+        match redb_builder(&storage).open_read_only_with_backend(storage) {
+            Ok(db) => Ok(Redb(Some(Handle::Read(db)))),
+            // Unclean, with no live writer to repair it: read a repaired copy.
+            Err(redb::DatabaseError::RepairAborted) => Catalog::open_copy(backend),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(Error::Locked {
+                path: CATALOG_FILE.to_string(),
+            }),
+            Err(e) => Err(redb_err(e)),
+        }
+    }
+
+    /// For a read-only handle reading a private copy (the writer was gone at open): once a
+    /// writer is live again, reads the shared file instead, so later commits are seen. A
+    /// copy is kept while no writer is live (then nothing changes the file).
+    pub(crate) fn follow_writer(&self, backend: &Arc<dyn StorageBackend>) -> Result<()> {
+        if !matches!(self.db.read().handle(), Handle::Copy(_)) {
+            return Ok(());
+        }
+        if !backend
+            .writer_active()
+            .map_err(|e| Error::io("probing the directory lock", e))?
+        {
+            return Ok(());
+        }
+        let fresh = contain(|| Catalog::read_only_handle(backend))?;
+        let copy = std::mem::replace(&mut *self.db.write(), fresh);
+        self.renew();
+        drop(copy);
+        Ok(())
     }
 
     fn read_meta(db: Redb) -> Result<(Catalog, Options, Manifest)> {
@@ -504,7 +524,7 @@ impl Catalog {
     /// The options and the manifest as last committed.
     pub(crate) fn options_and_manifest(&self) -> Result<(Options, Manifest)> {
         contain(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db.read().begin_read()?;
             let meta = txn.open_table(META).map_err(redb_err)?;
             let get = |key: &str| -> Result<Vec<u8>> {
                 meta.get(key)
@@ -522,7 +542,7 @@ impl Catalog {
     /// Runs redb's page-by-page integrity check: on the writer's file, or on a private copy of
     /// a read-only handle's.
     pub(crate) fn check_integrity(&self, backend: &Arc<dyn StorageBackend>) -> Result<()> {
-        match self.db.handle() {
+        match self.db.read().handle() {
             // The writer checked its file at open, and every commit since is redb's own; a
             // copy was checked when it was made.
             Handle::Write(_) | Handle::Copy(_) => Ok(()),
@@ -532,7 +552,7 @@ impl Catalog {
 
     fn with(db: Redb) -> Catalog {
         Catalog {
-            db,
+            db: parking_lot::RwLock::new(db),
             keys: parking_lot::RwLock::new(None),
         }
     }
@@ -551,7 +571,7 @@ impl Catalog {
         if let Some(tables) = &*slot {
             return Ok(Arc::clone(tables));
         }
-        let txn = self.db.begin_read()?;
+        let txn = self.db.read().begin_read()?;
         let tables = Arc::new(KeyTables {
             ids: txn.open_table(NODE_IDS).map_err(redb_err)?,
             keys: txn.open_table(NODE_KEYS).map_err(redb_err)?,
@@ -581,7 +601,7 @@ impl Catalog {
     /// Ids of the checkpointed nodes whose key starts with `prefix` (a range scan).
     pub(crate) fn node_ids_with_prefix(&self, prefix: &str) -> Result<Vec<NodeId>> {
         contain(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db.read().begin_read()?;
             let table = txn.open_table(NODE_IDS).map_err(redb_err)?;
             let mut ids = Vec::new();
             for entry in table.range(prefix..).map_err(redb_err)? {
@@ -598,7 +618,7 @@ impl Catalog {
     /// Every checkpointed node key, indexed by id; fails if the ids are not dense.
     pub(crate) fn node_keys(&self) -> Result<Vec<String>> {
         contain(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db.read().begin_read()?;
             let table = txn.open_table(NODE_KEYS).map_err(redb_err)?;
             // The length comes from a redb page walkdb cannot checksum: a flipped high bit made
             // it ask for terabytes (an abort, not an error). Reserve only a bounded amount; the
@@ -623,7 +643,7 @@ impl Catalog {
     /// Every relation name, indexed by id.
     pub(crate) fn relations(&self) -> Result<Vec<String>> {
         contain(|| {
-            let txn = self.db.begin_read()?;
+            let txn = self.db.read().begin_read()?;
             let table = txn.open_table(REL_NAMES).map_err(redb_err)?;
             let mut names = Vec::new();
             for entry in table.iter().map_err(redb_err)? {
@@ -678,7 +698,7 @@ impl Catalog {
                     format!("{} node keys, manifest says {node_count}", keys.len()),
                 ));
             }
-            let txn = self.db.begin_read()?;
+            let txn = self.db.read().begin_read()?;
             let ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
             if ids.len().map_err(redb_err)? != keys.len() as u64 {
                 return Err(Error::corrupt(
@@ -719,7 +739,8 @@ impl Catalog {
         manifest: &Manifest,
     ) -> Result<()> {
         contain(|| {
-            let txn = self.db.writable()?.begin_write().map_err(redb_err)?;
+            let db = self.db.read();
+            let txn = db.writable()?.begin_write().map_err(redb_err)?;
             {
                 let mut ids = txn.open_table(NODE_IDS).map_err(redb_err)?;
                 let mut keys = txn.open_table(NODE_KEYS).map_err(redb_err)?;

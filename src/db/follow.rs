@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::walks::WalkState;
 use super::{load_following, replay, Database, Names, ScanMode, Staging};
 use crate::catalog::Manifest;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::NodeId;
 use crate::wal::read_wal_dir;
 
@@ -28,21 +28,28 @@ impl Database {
             return Ok(self.inner.current.read().lsn);
         };
         let mut follower = follower.lock();
+        // A handle that opened while no writer was live reads a private copy of the catalog;
+        // it switches to the shared file once a writer is back.
+        self.inner.catalog.follow_writer(&self.inner.backend)?;
+        // Drop the cached key tables: their read transaction pins a catalog commit, which
+        // would keep the writer from reusing pages it freed for as long as this handle lives.
+        self.inner.catalog.renew();
         let (_, manifest) = self.inner.catalog.options_and_manifest()?;
         if manifest == follower.manifest {
             if let Some(lsn) = self.follow_wal(&manifest)? {
                 return Ok(lsn);
             }
         }
-        // A checkpoint or import in the writer switched the generation: load it whole, with
-        // key lookups reading the catalog commit that holds its keys.
-        self.inner.catalog.renew();
+        // A checkpoint or import in the writer switched the generation: load it whole.
         let (manifest, loaded) = load_following(
             &self.inner.backend,
             &self.inner.catalog,
             manifest,
             &self.inner.options,
         )?;
+        // Key lookups from here on read a catalog commit at least as new as the generation
+        // loaded (renewed after the load: a lookup during it may have cached an older one).
+        self.inner.catalog.renew();
         *self.inner.names.write() =
             Names::loaded(manifest.node_count, loaded.new_keys, loaded.relations);
         let walks = WalkState::new(loaded.index, &manifest.walks);
@@ -62,19 +69,21 @@ impl Database {
     /// version; `None` when that WAL is gone (a checkpoint deleted it).
     fn follow_wal(&self, manifest: &Manifest) -> Result<Option<u64>> {
         let current = Arc::clone(&self.inner.current.read());
-        let scan = match read_wal_dir(&self.inner.backend, current.lsn, ScanMode::Follow) {
-            Ok(scan) => scan,
-            // A file deleted between listing and reading: a checkpoint.
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
-        };
+        let scan = read_wal_dir(&self.inner.backend, current.lsn, ScanMode::Follow);
+        // The writer commits a new manifest (checkpoint or import) before it changes the WAL
+        // for it: a manifest unchanged after the scan means the scan read this generation's
+        // WAL, and a changed one discards the scan, whatever it found (an import keeps the
+        // LSN, so records after it would otherwise replay onto the graph before it).
+        let (_, now) = self.inner.catalog.options_and_manifest()?;
+        if now != *manifest {
+            return Ok(None);
+        }
+        let scan = scan?;
         let continues = scan
             .files
             .first()
             .is_some_and(|(_, first)| *first <= current.lsn + 1);
-        if !continues || scan.last_lsn < current.lsn {
+        if !continues {
             return Ok(None);
         }
         if scan.txns.is_empty() {

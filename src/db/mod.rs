@@ -535,16 +535,25 @@ pub(crate) fn load_following(
     const ATTEMPTS: usize = 16;
     let mut attempt = 0;
     loop {
-        let error = match load(backend, catalog, &manifest, options, ScanMode::Follow) {
-            Ok(loaded) => return Ok((manifest, loaded)),
-            Err(e) => e,
-        };
+        let result = load(backend, catalog, &manifest, options, ScanMode::Follow);
+        // Checked after the load whatever it found: the writer commits a new manifest before
+        // it changes or deletes any file of the old one, so an unchanged manifest means the
+        // files read were this generation's (an import keeps the LSN: WAL records after it
+        // would otherwise replay onto the graph before it).
         let (_, now) = catalog.options_and_manifest()?;
         attempt += 1;
-        if now == manifest || attempt == ATTEMPTS {
-            return Err(error);
+        match result {
+            Ok(loaded) if now == manifest => return Ok((manifest, loaded)),
+            Err(error) if now == manifest || attempt == ATTEMPTS => return Err(error),
+            Ok(_) if attempt == ATTEMPTS => {
+                return Err(Error::Conflict {
+                    what: format!(
+                        "the writer switched generations {ATTEMPTS} times during one load"
+                    ),
+                })
+            }
+            _ => manifest = now,
         }
-        manifest = now;
     }
 }
 
