@@ -2,16 +2,25 @@
 //! datasets that are not committed), and what a test does when a dataset is missing from it.
 //!
 //! Loaded by `tests/common/families.rs` (by path, so that the benches that include
-//! `families.rs` get it too) and re-exported by `tests/common/mod.rs`.
+//! `families.rs` get it too), re-exported by `tests/common/mod.rs`, and included by path by
+//! the CLI's tests (`tools/tests/common/mod.rs`).
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 
-/// The shared data folder: `$WALKDB_SHARED_DATA`, else `../shared/data` beside the repository.
+/// The shared data folder: `$WALKDB_SHARED_DATA`, else `../shared/data` beside the repository
+/// (found from the compiling crate's directory: the root crate, or `tools/`, which includes
+/// this file by path).
 pub fn shared_dir() -> PathBuf {
-    std::env::var_os("WALKDB_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")))
+    if let Some(dir) = std::env::var_os("WALKDB_SHARED_DATA") {
+        return PathBuf::from(dir);
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").exists())
+        .unwrap_or(manifest);
+    root.join("../shared/data")
 }
 
 /// True under CI: the `CI` environment variable is set. CI always has the shared data.

@@ -2,51 +2,13 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Where the shared data lives: `$WALKDB_SHARED_DATA`, else `../shared/data` beside the
-/// repository.
-pub fn shared_data() -> PathBuf {
-    match std::env::var_os("WALKDB_SHARED_DATA") {
-        Some(p) => p.into(),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-    }
-}
-
-/// True under CI: the `CI` environment variable is set. CI always has the shared data.
-pub fn under_ci() -> bool {
-    std::env::var_os("CI").is_some()
-}
-
-/// Called when the dataset at `path` is missing: under CI the test fails naming the path;
-/// elsewhere it says `SKIPPED` on stderr (with `why`, what the test would have checked) and the
-/// caller returns without checking.
-pub fn missing_shared_data(path: &Path, why: &str) {
-    assert!(
-        !under_ci(),
-        "{} is missing, and CI (`CI` is set) must have the shared data: point \
-         WALKDB_SHARED_DATA at the shared data folder ({why})",
-        path.display()
-    );
-    eprintln!(
-        "SKIPPED: {} is not here (set WALKDB_SHARED_DATA to the shared data folder; under CI \
-         this fails): {why}",
-        path.display()
-    );
-}
-
-/// `name` in the shared data folder, or `None` after [`missing_shared_data`] when it is not
-/// there (a failure under CI).
-pub fn shared_file(name: &str, why: &str) -> Option<PathBuf> {
-    let path = shared_data().join(name);
-    if path.is_file() {
-        Some(path)
-    } else {
-        missing_shared_data(&path, why);
-        None
-    }
-}
+#[path = "../../../tests/common/shared_data.rs"]
+mod shared_data;
+// Each test binary uses a different part of it.
+#[allow(unused_imports)]
+pub use shared_data::{missing_shared_data, shared_dir as shared_data, shared_file, under_ci};
 
 /// Runs the `walkdb` binary with `stdin`; returns (exit code, stdout, stderr).
 pub fn walkdb(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
