@@ -18,7 +18,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use support::{quantile, shared_tsv};
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,14 +28,6 @@ use std::time::Instant;
 
 use walkdb::ppr::{Method, PprWorkspace};
 use walkdb::{Database, PprRequest, Snapshot};
-
-fn shared_tsv() -> Option<PathBuf> {
-    let dir = std::env::var_os("WALKDB_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
-    let tsv = dir.join("wordnet30.tsv");
-    tsv.exists().then_some(tsv)
-}
 
 /// (wall seconds, peak RSS bytes) of one command, from GNU time.
 fn timed(cmd: &mut Command, scratch: &Path) -> (f64, u64) {
@@ -61,11 +55,6 @@ fn timed(cmd: &mut Command, scratch: &Path) -> (f64, u64) {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
 fn request(key: &str, method: Method) -> PprRequest {

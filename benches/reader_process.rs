@@ -18,8 +18,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use support::{quantile, shared_tsv};
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,19 +29,6 @@ use std::time::Instant;
 use walkdb::ppr::PprWorkspace;
 use walkdb::rng::Rng;
 use walkdb::{Database, PprRequest};
-
-fn shared_tsv() -> Option<PathBuf> {
-    let dir = std::env::var_os("WALKDB_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
-    let tsv = dir.join("wordnet30.tsv");
-    tsv.exists().then_some(tsv)
-}
-
-fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
-}
 
 fn ms(v: &[f64]) -> String {
     format!(

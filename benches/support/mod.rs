@@ -15,3 +15,18 @@ pub fn walkdb_binary() -> PathBuf {
     assert!(status.success(), "building walkdb failed");
     root.join("target/release/walkdb")
 }
+
+/// WordNet 3.0 from the shared data (`$WALKDB_SHARED_DATA`, else `../shared/data`), if there.
+pub fn shared_tsv() -> Option<PathBuf> {
+    let dir = std::env::var_os("WALKDB_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
+    let tsv = dir.join("wordnet30.tsv");
+    tsv.exists().then_some(tsv)
+}
+
+/// The `q` quantile of `v` (nearest rank).
+pub fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
