@@ -91,14 +91,7 @@ fn main() {
         .map(|s| s.split(',').map(|a| a.parse().unwrap()).collect())
         .unwrap_or_else(|_| vec![0.15, 0.5]);
     let binary = support::walkdb_binary();
-    let text = std::fs::read_to_string(&tsv).unwrap();
-    let mut keys: Vec<String> = text
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.split('\t').next().unwrap().to_string())
-        .collect();
-    keys.sort();
-    keys.dedup();
+    let keys = support::source_keys(&tsv);
     // Distinct seeds spread over the key space (a fixed stride: the same in every run).
     let stride = keys.len() / 420;
     let seeds: Vec<String> = keys.iter().step_by(stride).take(420).cloned().collect();

@@ -64,14 +64,7 @@ fn main() {
         return;
     };
     let binary = support::walkdb_binary();
-    let text = std::fs::read_to_string(&tsv).unwrap();
-    let mut keys: Vec<String> = text
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.split('\t').next().unwrap().to_string())
-        .collect();
-    keys.sort();
-    keys.dedup();
+    let keys = support::source_keys(&tsv);
     let stride = keys.len() / 700;
     let seeds: Vec<String> = keys.iter().step_by(stride).take(610).cloned().collect();
     let scratch = tempfile::tempdir().unwrap();

@@ -3,10 +3,12 @@
 //! open, `close`, `try_begin_write`, and a write transaction moved to another thread.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[path = "common/dir_files.rs"]
+mod dir_files;
+
+use dir_files::dir_files as files;
 use walkdb::ppr::{Method, PprWorkspace};
 use walkdb::{Database, Error, InputError, PprRequest};
 
@@ -22,22 +24,6 @@ fn add(db: &Database, edges: std::ops::Range<u64>) {
         .unwrap();
     }
     txn.commit().unwrap();
-}
-
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
 }
 
 fn index_answer(db: &Database, seed: &str) -> Vec<(String, f64)> {

@@ -30,3 +30,16 @@ pub fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
+
+/// The distinct source keys of an edge-list TSV, sorted.
+pub fn source_keys(tsv: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(tsv).expect("the TSV reads");
+    let mut keys: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}

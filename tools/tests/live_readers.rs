@@ -5,7 +5,6 @@
 //! started, and never write a byte.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -13,6 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "../../tests/common/dir_files.rs"]
+mod dir_files;
+
+use dir_files::dir_files as snapshot_files;
 use walkdb::rng::Rng;
 use walkdb::{Database, Durability};
 
@@ -51,23 +54,6 @@ fn seeded_db(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     db
-}
-
-/// Every file of the directory with its bytes.
-fn snapshot_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
 }
 
 /// Runs one read command; panics on a signal, returns the output.
