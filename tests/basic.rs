@@ -280,3 +280,43 @@ fn queries_see_the_graph_of_their_version_across_commits_and_imports() {
     txn.commit().unwrap();
     assert_eq!(ask(&db), ["a", "c", "d", "e", "f", "g"]);
 }
+
+#[test]
+fn isolated_nodes_and_a_transactions_own_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = Database::builder(&path).create().unwrap();
+        let mut txn = db.begin_write().unwrap();
+        let a = txn.add_node("a").unwrap();
+        assert_eq!(
+            txn.add_node("a").unwrap(),
+            a,
+            "add_node of an existing key is its id"
+        );
+        assert!(txn.add_node("bad\tkey").unwrap_err().is_input());
+        txn.add_edge("a", "r", "b", 1.0).unwrap();
+        txn.add_edge("a", "s", "b", 2.0).unwrap();
+        let b = txn.node_id("b").unwrap().unwrap();
+        let (r, s) = (txn.relation_id("r").unwrap(), txn.relation_id("s").unwrap());
+        // The transaction sees its own edges, sorted by (dst, relation).
+        assert_eq!(txn.out_edges(a), vec![(b, r, 1.0), (b, s, 2.0)]);
+        assert!(txn.out_edges(b).is_empty());
+        assert!(txn.out_edges(99).is_empty());
+        txn.add_node("lonely").unwrap();
+        txn.commit().unwrap();
+        db.checkpoint().unwrap();
+        let mut txn = db.begin_write().unwrap();
+        // After a checkpoint the edges come from the segment, then from the delta.
+        assert_eq!(txn.out_edges(a), vec![(b, r, 1.0), (b, s, 2.0)]);
+        txn.delete_edge("a", "r", "b").unwrap();
+        assert_eq!(txn.out_edges(a), vec![(b, s, 2.0)]);
+        txn.commit().unwrap();
+    }
+    let db = Database::builder(&path).open().unwrap();
+    let snap = db.begin_read().unwrap();
+    assert_eq!(snap.node_count(), 3);
+    assert!(snap.out_neighbors("lonely").unwrap().is_empty());
+    assert_eq!(snap.edge_count(), 1);
+    db.verify().unwrap();
+}

@@ -77,7 +77,8 @@ impl<'db> WriteTxn<'db> {
         self.db.lookup_node(key, self.staging.node_count)
     }
 
-    fn relation_id(&self, name: &str) -> Option<RelId> {
+    /// The id of a relation name, including relations created in this transaction.
+    pub fn relation_id(&self, name: &str) -> Option<RelId> {
         self.new_relation_ids
             .get(name)
             .copied()
@@ -173,6 +174,25 @@ impl<'db> WriteTxn<'db> {
             dst,
             weight,
         })
+    }
+
+    /// Creates the node `key` if it does not exist (a node with no edges yet) and returns its
+    /// id either way.
+    pub fn add_node(&mut self, key: &str) -> Result<NodeId> {
+        validate_key(key, "node key")?;
+        self.intern_node(key)
+    }
+
+    /// The out-edges of `u` as this transaction sees them (its own changes included):
+    /// `(dst, relation, weight)` sorted by (dst, relation); empty for an unknown id.
+    pub fn out_edges(&self, u: NodeId) -> Vec<(NodeId, RelId, f64)> {
+        if u >= self.staging.node_count {
+            return Vec::new();
+        }
+        match self.staging.delta.get(u) {
+            Some(adj) => adj.out.clone(),
+            None => self.staging.segment.out_edges(u).collect(),
+        }
     }
 
     /// Deletes the edge; returns false (changing nothing) when it does not exist.
