@@ -3,8 +3,9 @@
 //! The test clones the repository's committed HEAD into a temporary directory (a file that
 //! was never committed is then missing, as on a newcomer's machine) and runs the README's demo
 //! command there verbatim, with a target directory of its own. The README's test command is
-//! not run recursively here: the test checks that `.ci/run` runs that exact command, and CI
-//! runs `.ci/run` on a clean checkout, which is that command on a fresh clone.
+//! not run recursively here: the test checks that it is the script that runs `cargo test
+//! --workspace` and the Python tests, and that `.ci/run` runs that exact command; CI runs
+//! `.ci/run` on a clean checkout, which is that command on a fresh clone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -43,7 +44,17 @@ fn readme_commands_work_on_a_fresh_clone() {
     assert_eq!(commands.len(), 2, "two set-up commands: {commands:?}");
     let (demo, test) = (&commands[0], &commands[1]);
     assert!(demo.contains("walkdb") && demo.ends_with("demo"), "{demo}");
-    assert!(test.starts_with("cargo test"), "{test}");
+    // The test command is a script that runs the Rust tests and then the Python package's.
+    let script = std::fs::read_to_string(root.join(test.as_str()))
+        .unwrap_or_else(|e| panic!("the README's test command `{test}` is a script: {e}"));
+    assert!(
+        script.lines().any(|l| l.trim() == "cargo test --workspace"),
+        "`{test}` runs `cargo test --workspace`"
+    );
+    assert!(
+        script.lines().any(|l| l.trim() == "python/test.sh"),
+        "`{test}` runs the Python tests"
+    );
 
     // CI runs the README's test command verbatim.
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
