@@ -320,3 +320,20 @@ fn isolated_nodes_and_a_transactions_own_edges() {
     assert_eq!(snap.edge_count(), 1);
     db.verify().unwrap();
 }
+
+#[test]
+fn bulk_loader_creates_isolated_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path().join("db")).create().unwrap();
+    let mut loader = db.bulk_loader().unwrap();
+    let a = loader.add_node("a").unwrap();
+    loader.add_edge("a", "r", "b", 1.0).unwrap();
+    assert_eq!(loader.add_node("a").unwrap(), a);
+    loader.add_node("lonely").unwrap();
+    assert!(loader.add_node("").unwrap_err().is_input());
+    loader.finish().unwrap();
+    let snap = db.begin_read().unwrap();
+    assert_eq!((snap.node_count(), snap.edge_count()), (3, 1));
+    assert!(snap.out_neighbors("lonely").unwrap().is_empty());
+    db.verify().unwrap();
+}

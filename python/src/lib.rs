@@ -394,8 +394,12 @@ impl PyDatabase {
     /// The igraph compat layer's edge insert: igraph keeps parallel edges, walkdb one edge per
     /// (src, relation, dst); the k-th parallel copy of src -> dst is stored under relation
     /// `{prefix}{k}`, the lowest k free, so parallel copies add their weights in PPR as they
-    /// do in igraph. `add_nodes` are created first (isolated vertices), `delete_nodes` last.
-    #[pyo3(signature = (src, dst, weight, *, prefix, add_nodes=Vec::new()))]
+    /// do in igraph. `add_nodes` are created first (isolated vertices). With `bulk` the batch
+    /// goes through the bulk loader (one new generation, walk index rebuilt: the cheaper way
+    /// for a batch as large as the graph); otherwise through one write transaction (the walks
+    /// it touches are repaired).
+    #[pyo3(signature = (src, dst, weight, *, prefix, add_nodes=Vec::new(), bulk=false))]
+    #[allow(clippy::too_many_arguments)]
     fn add_parallel_edges(
         &self,
         py: Python<'_>,
@@ -404,6 +408,7 @@ impl PyDatabase {
         weight: &Bound<'_, PyAny>,
         prefix: String,
         add_nodes: Vec<String>,
+        bulk: bool,
     ) -> PyResult<u64> {
         let rows = src.len();
         if dst.len() != rows {
@@ -411,35 +416,46 @@ impl PyDatabase {
         }
         let weight = f64_column(weight, rows, "weight")?;
         self.run(py, move |db| {
+            if bulk {
+                let mut loader = db.bulk_loader()?;
+                // The loader holds the writer lock: this snapshot is the version it extends.
+                let base = db.begin_read()?;
+                let family = CopyNumbers::family(&prefix, |name| base.relation_id(name));
+                let mut copies = CopyNumbers::new(family);
+                for key in &add_nodes {
+                    loader.add_node(key)?;
+                }
+                for i in 0..rows {
+                    let u = loader.add_node(&src[i])?;
+                    let v = loader.add_node(&dst[i])?;
+                    let k = copies.next(u, v, || {
+                        // A node the loader created has no stored edges.
+                        if u < base.node_count() {
+                            base.out_edges(u).map(|(d, r, _)| (d, r)).collect()
+                        } else {
+                            Vec::new()
+                        }
+                    });
+                    loader.add_edge(&src[i], &format!("{prefix}{k}"), &dst[i], weight[i])?;
+                }
+                loader.finish()?;
+                return Ok(db.begin_read()?.lsn());
+            }
             let mut txn = db.begin_write()?;
             for key in &add_nodes {
                 txn.add_node(key)?;
             }
-            // The copy number of every relation of the family, as this transaction sees it.
-            let mut family: HashMap<walkdb::graph::RelId, u32> = HashMap::new();
-            for k in 0u32.. {
-                match txn.relation_id(&format!("{prefix}{k}")) {
-                    Some(r) => family.insert(r, k),
-                    None => break,
-                };
-            }
-            // Copies already stored, per (src id, dst id): read once per source, before the
-            // batch adds any edge from it.
-            let mut copies: HashMap<(NodeId, NodeId), Vec<u32>> = HashMap::new();
-            let mut scanned: std::collections::HashSet<NodeId> = Default::default();
+            let family = CopyNumbers::family(&prefix, |name| txn.relation_id(name));
+            let mut copies = CopyNumbers::new(family);
             for i in 0..rows {
                 let u = txn.add_node(&src[i])?;
                 let v = txn.add_node(&dst[i])?;
-                if scanned.insert(u) {
-                    for (d, r, _) in txn.out_edges(u) {
-                        if let Some(&k) = family.get(&r) {
-                            copies.entry((u, d)).or_default().push(k);
-                        }
-                    }
-                }
-                let taken = copies.entry((u, v)).or_default();
-                let k = (0u32..).find(|k| !taken.contains(k)).unwrap_or(0);
-                taken.push(k);
+                let k = copies.next(u, v, || {
+                    txn.out_edges(u)
+                        .into_iter()
+                        .map(|(d, r, _)| (d, r))
+                        .collect()
+                });
                 txn.add_edge(&src[i], &format!("{prefix}{k}"), &dst[i], weight[i])?;
             }
             Ok(txn.commit()?.lsn)
@@ -536,6 +552,64 @@ impl PyDatabase {
                 Err(e) => Err(to_py(e)),
             }),
         }
+    }
+}
+
+/// Numbers the parallel copies of an edge: the k-th copy of `u -> v` is relation
+/// `{prefix}{k}`, the lowest k that neither the stored graph nor this batch uses.
+struct CopyNumbers {
+    /// Copy number of every relation of the family.
+    family: HashMap<walkdb::graph::RelId, u32>,
+    /// Copies in use per (src, dst), of the sources seen so far.
+    taken: HashMap<(NodeId, NodeId), Vec<u32>>,
+    /// Sources whose stored edges were read (once, before the batch adds any from them).
+    scanned: std::collections::HashSet<NodeId>,
+}
+
+impl CopyNumbers {
+    fn family(
+        prefix: &str,
+        relation_id: impl Fn(&str) -> Option<walkdb::graph::RelId>,
+    ) -> HashMap<walkdb::graph::RelId, u32> {
+        let mut family = HashMap::new();
+        for k in 0u32.. {
+            match relation_id(&format!("{prefix}{k}")) {
+                Some(r) => family.insert(r, k),
+                None => break,
+            };
+        }
+        family
+    }
+
+    fn new(family: HashMap<walkdb::graph::RelId, u32>) -> CopyNumbers {
+        CopyNumbers {
+            family,
+            taken: HashMap::new(),
+            scanned: Default::default(),
+        }
+    }
+
+    /// The copy number of a new edge `u -> v`; `stored` lists u's stored (dst, relation)s.
+    fn next(
+        &mut self,
+        u: NodeId,
+        v: NodeId,
+        stored: impl FnOnce() -> Vec<(NodeId, walkdb::graph::RelId)>,
+    ) -> u32 {
+        if self.scanned.insert(u) {
+            for (d, r) in stored() {
+                if let Some(&k) = self.family.get(&r) {
+                    self.taken.entry((u, d)).or_default().push(k);
+                }
+            }
+        }
+        let taken = self.taken.entry((u, v)).or_default();
+        // The first number missing from a list of distinct numbers exists within its length.
+        let k = (0u32..=taken.len() as u32)
+            .find(|k| !taken.contains(k))
+            .unwrap_or(taken.len() as u32);
+        taken.push(k);
+        k
     }
 }
 

@@ -257,3 +257,26 @@ def test_unsupported_input_is_refused():
     with pytest.raises(ValueError):
         g.add_edges([(0, 5)])
     assert g.ecount() == 0
+
+
+def test_large_batches_load_in_bulk_with_the_same_answers():
+    # The first batch (>= 20,000 edges) goes through the bulk loader, the second (small)
+    # through a transaction, the third (as large as the graph) through the bulk loader again,
+    # each numbering parallel copies after the ones already stored.
+    a, b = build_pair(False, n=3000, m=25000, seed=9)
+    generation = b._db.stats()["generation"]
+    assert generation >= 1, "the first batch was bulk-loaded as a new generation"
+    rng = np.random.default_rng(10)
+    edges = a.get_edgelist()
+    small = [edges[int(i)] for i in rng.integers(0, len(edges), 100)]
+    large = [edges[int(i)] for i in rng.integers(0, len(edges), 30000)]
+    for batch in (small, large):
+        w = rng.uniform(0.5, 2.0, len(batch)).tolist()
+        for g in (a, b):
+            g.add_edges(batch, attributes={"weight": w})
+        assert (a.ecount(), sum(a.is_multiple())) == (b.ecount(), sum(b.is_multiple()))
+        reset = rng.uniform(0, 1, a.vcount()) * (rng.uniform(size=a.vcount()) < 0.01)
+        reset[0] = 1.0
+        assert_same_ppr(a, b, rng, reset=reset, damping=0.5, weights="weight")
+    assert b._db.stats()["generation"] == generation + 1, "one more bulk load, for the large batch"
+    b._db.verify()

@@ -281,3 +281,21 @@ def test_queries_writes_and_checkpoints_release_the_gil(tmp_path):
         assert _runs_without_the_gil(lambda: [snap.ppr(s, method="exact") for s in seeds[:100]])
         assert _runs_without_the_gil(db.checkpoint)
         assert _runs_without_the_gil(db.verify)
+
+
+def test_type_stubs_cover_the_extension():
+    import ast
+    import pathlib
+
+    package = pathlib.Path(walkdb.__file__).parent
+    assert (package / "py.typed").exists()
+    tree = ast.parse((package / "_walkdb.pyi").read_text())
+    stubbed = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            stubbed[node.name] = {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
+    for cls in ("Database", "Snapshot"):
+        native = {n for n in dir(getattr(walkdb._walkdb, cls)) if not n.startswith("_")}
+        assert native == stubbed[cls] - {"__init__"}, cls
+    for exc in ("WalkdbError", "CorruptionError", "LockedError", "ReadOnlyError", "PoisonedError", "ClosedError"):
+        assert exc in stubbed and issubclass(getattr(walkdb, exc), Exception)

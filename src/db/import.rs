@@ -134,6 +134,12 @@ impl<'db> BulkLoader<'db> {
         Ok(())
     }
 
+    /// Creates the node `key` if it does not exist (a node with no edges yet) and returns its
+    /// id either way.
+    pub fn add_node(&mut self, key: &str) -> Result<NodeId> {
+        self.node(key)
+    }
+
     /// Reports walk-index build progress as `(nodes done, nodes)` (the CLI draws a bar).
     pub fn on_index_progress(&mut self, progress: &'db (dyn Fn(usize, usize) + Sync)) {
         self.progress = progress;

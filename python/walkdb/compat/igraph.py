@@ -52,6 +52,7 @@ _META = "vertices.pickle"
 _REL_PREFIX = "e"
 _GENERATED_KEY = "#v"
 _BACKUP_SUFFIX = ".igraph-backup"
+_BULK_MIN_EDGES = 20_000
 
 
 class InternalError(ValueError):
@@ -354,11 +355,16 @@ class Graph:
                 f"edge {pairs[i]} has weight {weights[i]}; walkdb stores weights that are finite and > 0"
             )
         keys = self._keys
-        self._writable()._raw_db().add_parallel_edges(
+        db = self._writable()
+        # A batch as large as the graph is cheaper to load as a new generation (walk index
+        # rebuilt) than to repair edge by edge.
+        bulk = len(pairs) >= max(_BULK_MIN_EDGES, self._snapshot().edge_count)
+        db._raw_db().add_parallel_edges(
             [keys[a] for a, _ in pairs],
             [keys[b] for _, b in pairs],
             weights,
             prefix=_REL_PREFIX,
+            bulk=bulk,
         )
         self._changed()
 
