@@ -299,3 +299,20 @@ def test_type_stubs_cover_the_extension():
         assert native == stubbed[cls] - {"__init__"}, cls
     for exc in ("WalkdbError", "CorruptionError", "LockedError", "ReadOnlyError", "PoisonedError", "ClosedError"):
         assert exc in stubbed and issubclass(getattr(walkdb, exc), Exception)
+
+
+def test_the_python_example_runs(tmp_path):
+    import subprocess
+
+    example = DATA.parent / "examples" / "python" / "hotpotqa_retrieval.py"
+    runs = [
+        subprocess.run([sys.executable, str(example), "--db", str(tmp_path)], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
+    assert runs[0].startswith("built ") and runs[1].startswith("opened "), runs
+    # Both runs rank the same, and the native query and the igraph drop-in agree.
+    ranked = [[line.split(maxsplit=1) for line in r.splitlines() if line.startswith("  ")] for r in runs]
+    assert ranked[0] == ranked[1] and len(ranked[0]) == 6
+    native, compat = ranked[0][:3], ranked[0][3:]
+    assert [key for _, key in native] == [key for _, key in compat]
+    assert "recall@2" in runs[0]
