@@ -75,7 +75,11 @@ pub use db::{
     VerifyReport, WriteTxn, DEFAULT_ALPHA, DEFAULT_AUTO_CHECKPOINT_BYTES, DEFAULT_WALKS_PER_NODE,
     MAX_KEY_LEN,
 };
-pub use error::{CorruptionError, Error, InputError, Result};
+pub use error::{
+    CheckpointError, CloseError, ConflictError, CorruptionError, Error, ErrorKind, InUseError,
+    InputError, InternalError, IoError, LockedError, OpenError, PoisonedError, ReadError,
+    ReadOnlyError, Result, WriteError,
+};
 
 /// The README's Rust example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use walkdb::backend::{CrashMode, SimBackend, StorageBackend};
-use walkdb::{Database, Error};
+use walkdb::Database;
 
 fn edges_of(db: &Database) -> Vec<(String, String, String, f64)> {
     let snap = db.begin_read().unwrap();
@@ -69,7 +69,7 @@ fn create_write_reopen_checkpoint_on_disk() {
     assert_eq!(report.edges, 2);
     assert!(matches!(
         Database::builder(&path).open(),
-        Err(Error::Locked { .. })
+        Err(walkdb::OpenError::Locked(_))
     ));
 }
 

@@ -34,7 +34,7 @@ fn check(sim: &SimBackend, undirected: bool) -> Option<Error> {
         Err(e) => return Some(e),
     };
     if let Err(e) = db.verify() {
-        return Some(e);
+        return Some(e.into());
     }
     None
 }

@@ -367,7 +367,7 @@ fn a_walk_index_claiming_billions_of_nodes_is_refused_before_allocating() {
     bytes[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
     let sim = original.crash(CrashMode::KeepAll);
     sim.set_file_bytes(&name, bytes);
-    let outcome = sim_db(&sim, false).and_then(|db| db.verify());
+    let outcome = sim_db(&sim, false).and_then(|db| Ok(db.verify()?));
     match outcome {
         Err(Error::Corrupt(c)) => {
             assert_eq!(c.file, name);
@@ -386,7 +386,7 @@ fn a_missing_file_is_reported_as_corruption() {
         let sim = original.crash(CrashMode::KeepAll);
         let name = find(&sim, prefix);
         walkdb::backend::StorageBackend::remove(&sim, &name).unwrap();
-        let outcome = sim_db(&sim, false).and_then(|db| db.verify());
+        let outcome = sim_db(&sim, false).and_then(|db| Ok(db.verify()?));
         match outcome {
             Err(Error::Corrupt(c)) => {
                 assert!(c.file.starts_with(prefix.trim_end_matches('/')), "{c}")

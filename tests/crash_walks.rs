@@ -58,7 +58,7 @@ fn workload() -> Vec<Action> {
     ]
 }
 
-fn open(sim: &SimBackend, undirected: bool) -> walkdb::Result<Database> {
+fn open(sim: &SimBackend, undirected: bool) -> Result<Database, walkdb::OpenError> {
     Database::builder("sim")
         .backend(Arc::new(sim.clone()) as Arc<dyn StorageBackend>)
         .undirected(undirected)

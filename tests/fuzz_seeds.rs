@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use common::{edge_set, sim_db, EdgeSet};
 use walkdb::backend::{CrashMode, FailMode, SimBackend, StorageBackend};
-use walkdb::{Database, Error, PprRequest};
+use walkdb::{Database, PprRequest};
 
 fn database(undirected: bool, fractional: bool) -> SimBackend {
     let sim = SimBackend::new();
@@ -366,10 +366,13 @@ fn apply_open_dir_commands(sim: &SimBackend, names: &[String], data: &[u8]) -> O
     (input.0.is_empty()).then_some(changed)
 }
 
-fn typed(e: &Error) -> bool {
+fn typed(kind: walkdb::ErrorKind) -> bool {
     matches!(
-        e,
-        Error::Corrupt(_) | Error::Io { .. } | Error::Input(_) | Error::Poisoned { .. }
+        kind,
+        walkdb::ErrorKind::Corruption
+            | walkdb::ErrorKind::Io
+            | walkdb::ErrorKind::Input
+            | walkdb::ErrorKind::Poisoned
     )
 }
 
@@ -384,18 +387,20 @@ enum OpenDirOutcome {
 
 /// Runs the target's steps on `sim`; panics on an untyped error.
 fn run_open_dir(sim: &SimBackend) -> OpenDirOutcome {
-    let check = |step: &str, e: &Error| assert!(typed(e), "{step}: untyped error {e:?}");
+    let check = |step: &str, kind: walkdb::ErrorKind| {
+        assert!(typed(kind), "{step}: untyped error {kind:?}")
+    };
     let db = match open_dir_db(sim).open() {
         Ok(db) => db,
         Err(e) => {
-            check("open", &e);
-            assert!(matches!(e, Error::Corrupt(_)), "open: {e:?}");
+            check("open", e.kind());
+            assert!(e.is_corruption(), "open: {e:?}");
             return OpenDirOutcome::Rejected;
         }
     };
     let verified = db.verify();
     if let Err(e) = &verified {
-        check("verify", e);
+        check("verify", e.kind());
     }
     let mut edges = 0;
     match db.begin_read() {
@@ -407,33 +412,33 @@ fn run_open_dir(sim: &SimBackend) -> OpenDirOutcome {
                 if let Some(seed) = keys.first() {
                     let request = PprRequest::new(vec![(seed.clone(), 1.0)]);
                     if let Err(e) = snapshot.ppr(&request, &mut Default::default()) {
-                        check("ppr", &e);
+                        check("ppr", e.kind());
                     }
                 }
             }
         }
-        Err(e) => check("begin_read", &e),
+        Err(e) => check("begin_read", e.kind()),
     }
     if let Err(e) = db.walk_stats() {
-        check("walk_stats", &e);
+        check("walk_stats", e.kind());
     }
     match db.begin_write() {
         Ok(mut txn) => {
             if txn.add_edge("x", "r", "y", 1.0).is_ok() {
                 if let Err(e) = txn.commit() {
-                    check("commit", &e);
+                    check("commit", e.kind());
                 }
             }
         }
-        Err(e) => check("begin_write", &e),
+        Err(e) => check("begin_write", e.kind()),
     }
     if let Err(e) = db.checkpoint() {
-        check("checkpoint", &e);
+        check("checkpoint", e.kind());
     }
     match verified {
         Ok(_) => OpenDirOutcome::Accepted(edges),
         Err(e) => {
-            assert!(matches!(e, Error::Corrupt(_)), "verify: {e:?}");
+            assert!(e.is_corruption(), "verify: {e:?}");
             OpenDirOutcome::Rejected
         }
     }
@@ -598,13 +603,10 @@ fn run_model(undirected: bool, steps: &[Step]) -> ModelRun {
                         }
                     }
                     Err(e) => {
-                        assert!(
-                            matches!(e, Error::Io { .. } | Error::Poisoned { .. }),
-                            "step {n}: {e:?}"
-                        );
-                        if !matches!(e, Error::Poisoned { .. }) {
+                        assert!(e.is_io() || e.is_poisoned(), "step {n}: {e:?}");
+                        if !e.is_poisoned() {
                             assert!(
-                                matches!(db.begin_write(), Err(Error::Poisoned { .. })),
+                                matches!(db.begin_write(), Err(e) if e.is_poisoned()),
                                 "step {n}: not poisoned after {e}"
                             );
                         }
@@ -617,10 +619,7 @@ fn run_model(undirected: bool, steps: &[Step]) -> ModelRun {
             Step::Checkpoint => match db.checkpoint() {
                 Ok(_) => run.checkpoints += 1,
                 Err(e) => {
-                    assert!(
-                        matches!(e, Error::Io { .. } | Error::Poisoned { .. }),
-                        "step {n}: {e:?}"
-                    );
+                    assert!(e.is_io() || e.is_poisoned(), "step {n}: {e:?}");
                     run.failed_checkpoints += 1;
                     failed = Some(None);
                 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::edge_set;
 use parking_lot::{Condvar, Mutex};
 use walkdb::backend::{CrashMode, FailMode, FileBytes, SimBackend, StorageBackend, StorageFile};
-use walkdb::{Database, Durability, Error};
+use walkdb::{Database, Durability, WriteError};
 
 const THREADS: usize = 4;
 const COMMITS: usize = 60;
@@ -29,6 +29,7 @@ fn group_db_on(backend: Arc<dyn StorageBackend>) -> walkdb::Result<Database> {
         .undirected(true)
         .durability(Durability::Group)
         .open_or_create()
+        .map_err(Into::into)
 }
 
 fn key(thread: usize, i: usize) -> (String, String) {
@@ -299,9 +300,9 @@ fn a_failed_group_sync_fails_the_waiters_and_poisons_until_reopen() {
     txn.add_edge("b", "r", "c", 1.0).unwrap();
     sim.fail_at(sim.op_count() + 1, FailMode::Once, ErrorKind::StorageFull);
     let error = txn.commit().unwrap_err();
-    assert!(matches!(error, Error::Io { .. }), "{error:?}");
+    assert!(matches!(error, WriteError::Io(_)), "{error:?}");
     match db.begin_write() {
-        Err(Error::Poisoned { .. }) => {}
+        Err(WriteError::Poisoned(_)) => {}
         other => panic!("expected poisoned, got {other:?}"),
     }
     drop(db);

@@ -10,7 +10,9 @@ mod dir_files;
 
 use dir_files::dir_files as files;
 use walkdb::ppr::{Method, PprWorkspace};
-use walkdb::{Database, Error, InputError, PprRequest};
+use walkdb::{
+    CheckpointError, CloseError, Database, InputError, OpenError, PprRequest, ReadError, WriteError,
+};
 
 fn add(db: &Database, edges: std::ops::Range<u64>) {
     let mut txn = db.begin_write().unwrap();
@@ -88,14 +90,17 @@ fn a_read_only_handle_follows_commits_and_checkpoints_and_refuses_writes() {
 
     // Every write is refused with a typed error, and nothing is written.
     let before = files(&path);
-    assert!(matches!(reader.begin_write(), Err(Error::ReadOnly { .. })));
+    assert!(matches!(reader.begin_write(), Err(WriteError::ReadOnly(_))));
     assert!(matches!(
         reader.try_begin_write(),
-        Err(Error::ReadOnly { .. })
+        Err(WriteError::ReadOnly(_))
     ));
-    assert!(matches!(reader.checkpoint(), Err(Error::ReadOnly { .. })));
-    assert!(matches!(reader.bulk_loader(), Err(Error::ReadOnly { .. })));
-    assert!(matches!(reader.sync(), Err(Error::ReadOnly { .. })));
+    assert!(matches!(
+        reader.checkpoint(),
+        Err(CheckpointError::ReadOnly(_))
+    ));
+    assert!(matches!(reader.bulk_loader(), Err(WriteError::ReadOnly(_))));
+    assert!(matches!(reader.sync(), Err(WriteError::ReadOnly(_))));
     reader.refresh().unwrap();
     reader.stats().unwrap();
     assert_eq!(files(&path), before);
@@ -178,7 +183,7 @@ fn open_refuses_options_that_differ_from_the_stored_ones() {
     let refused = |builder: walkdb::DatabaseBuilder, option: &str| {
         for result in [builder.clone().open(), builder.open_read_only()] {
             match result {
-                Err(Error::Input(InputError::OptionMismatch { option: o, .. })) => {
+                Err(OpenError::Input(InputError::OptionMismatch { option: o, .. })) => {
                     assert_eq!(o, option)
                 }
                 other => panic!("{option}: {other:?}"),
@@ -212,11 +217,11 @@ fn close_releases_the_directory_at_once_unless_other_handles_remain() {
     add(&db, 0..10);
     assert!(matches!(
         Database::builder(&path).open(),
-        Err(Error::Locked { .. })
+        Err(OpenError::Locked(_))
     ));
     let snapshot = db.begin_read().unwrap();
     match db.close() {
-        Err(Error::InUse { others }) => assert_eq!(others, 1),
+        Err(CloseError::InUse(e)) => assert_eq!(e.others, 1),
         other => panic!("close with a snapshot alive: {other:?}"),
     }
     // The snapshot still reads; dropping it, the last handle, closes the database.
@@ -315,7 +320,7 @@ fn a_service_reads_neighbors_edges_and_prefixes_by_key() {
     );
     assert!(matches!(
         snap.out_neighbors("nobody"),
-        Err(Error::Input(InputError::UnknownNode { .. }))
+        Err(ReadError::Input(InputError::UnknownNode { .. }))
     ));
     let passages: Vec<String> = snap
         .nodes_with_prefix("passage:")

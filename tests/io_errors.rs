@@ -116,8 +116,8 @@ fn run_action(db: &walkdb::Database, action: &Action) -> walkdb::Result<bool> {
             txn.commit()?;
             Ok(true)
         }
-        Action::Checkpoint => db.checkpoint().map(|_| false),
-        Action::RebuildIndex => db.rebuild_walk_index(&|_, _| {}).map(|_| false),
+        Action::Checkpoint => Ok(db.checkpoint().map(|_| false)?),
+        Action::RebuildIndex => Ok(db.rebuild_walk_index(&|_, _| {}).map(|_| false)?),
     }
 }
 
@@ -145,12 +145,12 @@ fn run_workload(sim: &SimBackend, undirected: bool) -> Outcome {
             Err(error) => {
                 // The database refuses writes from now on, whatever the next operation.
                 for attempt in [
-                    db.begin_write().map(|_| ()),
-                    db.checkpoint().map(|_| ()),
-                    db.bulk_loader().map(|_| ()),
+                    db.begin_write().map(|_| ()).map_err(Error::from),
+                    db.checkpoint().map(|_| ()).map_err(Error::from),
+                    db.bulk_loader().map(|_| ()).map_err(Error::from),
                 ] {
                     assert!(
-                        matches!(attempt, Err(Error::Poisoned { .. })),
+                        matches!(attempt, Err(Error::Poisoned(_))),
                         "after `{error}` a write was not refused as poisoned: {attempt:?}"
                     );
                 }
@@ -187,8 +187,8 @@ fn sweep(mode: FailMode, kind: ErrorKind, stride: u64, undirected: bool) -> (usi
                 assert_eq!(outcome.acked, states.len() - 1);
                 absorbed += 1;
             }
-            Some(error @ Error::Io { source, .. }) => assert_eq!(
-                source.kind(),
+            Some(Error::Io(error)) => assert_eq!(
+                error.source.kind(),
                 kind,
                 "op {n}: the I/O error kind was not passed through: {error}"
             ),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use walkdb::backend::{CrashMode, FailMode, SimBackend, StorageBackend};
-use walkdb::{Database, Durability, Error};
+use walkdb::{Database, Durability};
 
 type EdgeSet = BTreeMap<(String, String, String), f64>;
 
@@ -37,7 +37,7 @@ fn apply(model: &mut EdgeSet, op: &Pending) {
     }
 }
 
-fn open(sim: &SimBackend, undirected: bool) -> walkdb::Result<Database> {
+fn open(sim: &SimBackend, undirected: bool) -> Result<Database, walkdb::OpenError> {
     Database::builder("model")
         .backend(Arc::new(sim.clone()) as Arc<dyn StorageBackend>)
         .undirected(undirected)
@@ -66,10 +66,10 @@ fn edge_set(db: &Database) -> EdgeSet {
     out
 }
 
-fn typed(e: &Error) {
+fn typed(kind: walkdb::ErrorKind) {
     assert!(
-        matches!(e, Error::Io { .. } | Error::Poisoned { .. }),
-        "an injected I/O failure gave another kind of error: {e:?}"
+        matches!(kind, walkdb::ErrorKind::Io | walkdb::ErrorKind::Poisoned),
+        "an injected I/O failure gave another kind of error: {kind:?}"
     );
 }
 
@@ -155,11 +155,11 @@ fuzz_target!(|data: &[u8]| {
                         }
                     }
                     Err(e) => {
-                        typed(&e);
-                        if !matches!(e, Error::Poisoned { .. }) {
+                        typed(e.kind());
+                        if !e.is_poisoned() {
                             // A commit that failed poisons the database until it is reopened.
                             assert!(
-                                matches!(db.begin_write().map(|_| ()), Err(Error::Poisoned { .. })),
+                                matches!(db.begin_write().map(|_| ()), Err(e) if e.is_poisoned()),
                                 "not poisoned after {e}"
                             );
                         }
@@ -172,7 +172,7 @@ fuzz_target!(|data: &[u8]| {
             }
             8 => {
                 if let Err(e) = db.checkpoint() {
-                    typed(&e);
+                    typed(e.kind());
                     failed = Some(None);
                 }
             }

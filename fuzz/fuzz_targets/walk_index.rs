@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
         }
         for id in 0..served.slot_count().min(4096) as u32 {
             if let Ok(Some(walk)) = served.walk(id) {
-                assert!(walk.nodes.iter().all(|&n| (n as usize) < served.node_count()));
+                assert!(walk
+                    .nodes
+                    .iter()
+                    .all(|&n| (n as usize) < served.node_count()));
             }
         }
     }

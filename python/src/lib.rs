@@ -62,7 +62,8 @@ create_exception!(
 );
 
 /// Maps a walkdb error to the Python exception of its kind.
-fn to_py(error: Error) -> PyErr {
+fn to_py(error: impl Into<Error>) -> PyErr {
+    let error: Error = error.into();
     let message = error.to_string();
     match error {
         Error::Input(InputError::UnknownNode { .. } | InputError::UnknownRelation { .. }) => {
@@ -70,12 +71,10 @@ fn to_py(error: Error) -> PyErr {
         }
         Error::Input(_) => PyValueError::new_err(message),
         Error::Corrupt(_) => CorruptionError::new_err(message),
-        Error::Io { source, .. } => {
-            PyOSError::new_err((source.raw_os_error().unwrap_or(0), message))
-        }
-        Error::Locked { .. } => LockedError::new_err(message),
-        Error::ReadOnly { .. } => ReadOnlyError::new_err(message),
-        Error::Poisoned { .. } => PoisonedError::new_err(message),
+        Error::Io(e) => PyOSError::new_err((e.source.raw_os_error().unwrap_or(0), message)),
+        Error::Locked(_) => LockedError::new_err(message),
+        Error::ReadOnly(_) => ReadOnlyError::new_err(message),
+        Error::Poisoned(_) => PoisonedError::new_err(message),
         _ => WalkdbError::new_err(message),
     }
 }
@@ -475,7 +474,7 @@ impl PyDatabase {
 
     /// A consistent read view of the newest committed version.
     fn snapshot(&self, py: Python<'_>) -> PyResult<PySnapshot> {
-        let snapshot = self.run(py, |db| db.begin_read())?;
+        let snapshot = self.run(py, |db| Ok(db.begin_read()?))?;
         Ok(PySnapshot {
             snapshot,
             pool: Arc::clone(&self.pool),
@@ -485,7 +484,7 @@ impl PyDatabase {
 
     /// Folds the WAL into new segment and walk files; returns what it did.
     fn checkpoint<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let info = self.run(py, |db| db.checkpoint())?;
+        let info = self.run(py, |db| Ok(db.checkpoint()?))?;
         let d = PyDict::new(py);
         d.set_item("generation", info.generation)?;
         d.set_item("lsn", info.lsn)?;
@@ -498,7 +497,7 @@ impl PyDatabase {
     /// Reads every file and checks every checksum and invariant; raises CorruptionError on
     /// the first problem.
     fn verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let report = self.run(py, |db| db.verify())?;
+        let report = self.run(py, |db| Ok(db.verify()?))?;
         let d = PyDict::new(py);
         d.set_item("nodes", report.nodes)?;
         d.set_item("edges", report.edges)?;
@@ -510,7 +509,7 @@ impl PyDatabase {
 
     /// Counts and storage figures.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.run(py, |db| db.stats())?;
+        let s = self.run(py, |db| Ok(db.stats()?))?;
         let d = PyDict::new(py);
         d.set_item("nodes", s.nodes)?;
         d.set_item("edges", s.edges)?;
@@ -531,12 +530,12 @@ impl PyDatabase {
 
     /// A read-only handle catches up with the writer's commits; returns the newest LSN.
     fn refresh(&self, py: Python<'_>) -> PyResult<u64> {
-        self.run(py, |db| db.refresh())
+        self.run(py, |db| Ok(db.refresh()?))
     }
 
     /// Makes every commit so far durable (for durability="none").
     fn sync(&self, py: Python<'_>) -> PyResult<()> {
-        self.run(py, |db| db.sync())
+        self.run(py, |db| Ok(db.sync()?))
     }
 
     /// Syncs and releases the database (its lock goes when the last snapshot is dropped).
@@ -548,7 +547,7 @@ impl PyDatabase {
             Some(db) => py.allow_threads(|| match db.close() {
                 // Snapshots still alive in Python hold the files; they release them when
                 // collected, and everything was synced.
-                Ok(()) | Err(Error::InUse { .. }) => Ok(()),
+                Ok(()) | Err(walkdb::CloseError::InUse(_)) => Ok(()),
                 Err(e) => Err(to_py(e)),
             }),
         }
@@ -753,7 +752,7 @@ impl PySnapshot {
         let ids = py.allow_threads(|| {
             keys.iter()
                 .map(|k| self.snapshot.node_id(k).map(|id| id.map_or(-1, i64::from)))
-                .collect::<walkdb::Result<Vec<i64>>>()
+                .collect::<Result<Vec<i64>, walkdb::ReadError>>()
         });
         Ok(PyArray1::from_vec(py, ids.map_err(to_py)?))
     }
@@ -897,7 +896,7 @@ impl PySnapshot {
             .into_iter()
             .map(|seeds| self.request(seeds, &opts))
             .collect::<PyResult<_>>()?;
-        let answers: Vec<walkdb::Result<walkdb::PprAnswer>> = py.allow_threads(|| {
+        let answers: Vec<Result<walkdb::PprAnswer, walkdb::ReadError>> = py.allow_threads(|| {
             requests
                 .par_iter()
                 .map_init(PprWorkspace::new, |workspace, request| {

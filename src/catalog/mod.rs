@@ -345,9 +345,7 @@ impl Redb {
     fn writable(&self) -> Result<&redb::Database> {
         match self.handle() {
             Handle::Write(db) => Ok(db),
-            Handle::Read(_) | Handle::Copy(_) => Err(Error::ReadOnly {
-                operation: "writing the catalog",
-            }),
+            Handle::Read(_) | Handle::Copy(_) => Err(Error::read_only("writing the catalog")),
         }
     }
 }
@@ -385,9 +383,7 @@ impl Catalog {
             .create_with_backend(storage)
             .map(|db| Redb(Some(Handle::Write(db))))
             .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked {
-                    path: name.to_string(),
-                },
+                redb::DatabaseError::DatabaseAlreadyOpen => Error::locked(name.to_string()),
                 e => redb_err(e),
             })
     }
@@ -488,9 +484,9 @@ impl Catalog {
             Ok(db) => Ok(Redb(Some(Handle::Read(db)))),
             // Unclean, with no live writer to repair it: read a repaired copy.
             Err(redb::DatabaseError::RepairAborted) => Catalog::open_copy(backend),
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(Error::Locked {
-                path: CATALOG_FILE.to_string(),
-            }),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                Err(Error::locked(CATALOG_FILE.to_string()))
+            }
             Err(e) => Err(redb_err(e)),
         }
     }

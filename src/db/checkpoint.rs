@@ -9,6 +9,7 @@
 //! removed as stray on open); a crash after 2 replays nothing twice, because WAL records at or
 //! below the checkpoint LSN are skipped.
 
+use crate::error::CheckpointError;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -83,8 +84,8 @@ pub(crate) fn view_columns(view: &GraphView) -> (Vec<u32>, Vec<u32>, Vec<u32>, V
 
 impl Database {
     /// Folds the WAL into a new segment generation and trims the WAL.
-    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
-        self.checkpoint_impl(false)
+    pub fn checkpoint(&self) -> Result<CheckpointInfo, CheckpointError> {
+        self.checkpoint_impl(false).map_err(Into::into)
     }
 
     /// Checkpoints even when nothing changed (after the walk index was rebuilt).

@@ -6,6 +6,7 @@
 //! commit. A refresh replays the WAL records appended since (the same replay recovery runs),
 //! or, when a checkpoint switched the manifest, loads the new generation.
 
+use crate::error::ReadError;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ impl Database {
     /// Brings a read-only handle up to the newest commit a writer in another process has
     /// appended, and returns its LSN. Snapshots taken before keep their version. On a writable
     /// handle every commit is visible already, and this returns the newest LSN.
-    pub fn refresh(&self) -> Result<u64> {
+    pub fn refresh(&self) -> Result<u64, ReadError> {
         let Some(follower) = &self.inner.follower else {
             return Ok(self.inner.current.read().lsn);
         };

@@ -72,9 +72,7 @@ impl GroupSync {
         let mut state = self.state.lock();
         loop {
             if let Some(cause) = &state.failed {
-                return Err(Error::Poisoned {
-                    cause: cause.clone(),
-                });
+                return Err(Error::poisoned(cause.clone()));
             }
             if state.durable_lsn >= lsn {
                 return Ok(());
@@ -86,9 +84,9 @@ impl GroupSync {
             let Some((file, target)) = state.tail.clone() else {
                 // Nothing was appended through this path: the LSN was made durable another
                 // way, or the caller's append never happened (a bug); fail rather than hang.
-                return Err(Error::Poisoned {
-                    cause: format!("group commit: LSN {lsn} was never appended"),
-                });
+                return Err(Error::poisoned(format!(
+                    "group commit: LSN {lsn} was never appended"
+                )));
             };
             state.syncing = true;
             drop(state);

@@ -1,5 +1,6 @@
 //! Bulk import: edges go straight into a new segment generation, not through the WAL.
 
+use crate::error::WriteError;
 use std::time::Instant;
 
 use parking_lot::MutexGuard;
@@ -62,7 +63,7 @@ impl std::fmt::Debug for BulkLoader<'_> {
 
 impl Database {
     /// Starts a bulk import; holds the writer lock until finished or dropped.
-    pub fn bulk_loader(&self) -> Result<BulkLoader<'_>> {
+    pub fn bulk_loader(&self) -> Result<BulkLoader<'_>, WriteError> {
         let writer = self.inner.writer("a bulk import")?;
         writer.check_poisoned()?;
         let current = self.inner.current.read();
@@ -123,7 +124,13 @@ impl<'db> BulkLoader<'db> {
     }
 
     /// Adds one edge; a later edge with the same (src, rel, dst) replaces the weight.
-    pub fn add_edge(&mut self, src: &str, rel: &str, dst: &str, weight: f64) -> Result<()> {
+    pub fn add_edge(
+        &mut self,
+        src: &str,
+        rel: &str,
+        dst: &str,
+        weight: f64,
+    ) -> Result<(), WriteError> {
         if !(weight.is_finite() && weight > 0.0) {
             return Err(InputError::InvalidWeight { weight }.into());
         }
@@ -136,8 +143,8 @@ impl<'db> BulkLoader<'db> {
 
     /// Creates the node `key` if it does not exist (a node with no edges yet) and returns its
     /// id either way.
-    pub fn add_node(&mut self, key: &str) -> Result<NodeId> {
-        self.node(key)
+    pub fn add_node(&mut self, key: &str) -> Result<NodeId, WriteError> {
+        self.node(key).map_err(Into::into)
     }
 
     /// Reports walk-index build progress as `(nodes done, nodes)` (the CLI draws a bar).
@@ -151,7 +158,7 @@ impl<'db> BulkLoader<'db> {
     }
 
     /// Writes the new generation durably and publishes it.
-    pub fn finish(mut self) -> Result<ImportInfo> {
+    pub fn finish(mut self) -> Result<ImportInfo, WriteError> {
         let started = Instant::now();
         let records = self.edges.len() as u64;
         let version = std::sync::Arc::clone(&self.db.inner.current.read());

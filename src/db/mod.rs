@@ -17,6 +17,7 @@ mod txn;
 mod verify;
 mod walks;
 
+use crate::error::{CloseError, OpenError, ReadError, WriteError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -214,7 +215,7 @@ impl DatabaseBuilder {
     }
 
     /// Creates a new, empty database; fails if one exists there.
-    pub fn create(self) -> Result<Database> {
+    pub fn create(self) -> Result<Database, OpenError> {
         let options = &self.new_options();
         if !(options.alpha > 0.0 && options.alpha < 1.0) {
             return Err(InputError::InvalidOption {
@@ -285,7 +286,7 @@ impl DatabaseBuilder {
     }
 
     /// Opens an existing database, replaying the WAL after its last checkpoint.
-    pub fn open(self) -> Result<Database> {
+    pub fn open(self) -> Result<Database, OpenError> {
         let backend = self.backend_for(false)?;
         self.require_database(&backend)?;
         lock(&backend, &self.path)?;
@@ -314,7 +315,7 @@ impl DatabaseBuilder {
     /// later ones after [`Database::refresh`]. It never writes a byte: no lock file, no
     /// recovery (the WAL is read up to its last complete commit), no clean-up; writes fail
     /// with [`Error::ReadOnly`].
-    pub fn open_read_only(self) -> Result<Database> {
+    pub fn open_read_only(self) -> Result<Database, OpenError> {
         let backend = self.backend_for(false)?;
         self.require_database(&backend)?;
         let (catalog, options, manifest) = Catalog::open_read_only(&backend)?;
@@ -326,7 +327,7 @@ impl DatabaseBuilder {
     }
 
     /// Opens the database, creating it first if the directory holds none.
-    pub fn open_or_create(self) -> Result<Database> {
+    pub fn open_or_create(self) -> Result<Database, OpenError> {
         let exists = match &self.backend {
             Some(b) => b.exists(CATALOG_FILE),
             None => FsBackend::new(&self.path).exists(CATALOG_FILE),
@@ -546,11 +547,9 @@ pub(crate) fn load_following(
             Ok(loaded) if now == manifest => return Ok((manifest, loaded)),
             Err(error) if now == manifest || attempt == ATTEMPTS => return Err(error),
             Ok(_) if attempt == ATTEMPTS => {
-                return Err(Error::Conflict {
-                    what: format!(
-                        "the writer switched generations {ATTEMPTS} times during one load"
-                    ),
-                })
+                return Err(Error::conflict(format!(
+                    "the writer switched generations {ATTEMPTS} times during one load"
+                )))
             }
             _ => manifest = now,
         }
@@ -560,9 +559,7 @@ pub(crate) fn load_following(
 fn lock(backend: &Arc<dyn StorageBackend>, path: &Path) -> Result<()> {
     match backend.try_lock() {
         Ok(true) => Ok(()),
-        Ok(false) => Err(Error::Locked {
-            path: path.display().to_string(),
-        }),
+        Ok(false) => Err(Error::locked(path.display().to_string())),
         Err(e) => Err(Error::io("locking the database directory", e)),
     }
 }
@@ -694,9 +691,7 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn check_poisoned(&self) -> Result<()> {
         match &self.poisoned {
-            Some(cause) => Err(Error::Poisoned {
-                cause: cause.clone(),
-            }),
+            Some(cause) => Err(Error::poisoned(cause.clone())),
             None => Ok(()),
         }
     }
@@ -725,7 +720,7 @@ impl Inner {
     ) -> Result<parking_lot::MutexGuard<'_, Writer>> {
         match &self.writer {
             Some(writer) => Ok(writer.lock()),
-            None => Err(Error::ReadOnly { operation }),
+            None => Err(Error::read_only(operation)),
         }
     }
 
@@ -837,19 +832,19 @@ impl Database {
     }
 
     /// A consistent read-only snapshot of the latest committed state.
-    pub fn begin_read(&self) -> Result<Snapshot> {
+    pub fn begin_read(&self) -> Result<Snapshot, ReadError> {
         let version = Arc::clone(&self.inner.current.read());
         version.view.segment.check()?;
         Ok(Snapshot::new(Arc::clone(&self.inner), version))
     }
 
     /// Starts the write transaction; waits while another one is open.
-    pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
-        WriteTxn::begin(self, self.inner.writer("a write transaction")?)
+    pub fn begin_write(&self) -> Result<WriteTxn<'_>, WriteError> {
+        WriteTxn::begin(self, self.inner.writer("a write transaction")?).map_err(Into::into)
     }
 
     /// Starts the write transaction if no other one is open, `None` otherwise.
-    pub fn try_begin_write(&self) -> Result<Option<WriteTxn<'_>>> {
+    pub fn try_begin_write(&self) -> Result<Option<WriteTxn<'_>>, WriteError> {
         self.begin_write_timeout(std::time::Duration::ZERO)
     }
 
@@ -858,14 +853,12 @@ impl Database {
     pub fn begin_write_timeout(
         &self,
         timeout: std::time::Duration,
-    ) -> Result<Option<WriteTxn<'_>>> {
+    ) -> Result<Option<WriteTxn<'_>>, WriteError> {
         let Some(writer) = &self.inner.writer else {
-            return Err(Error::ReadOnly {
-                operation: "a write transaction",
-            });
+            return Err(Error::read_only("a write transaction").into());
         };
         match writer.try_lock_for(timeout) {
-            Some(guard) => WriteTxn::begin(self, guard).map(Some),
+            Some(guard) => WriteTxn::begin(self, guard).map(Some).map_err(Into::into),
             None => Ok(None),
         }
     }
@@ -888,7 +881,7 @@ impl Database {
     /// snapshot or transaction alive) the files and the directory lock are released before
     /// this returns, so another process can open the database at once; otherwise
     /// [`Error::InUse`] says how many remain, and the database closes when the last is dropped.
-    pub fn close(self) -> Result<()> {
+    pub fn close(self) -> Result<(), CloseError> {
         if self.inner.writer.is_some() {
             self.sync()?;
         }
@@ -904,20 +897,20 @@ impl Database {
                 }
                 backend
                     .unlock()
-                    .map_err(|e| Error::io("releasing the directory lock", e))
+                    .map_err(|e| Error::io("releasing the directory lock", e).into())
             }
-            Err(inner) => Err(Error::InUse {
+            Err(inner) => Err(CloseError::InUse(crate::error::InUseError {
                 others: Arc::strong_count(&inner) - 1,
-            }),
+            })),
         }
     }
 
     /// Makes every commit so far durable (useful with [`Durability::None`]).
-    pub fn sync(&self) -> Result<()> {
+    pub fn sync(&self) -> Result<(), WriteError> {
         let mut writer = self.inner.writer("sync")?;
         writer.check_poisoned()?;
         if let Err(e) = writer.wal.sync() {
-            return Err(writer.poison(Error::io("syncing the WAL", e)));
+            return Err(writer.poison(Error::io("syncing the WAL", e)).into());
         }
         self.inner.group.mark_durable(writer.wal.last_lsn());
         Ok(())

@@ -1,5 +1,6 @@
 //! Personalized PageRank on a snapshot, by node keys and relation names.
 
+use crate::error::ReadError;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -69,15 +70,19 @@ impl Snapshot {
     /// touch (the index is served from its file's map, and each block is checked when a query
     /// first reads it). Optional: for benchmarks that want warm pages, and for a service that
     /// prefers to pay the page faults at start.
-    pub fn load_walk_index(&self) -> Result<()> {
+    pub fn load_walk_index(&self) -> Result<(), ReadError> {
         let walks = &self.version().walks;
-        walks.index.check_base().map_err(|e| walks.error(e))
+        walks
+            .index
+            .check_base()
+            .map_err(|e| walks.error(e))
+            .map_err(Into::into)
     }
 
     /// Ids of the nodes whose key starts with `prefix`, ascending: a range scan of the
     /// catalog's key table plus the keys created since the last checkpoint (no table of every
     /// node).
-    pub fn nodes_with_prefix(&self, prefix: &str) -> Result<Vec<NodeId>> {
+    pub fn nodes_with_prefix(&self, prefix: &str) -> Result<Vec<NodeId>, ReadError> {
         let count = self.node_count();
         // Names before the catalog, held across both reads (see `Snapshot::node_keys`).
         let names = self.inner.names.read();
@@ -97,7 +102,11 @@ impl Snapshot {
     }
 
     /// Answers a PPR request on this snapshot.
-    pub fn ppr(&self, request: &PprRequest, workspace: &mut PprWorkspace) -> Result<PprAnswer> {
+    pub fn ppr(
+        &self,
+        request: &PprRequest,
+        workspace: &mut PprWorkspace,
+    ) -> Result<PprAnswer, ReadError> {
         let started = Instant::now();
         let alpha = request.alpha.unwrap_or(self.inner.options.alpha);
         let mut seeds: Vec<(NodeId, f64)> = Vec::with_capacity(request.seeds.len());

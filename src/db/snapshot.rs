@@ -1,5 +1,6 @@
 //! Read snapshots.
 
+use crate::error::ReadError;
 use std::sync::Arc;
 
 use super::{Inner, Version};
@@ -80,15 +81,16 @@ impl Snapshot {
     }
 
     /// The id of a node key.
-    pub fn node_id(&self, key: &str) -> Result<Option<NodeId>> {
+    pub fn node_id(&self, key: &str) -> Result<Option<NodeId>, ReadError> {
         crate::Database {
             inner: Arc::clone(&self.inner),
         }
         .lookup_node(key, self.node_count())
+        .map_err(Into::into)
     }
 
     /// The key of a node id.
-    pub fn node_key(&self, id: NodeId) -> Result<Option<String>> {
+    pub fn node_key(&self, id: NodeId) -> Result<Option<String>, ReadError> {
         if id >= self.node_count() {
             return Ok(None);
         }
@@ -101,11 +103,11 @@ impl Snapshot {
                     .cloned());
             }
         }
-        self.inner.catalog.node_key(id)
+        self.inner.catalog.node_key(id).map_err(Into::into)
     }
 
     /// Every node key, indexed by id.
-    pub fn node_keys(&self) -> Result<Vec<String>> {
+    pub fn node_keys(&self) -> Result<Vec<String>, ReadError> {
         // The names lock is taken before the catalog is read and held until both are merged:
         // a checkpoint commits keys to the catalog and only then (under the write lock) drops
         // them from `names`, so catalog and names read under one read lock always overlap.
@@ -150,21 +152,21 @@ impl Snapshot {
 
     /// Out-edges of the node `key`, sorted by (destination id, relation); an unknown key is an
     /// input error.
-    pub fn out_neighbors(&self, key: &str) -> Result<Vec<Neighbor>> {
+    pub fn out_neighbors(&self, key: &str) -> Result<Vec<Neighbor>, ReadError> {
         let u = self.require_node(key)?;
-        self.neighbors(self.out_edges(u))
+        self.neighbors(self.out_edges(u)).map_err(Into::into)
     }
 
     /// In-edges of the node `key`, sorted by (source id, relation); an unknown key is an input
     /// error.
-    pub fn in_neighbors(&self, key: &str) -> Result<Vec<Neighbor>> {
+    pub fn in_neighbors(&self, key: &str) -> Result<Vec<Neighbor>, ReadError> {
         let v = self.require_node(key)?;
-        self.neighbors(self.in_edges(v))
+        self.neighbors(self.in_edges(v)).map_err(Into::into)
     }
 
     /// The weight of edge `src -[rel]-> dst`, `None` when there is no such edge (or no such
     /// node or relation).
-    pub fn edge_weight(&self, src: &str, rel: &str, dst: &str) -> Result<Option<f64>> {
+    pub fn edge_weight(&self, src: &str, rel: &str, dst: &str) -> Result<Option<f64>, ReadError> {
         let (Some(u), Some(v), Some(r)) = (
             self.node_id(src)?,
             self.node_id(dst)?,

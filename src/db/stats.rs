@@ -1,6 +1,7 @@
 //! Figures about a database: counts and storage.
 
 use super::Database;
+use crate::error::ReadError;
 use crate::error::{Error, Result};
 
 /// Counts and storage figures.
@@ -46,7 +47,7 @@ impl Stats {
 impl Database {
     /// Counts and storage figures of the newest version. Takes no lock a writer holds and reads
     /// no walk (see [`Database::walk_stats`] for the index's shape).
-    pub fn stats(&self) -> Result<Stats> {
+    pub fn stats(&self) -> Result<Stats, ReadError> {
         let version = std::sync::Arc::clone(&self.inner.current.read());
         let (checkpoint_lsn, generation) = (version.checkpoint_lsn, version.generation);
         let backend = &self.inner.backend;
@@ -60,7 +61,7 @@ impl Database {
             let names = match backend.list(dir) {
                 Ok(names) => names,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(format!("listing {dir}"), e)),
+                Err(e) => return Err(Error::io(format!("listing {dir}"), e).into()),
             };
             for name in names {
                 let full = if dir.is_empty() {
@@ -75,7 +76,9 @@ impl Database {
                     Ok(len) => files.push((full, len)),
                     // Deleted since the listing (a checkpoint in another process).
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(format!("reading the size of {full}"), e)),
+                    Err(e) => {
+                        return Err(Error::io(format!("reading the size of {full}"), e).into())
+                    }
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! Write transactions.
 
+use crate::error::WriteError;
 use std::sync::Arc;
 
 use parking_lot::MutexGuard;
@@ -70,11 +71,13 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// The id of a node key, including nodes created in this transaction.
-    pub fn node_id(&self, key: &str) -> Result<Option<NodeId>> {
+    pub fn node_id(&self, key: &str) -> Result<Option<NodeId>, WriteError> {
         if let Some(&id) = self.new_node_ids.get(key) {
             return Ok(Some(id));
         }
-        self.db.lookup_node(key, self.staging.node_count)
+        self.db
+            .lookup_node(key, self.staging.node_count)
+            .map_err(Into::into)
     }
 
     /// The id of a relation name, including relations created in this transaction.
@@ -87,9 +90,7 @@ impl<'db> WriteTxn<'db> {
 
     fn push(&mut self, op: Op) -> Result<()> {
         // Ops built here were validated; an inconsistency would be a bug in this module.
-        self.staging
-            .apply(&op)
-            .map_err(|what| Error::Internal { what })?;
+        self.staging.apply(&op).map_err(Error::internal)?;
         self.ops.push(op);
         Ok(())
     }
@@ -127,7 +128,13 @@ impl<'db> WriteTxn<'db> {
 
     /// Adds the edge `src -[rel]-> dst`, or replaces its weight if it exists. Unknown nodes
     /// and relations are created.
-    pub fn add_edge(&mut self, src: &str, rel: &str, dst: &str, weight: f64) -> Result<()> {
+    pub fn add_edge(
+        &mut self,
+        src: &str,
+        rel: &str,
+        dst: &str,
+        weight: f64,
+    ) -> Result<(), WriteError> {
         if !(weight.is_finite() && weight > 0.0) {
             return Err(InputError::InvalidWeight { weight }.into());
         }
@@ -137,12 +144,12 @@ impl<'db> WriteTxn<'db> {
         let src = self.intern_node(src)?;
         let dst = self.intern_node(dst)?;
         let rel = self.intern_relation(rel)?;
-        self.push(Op::PutEdge {
+        Ok(self.push(Op::PutEdge {
             src,
             rel,
             dst,
             weight,
-        })
+        })?)
     }
 
     /// Adds or reweights an edge between existing ids (no key lookups): the fast path.
@@ -152,7 +159,7 @@ impl<'db> WriteTxn<'db> {
         rel: RelId,
         dst: NodeId,
         weight: f64,
-    ) -> Result<()> {
+    ) -> Result<(), WriteError> {
         if !(weight.is_finite() && weight > 0.0) {
             return Err(InputError::InvalidWeight { weight }.into());
         }
@@ -168,19 +175,19 @@ impl<'db> WriteTxn<'db> {
             }
             .into());
         }
-        self.push(Op::PutEdge {
+        Ok(self.push(Op::PutEdge {
             src,
             rel,
             dst,
             weight,
-        })
+        })?)
     }
 
     /// Creates the node `key` if it does not exist (a node with no edges yet) and returns its
     /// id either way.
-    pub fn add_node(&mut self, key: &str) -> Result<NodeId> {
+    pub fn add_node(&mut self, key: &str) -> Result<NodeId, WriteError> {
         validate_key(key, "node key")?;
-        self.intern_node(key)
+        self.intern_node(key).map_err(Into::into)
     }
 
     /// The out-edges of `u` as this transaction sees them (its own changes included):
@@ -196,7 +203,7 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// Deletes the edge; returns false (changing nothing) when it does not exist.
-    pub fn delete_edge(&mut self, src: &str, rel: &str, dst: &str) -> Result<bool> {
+    pub fn delete_edge(&mut self, src: &str, rel: &str, dst: &str) -> Result<bool, WriteError> {
         let (Some(src), Some(dst), Some(rel)) = (
             self.node_id(src)?,
             self.node_id(dst)?,
@@ -221,7 +228,7 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// Deletes every edge incident to the node (its key stays known); false if unknown.
-    pub fn delete_node(&mut self, key: &str) -> Result<bool> {
+    pub fn delete_node(&mut self, key: &str) -> Result<bool, WriteError> {
         let Some(node) = self.node_id(key)? else {
             return Ok(false);
         };
@@ -235,7 +242,7 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// Makes the transaction durable (per the database's [`Durability`]) and visible.
-    pub fn commit(mut self) -> Result<CommitInfo> {
+    pub fn commit(mut self) -> Result<CommitInfo, WriteError> {
         if self.ops.is_empty() {
             return Ok(CommitInfo {
                 lsn: self.staging.lsn,
@@ -247,14 +254,14 @@ impl<'db> WriteTxn<'db> {
             Ok(lsn) => lsn,
             Err(e) => {
                 let error = Error::io(format!("appending to {}", self.writer.wal.file_name()), e);
-                return Err(self.writer.poison(error));
+                return Err(self.writer.poison(error).into());
             }
         };
         match self.db.inner.durability {
             Durability::Immediate => {
                 if let Err(e) = self.writer.wal.sync() {
                     let error = Error::io(format!("syncing {}", self.writer.wal.file_name()), e);
-                    return Err(self.writer.poison(error));
+                    return Err(self.writer.poison(error).into());
                 }
                 self.db.inner.group.mark_durable(lsn);
             }
@@ -281,7 +288,7 @@ impl<'db> WriteTxn<'db> {
                     format!("repairing the walk index for LSN {lsn} failed: {e}"),
                 ),
             };
-            return Err(self.writer.poison(error));
+            return Err(self.writer.poison(error).into());
         }
         {
             // Names first: a reader that sees the new version must be able to resolve them.
@@ -324,7 +331,7 @@ impl<'db> WriteTxn<'db> {
             // The transaction is durable and acknowledged whatever happens here; a failed
             // checkpoint poisons the writer, so the next write reports why.
             if let Err(error) = db.checkpoint() {
-                db.inner.poison(error);
+                db.inner.poison(error.into());
             }
         }
         Ok(CommitInfo { lsn, ops })

@@ -3,6 +3,7 @@
 use super::{Database, ScanMode};
 use crate::catalog::Manifest;
 use crate::catalog::CATALOG_FILE;
+use crate::error::ReadError;
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::wal::read_wal_dir;
@@ -29,11 +30,13 @@ impl Database {
     /// On a read-only handle it first refreshes, and checks the newest state; a checkpoint by
     /// a writer in another process during the check (which deletes the files being checked)
     /// makes it start again.
-    pub fn verify(&self) -> Result<VerifyReport> {
+    pub fn verify(&self) -> Result<VerifyReport, ReadError> {
         if let Some(writer) = &self.inner.writer {
             // Hold the writer lock: the files must not change under the check.
             let writer = writer.lock();
-            return self.verify_files(&writer.manifest, ScanMode::Recover);
+            return self
+                .verify_files(&writer.manifest, ScanMode::Recover)
+                .map_err(Into::into);
         }
         /// Checkpoints by another process a check tolerates before reporting its failure.
         const ATTEMPTS: usize = 16;
@@ -48,7 +51,7 @@ impl Database {
             let mode = match self.inner.backend.writer_active() {
                 Ok(false) => ScanMode::Check,
                 Ok(true) => ScanMode::Follow,
-                Err(e) => return Err(Error::io("probing the directory lock", e)),
+                Err(e) => return Err(Error::io("probing the directory lock", e).into()),
             };
             let error = match self.verify_files(&manifest, mode) {
                 Ok(report) => return Ok(report),
@@ -61,7 +64,7 @@ impl Database {
             let moved = now != manifest || self.refresh()? != lsn;
             attempt += 1;
             if !moved || attempt == ATTEMPTS {
-                return Err(error);
+                return Err(error.into());
             }
         }
     }
@@ -70,12 +73,10 @@ impl Database {
     fn verify_files(&self, manifest: &Manifest, mode: ScanMode) -> Result<VerifyReport> {
         let snapshot = self.begin_read()?;
         if snapshot.version().generation != manifest.generation {
-            return Err(Error::Conflict {
-                what: format!(
-                    "a checkpoint moved the database to generation {} during the check",
-                    snapshot.version().generation
-                ),
-            });
+            return Err(Error::conflict(format!(
+                "a checkpoint moved the database to generation {} during the check",
+                snapshot.version().generation
+            )));
         }
         let view = snapshot.view();
         let segment = &view.segment;

@@ -7,6 +7,7 @@
 //! Its repairs are a pure function of (index, graph after, changes, LSN), so replaying the WAL
 //! into the checkpointed index reproduces the live index walk for walk.
 
+use crate::error::{CheckpointError, ReadError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -145,13 +146,15 @@ impl Database {
     /// tests (crash recovery must reproduce the live index walk for walk) and tools, not for
     /// queries.
     #[cfg(any(test, feature = "testing"))]
-    pub fn walk_index_copy(&self) -> Result<(WalkIndex, u64)> {
+    pub fn walk_index_copy(&self) -> Result<(WalkIndex, u64), ReadError> {
         self.with_walks(|index, lsn| Ok((index.clone(), lsn)))
+            .map_err(Into::into)
     }
 
     /// Statistics of the walk index.
-    pub fn walk_stats(&self) -> Result<crate::walks::WalkIndexStats> {
+    pub fn walk_stats(&self) -> Result<crate::walks::WalkIndexStats, ReadError> {
         self.with_walks(|index, _| index.stats())
+            .map_err(Into::into)
     }
 
     /// A snapshot and the id of `key` in it; an unknown key is an input error.
@@ -166,7 +169,10 @@ impl Database {
     }
 
     /// The walks stored from a node, as node-key paths with how each ended.
-    pub fn walks_from(&self, key: &str) -> Result<Vec<(Vec<String>, crate::walks::WalkEnd)>> {
+    pub fn walks_from(
+        &self,
+        key: &str,
+    ) -> Result<Vec<(Vec<String>, crate::walks::WalkEnd)>, ReadError> {
         let (snapshot, node) = self.snapshot_and_node(key)?;
         let paths: Vec<(Vec<NodeId>, crate::walks::WalkEnd)> = self.with_walks(|index, _| {
             Ok(index
@@ -196,16 +202,17 @@ impl Database {
 
     /// The visit records at a node: the ids of the walks that move on from it (or died there),
     /// one entry per visit, ascending.
-    pub fn visit_records_at(&self, key: &str) -> Result<Vec<u32>> {
+    pub fn visit_records_at(&self, key: &str) -> Result<Vec<u32>, ReadError> {
         let (_, node) = self.snapshot_and_node(key)?;
         self.with_walks(|index, _| Ok(index.visit_records_at(node)?.to_vec()))
+            .map_err(Into::into)
     }
 
     /// Rebuilds the walk index from scratch on the current graph and checkpoints it.
     pub fn rebuild_walk_index(
         &self,
         progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<IndexInfo> {
+    ) -> Result<IndexInfo, CheckpointError> {
         let started = std::time::Instant::now();
         let snapshot = self.begin_read()?;
         let graph = snapshot.projection();
@@ -217,9 +224,10 @@ impl Database {
             let mut writer = self.inner.writer("rebuilding the walk index")?;
             writer.check_poisoned()?;
             if self.inner.current.read().lsn != snapshot.lsn() {
-                return Err(Error::Conflict {
-                    what: "the graph changed during the walk-index rebuild; run it again".into(),
-                });
+                return Err(Error::conflict(
+                    "the graph changed during the walk-index rebuild; run it again",
+                )
+                .into());
             }
             // The checkpoint below writes this index and publishes it with the new generation.
             writer.walks = index;

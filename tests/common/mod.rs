@@ -56,6 +56,7 @@ pub fn sim_db(sim: &SimBackend, undirected: bool) -> walkdb::Result<Database> {
         .undirected(undirected)
         .durability(Durability::Immediate)
         .open_or_create()
+        .map_err(Into::into)
 }
 
 /// Bulk-imports the small graph the corruption suites damage: 30 nodes, two relations,

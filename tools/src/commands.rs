@@ -108,7 +108,7 @@ pub(crate) fn import(
             let record = record.map_err(walkdb::Error::from)?;
             loader
                 .add_edge(record.src, record.rel, record.dst, record.weight)
-                .map_err(|e| at_line(e, name, record.line))?;
+                .map_err(|e| at_line(e.into(), name, record.line))?;
             if record.line - last >= 65_536 {
                 last = record.line;
                 bar.set_position((bytes.len() as u64).min(record.line * 40));
@@ -222,7 +222,7 @@ pub(crate) fn apply_stream(
             if delete {
                 let existed = txn
                     .delete_edge(record.src, record.rel, record.dst)
-                    .map_err(|e| at_line(e, name, line_no))?;
+                    .map_err(|e| at_line(e.into(), name, line_no))?;
                 if !existed && !ignore_missing {
                     return Err(CliError::usage(format!(
                         "{name} line {line_no}: edge {} -[{}]-> {} does not exist (use --ignore-missing to skip); {applied} lines committed before it",
@@ -231,7 +231,7 @@ pub(crate) fn apply_stream(
                 }
             } else {
                 txn.add_edge(record.src, record.rel, record.dst, record.weight)
-                    .map_err(|e| at_line(e, name, line_no))?;
+                    .map_err(|e| at_line(e.into(), name, line_no))?;
             }
             in_batch += 1;
         }

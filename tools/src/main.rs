@@ -47,6 +47,25 @@ impl From<walkdb::Error> for CliError {
     }
 }
 
+/// Every per-operation error converts through the umbrella error (same exit codes).
+macro_rules! from_operation_error {
+    ($($error:ty),+) => {
+        $(impl From<$error> for CliError {
+            fn from(e: $error) -> CliError {
+                walkdb::Error::from(e).into()
+            }
+        })+
+    };
+}
+
+from_operation_error!(
+    walkdb::OpenError,
+    walkdb::ReadError,
+    walkdb::WriteError,
+    walkdb::CheckpointError,
+    walkdb::CloseError
+);
+
 pub(crate) type CliResult<T = ()> = Result<T, CliError>;
 
 #[derive(Parser, Debug)]

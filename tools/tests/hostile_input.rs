@@ -379,7 +379,7 @@ fn open_verify_edges(dir: &Path) -> walkdb::Result<Vec<(String, String, String, 
     };
     let mut result = attempt();
     for _ in 0..200 {
-        if !matches!(result, Err(walkdb::Error::Locked { .. })) {
+        if !matches!(result, Err(walkdb::Error::Locked(_))) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
