@@ -1,6 +1,8 @@
-//! Byte-level helpers shared by every on-disk format: CRC32 and a bounds-checked little-endian
-//! cursor. Decoders never index a slice directly; they go through [`Cursor`], so a damaged
-//! length or offset becomes an error naming the offset instead of a panic.
+//! Byte-level helpers shared by every on-disk format: CRC32, the bounds-checked little-endian
+//! reads of [`le`] and a [`Cursor`] over them. Decoders never index a slice directly: records go
+//! through [`Cursor`], segment and walk-index columns through [`le`], so a damaged length or
+//! offset becomes an error naming the offset (or, in a column whose length was checked when
+//! its file was opened, cannot happen) instead of a panic.
 
 /// CRC32 (IEEE, as zlib) over the concatenation of `parts`.
 pub(crate) fn crc32(parts: &[&[u8]]) -> u32 {
@@ -9,6 +11,74 @@ pub(crate) fn crc32(parts: &[&[u8]]) -> u32 {
         hasher.update(part);
     }
     hasher.finalize()
+}
+
+/// Little-endian fixed-width reads at a byte offset: the one bounds-checked primitive of every
+/// decoder. Each returns `None` when the value does not lie wholly inside the slice (offset
+/// overflow included); none panics.
+pub(crate) mod le {
+    /// `N` bytes at `at`.
+    #[inline]
+    pub(crate) fn bytes<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+        b.get(at..at.checked_add(N)?)?.try_into().ok()
+    }
+
+    /// The `u16` at byte offset `at`.
+    #[inline]
+    pub(crate) fn u16(b: &[u8], at: usize) -> Option<u16> {
+        bytes(b, at).map(u16::from_le_bytes)
+    }
+
+    /// The `u32` at byte offset `at`.
+    #[inline]
+    pub(crate) fn u32(b: &[u8], at: usize) -> Option<u32> {
+        bytes(b, at).map(u32::from_le_bytes)
+    }
+
+    /// The `u64` at byte offset `at`.
+    #[inline]
+    pub(crate) fn u64(b: &[u8], at: usize) -> Option<u64> {
+        bytes(b, at).map(u64::from_le_bytes)
+    }
+
+    /// The `f64` at byte offset `at`.
+    #[inline]
+    pub(crate) fn f64(b: &[u8], at: usize) -> Option<f64> {
+        bytes(b, at).map(f64::from_le_bytes)
+    }
+
+    /// Element `i` of a column of `u16`s.
+    #[inline]
+    pub(crate) fn u16_col(b: &[u8], i: usize) -> Option<u16> {
+        u16(b, i.checked_mul(2)?)
+    }
+
+    /// Element `i` of a column of `u32`s.
+    #[inline]
+    pub(crate) fn u32_col(b: &[u8], i: usize) -> Option<u32> {
+        u32(b, i.checked_mul(4)?)
+    }
+
+    /// Element `i` of a column of `f64`s.
+    #[inline]
+    pub(crate) fn f64_col(b: &[u8], i: usize) -> Option<f64> {
+        f64(b, i.checked_mul(8)?)
+    }
+
+    /// Every `u32` of a column, in order (a trailing partial value is not one).
+    pub(crate) fn u32s(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
+        (0..b.len() / 4).filter_map(move |i| u32_col(b, i))
+    }
+
+    /// Every `u16` of a column, in order.
+    pub(crate) fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
+        (0..b.len() / 2).filter_map(move |i| u16_col(b, i))
+    }
+
+    /// Every `f64` of a column, in order.
+    pub(crate) fn f64s(b: &[u8]) -> impl Iterator<Item = f64> + '_ {
+        (0..b.len() / 8).filter_map(move |i| f64_col(b, i))
+    }
 }
 
 /// A bounds-checked little-endian reader over a byte slice.
@@ -55,8 +125,10 @@ impl<'a> Cursor<'a> {
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
+        let out = le::bytes(self.bytes, self.pos).ok_or_else(|| {
+            self.error(format!("needs {N} bytes, only {} remain", self.remaining()))
+        })?;
+        self.pos += N;
         Ok(out)
     }
 

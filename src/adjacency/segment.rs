@@ -19,6 +19,7 @@
 //! narrowest width that loses nothing. Opening checks the header only (O(1)); the first read
 //! of the data checks every section's CRC and the structure once ([`Segment::check`]).
 
+use crate::format::le;
 use std::sync::OnceLock;
 
 use crate::backend::FileBytes;
@@ -91,18 +92,14 @@ impl std::fmt::Debug for Segment {
     }
 }
 
+/// Element `index` of a `u32` column. Every column is sliced to its section, whose bounds
+/// `Segment::open` checked against the header's counts, and every index a caller passes is
+/// below those counts (offsets are checked monotonic and at most the edge count by `check`
+/// before any edge is read): the read is always in range, and the 0 for one past the end is
+/// never produced.
+#[inline]
 fn le_u32(bytes: &[u8], index: usize) -> u32 {
-    let at = index * 4;
-    match bytes.get(at..at + 4) {
-        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        None => 0,
-    }
-}
-
-fn le_u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(b)
+    crate::format::le::u32_col(bytes, index).unwrap_or(0)
 }
 
 impl Segment {
@@ -317,9 +314,7 @@ impl Segment {
         let s = self.section(2);
         match self.header.rel_width {
             1 => s.get(i).copied().unwrap_or(0) as RelId,
-            2 => s
-                .get(i * 2..i * 2 + 2)
-                .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as RelId),
+            2 => le::u16_col(s, i).map_or(0, RelId::from),
             _ => le_u32(s, i),
         }
     }
@@ -330,8 +325,7 @@ impl Segment {
         if self.header.weight_width == 4 {
             f32::from_bits(le_u32(s, i)) as f64
         } else {
-            s.get(i * 8..i * 8 + 8)
-                .map_or(0.0, |b| f64::from_bits(le_u64_at(b, 0)))
+            le::f64_col(s, i).unwrap_or(0.0)
         }
     }
 
@@ -430,15 +424,11 @@ impl Segment {
 }
 
 fn u32s(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    crate::format::le::u32s(bytes)
 }
 
 fn u16s(bytes: &[u8]) -> impl Iterator<Item = RelId> + '_ {
-    bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]) as RelId)
+    crate::format::le::u16s(bytes).map(RelId::from)
 }
 
 fn f32s(bytes: &[u8]) -> impl Iterator<Item = f64> + '_ {
@@ -446,9 +436,7 @@ fn f32s(bytes: &[u8]) -> impl Iterator<Item = f64> + '_ {
 }
 
 fn f64s(bytes: &[u8]) -> impl Iterator<Item = f64> + '_ {
-    bytes
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+    crate::format::le::f64s(bytes)
 }
 
 /// The segment alone as an adjacency, for building its link projection.
@@ -527,12 +515,12 @@ impl Mirror<'_> {
         }
         // Binary search for the first edge to `target` in `src`'s out-list (sorted by dst).
         let (mut lo, mut hi) = (
-            u32_at(self.out_offsets, src as usize) as usize,
-            u32_at(self.out_offsets, src as usize + 1) as usize,
+            le_u32(self.out_offsets, src as usize) as usize,
+            le_u32(self.out_offsets, src as usize + 1) as usize,
         );
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if u32_at(self.out_dst, mid) < self.target {
+            if le_u32(self.out_dst, mid) < self.target {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -544,32 +532,20 @@ impl Mirror<'_> {
 }
 
 #[inline]
-fn u32_at(bytes: &[u8], i: usize) -> u32 {
-    match bytes.get(i * 4..i * 4 + 4) {
-        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        None => 0,
-    }
-}
-
-#[inline]
 fn rel_in(bytes: &[u8], width: u8, i: usize) -> RelId {
     match width {
         1 => bytes.get(i).map_or(0, |&b| b as RelId),
-        2 => bytes
-            .get(i * 2..i * 2 + 2)
-            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as RelId),
-        _ => u32_at(bytes, i),
+        2 => le::u16_col(bytes, i).map_or(0, RelId::from),
+        _ => le_u32(bytes, i),
     }
 }
 
 #[inline]
 fn weight_in(bytes: &[u8], width: u8, i: usize) -> f64 {
     if width == 4 {
-        f32::from_bits(u32_at(bytes, i)) as f64
+        f32::from_bits(le_u32(bytes, i)) as f64
     } else {
-        bytes
-            .get(i * 8..i * 8 + 8)
-            .map_or(0.0, |b| f64::from_bits(le_u64_at(b, 0)))
+        le::f64_col(bytes, i).unwrap_or(0.0)
     }
 }
 
@@ -631,7 +607,7 @@ impl Iterator for SegEdges<'_> {
         }
         let i = self.next;
         self.next += 1;
-        let id = u32_at(self.ids, i);
+        let id = le_u32(self.ids, i);
         let at = match &mut self.mirror {
             None => i,
             Some(mirror) => mirror.position(id),
@@ -665,15 +641,18 @@ fn parse_header(name: &str, bytes: &[u8]) -> Result<SegmentHeader> {
     if &bytes[0..8] != MAGIC {
         return Err(bad(0, "bad magic: not a walkdb segment file".into()));
     }
-    let stored = u32::from_le_bytes([bytes[252], bytes[253], bytes[254], bytes[255]]);
+    // Every read below lies inside the 256-byte header, whose presence was checked above, so
+    // the 0 fallback of these reads is never taken.
+    let header_u32 = |at: usize| le::u32(bytes, at).unwrap_or(0);
+    let header_u64 = |at: usize| le::u64(bytes, at).unwrap_or(0);
+    let stored = header_u32(252);
     if stored != crc32(&[&bytes[0..252]]) {
         return Err(bad(252, "header checksum mismatch".into()));
     }
-    let version = le_u32(&bytes[8..12], 0);
+    let version = header_u32(8);
     if version != VERSION {
         return Err(bad(8, format!("unsupported segment version {version}")));
     }
-    let header_u64 = |at: usize| le_u64_at(bytes, at);
     let (node_count, edge_count) = (header_u64(32), header_u64(40));
     let (rel_width, weight_width) = (bytes[56], bytes[57]);
     if !matches!(rel_width, 1 | 2 | 4) {
@@ -704,7 +683,7 @@ fn parse_header(name: &str, bytes: &[u8]) -> Result<SegmentHeader> {
     for (index, &want) in expected.iter().enumerate() {
         let at = 64 + index * 24;
         let (offset, length) = (header_u64(at), header_u64(at + 8));
-        let crc = le_u32(&bytes[at + 16..at + 20], 0);
+        let crc = header_u32(at + 16);
         if length != want {
             return Err(bad(
                 at as u64 + 8,
@@ -728,7 +707,7 @@ fn parse_header(name: &str, bytes: &[u8]) -> Result<SegmentHeader> {
     }
     Ok(SegmentHeader {
         version,
-        flags: le_u32(&bytes[12..16], 0),
+        flags: header_u32(12),
         generation: header_u64(16),
         checkpoint_lsn: header_u64(24),
         node_count,

@@ -6,6 +6,7 @@
 //! and nothing valid follows) is dropped, because it was never acknowledged; anything else
 //! (a flipped byte, a bad record with valid records after it) is corruption and is reported.
 
+use crate::format::le;
 use std::sync::Arc;
 
 use super::{
@@ -64,9 +65,9 @@ pub(crate) fn parse_frame(bytes: &[u8], pos: usize) -> Frame {
             reason: "zero-filled space",
         };
     }
-    let field = |at: usize| {
-        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
-    };
+    // Reads inside the FRAME_HEADER_LEN bytes just checked to be present: the 0 fallback is
+    // never taken.
+    let field = |at: usize| le::u32(header, at).unwrap_or(0);
     if field(4) != frame_header_crc(header) {
         if zero_tail_from_sector(bytes, pos) {
             return Frame::Torn {
@@ -78,9 +79,7 @@ pub(crate) fn parse_frame(bytes: &[u8], pos: usize) -> Frame {
         };
     }
     let len = field(0) as usize;
-    let mut lsn_bytes = [0u8; 8];
-    lsn_bytes.copy_from_slice(&header[8..16]);
-    let lsn = u64::from_le_bytes(lsn_bytes);
+    let lsn = le::u64(header, 8).unwrap_or(0);
     let Some(kind) = RecordKind::from_u8(header[16]) else {
         return Frame::Damaged {
             reason: format!("unknown record kind {}", header[16]),
@@ -128,17 +127,16 @@ pub(crate) fn parse_file_header(bytes: &[u8]) -> std::result::Result<u64, String
     if &h[0..8] != WAL_MAGIC {
         return Err("bad magic: not a walkdb WAL file".into());
     }
-    let stored = u32::from_le_bytes([h[28], h[29], h[30], h[31]]);
+    // Reads inside the FILE_HEADER_LEN bytes just checked to be present.
+    let stored = le::u32(h, 28).unwrap_or(0);
     if stored != crc32(&[&h[0..28]]) {
         return Err("file header checksum mismatch".into());
     }
-    let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+    let version = le::u32(h, 8).unwrap_or(0);
     if version != WAL_VERSION {
         return Err(format!("unsupported WAL version {version}"));
     }
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&h[16..24]);
-    Ok(u64::from_le_bytes(first))
+    Ok(le::u64(h, 16).unwrap_or(0))
 }
 
 /// A committed transaction read back from the WAL.

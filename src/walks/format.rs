@@ -153,16 +153,13 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn array<const N: usize>(&self, at: usize) -> Result<[u8; N], WalkIndexError> {
-        self.bytes
-            .get(at..at.saturating_add(N))
-            .and_then(|s| <[u8; N]>::try_from(s).ok())
-            .ok_or_else(|| {
-                corrupt(
-                    self.section,
-                    at,
-                    format!("file ends before byte {}", at + N),
-                )
-            })
+        crate::format::le::bytes(self.bytes, at).ok_or_else(|| {
+            corrupt(
+                self.section,
+                at,
+                format!("file ends before byte {}", at + N),
+            )
+        })
     }
     fn u32(&self, at: usize) -> Result<u32, WalkIndexError> {
         Ok(u32::from_le_bytes(self.array(at)?))
@@ -651,11 +648,7 @@ pub fn section_status(bytes: &[u8], h: &FileHeader) -> Vec<Option<String>> {
     }
     let shift = h.block_size.trailing_zeros();
     let sums_info = &h.sections[sec::CHECKSUMS];
-    let sums: Vec<u32> = body(sums_info)
-        .unwrap_or(&[])
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let sums: Vec<u32> = crate::format::le::u32s(body(sums_info).unwrap_or(&[])).collect();
     let mut next = 0usize;
     let mut out = Vec::with_capacity(h.sections.len());
     for (i, s) in h.sections.iter().enumerate() {
