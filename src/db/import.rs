@@ -1,5 +1,6 @@
 //! Bulk import: edges go straight into a new segment generation, not through the WAL.
 
+use super::intern::Interner;
 use crate::error::WriteError;
 use std::time::Instant;
 
@@ -13,11 +14,8 @@ use crate::adjacency::encode_segment_columns;
 use crate::adjacency::{GraphView, Segment};
 use crate::backend::FileBytes;
 use crate::error::{InputError, Result};
-use crate::graph::validate_key;
 use crate::graph::CsrGraph;
 use crate::graph::{NodeId, RelId};
-
-type FastMap = crate::hash::KeyMap<Box<str>, u32>;
 
 /// What an import did.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,11 +42,8 @@ pub struct BulkLoader<'db> {
     db: &'db Database,
     writer: MutexGuard<'db, Writer>,
     base_nodes: u32,
-    base_relations: u32,
-    new_keys: Vec<Box<str>>,
-    key_ids: FastMap,
-    new_relations: Vec<Box<str>>,
-    relation_ids: FastMap,
+    nodes: Interner,
+    relations: Interner,
     edges: Vec<(NodeId, NodeId, RelId, f64)>,
     progress: &'db (dyn Fn(usize, usize) + Sync),
 }
@@ -69,24 +64,12 @@ impl Database {
         let current = self.inner.current.read();
         let (base_nodes, base_relations) = (current.view.node_count, current.relation_count);
         drop(current);
-        let relation_ids = self
-            .inner
-            .names
-            .read()
-            .relations
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str().into(), i as u32))
-            .collect();
         Ok(BulkLoader {
             db: self,
             writer,
             base_nodes,
-            base_relations,
-            new_keys: Vec::new(),
-            key_ids: FastMap::default(),
-            new_relations: Vec::new(),
-            relation_ids,
+            nodes: Interner::nodes(base_nodes),
+            relations: Interner::relations(base_relations),
             edges: Vec::new(),
             progress: &|_, _| {},
         })
@@ -95,32 +78,18 @@ impl Database {
 
 impl<'db> BulkLoader<'db> {
     fn node(&mut self, key: &str) -> Result<NodeId> {
-        if let Some(&id) = self.key_ids.get(key) {
-            return Ok(id);
-        }
-        if self.base_nodes > 0 {
-            if let Some(id) = self.db.lookup_node(key, self.base_nodes)? {
-                self.key_ids.insert(key.into(), id);
-                return Ok(id);
-            }
-        }
-        validate_key(key, "node key")?;
-        let id = self.base_nodes + self.new_keys.len() as u32;
-        crate::graph::check_new_node(id)?;
-        self.new_keys.push(key.into());
-        self.key_ids.insert(key.into(), id);
-        Ok(id)
+        let (db, base) = (self.db, self.base_nodes);
+        let stored = |k: &str| match base {
+            0 => Ok(None),
+            _ => db.lookup_node(k, base),
+        };
+        Ok(self.nodes.intern(key, stored)?.0)
     }
 
     fn relation(&mut self, name: &str) -> Result<RelId> {
-        if let Some(&id) = self.relation_ids.get(name) {
-            return Ok(id);
-        }
-        validate_key(name, "relation name")?;
-        let id = self.base_relations + self.new_relations.len() as u32;
-        self.new_relations.push(name.into());
-        self.relation_ids.insert(name.into(), id);
-        Ok(id)
+        let db = self.db;
+        let stored = |n: &str| Ok(db.inner.names.read().relation_ids.get(n).copied());
+        Ok(self.relations.intern(name, stored)?.0)
     }
 
     /// Adds one edge; a later edge with the same (src, rel, dst) replaces the weight.
@@ -162,8 +131,8 @@ impl<'db> BulkLoader<'db> {
         let started = Instant::now();
         let records = self.edges.len() as u64;
         let version = std::sync::Arc::clone(&self.db.inner.current.read());
-        let node_count = self.base_nodes + self.new_keys.len() as u32;
-        let relation_count = self.base_relations + self.new_relations.len() as u32;
+        let node_count = self.nodes.next_id();
+        let relation_count = self.relations.next_id();
         // Existing edges first, so that a stable sort followed by "last of each run wins" gives
         // imported weights precedence.
         let mut all = Vec::with_capacity(version.edge_count as usize + self.edges.len());
@@ -219,12 +188,7 @@ impl<'db> BulkLoader<'db> {
             .enumerate()
             .map(|(i, k)| (names.new_keys_base + i as NodeId, k.as_str()))
             .collect();
-        new_nodes.extend(
-            self.new_keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| (self.base_nodes + i as NodeId, &**k)),
-        );
+        new_nodes.extend(self.nodes.created());
         let first_new_rel = self.writer.checkpointed_relations as usize;
         let mut new_relations: Vec<(RelId, &str)> = names
             .relations
@@ -233,12 +197,7 @@ impl<'db> BulkLoader<'db> {
             .skip(first_new_rel)
             .map(|(i, n)| (i as RelId, n.as_str()))
             .collect();
-        new_relations.extend(
-            self.new_relations
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (self.base_relations + i as RelId, &**n)),
-        );
+        new_relations.extend(self.relations.created());
         let storage_seconds = started.elapsed().as_secs_f64();
         // The walk index of the new graph, built on the same link order commits will use.
         let index_started = Instant::now();
@@ -278,7 +237,7 @@ impl<'db> BulkLoader<'db> {
         let timings = result?;
         let mut names = db.inner.names.write();
         names.forget_checkpointed_keys(node_count);
-        for name in self.new_relations.iter() {
+        for (_, name) in self.relations.created() {
             names.add_relation(name);
         }
         Ok(ImportInfo {

@@ -9,6 +9,7 @@ mod checkpoint;
 mod follow;
 mod group;
 mod import;
+mod intern;
 mod query;
 mod snapshot;
 mod staging;

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use parking_lot::MutexGuard;
 
+use super::intern::Interner;
 use super::walks::WalkState;
 use super::{Database, Durability, Staging, Writer};
 use crate::adjacency::GraphView;
 use crate::error::{Error, InputError, Result};
 use crate::graph::validate_key;
 use crate::graph::{NodeId, RelId};
-use crate::hash::KeyMap;
 use crate::wal::{encode_ops, Op};
 
 /// What a commit made durable.
@@ -31,10 +31,8 @@ pub struct WriteTxn<'db> {
     base: GraphView,
     staging: Staging,
     ops: Vec<Op>,
-    new_nodes: Vec<String>,
-    new_node_ids: KeyMap<String, NodeId>,
-    new_relations: Vec<String>,
-    new_relation_ids: KeyMap<String, RelId>,
+    nodes: Interner,
+    relations: Interner,
 }
 
 impl std::fmt::Debug for WriteTxn<'_> {
@@ -57,22 +55,21 @@ impl<'db> WriteTxn<'db> {
         staging.segment.check()?;
         staging.segment.link_projection(staging.undirected);
         let base = staging.view();
+        let (node_count, relation_count) = (staging.node_count, staging.relation_count);
         Ok(WriteTxn {
             db,
             writer,
             base,
             staging,
             ops: Vec::new(),
-            new_nodes: Vec::new(),
-            new_node_ids: KeyMap::default(),
-            new_relations: Vec::new(),
-            new_relation_ids: KeyMap::default(),
+            nodes: Interner::nodes(node_count),
+            relations: Interner::relations(relation_count),
         })
     }
 
     /// The id of a node key, including nodes created in this transaction.
     pub fn node_id(&self, key: &str) -> Result<Option<NodeId>, WriteError> {
-        if let Some(&id) = self.new_node_ids.get(key) {
+        if let Some(id) = self.nodes.get(key) {
             return Ok(Some(id));
         }
         self.db
@@ -82,9 +79,8 @@ impl<'db> WriteTxn<'db> {
 
     /// The id of a relation name, including relations created in this transaction.
     pub fn relation_id(&self, name: &str) -> Option<RelId> {
-        self.new_relation_ids
+        self.relations
             .get(name)
-            .copied()
             .or_else(|| self.db.inner.names.read().relation_ids.get(name).copied())
     }
 
@@ -96,33 +92,28 @@ impl<'db> WriteTxn<'db> {
     }
 
     fn intern_node(&mut self, key: &str) -> Result<NodeId> {
-        if let Some(id) = self.node_id(key)? {
-            return Ok(id);
+        let (db, base) = (self.db, self.staging.node_count);
+        let (id, new) = self.nodes.intern(key, |k| db.lookup_node(k, base))?;
+        if new {
+            self.push(Op::NewNode {
+                id,
+                key: key.to_string(),
+            })?;
         }
-        validate_key(key, "node key")?;
-        let id = self.staging.node_count;
-        crate::graph::check_new_node(id)?;
-        self.push(Op::NewNode {
-            id,
-            key: key.to_string(),
-        })?;
-        self.new_nodes.push(key.to_string());
-        self.new_node_ids.insert(key.to_string(), id);
         Ok(id)
     }
 
     fn intern_relation(&mut self, name: &str) -> Result<RelId> {
-        if let Some(id) = self.relation_id(name) {
-            return Ok(id);
-        }
-        validate_key(name, "relation name")?;
-        let id = self.staging.relation_count;
-        self.push(Op::NewRelation {
-            id,
-            name: name.to_string(),
+        let db = self.db;
+        let (id, new) = self.relations.intern(name, |n| {
+            Ok(db.inner.names.read().relation_ids.get(n).copied())
         })?;
-        self.new_relations.push(name.to_string());
-        self.new_relation_ids.insert(name.to_string(), id);
+        if new {
+            self.push(Op::NewRelation {
+                id,
+                name: name.to_string(),
+            })?;
+        }
         Ok(id)
     }
 
@@ -293,12 +284,13 @@ impl<'db> WriteTxn<'db> {
         {
             // Names first: a reader that sees the new version must be able to resolve them.
             let mut names = self.db.inner.names.write();
-            for key in self.new_nodes.drain(..) {
+            for key in self.nodes.take_created() {
+                let key = String::from(key);
                 let id = names.new_keys_base + names.new_keys.len() as NodeId;
                 names.new_key_ids.insert(key.clone(), id);
                 names.new_keys.push(key);
             }
-            for name in self.new_relations.drain(..) {
+            for name in self.relations.take_created() {
                 names.add_relation(&name);
             }
         }
