@@ -337,3 +337,27 @@ fn bulk_loader_creates_isolated_nodes() {
     assert!(snap.out_neighbors("lonely").unwrap().is_empty());
     db.verify().unwrap();
 }
+
+#[test]
+fn bulk_loader_fast_path_by_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path().join("db")).create().unwrap();
+    let mut loader = db.bulk_loader().unwrap();
+    let (a, b) = (loader.add_node("a").unwrap(), loader.add_node("b").unwrap());
+    let r = loader.add_relation("r").unwrap();
+    assert_eq!(loader.add_relation("r").unwrap(), r);
+    loader.add_edge_ids(a, r, b, 2.0).unwrap();
+    assert!(loader.add_edge_ids(a, r, 7, 1.0).unwrap_err().is_input());
+    assert!(loader
+        .add_edge_ids(a, r + 1, b, 1.0)
+        .unwrap_err()
+        .is_input());
+    assert!(loader
+        .add_edge_ids(a, r, b, f64::NAN)
+        .unwrap_err()
+        .is_input());
+    loader.finish().unwrap();
+    let snap = db.begin_read().unwrap();
+    assert_eq!(snap.edge_weight("a", "r", "b").unwrap(), Some(2.0));
+    assert_eq!(snap.edge_count(), 1);
+}

@@ -421,6 +421,11 @@ impl PyDatabase {
                 let base = db.begin_read()?;
                 let family = CopyNumbers::family(&prefix, |name| base.relation_id(name));
                 let mut copies = CopyNumbers::new(family);
+                let mut names = CopyNames {
+                    prefix: prefix.clone(),
+                    names: Vec::new(),
+                };
+                let mut rel_ids: Vec<walkdb::graph::RelId> = Vec::new();
                 for key in &add_nodes {
                     loader.add_node(key)?;
                 }
@@ -435,7 +440,11 @@ impl PyDatabase {
                             Vec::new()
                         }
                     });
-                    loader.add_edge(&src[i], &format!("{prefix}{k}"), &dst[i], weight[i])?;
+                    while rel_ids.len() <= k as usize {
+                        let name = names.get(rel_ids.len() as u32).to_string();
+                        rel_ids.push(loader.add_relation(&name)?);
+                    }
+                    loader.add_edge_ids(u, rel_ids[k as usize], v, weight[i])?;
                 }
                 loader.finish()?;
                 return Ok(db.begin_read()?.lsn());
@@ -446,6 +455,10 @@ impl PyDatabase {
             }
             let family = CopyNumbers::family(&prefix, |name| txn.relation_id(name));
             let mut copies = CopyNumbers::new(family);
+            let mut names = CopyNames {
+                prefix: prefix.clone(),
+                names: Vec::new(),
+            };
             for i in 0..rows {
                 let u = txn.add_node(&src[i])?;
                 let v = txn.add_node(&dst[i])?;
@@ -455,7 +468,29 @@ impl PyDatabase {
                         .map(|(d, r, _)| (d, r))
                         .collect()
                 });
-                txn.add_edge(&src[i], &format!("{prefix}{k}"), &dst[i], weight[i])?;
+                txn.add_edge(&src[i], names.get(k), &dst[i], weight[i])?;
+            }
+            Ok(txn.commit()?.lsn)
+        })
+    }
+
+    /// Creates the nodes that do not exist (with no edges), in one transaction, or with `bulk`
+    /// through the bulk loader (one new generation: the cheaper way for as many nodes as the
+    /// graph holds). Returns the LSN.
+    #[pyo3(signature = (keys, *, bulk=false))]
+    fn add_nodes(&self, py: Python<'_>, keys: Vec<String>, bulk: bool) -> PyResult<u64> {
+        self.run(py, move |db| {
+            if bulk {
+                let mut loader = db.bulk_loader()?;
+                for key in &keys {
+                    loader.add_node(key)?;
+                }
+                loader.finish()?;
+                return Ok(db.begin_read()?.lsn());
+            }
+            let mut txn = db.begin_write()?;
+            for key in &keys {
+                txn.add_node(key)?;
             }
             Ok(txn.commit()?.lsn)
         })
@@ -554,23 +589,47 @@ impl PyDatabase {
     }
 }
 
+/// A hasher for maps keyed by node ids walkdb assigned (not user data): one multiply.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(26) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Numbers the parallel copies of an edge: the k-th copy of `u -> v` is relation
-/// `{prefix}{k}`, the lowest k that neither the stored graph nor this batch uses.
+/// `{prefix}{k}`, numbered on past the highest copy the stored graph or this batch holds (a
+/// gap left by a deleted copy stays unused, so no copy ever replaces another's weight).
 struct CopyNumbers {
     /// Copy number of every relation of the family.
-    family: HashMap<walkdb::graph::RelId, u32>,
-    /// Copies in use per (src, dst), of the sources seen so far.
-    taken: HashMap<(NodeId, NodeId), Vec<u32>>,
+    family: IdMap<walkdb::graph::RelId, u32>,
+    /// The next free copy number per (src, dst), for the sources seen so far.
+    next: IdMap<(NodeId, NodeId), u32>,
     /// Sources whose stored edges were read (once, before the batch adds any from them).
-    scanned: std::collections::HashSet<NodeId>,
+    scanned: std::collections::HashSet<NodeId, std::hash::BuildHasherDefault<IdHasher>>,
 }
 
 impl CopyNumbers {
     fn family(
         prefix: &str,
         relation_id: impl Fn(&str) -> Option<walkdb::graph::RelId>,
-    ) -> HashMap<walkdb::graph::RelId, u32> {
-        let mut family = HashMap::new();
+    ) -> IdMap<walkdb::graph::RelId, u32> {
+        let mut family = IdMap::default();
         for k in 0u32.. {
             match relation_id(&format!("{prefix}{k}")) {
                 Some(r) => family.insert(r, k),
@@ -580,10 +639,10 @@ impl CopyNumbers {
         family
     }
 
-    fn new(family: HashMap<walkdb::graph::RelId, u32>) -> CopyNumbers {
+    fn new(family: IdMap<walkdb::graph::RelId, u32>) -> CopyNumbers {
         CopyNumbers {
             family,
-            taken: HashMap::new(),
+            next: IdMap::default(),
             scanned: Default::default(),
         }
     }
@@ -598,17 +657,31 @@ impl CopyNumbers {
         if self.scanned.insert(u) {
             for (d, r) in stored() {
                 if let Some(&k) = self.family.get(&r) {
-                    self.taken.entry((u, d)).or_default().push(k);
+                    let next = self.next.entry((u, d)).or_insert(0);
+                    *next = (*next).max(k + 1);
                 }
             }
         }
-        let taken = self.taken.entry((u, v)).or_default();
-        // The first number missing from a list of distinct numbers exists within its length.
-        let k = (0u32..=taken.len() as u32)
-            .find(|k| !taken.contains(k))
-            .unwrap_or(taken.len() as u32);
-        taken.push(k);
+        let next = self.next.entry((u, v)).or_insert(0);
+        let k = *next;
+        *next += 1;
         k
+    }
+}
+
+/// Relation names `{prefix}{k}`, made once per k.
+struct CopyNames {
+    prefix: String,
+    names: Vec<String>,
+}
+
+impl CopyNames {
+    fn get(&mut self, k: u32) -> &str {
+        while self.names.len() <= k as usize {
+            self.names
+                .push(format!("{}{}", self.prefix, self.names.len()));
+        }
+        &self.names[k as usize]
     }
 }
 

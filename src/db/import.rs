@@ -92,6 +92,40 @@ impl<'db> BulkLoader<'db> {
         Ok(self.relations.intern(name, stored)?.0)
     }
 
+    /// Creates the relation `name` if it does not exist and returns its id either way.
+    pub fn add_relation(&mut self, name: &str) -> Result<RelId, WriteError> {
+        Ok(self.relation(name)?)
+    }
+
+    /// Adds one edge between ids this loader returned (from [`BulkLoader::add_node`] and
+    /// [`BulkLoader::add_relation`]) or stored ones: no key lookups, the fast path.
+    pub fn add_edge_ids(
+        &mut self,
+        src: NodeId,
+        rel: RelId,
+        dst: NodeId,
+        weight: f64,
+    ) -> Result<(), WriteError> {
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(InputError::InvalidWeight { weight }.into());
+        }
+        let nodes = self.nodes.next_id();
+        if src >= nodes || dst >= nodes {
+            return Err(InputError::UnknownNode {
+                key: format!("#{}", src.max(dst)),
+            }
+            .into());
+        }
+        if rel >= self.relations.next_id() {
+            return Err(InputError::UnknownRelation {
+                name: format!("#{rel}"),
+            }
+            .into());
+        }
+        self.edges.push((src, dst, rel, weight));
+        Ok(())
+    }
+
     /// Adds one edge; a later edge with the same (src, rel, dst) replaces the weight.
     pub fn add_edge(
         &mut self,

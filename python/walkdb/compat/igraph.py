@@ -312,7 +312,10 @@ class Graph:
             taken[key] = len(self._keys) + len(keys)
             keys.append(key)
         try:
-            self._writable()._raw_db().commit([("add_node", k) for k in keys])
+            db = self._writable()
+            # As many new vertices as the graph holds load as one new generation.
+            bulk = count >= max(_BULK_MIN_EDGES, len(self._keys))
+            db._raw_db().add_nodes(keys, bulk=bulk)
         except BaseException:
             self._key_index = None
             raise
@@ -331,7 +334,7 @@ class Graph:
     def add_edges(self, es: Iterable[Tuple[Any, Any]], attributes: Optional[Dict[str, Sequence[Any]]] = None) -> None:
         """Adds edges given as pairs of vertex indices or names. ``attributes`` may hold
         ``weight`` (one finite weight > 0 per edge; 1.0 when absent)."""
-        pairs = [(self._vertex_index(a), self._vertex_index(b)) for a, b in es]
+        pairs = self._edge_pairs(es)
         attributes = dict(attributes or {})
         weight = attributes.pop("weight", None)
         if attributes:
@@ -346,27 +349,47 @@ class Graph:
                 raise ValueError(f"weight has {len(weights)} values for {len(pairs)} edges")
             if "weight" not in self._eattr_names:
                 self._eattr_names.append("weight")
-        if not pairs:
+        if len(pairs) == 0:
             return
         bad = ~(np.isfinite(weights) & (weights > 0))
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
-                f"edge {pairs[i]} has weight {weights[i]}; walkdb stores weights that are finite and > 0"
+                f"edge {tuple(pairs[i].tolist())} has weight {weights[i]}; walkdb stores weights that are finite and > 0"
             )
-        keys = self._keys
+        keys = np.asarray(self._keys, dtype=object)
         db = self._writable()
         # A batch as large as the graph is cheaper to load as a new generation (walk index
         # rebuilt) than to repair edge by edge.
         bulk = len(pairs) >= max(_BULK_MIN_EDGES, self._snapshot().edge_count)
         db._raw_db().add_parallel_edges(
-            [keys[a] for a, _ in pairs],
-            [keys[b] for _, b in pairs],
+            keys[pairs[:, 0]].tolist(),
+            keys[pairs[:, 1]].tolist(),
             weights,
             prefix=_REL_PREFIX,
             bulk=bulk,
         )
         self._changed()
+
+    def _edge_pairs(self, es: Iterable[Tuple[Any, Any]]) -> np.ndarray:
+        """Endpoints as an (m, 2) array of vertex indices; names and Vertex objects resolved,
+        integers range-checked (vectorised when every endpoint is an integer)."""
+        es = list(es)
+        n = len(self._keys)
+        try:
+            arr = np.asarray(es)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is not None and arr.ndim == 2 and arr.shape[1] == 2 and arr.dtype.kind in "iu":
+            bad = (arr < 0) | (arr >= n)
+            if bad.any():
+                raise ValueError(f"vertex index out of range: {int(arr[bad][0])}")
+            return arr.astype(np.int64, copy=False)
+        if arr is not None and arr.size == 0:
+            return np.zeros((0, 2), dtype=np.int64)
+        return np.array(
+            [(self._vertex_index(a), self._vertex_index(b)) for a, b in es], dtype=np.int64
+        ).reshape(-1, 2)
 
     def delete_vertices(self, vertices: Any = None) -> None:
         """Deletes vertices (indices, names, Vertex objects, a VertexSeq; None: all) and
