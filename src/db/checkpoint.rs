@@ -48,10 +48,29 @@ pub struct SwitchTimings {
     pub catalog: f64,
 }
 
+/// The walk-index file of a new generation: encoded bytes, or a freshly built index whose base
+/// already is the file (written from it directly, so the import's peak holds it once).
+pub(crate) enum EncodedWalks {
+    Bytes(Vec<u8>),
+    Built(Box<crate::walks::WalkIndex>),
+}
+
+impl EncodedWalks {
+    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            EncodedWalks::Bytes(b) => Ok(std::borrow::Cow::Borrowed(b)),
+            EncodedWalks::Built(index) => match index.pristine_bytes() {
+                Some(b) => Ok(std::borrow::Cow::Borrowed(b)),
+                None => encode_walks(index).map(std::borrow::Cow::Owned),
+            },
+        }
+    }
+}
+
 /// A new generation to switch to.
 pub(crate) struct NewGeneration<'a> {
     pub(crate) segment_bytes: Vec<u8>,
-    pub(crate) walk_bytes: Vec<u8>,
+    pub(crate) walk_bytes: EncodedWalks,
     pub(crate) lsn: u64,
     pub(crate) node_count: u32,
     pub(crate) edge_count: u64,
@@ -142,7 +161,7 @@ impl Database {
             .map(|(i, n)| (i as RelId, n.as_str()))
             .collect();
         let segment_len = segment_bytes.len() as u64;
-        let walk_bytes = encode_walks(&writer.walks)?;
+        let walk_bytes = EncodedWalks::Bytes(encode_walks(&writer.walks)?);
         let new = NewGeneration {
             segment_bytes,
             walk_bytes,
@@ -183,7 +202,8 @@ impl Database {
         let backend = &*self.inner.backend;
         let name = crate::layout::segment_file(generation);
         let walk_name = crate::layout::walk_file(generation);
-        if let Err(e) = write_file_atomic(backend, WALK_DIR, &walk_name, &new.walk_bytes) {
+        let walk_bytes = new.walk_bytes.bytes()?;
+        if let Err(e) = write_file_atomic(backend, WALK_DIR, &walk_name, &walk_bytes) {
             return Err(writer.poison(Error::io(format!("writing {walk_name}"), e)));
         }
         timings.walk_file = started.elapsed().as_secs_f64();

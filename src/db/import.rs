@@ -7,7 +7,7 @@ use std::time::Instant;
 use parking_lot::MutexGuard;
 use rayon::slice::ParallelSliceMut;
 
-use super::checkpoint::{view_columns, NewGeneration, SwitchTimings};
+use super::checkpoint::{view_columns, EncodedWalks, NewGeneration, SwitchTimings};
 use super::walks;
 use super::{Database, Writer};
 use crate::adjacency::encode_segment_columns;
@@ -214,6 +214,9 @@ impl<'db> BulkLoader<'db> {
             &weight,
         );
         let edge_count = dst.len() as u64;
+        // The columns live on in the segment's bytes: free them before the index build, the
+        // import's peak.
+        drop((offsets, dst, rel, weight));
         // Keys created through the WAL since the last checkpoint are folded in too.
         let names = self.db.inner.names.read();
         let mut new_nodes: Vec<(NodeId, &str)> = names
@@ -235,25 +238,25 @@ impl<'db> BulkLoader<'db> {
         let storage_seconds = started.elapsed().as_secs_f64();
         // The walk index of the new graph, built on the same link order commits will use.
         let index_started = Instant::now();
-        let segment = Segment::open("(import)", FileBytes::from_vec(segment_bytes.clone()))?;
+        // The segment is read from the very bytes the switch will write (shared, not copied),
+        // and only to build the link projection; both are gone before the walks are built.
+        let shared = std::sync::Arc::new(segment_bytes);
+        let segment = Segment::open("(import)", FileBytes::new(shared.clone()))?;
         let view = GraphView {
             segment: std::sync::Arc::new(segment),
             delta: Default::default(),
             node_count,
             undirected: self.db.inner.options.undirected,
         };
-        let index = walks::build(
-            &CsrGraph::from_adjacency(&view),
-            &self.db.inner.options,
-            self.progress,
-        )?;
+        let links = CsrGraph::from_adjacency(&view);
         drop(view);
-        // The generation switch maps the file written from these bytes and serves that.
-        let mut walk_bytes = Vec::new();
-        index
-            .encode_to(&mut walk_bytes)
-            .map_err(|e| walks::walk_error("(walk index)", e))?;
-        drop(index);
+        // The view held the only other reference; were one kept, the bytes are copied.
+        let segment_bytes = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|s| (*s).clone());
+        let index = walks::build(&links, &self.db.inner.options, self.progress)?;
+        drop(links);
+        // The generation switch writes the file from the built index's own bytes (no encoded
+        // copy beside it), then maps the file and serves that.
+        let walk_bytes = EncodedWalks::Built(Box::new(index));
         let index_seconds = index_started.elapsed().as_secs_f64();
         let new = NewGeneration {
             segment_bytes,

@@ -139,20 +139,30 @@ impl WalkIndex {
                 "{n_walks} walks exceed the u32 walk id space"
             )));
         }
-        // Walk ids in (node, k) order: the node's walks are consecutive slots.
-        let mut spans: Vec<(usize, usize, usize, WalkEnd)> = Vec::with_capacity(n_walks);
-        for (u, walks) in per_node.iter().enumerate() {
-            let mut at = 0;
-            for (&len, &end) in walks.lens.iter().zip(&walks.ends) {
-                spans.push((u, at, len as usize, end));
-                at += len as usize;
-            }
-        }
+        // Walk ids in (node, k) order: the node's walks are consecutive slots. `from_walks` asks
+        // for ids 0, 1, 2, ... in turn, so a cursor walks the per-node lists alongside (no table
+        // of spans: it would cost 32 bytes per walk at the build's peak).
+        let (mut u, mut k, mut at, mut next) = (0usize, 0usize, 0usize, 0u32);
         let columns = Columns::from_walks(node_count, n_walks, |id| {
-            let (u, at, len, end) = spans[id as usize];
-            Ok(Some((&per_node[u].nodes[at..at + len], end)))
+            if id != next {
+                return Err(WalkIndexError::InvalidParams(format!(
+                    "the walk builder was asked for walk {id} out of turn (expected {next})"
+                )));
+            }
+            next += 1;
+            while per_node.get(u).is_some_and(|w| k == w.lens.len()) {
+                (u, k, at) = (u + 1, 0, 0);
+            }
+            let Some(walks) = per_node.get(u) else {
+                return Err(WalkIndexError::InvalidParams(
+                    "the walk builder asked for more walks than it built".into(),
+                ));
+            };
+            let len = walks.lens[k] as usize;
+            let walk = (&walks.nodes[at..at + len], walks.ends[k]);
+            (k, at) = (k + 1, at + len);
+            Ok(Some(walk))
         })?;
-        drop(spans);
         drop(per_node);
         let base = WalkBase::from_columns(&params, node_count, &columns)?;
         drop(columns);
