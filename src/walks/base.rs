@@ -91,7 +91,7 @@ impl WalkBase {
         if header.version == 1 {
             let columns = format::decode_v1(&bytes, &header)?;
             let mut base =
-                WalkBase::from_columns(&header.params(), header.node_count as usize, &columns)?;
+                WalkBase::from_columns(&header.params(), header.node_count as usize, columns)?;
             base.source_version = 1;
             return Ok(base);
         }
@@ -109,7 +109,7 @@ impl WalkBase {
     pub(crate) fn from_columns(
         params: &WalkIndexParams,
         node_count: usize,
-        columns: &Columns,
+        columns: Columns,
     ) -> Result<WalkBase, WalkIndexError> {
         let mut buf = AlignedBytes::zeroed(columns.encoded_len());
         columns.encode_into(params, node_count, buf.bytes_mut());

@@ -164,8 +164,7 @@ impl WalkIndex {
             Ok(Some(walk))
         })?;
         drop(per_node);
-        let base = WalkBase::from_columns(&params, node_count, &columns)?;
-        drop(columns);
+        let base = WalkBase::from_columns(&params, node_count, columns)?;
         let index = WalkIndex::from_base(base)?;
         progress(node_count, node_count);
         Ok(index)

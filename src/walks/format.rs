@@ -391,17 +391,23 @@ pub(crate) fn encode_entry(len: usize, end: WalkEnd) -> u32 {
 
 /// A counting sort of `(node, walk id)` pairs given in ascending walk id: per-node id lists
 /// come out ascending. Returns (offsets `u64[n+1]`, ids).
-fn group_by_node(node_count: usize, pairs: &[(NodeId, u32)]) -> (Vec<u64>, Vec<u32>) {
+/// Groups `(node, id)` pairs by node (a counting sort): per-node offsets and the ids in pair
+/// order. `pairs` is called twice (count, then fill) instead of the pairs being held: at the
+/// index build's peak a held list would cost 8 bytes per visit.
+fn group_by_node<I: Iterator<Item = (NodeId, u32)>>(
+    node_count: usize,
+    pairs: impl Fn() -> I,
+) -> (Vec<u64>, Vec<u32>) {
     let mut offsets = vec![0u64; node_count + 1];
-    for &(n, _) in pairs {
+    for (n, _) in pairs() {
         offsets[n as usize + 1] += 1;
     }
     for i in 0..node_count {
         offsets[i + 1] += offsets[i];
     }
     let mut fill: Vec<u64> = offsets[..node_count].to_vec();
-    let mut ids = vec![0u32; pairs.len()];
-    for &(n, id) in pairs {
+    let mut ids = vec![0u32; offsets[node_count] as usize];
+    for (n, id) in pairs() {
         ids[fill[n as usize] as usize] = id;
         fill[n as usize] += 1;
     }
@@ -421,27 +427,56 @@ impl Columns {
             slot_offsets: Vec::with_capacity(slots),
             ..Columns::default()
         };
-        let mut starts: Vec<(NodeId, u32)> = Vec::with_capacity(slots);
-        let mut visits: Vec<(NodeId, u32)> = Vec::new();
+        // Per slot, the walk's recorded length (its visits), `FREE` for a free slot: 4 bytes
+        // per walk, from which starts and visits are grouped without a list of pairs.
+        const FREE: u32 = u32::MAX;
+        let mut recorded: Vec<u32> = Vec::with_capacity(slots);
         for id in 0..slots as u32 {
             c.slot_offsets.push(c.walk_nodes.len() as u64);
             match walk(id)? {
                 None => {
                     c.slot_table.push(0);
                     c.free_ids.push(id);
+                    recorded.push(FREE);
                 }
                 Some((nodes, end)) => {
                     c.slot_table.push(encode_entry(nodes.len(), end));
                     c.walk_nodes.extend_from_slice(nodes);
-                    starts.push((nodes[0], id));
-                    let recorded = super::WalkIndex::recorded_len(nodes.len(), end);
-                    visits.extend(nodes[..recorded].iter().map(|&n| (n, id)));
+                    recorded.push(super::WalkIndex::recorded_len(nodes.len(), end) as u32);
                 }
             }
         }
-        (c.start_offsets, c.start_ids) = group_by_node(node_count, &starts);
-        (c.visit_offsets, c.visit_ids) = group_by_node(node_count, &visits);
+        let walks = || {
+            recorded
+                .iter()
+                .enumerate()
+                .filter(|&(_, &r)| r != FREE)
+                .map(|(id, &r)| (id as u32, c.slot_offsets[id] as usize, r as usize))
+        };
+        let starts = group_by_node(node_count, || {
+            walks().map(|(id, at, _)| (c.walk_nodes[at], id))
+        });
+        let visits = group_by_node(node_count, || {
+            walks().flat_map(|(id, at, r)| c.walk_nodes[at..at + r].iter().map(move |&n| (n, id)))
+        });
+        (c.start_offsets, c.start_ids) = starts;
+        (c.visit_offsets, c.visit_ids) = visits;
         Ok(c)
+    }
+
+    /// Frees the column of section `s`.
+    fn release(&mut self, s: usize) {
+        match s {
+            sec::SLOT_TABLE => self.slot_table = Vec::new(),
+            sec::SLOT_OFFSETS => self.slot_offsets = Vec::new(),
+            sec::WALK_NODES => self.walk_nodes = Vec::new(),
+            sec::START_OFFSETS => self.start_offsets = Vec::new(),
+            sec::START_IDS => self.start_ids = Vec::new(),
+            sec::VISIT_OFFSETS => self.visit_offsets = Vec::new(),
+            sec::VISIT_IDS => self.visit_ids = Vec::new(),
+            sec::FREE_IDS => self.free_ids = Vec::new(),
+            _ => {}
+        }
     }
 
     fn section_bytes(&self, s: usize) -> &[u8] {
@@ -462,7 +497,16 @@ impl Columns {
     /// Encodes a version 2 file into `out`, which must be zeroed and exactly
     /// [`Columns::encoded_len`] bytes; the caller allocates it (8-aligned, to be served in
     /// place). Column values are written little-endian.
-    pub(crate) fn encode_into(&self, params: &WalkIndexParams, node_count: usize, out: &mut [u8]) {
+    /// Writes the version 2 encoding into `out` (of [`Columns::encoded_len`] bytes), freeing
+    /// each column once it is copied: the index build's peak holds the columns and the file
+    /// side by side for one column at a time, not for all of them.
+    pub(crate) fn encode_into(
+        mut self,
+        params: &WalkIndexParams,
+        node_count: usize,
+        out: &mut [u8],
+    ) {
+        let (slots, walk_nodes) = (self.slot_table.len(), self.walk_nodes.len());
         let shift = BLOCK_SHIFT;
         let block = 1usize << shift;
         let mut dir: Vec<(u64, u64)> = Vec::with_capacity(V2_SECTIONS);
@@ -477,6 +521,7 @@ impl Columns {
                 checksums.push(crc32fast::hash(chunk));
             }
             at = align8(at + body.len() as u64);
+            self.release(s);
         }
         let sums: Vec<u8> = checksums.iter().flat_map(|c| c.to_le_bytes()).collect();
         dir.push((at, sums.len() as u64));
@@ -489,8 +534,8 @@ impl Columns {
         h.extend_from_slice(&params.walks_per_node.to_le_bytes());
         h.extend_from_slice(&params.seed.to_le_bytes());
         h.extend_from_slice(&(node_count as u64).to_le_bytes());
-        h.extend_from_slice(&(self.slot_table.len() as u64).to_le_bytes());
-        h.extend_from_slice(&(self.walk_nodes.len() as u64).to_le_bytes());
+        h.extend_from_slice(&(slots as u64).to_le_bytes());
+        h.extend_from_slice(&(walk_nodes as u64).to_le_bytes());
         h.extend_from_slice(&shift.to_le_bytes());
         h.extend_from_slice(&0u32.to_le_bytes());
         for (s, &(offset, length)) in dir.iter().enumerate() {

@@ -344,7 +344,7 @@ impl WalkIndex {
         let mut index = WalkIndex::from_base(WalkBase::from_columns(
             &self.params,
             self.node_count,
-            &columns,
+            columns,
         )?)?;
         #[cfg(test)]
         {
