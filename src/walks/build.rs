@@ -69,7 +69,11 @@ pub(crate) fn grow<G: Adjacency>(
     }
 }
 
-/// The walks of one start node, generated independently of every other node's.
+/// Start nodes per unit of parallel work in the build.
+const BUILD_CHUNK: usize = 512;
+
+/// The walks of a chunk of consecutive start nodes, in (node, k) order; each walk generated
+/// independently of every other.
 struct NodeWalks {
     nodes: Vec<NodeId>,
     lens: Vec<u32>,
@@ -106,41 +110,51 @@ impl WalkIndex {
         }
         let done = AtomicUsize::new(0);
         let report_every = (node_count / 200).max(1024);
-        let per_node: Vec<NodeWalks> = (0..node_count as u32)
+        // Walks are generated per chunk of consecutive start nodes, into one set of lists per
+        // chunk: per-node lists would cost three small allocations per node, which the
+        // allocator keeps after they are freed (the build's peak is the import's).
+        let chunks: Vec<NodeWalks> = (0..node_count.div_ceil(BUILD_CHUNK))
             .into_par_iter()
-            .with_min_len(256)
-            .map(|u| {
-                let count = params.walks_for_degree(graph.degree(u));
+            .map(|chunk| {
+                let (lo, hi) = (
+                    chunk * BUILD_CHUNK,
+                    ((chunk + 1) * BUILD_CHUNK).min(node_count),
+                );
                 let mut walks = NodeWalks {
                     nodes: Vec::new(),
-                    lens: Vec::with_capacity(count),
-                    ends: Vec::with_capacity(count),
+                    lens: Vec::new(),
+                    ends: Vec::new(),
                 };
                 let mut seq = Vec::with_capacity(32);
-                for k in 0..count {
-                    let mut rng = Rng::from_parts(&[TAG_BUILD, params.seed, u as u64, k as u64]);
-                    seq.clear();
-                    seq.push(u);
-                    let end = grow(graph, params.alpha, &mut seq, &mut rng);
-                    walks.lens.push(seq.len() as u32);
-                    walks.nodes.extend_from_slice(&seq);
-                    walks.ends.push(end);
+                for u in lo as u32..hi as u32 {
+                    let count = params.walks_for_degree(graph.degree(u));
+                    for k in 0..count {
+                        let mut rng =
+                            Rng::from_parts(&[TAG_BUILD, params.seed, u as u64, k as u64]);
+                        seq.clear();
+                        seq.push(u);
+                        let end = grow(graph, params.alpha, &mut seq, &mut rng);
+                        walks.lens.push(seq.len() as u32);
+                        walks.nodes.extend_from_slice(&seq);
+                        walks.ends.push(end);
+                    }
                 }
-                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if finished.is_multiple_of(report_every) {
-                    progress(finished, node_count);
+                let before = done.fetch_add(hi - lo, Ordering::Relaxed);
+                if before / report_every != (before + hi - lo) / report_every {
+                    progress(before + hi - lo, node_count);
                 }
+                walks.nodes.shrink_to_fit();
                 walks
             })
             .collect();
-        let n_walks: usize = per_node.iter().map(|w| w.lens.len()).sum();
+        let n_walks: usize = chunks.iter().map(|w| w.lens.len()).sum();
         if n_walks > u32::MAX as usize {
             return Err(WalkIndexError::InvalidParams(format!(
                 "{n_walks} walks exceed the u32 walk id space"
             )));
         }
-        // Walk ids in (node, k) order: the node's walks are consecutive slots. `from_walks` asks
-        // for ids 0, 1, 2, ... in turn, so a cursor walks the per-node lists alongside (no table
+        // Walk ids in (node, k) order: a node's walks are consecutive slots. `from_walks` asks
+        // for ids 0, 1, 2, ... in turn, so a cursor walks the chunks' lists alongside (no table
         // of spans: it would cost 32 bytes per walk at the build's peak).
         let (mut u, mut k, mut at, mut next) = (0usize, 0usize, 0usize, 0u32);
         let columns = Columns::from_walks(node_count, n_walks, |id| {
@@ -150,10 +164,10 @@ impl WalkIndex {
                 )));
             }
             next += 1;
-            while per_node.get(u).is_some_and(|w| k == w.lens.len()) {
+            while chunks.get(u).is_some_and(|w| k == w.lens.len()) {
                 (u, k, at) = (u + 1, 0, 0);
             }
-            let Some(walks) = per_node.get(u) else {
+            let Some(walks) = chunks.get(u) else {
                 return Err(WalkIndexError::InvalidParams(
                     "the walk builder asked for more walks than it built".into(),
                 ));
@@ -163,7 +177,7 @@ impl WalkIndex {
             (k, at) = (k + 1, at + len);
             Ok(Some(walk))
         })?;
-        drop(per_node);
+        drop(chunks);
         let base = WalkBase::from_columns(&params, node_count, columns)?;
         let index = WalkIndex::from_base(base)?;
         progress(node_count, node_count);
