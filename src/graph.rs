@@ -374,6 +374,41 @@ pub(crate) fn check_new_node(id: u32) -> crate::error::Result<()> {
     Ok(())
 }
 
+/// Checks an edge weight: finite and > 0 (one rule for transactions and bulk loads).
+pub(crate) fn check_weight(weight: f64) -> crate::error::Result<()> {
+    if weight.is_finite() && weight > 0.0 {
+        Ok(())
+    } else {
+        Err(crate::error::InputError::InvalidWeight { weight }.into())
+    }
+}
+
+/// Checks an edge given by ids against the counts of nodes and relations that exist: the id
+/// fast paths of transactions and bulk loads.
+pub(crate) fn check_edge_ids(
+    src: NodeId,
+    rel: RelId,
+    dst: NodeId,
+    weight: f64,
+    nodes: u32,
+    relations: u32,
+) -> crate::error::Result<()> {
+    check_weight(weight)?;
+    if src >= nodes || dst >= nodes {
+        return Err(crate::error::InputError::UnknownNode {
+            key: format!("#{}", src.max(dst)),
+        }
+        .into());
+    }
+    if rel >= relations {
+        return Err(crate::error::InputError::UnknownRelation {
+            name: format!("#{rel}"),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Longest node key or relation name, in bytes.
 pub const MAX_KEY_LEN: usize = 65_535;
 

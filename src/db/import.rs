@@ -13,7 +13,7 @@ use super::{Database, Writer};
 use crate::adjacency::encode_segment_columns;
 use crate::adjacency::{GraphView, Segment};
 use crate::backend::FileBytes;
-use crate::error::{InputError, Result};
+use crate::error::Result;
 use crate::graph::CsrGraph;
 use crate::graph::{NodeId, RelId};
 
@@ -106,22 +106,14 @@ impl<'db> BulkLoader<'db> {
         dst: NodeId,
         weight: f64,
     ) -> Result<(), WriteError> {
-        if !(weight.is_finite() && weight > 0.0) {
-            return Err(InputError::InvalidWeight { weight }.into());
-        }
-        let nodes = self.nodes.next_id();
-        if src >= nodes || dst >= nodes {
-            return Err(InputError::UnknownNode {
-                key: format!("#{}", src.max(dst)),
-            }
-            .into());
-        }
-        if rel >= self.relations.next_id() {
-            return Err(InputError::UnknownRelation {
-                name: format!("#{rel}"),
-            }
-            .into());
-        }
+        crate::graph::check_edge_ids(
+            src,
+            rel,
+            dst,
+            weight,
+            self.nodes.next_id(),
+            self.relations.next_id(),
+        )?;
         self.edges.push((src, dst, rel, weight));
         Ok(())
     }
@@ -134,9 +126,7 @@ impl<'db> BulkLoader<'db> {
         dst: &str,
         weight: f64,
     ) -> Result<(), WriteError> {
-        if !(weight.is_finite() && weight > 0.0) {
-            return Err(InputError::InvalidWeight { weight }.into());
-        }
+        crate::graph::check_weight(weight)?;
         let src = self.node(src)?;
         let dst = self.node(dst)?;
         let rel = self.relation(rel)?;

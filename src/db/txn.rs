@@ -9,7 +9,7 @@ use super::intern::Interner;
 use super::walks::WalkState;
 use super::{Database, Durability, Staging, Writer};
 use crate::adjacency::GraphView;
-use crate::error::{Error, InputError, Result};
+use crate::error::{Error, Result};
 use crate::graph::validate_key;
 use crate::graph::{NodeId, RelId};
 use crate::wal::{encode_ops, Op};
@@ -126,9 +126,7 @@ impl<'db> WriteTxn<'db> {
         dst: &str,
         weight: f64,
     ) -> Result<(), WriteError> {
-        if !(weight.is_finite() && weight > 0.0) {
-            return Err(InputError::InvalidWeight { weight }.into());
-        }
+        crate::graph::check_weight(weight)?;
         validate_key(src, "node key")?;
         validate_key(dst, "node key")?;
         validate_key(rel, "relation name")?;
@@ -151,21 +149,14 @@ impl<'db> WriteTxn<'db> {
         dst: NodeId,
         weight: f64,
     ) -> Result<(), WriteError> {
-        if !(weight.is_finite() && weight > 0.0) {
-            return Err(InputError::InvalidWeight { weight }.into());
-        }
-        if src >= self.staging.node_count || dst >= self.staging.node_count {
-            return Err(InputError::UnknownNode {
-                key: format!("#{}", src.max(dst)),
-            }
-            .into());
-        }
-        if rel >= self.staging.relation_count {
-            return Err(InputError::UnknownRelation {
-                name: format!("#{rel}"),
-            }
-            .into());
-        }
+        crate::graph::check_edge_ids(
+            src,
+            rel,
+            dst,
+            weight,
+            self.staging.node_count,
+            self.staging.relation_count,
+        )?;
         Ok(self.push(Op::PutEdge {
             src,
             rel,
