@@ -74,6 +74,12 @@ pub enum InputError {
         /// Why.
         reason: String,
     },
+    /// A walk index built elsewhere that cannot be installed: other parameters than the
+    /// database's, or walks that do not fit the graph it claims to be built on.
+    InvalidWalkIndex {
+        /// Why.
+        reason: String,
+    },
     /// The database holds as many of something as it can.
     LimitReached {
         /// What ("nodes").
@@ -114,6 +120,9 @@ impl fmt::Display for InputError {
             }
             InputError::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
             InputError::InvalidOption { reason } => write!(f, "invalid option: {reason}"),
+            InputError::InvalidWalkIndex { reason } => {
+                write!(f, "walk index not installed: {reason}")
+            }
             InputError::LimitReached { what, limit } => {
                 write!(f, "the database holds the maximum number of {what} ({limit})")
             }
@@ -479,10 +488,12 @@ operation_error! {
 }
 
 operation_error! {
-    /// Why a checkpoint (or walk-index rebuild) failed.
+    /// Why a checkpoint (or walk-index rebuild or install) failed.
     CheckpointError {
-        /// A bad option for a rebuild.
+        /// A bad option for a rebuild, or a walk index that cannot be installed.
         Input(InputError) = Input,
+        /// The graph changed while a walk index was being built for it; build it again.
+        Conflict(ConflictError) = Conflict,
         /// A file the checkpoint read is damaged.
         Corrupt(CorruptionError) = Corruption,
         /// The operating system failed a write or sync (the database is poisoned from then on).

@@ -351,6 +351,11 @@ impl Segment {
         SegEdges::new(self, u, self.range(0, u), false)
     }
 
+    /// Number of out-edges of `u` (and, when `with_in`, in-edges too), from the offsets alone.
+    pub(crate) fn edge_count_of(&self, u: NodeId, with_in: bool) -> usize {
+        self.range(0, u).len() + if with_in { self.range(4, u).len() } else { 0 }
+    }
+
     /// In-edges of `v` as (src, rel, weight), sorted by (src, rel).
     pub(crate) fn in_edges(&self, v: NodeId) -> SegEdges<'_> {
         SegEdges::new(self, v, self.range(4, v), true)

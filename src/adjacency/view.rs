@@ -76,6 +76,15 @@ impl GraphView {
         }
     }
 
+    /// Number of walkable links of `u` (`links(u).count()`) without reading them: from the
+    /// delta's list lengths or the segment's offsets.
+    pub(crate) fn link_count(&self, u: NodeId) -> usize {
+        match self.delta.get(u) {
+            Some(adj) => adj.out.len() + if self.undirected { adj.inn.len() } else { 0 },
+            None => self.segment.edge_count_of(u, self.undirected),
+        }
+    }
+
     /// Out-edges of `u` as (dst, rel, weight), sorted by (dst, rel).
     pub(crate) fn out_edges(&self, u: NodeId) -> EdgeIter<'_> {
         match self.delta.get(u) {

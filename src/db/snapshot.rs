@@ -220,6 +220,13 @@ impl Snapshot {
         self.version.view.links(u)
     }
 
+    /// Number of walkable links of `u` (`links(u).count()`), read from the offsets alone: a
+    /// whole-graph pass over it touches no edge column (walkdb-dist balances its node ranges
+    /// by it).
+    pub fn link_count(&self, u: NodeId) -> usize {
+        self.version.view.link_count(u)
+    }
+
     /// The in-memory CSR projection PPR runs on, built once per version and shared.
     pub fn projection(&self) -> Arc<CsrGraph> {
         // Built once per version, by its first query; readers of other versions never wait

@@ -217,15 +217,68 @@ impl Database {
         let snapshot = self.begin_read()?;
         let graph = snapshot.projection();
         let index = build(&graph, &self.inner.options, progress)?;
+        self.install_built(index, snapshot.lsn(), started)
+    }
+
+    /// The parameters every walk-index build of this database uses (its alpha, walks per
+    /// node and build seed): what a build elsewhere (walkdb-dist) must use to make the walks
+    /// [`Database::rebuild_walk_index`] would.
+    pub fn walk_index_params(&self) -> WalkIndexParams {
+        params(&self.inner.options)
+    }
+
+    /// Installs a walk index built outside this handle (by walkdb-dist, on the graph of version
+    /// `lsn`) as the next generation, through the same checkpoint a rebuild uses; repairs take
+    /// over from there. The index must have this database's parameters, and it is verified
+    /// against the graph of version `lsn` first (every step a link, every node's walk count
+    /// its degree's, every table consistent): a wrong index is refused, never installed.
+    /// Fails with a conflict if the graph has changed since `lsn`.
+    pub fn install_walk_index(
+        &self,
+        index: WalkIndex,
+        lsn: u64,
+    ) -> Result<IndexInfo, CheckpointError> {
+        let started = std::time::Instant::now();
+        let snapshot = self.begin_read()?;
+        if snapshot.lsn() != lsn {
+            return Err(Error::conflict(format!(
+                "the walk index was built on version {lsn}, the database is at {}; build it again",
+                snapshot.lsn()
+            ))
+            .into());
+        }
+        let want = self.walk_index_params();
+        let got = index.params();
+        if got != want {
+            return Err(Error::from(crate::InputError::InvalidWalkIndex {
+                reason: format!("it was built with {got:?}, this database's builds use {want:?}"),
+            })
+            .into());
+        }
+        index.verify(&*snapshot.projection()).map_err(|e| {
+            Error::from(crate::InputError::InvalidWalkIndex {
+                reason: format!("it does not fit the graph of version {lsn}: {e}"),
+            })
+        })?;
+        self.install_built(index, lsn, started)
+    }
+
+    /// Publishes `index`, built on version `lsn`, as the next generation's walk index.
+    fn install_built(
+        &self,
+        index: WalkIndex,
+        lsn: u64,
+        started: std::time::Instant,
+    ) -> Result<IndexInfo, CheckpointError> {
         let stats = index
             .stats()
             .map_err(|e| walk_error("(walk index build)", e))?;
         {
-            let mut writer = self.inner.writer("rebuilding the walk index")?;
+            let mut writer = self.inner.writer("installing a walk index")?;
             writer.check_poisoned()?;
-            if self.inner.current.read().lsn != snapshot.lsn() {
+            if self.inner.current.read().lsn != lsn {
                 return Err(Error::conflict(
-                    "the graph changed during the walk-index rebuild; run it again",
+                    "the graph changed during the walk-index build; run it again",
                 )
                 .into());
             }

@@ -889,6 +889,9 @@ pub struct AllTopK {
     /// The first source: a run resumed after an interruption starts where the last completed
     /// chunk ended (every source's answer is independent of the others and deterministic).
     pub first_source: usize,
+    /// One past the last source (default `usize::MAX`: every node): a share of the sources,
+    /// as each worker of walkdb-dist answers its part of an epoch.
+    pub end_source: usize,
     /// Sources per chunk (default [`ALL_TOP_K_CHUNK`]; at least 1).
     pub chunk: usize,
 }
@@ -902,13 +905,14 @@ impl AllTopK {
             method: Method::Auto,
             accuracy: Accuracy::default(),
             first_source: 0,
+            end_source: usize::MAX,
             chunk: ALL_TOP_K_CHUNK,
         }
     }
 }
 
 /// Computes every node's top-`k` (single seed, the node itself included when it ranks) from
-/// `job.first_source` on, in parallel, streaming `sink(node, top, guarantee)` in node order and
+/// `job.first_source` up to `job.end_source`, in parallel, streaming `sink(node, top, guarantee)` in node order and
 /// `progress(done, total)` after each chunk (`done` counts sources from node 0, so a caller can
 /// checkpoint there). Memory stays bounded: results are held for one chunk at a time.
 ///
@@ -930,9 +934,10 @@ pub fn ppr_all_top_k(
     } else {
         job.method
     };
-    let mut start = job.first_source.min(n);
-    while start < n {
-        let end = (start + job.chunk.max(1)).min(n);
+    let last = job.end_source.min(n);
+    let mut start = job.first_source.min(last);
+    while start < last {
+        let end = (start + job.chunk.max(1)).min(last);
         let chunk: Vec<Result<PprResult, QueryError>> = (start..end)
             .into_par_iter()
             .map_init(

@@ -1,7 +1,8 @@
 //! Building an index from a graph snapshot, and the walk generator repairs share with it.
 
+use crate::graph::Link;
 use crate::graph::{Adjacency, NodeId};
-use crate::rng::Rng;
+use crate::rng::{counter_f64, Rng};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -69,6 +70,105 @@ pub(crate) fn grow<G: Adjacency>(
     }
 }
 
+/// The random choices of one build walk: walk `k` from node `start` of an index seeded `seed`.
+///
+/// Counter-based: at position `p` (the walk's `p+1`-th node) draw `2p` decides whether the
+/// walk stops and draw `2p + 1` picks the step, each a pure function of `(seed, start, k, p)`.
+/// A walk can therefore be continued at any position by whoever holds its current node (a
+/// thread, or a process of `walkdb-dist` owning that node's range) and it stays the same walk:
+/// the index does not depend on how the build was split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BuildDraws {
+    key: u64,
+}
+
+impl BuildDraws {
+    /// The draws of walk `k` from `start` in the build seeded `seed`.
+    pub fn new(seed: u64, start: NodeId, k: u32) -> BuildDraws {
+        BuildDraws {
+            key: Rng::key_from_parts(&[TAG_BUILD, seed, start as u64, k as u64]),
+        }
+    }
+
+    /// The stop draw at `position`, uniform in [0, 1).
+    #[inline]
+    pub fn stop(&self, position: u32) -> f64 {
+        counter_f64(self.key, 2 * position as u64)
+    }
+
+    /// The step draw at `position`, uniform in [0, 1).
+    #[inline]
+    pub fn choice(&self, position: u32) -> f64 {
+        counter_f64(self.key, 2 * position as u64 + 1)
+    }
+}
+
+/// What a build walk does at the node it stands on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildStep {
+    /// It stops here (probability alpha, or the length cap).
+    Stop,
+    /// It dies here: the node has no links.
+    Die,
+    /// It moves on to this node.
+    Move(NodeId),
+}
+
+/// The decision of a build walk standing at a node at `position` (0 at its start), given that
+/// node's links (in the graph's fixed link order) and their weight sum: stop with probability
+/// `alpha`, else die at a dangling node, else step to a link with probability proportional to
+/// its weight. [`WalkIndex::build`] applies it at every node of every walk; a distributed build
+/// applies it wherever the walk's current node lives and gets the same walks.
+pub fn build_step(
+    alpha: f64,
+    draws: &BuildDraws,
+    position: u32,
+    links: impl Iterator<Item = Link>,
+    weight_sum: f64,
+) -> BuildStep {
+    if position as usize + 1 >= MAX_WALK_NODES || draws.stop(position) < alpha {
+        return BuildStep::Stop;
+    }
+    if weight_sum <= 0.0 {
+        return BuildStep::Die;
+    }
+    let x = draws.choice(position) * weight_sum;
+    let mut acc = 0.0;
+    let mut last = None;
+    for link in links {
+        acc += link.weight;
+        last = Some(link.target);
+        if x < acc {
+            break;
+        }
+    }
+    // Rounding can leave x >= the final partial sum; the last link then takes the remainder.
+    match last {
+        Some(v) => BuildStep::Move(v),
+        None => BuildStep::Die,
+    }
+}
+
+/// Grows build walk `draws` from `nodes[0]` to its end.
+fn grow_build<G: Adjacency>(
+    graph: &G,
+    alpha: f64,
+    draws: &BuildDraws,
+    nodes: &mut Vec<NodeId>,
+) -> WalkEnd {
+    loop {
+        let Some(&u) = nodes.last() else {
+            return WalkEnd::Stopped;
+        };
+        let position = (nodes.len() - 1) as u32;
+        match build_step(alpha, draws, position, graph.links(u), graph.weight_sum(u)) {
+            BuildStep::Stop => return WalkEnd::Stopped,
+            BuildStep::Die => return WalkEnd::Died,
+            BuildStep::Move(v) => nodes.push(v),
+        }
+    }
+}
+
 /// Start nodes per unit of parallel work in the build.
 const BUILD_CHUNK: usize = 512;
 
@@ -93,9 +193,9 @@ impl WalkIndex {
     /// Builds the index of `graph` in parallel, calling `progress(nodes_done, node_count)` now
     /// and then from worker threads (the CLI draws a bar with it).
     ///
-    /// Walk `k` of node `u` draws from the stream `Rng::from_parts(&[TAG_BUILD, seed, u, k])`
-    /// and walk ids are assigned in (node, k) order, so the result does not depend on the
-    /// number of threads or on scheduling.
+    /// Walk `k` of node `u` makes its choices with [`BuildDraws::new`]`(seed, u, k)` and
+    /// [`build_step`], and walk ids are assigned in (node, k) order, so the result does not
+    /// depend on the number of threads, on scheduling, or on how the build is split.
     pub fn build_with_progress<G: Adjacency>(
         graph: &G,
         params: WalkIndexParams,
@@ -129,11 +229,10 @@ impl WalkIndex {
                 for u in lo as u32..hi as u32 {
                     let count = params.walks_for_degree(graph.degree(u));
                     for k in 0..count {
-                        let mut rng =
-                            Rng::from_parts(&[TAG_BUILD, params.seed, u as u64, k as u64]);
+                        let draws = BuildDraws::new(params.seed, u, k as u32);
                         seq.clear();
                         seq.push(u);
-                        let end = grow(graph, params.alpha, &mut seq, &mut rng);
+                        let end = grow_build(graph, params.alpha, &draws, &mut seq);
                         walks.lens.push(seq.len() as u32);
                         walks.nodes.extend_from_slice(&seq);
                         walks.ends.push(end);
@@ -148,22 +247,11 @@ impl WalkIndex {
             })
             .collect();
         let n_walks: usize = chunks.iter().map(|w| w.lens.len()).sum();
-        if n_walks > u32::MAX as usize {
-            return Err(WalkIndexError::InvalidParams(format!(
-                "{n_walks} walks exceed the u32 walk id space"
-            )));
-        }
         // Walk ids in (node, k) order: a node's walks are consecutive slots. `from_walks` asks
         // for ids 0, 1, 2, ... in turn, so a cursor walks the chunks' lists alongside (no table
         // of spans: it would cost 32 bytes per walk at the build's peak).
-        let (mut u, mut k, mut at, mut next) = (0usize, 0usize, 0usize, 0u32);
-        let columns = Columns::from_walks(node_count, n_walks, |id| {
-            if id != next {
-                return Err(WalkIndexError::InvalidParams(format!(
-                    "the walk builder was asked for walk {id} out of turn (expected {next})"
-                )));
-            }
-            next += 1;
+        let (mut u, mut k, mut at) = (0usize, 0usize, 0usize);
+        let index = WalkIndex::from_walks(params, node_count, n_walks, |_| {
             while chunks.get(u).is_some_and(|w| k == w.lens.len()) {
                 (u, k, at) = (u + 1, 0, 0);
             }
@@ -175,12 +263,53 @@ impl WalkIndex {
             let len = walks.lens[k] as usize;
             let walk = (&walks.nodes[at..at + len], walks.ends[k]);
             (k, at) = (k + 1, at + len);
-            Ok(Some(walk))
+            Ok(walk)
         })?;
-        drop(chunks);
-        let base = WalkBase::from_columns(&params, node_count, columns)?;
-        let index = WalkIndex::from_base(base)?;
         progress(node_count, node_count);
         Ok(index)
+    }
+
+    /// An index of `node_count` nodes holding `walk_count` walks given in slot order:
+    /// `next(id)` is called for ids 0, 1, 2, ... in turn and returns walk `id`'s nodes and how
+    /// it ended. The walks of each node must be consecutive, in (start node, k) order, as
+    /// [`WalkIndex::build`] makes them; nothing is checked against a graph here ([`verify`]
+    /// does, and [`crate::Database::install_walk_index`] runs it before installing).
+    ///
+    /// [`verify`]: WalkIndex::verify
+    pub fn from_walks<'w>(
+        params: WalkIndexParams,
+        node_count: usize,
+        walk_count: usize,
+        mut next: impl FnMut(u32) -> Result<(&'w [NodeId], WalkEnd), WalkIndexError>,
+    ) -> Result<WalkIndex, WalkIndexError> {
+        params.validate()?;
+        if walk_count > u32::MAX as usize {
+            return Err(WalkIndexError::InvalidParams(format!(
+                "{walk_count} walks exceed the u32 walk id space"
+            )));
+        }
+        let mut expected = 0u32;
+        let columns = Columns::from_walks(node_count, walk_count, |id| {
+            if id != expected {
+                return Err(WalkIndexError::InvalidParams(format!(
+                    "walk {id} was asked for out of turn (expected {expected})"
+                )));
+            }
+            expected += 1;
+            let (nodes, end) = next(id)?;
+            if nodes.is_empty() {
+                return Err(WalkIndexError::InvalidParams(format!(
+                    "walk {id} has no nodes"
+                )));
+            }
+            if let Some(&bad) = nodes.iter().find(|&&v| v as usize >= node_count) {
+                return Err(WalkIndexError::InvalidParams(format!(
+                    "walk {id} visits node {bad}, beyond the {node_count} nodes"
+                )));
+            }
+            Ok(Some((nodes, end)))
+        })?;
+        let base = WalkBase::from_columns(&params, node_count, columns)?;
+        WalkIndex::from_base(base)
     }
 }

@@ -47,6 +47,14 @@ pub fn edge_set(db: &Database) -> EdgeSet {
     let mut scanned = Vec::new();
     snap.for_each_edge(|u, v, r, w| scanned.push((u, v, r, w)));
     assert_eq!(scanned, listed, "for_each_edge against out_edges");
+    // The link count read from offsets is the number of links the walks step over.
+    for u in 0..snap.node_count() {
+        assert_eq!(
+            snap.link_count(u),
+            snap.links(u).count(),
+            "link_count of {u}"
+        );
+    }
     out
 }
 
