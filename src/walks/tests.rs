@@ -319,6 +319,54 @@ fn build_does_not_depend_on_thread_count() {
 }
 
 #[test]
+fn the_prefix_step_decides_as_the_scan_does() {
+    // Weights spanning many magnitudes (so running sums round), parallel links, self-loops.
+    let mut rng = Rng::new(5);
+    for round in 0..300u64 {
+        let degree = 1 + rng.below(40) as usize;
+        let targets: Vec<NodeId> = (0..degree).map(|_| rng.below(10) as NodeId).collect();
+        let weights: Vec<f64> = (0..degree)
+            .map(|_| 10f64.powi(rng.below(20) as i32 - 10) * (1.0 + rng.next_f64()))
+            .collect();
+        let mut prefix = Vec::with_capacity(degree);
+        let mut acc = 0.0;
+        for &w in &weights {
+            acc += w;
+            prefix.push(acc);
+        }
+        for k in 0..50u32 {
+            let draws = BuildDraws::new(round, 3, k);
+            for position in 0..4 {
+                let links =
+                    targets
+                        .iter()
+                        .zip(&weights)
+                        .map(|(&target, &weight)| crate::graph::Link {
+                            target,
+                            rel: 0,
+                            weight,
+                        });
+                let scan = build_step(0.2, &draws, position, links, acc);
+                let search = build_step_prefix(0.2, &draws, position, &targets, &prefix);
+                assert_eq!(scan, search, "round {round}, walk {k}, position {position}");
+            }
+        }
+    }
+    // A dangling node dies (unless it stops first) in both.
+    let draws = BuildDraws::new(1, 1, 1);
+    let died = (0..20)
+        .filter(|&p| build_step_prefix(0.2, &draws, p, &[], &[]) == BuildStep::Die)
+        .count();
+    assert!(died > 0);
+    for p in 0..20 {
+        assert_eq!(
+            build_step_prefix(0.2, &draws, p, &[], &[]),
+            build_step(0.2, &draws, p, std::iter::empty(), 0.0)
+        );
+    }
+}
+
+#[test]
 fn save_load_then_repair_equals_repair_without_save() {
     for undirected in [false, true] {
         let (mut model, mut live) = random_setup(2, undirected);

@@ -114,31 +114,43 @@ impl WalkIndex {
                 ),
             );
         }
-        let targets: Vec<Vec<NodeId>> = (0..self.node_count as NodeId)
-            .map(|u| {
-                let mut t: Vec<NodeId> = graph
-                    .links(u)
-                    .filter(|l| l.weight > 0.0)
-                    .map(|l| l.target)
-                    .collect();
-                t.sort_unstable();
-                t.dedup();
-                t
-            })
-            .collect();
-        let mut starts = vec![Vec::new(); self.node_count];
-        let mut visits: Vec<Vec<u32>> = vec![Vec::new(); self.node_count];
+        // Every node's link targets, sorted and deduplicated, in one flat array (per-node
+        // lists cost an allocation per node: most of verify's time on WordNet).
+        let n = self.node_count;
+        let mut target_offsets = Vec::with_capacity(n + 1);
+        let mut targets: Vec<NodeId> = Vec::new();
+        target_offsets.push(0usize);
+        for u in 0..n as NodeId {
+            let from = targets.len();
+            targets.extend(graph.links(u).filter(|l| l.weight > 0.0).map(|l| l.target));
+            targets[from..].sort_unstable();
+            let mut kept = from;
+            for i in from..targets.len() {
+                if kept == from || targets[i] != targets[kept - 1] {
+                    targets[kept] = targets[i];
+                    kept += 1;
+                }
+            }
+            targets.truncate(kept);
+            target_offsets.push(targets.len());
+        }
+        let links_of =
+            |u: NodeId| &targets[target_offsets[u as usize]..target_offsets[u as usize + 1]];
+        // Pass 1: every walk's steps and end, and how many starts and visit records each node
+        // must hold.
+        let mut start_count = vec![0usize; n];
+        let mut visit_count = vec![0usize; n];
         let mut want_free: Vec<u32> = Vec::new();
         for id in 0..self.slot_count as u32 {
             let Some(walk) = self.walk(id)? else {
                 want_free.push(id);
                 continue;
             };
-            if let Some(&bad) = walk.nodes.iter().find(|&&n| n as usize >= self.node_count) {
+            if let Some(&bad) = walk.nodes.iter().find(|&&v| v as usize >= n) {
                 return fail(Some(id), format!("node {bad} is out of range"));
             }
             for (pos, pair) in walk.nodes.windows(2).enumerate() {
-                if targets[pair[0] as usize].binary_search(&pair[1]).is_err() {
+                if links_of(pair[0]).binary_search(&pair[1]).is_err() {
                     return fail(
                         Some(id),
                         format!("step {pos} goes {} -> {} without a link", pair[0], pair[1]),
@@ -152,31 +164,62 @@ impl WalkIndex {
                     format!("walk died at node {last}, which has links"),
                 );
             }
-            starts[walk.nodes[0] as usize].push(id);
-            for &n in &walk.nodes[..WalkIndex::recorded_len(walk.nodes.len(), walk.end)] {
-                visits[n as usize].push(id);
+            start_count[walk.nodes[0] as usize] += 1;
+            for &v in &walk.nodes[..WalkIndex::recorded_len(walk.nodes.len(), walk.end)] {
+                visit_count[v as usize] += 1;
             }
         }
-        for u in 0..self.node_count {
-            if starts[u] != self.walk_ids_from(u as NodeId)? {
+        // Pass 2: the lists the walks ask for, filled in walk-id order (so each ascending) into
+        // flat arrays, compared with the stored tables.
+        let offsets_of = |counts: &[usize]| {
+            let mut offsets = Vec::with_capacity(counts.len() + 1);
+            let mut acc = 0usize;
+            offsets.push(0);
+            for &c in counts {
+                acc += c;
+                offsets.push(acc);
+            }
+            offsets
+        };
+        let (start_offsets, visit_offsets) = (offsets_of(&start_count), offsets_of(&visit_count));
+        let mut starts = vec![0u32; start_offsets[n]];
+        let mut visits = vec![0u32; visit_offsets[n]];
+        let (mut start_fill, mut visit_fill) = (start_offsets.clone(), visit_offsets.clone());
+        for id in 0..self.slot_count as u32 {
+            let Some(walk) = self.walk(id)? else {
+                continue;
+            };
+            let s = &mut start_fill[walk.nodes[0] as usize];
+            starts[*s] = id;
+            *s += 1;
+            for &v in &walk.nodes[..WalkIndex::recorded_len(walk.nodes.len(), walk.end)] {
+                let f = &mut visit_fill[v as usize];
+                visits[*f] = id;
+                *f += 1;
+            }
+        }
+        for u in 0..n {
+            if starts[start_offsets[u]..start_offsets[u + 1]] != *self.walk_ids_from(u as NodeId)? {
                 return fail(
                     None,
                     format!("start list of node {u} does not match the walks"),
                 );
             }
-            if visits[u] != self.visit_records_at(u as NodeId)? {
+            if visits[visit_offsets[u]..visit_offsets[u + 1]]
+                != *self.visit_records_at(u as NodeId)?
+            {
                 return fail(
                     None,
                     format!("visit records of node {u} do not match the walks"),
                 );
             }
             let want = self.params.walks_for_degree(graph.degree(u as NodeId));
-            if starts[u].len() != want {
+            if start_count[u] != want {
                 return fail(
                     None,
                     format!(
                         "node {u} owns {} walks, its degree asks for {want}",
-                        starts[u].len()
+                        start_count[u]
                     ),
                 );
             }
