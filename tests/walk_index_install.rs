@@ -82,6 +82,14 @@ fn a_step_by_step_build_installs_as_the_rebuild_would() {
     let (ia, _) = a.walk_index_copy().unwrap();
     let (ib, _) = b.walk_index_copy().unwrap();
     assert!(ia == ib, "installed index differs from the rebuild");
+    // An index decoded from bytes (tables not derived here) is checked whole, and installs.
+    let mut bytes = Vec::new();
+    ib.encode_to(&mut bytes).unwrap();
+    let decoded = WalkIndex::decode(&bytes).unwrap();
+    assert!(!decoded.tables_derived_here());
+    assert!(index_of(&walks, params, graph.node_count()).tables_derived_here());
+    b.install_walk_index(decoded, b.begin_read().unwrap().lsn())
+        .unwrap();
     // Repairs continue from the installed index.
     let mut txn = a.begin_write().unwrap();
     txn.add_edge("n3", "later", "n40", 4.0).unwrap();

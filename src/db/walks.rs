@@ -230,8 +230,10 @@ impl Database {
     /// Installs a walk index built outside this handle (by walkdb-dist, on the graph of version
     /// `lsn`) as the next generation, through the same checkpoint a rebuild uses; repairs take
     /// over from there. The index must have this database's parameters, and it is verified
-    /// against the graph of version `lsn` first (every step a link, every node's walk count
-    /// its degree's, every table consistent): a wrong index is refused, never installed.
+    /// against the graph of version `lsn` first (every step a link, a walk dies only at a
+    /// dangling node, every node's walk count its degree's; the derived tables too unless this
+    /// process derived them from the walks, see [`WalkIndex::verify_walks`]): a wrong index is
+    /// refused, never installed.
     /// Fails with a conflict if the graph has changed since `lsn`.
     pub fn install_walk_index(
         &self,
@@ -255,7 +257,16 @@ impl Database {
             })
             .into());
         }
-        index.verify(&*snapshot.projection()).map_err(|e| {
+        // An index whose tables were derived here from its walks (from_walks, a build) needs
+        // only its walks checked; any other (a decoded file, one with an overlay) is checked
+        // whole.
+        let graph = snapshot.projection();
+        let checked = if index.tables_derived_here() {
+            index.verify_walks(&*graph)
+        } else {
+            index.verify(&*graph)
+        };
+        checked.map_err(|e| {
             Error::from(crate::InputError::InvalidWalkIndex {
                 reason: format!("it does not fit the graph of version {lsn}: {e}"),
             })

@@ -171,6 +171,61 @@ pub fn build_step_prefix(
     }
 }
 
+/// A guide table for [`build_step_guided`]: entry `j` of `d = prefix.len()` entries is the
+/// first link whose running sum exceeds `j / d` of the weight sum (Chen and Asau's guide table
+/// for inverse-transform sampling), so a step starts at most a few links from its answer:
+/// O(1) expected probes on a hub instead of a binary search's O(log degree) cache misses.
+pub fn build_guide(prefix: &[f64], guide: &mut Vec<u32>) {
+    let d = prefix.len();
+    let Some(&total) = prefix.last() else {
+        return;
+    };
+    let mut i = 0usize;
+    for j in 0..d {
+        let bound = (j as f64 / d as f64) * total;
+        while i < d && prefix[i] <= bound {
+            i += 1;
+        }
+        guide.push(i.min(d - 1) as u32);
+    }
+}
+
+/// [`build_step_prefix`] with a guide table from [`build_guide`] (or an empty one): the same
+/// decision, found from the guide's entry by a short scan. Rounding can put the guide's entry
+/// past the answer; the scan then steps back, so the result is exactly the first link whose
+/// running sum exceeds the draw, as in the scan and the binary search.
+pub fn build_step_guided(
+    alpha: f64,
+    draws: &BuildDraws,
+    position: u32,
+    targets: &[NodeId],
+    prefix: &[f64],
+    guide: &[u32],
+) -> BuildStep {
+    if guide.len() != prefix.len() || prefix.is_empty() {
+        return build_step_prefix(alpha, draws, position, targets, prefix);
+    }
+    let weight_sum = prefix[prefix.len() - 1];
+    if let Some(decided) = stop_or_die(alpha, draws, position, weight_sum) {
+        return decided;
+    }
+    let u = draws.choice(position);
+    let x = u * weight_sum;
+    let d = prefix.len();
+    let j = ((u * d as f64) as usize).min(d - 1);
+    let mut i = guide[j] as usize;
+    while i > 0 && prefix[i - 1] > x {
+        i -= 1;
+    }
+    while i < d && prefix[i] <= x {
+        i += 1;
+    }
+    match targets.get(i.min(targets.len().saturating_sub(1))) {
+        Some(&v) => BuildStep::Move(v),
+        None => BuildStep::Die,
+    }
+}
+
 /// The stop and dangling decisions shared by both step functions.
 #[inline]
 fn stop_or_die(

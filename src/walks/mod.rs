@@ -39,7 +39,9 @@ mod verify;
 #[cfg(test)]
 pub(crate) mod testkit;
 
-pub use build::{build_step, build_step_prefix, BuildDraws, BuildStep};
+pub use build::{
+    build_guide, build_step, build_step_guided, build_step_prefix, BuildDraws, BuildStep,
+};
 #[cfg(not(any(test, feature = "testing")))]
 pub(crate) use change::NodeChange;
 #[cfg(any(test, feature = "testing"))]

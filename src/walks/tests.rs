@@ -319,7 +319,7 @@ fn build_does_not_depend_on_thread_count() {
 }
 
 #[test]
-fn the_prefix_step_decides_as_the_scan_does() {
+fn the_prefix_and_guided_steps_decide_as_the_scan_does() {
     // Weights spanning many magnitudes (so running sums round), parallel links, self-loops.
     let mut rng = Rng::new(5);
     for round in 0..300u64 {
@@ -334,6 +334,9 @@ fn the_prefix_step_decides_as_the_scan_does() {
             acc += w;
             prefix.push(acc);
         }
+        let mut guide = Vec::new();
+        build_guide(&prefix, &mut guide);
+        assert_eq!(guide.len(), prefix.len());
         for k in 0..50u32 {
             let draws = BuildDraws::new(round, 3, k);
             for position in 0..4 {
@@ -348,7 +351,9 @@ fn the_prefix_step_decides_as_the_scan_does() {
                         });
                 let scan = build_step(0.2, &draws, position, links, acc);
                 let search = build_step_prefix(0.2, &draws, position, &targets, &prefix);
+                let guided = build_step_guided(0.2, &draws, position, &targets, &prefix, &guide);
                 assert_eq!(scan, search, "round {round}, walk {k}, position {position}");
+                assert_eq!(scan, guided, "round {round}, walk {k}, position {position}");
             }
         }
     }

@@ -95,15 +95,40 @@ impl WalkIndex {
         Ok(s)
     }
 
-    /// Checks the index against `graph` and against itself: every block of the base file
-    /// (checksums, id ranges), every stored step follows a link of the graph (pair weight >
-    /// 0), a walk dies only at a dangling node, visit records and start lists match the walks
-    /// exactly, the free-slot heap holds exactly the free slots, and every node owns
-    /// `ceil(walks_per_node * degree)` walks. Costs O(index + graph).
-    pub fn verify<G: Adjacency>(&self, graph: &G) -> Result<(), WalkIndexError> {
+    /// Checks the walks themselves against `graph`: every stored step follows a link (pair
+    /// weight > 0), a walk dies only at a dangling node, and every node owns
+    /// `ceil(walks_per_node * degree)` walks. It does not re-derive the start lists and visit
+    /// records: use it on an index whose tables this process derived from its walks (a build,
+    /// [`WalkIndex::from_walks`]), where they agree by construction; [`WalkIndex::verify`]
+    /// checks everything. O(walks + steps + graph), with no random access per visit.
+    pub fn verify_walks<G: Adjacency>(&self, graph: &G) -> Result<(), WalkIndexError> {
+        let counts = self.check_walks(graph, false)?;
+        for u in 0..self.node_count {
+            if counts.starts[u] != self.walk_count_from(u as NodeId)? {
+                return Err(WalkIndexError::Inconsistent {
+                    walk: None,
+                    reason: format!("start list of node {u} does not match the walks"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the derived tables were computed by this process from the walks (an in-memory
+    /// encoding without an overlay), so [`WalkIndex::verify_walks`] suffices.
+    pub fn tables_derived_here(&self) -> bool {
+        self.base.in_memory() && self.is_pristine()
+    }
+
+    /// The walk checks shared by [`WalkIndex::verify`] and [`WalkIndex::verify_walks`], and
+    /// each node's start count (and, with `visits`, recorded-visit count).
+    fn check_walks<G: Adjacency>(
+        &self,
+        graph: &G,
+        visits: bool,
+    ) -> Result<WalkCounts, WalkIndexError> {
         let fail =
             |walk: Option<u32>, reason: String| Err(WalkIndexError::Inconsistent { walk, reason });
-        self.base.check_all()?;
         if graph.node_count() != self.node_count {
             return fail(
                 None,
@@ -136,14 +161,14 @@ impl WalkIndex {
         }
         let links_of =
             |u: NodeId| &targets[target_offsets[u as usize]..target_offsets[u as usize + 1]];
-        // Pass 1: every walk's steps and end, and how many starts and visit records each node
-        // must hold.
-        let mut start_count = vec![0usize; n];
-        let mut visit_count = vec![0usize; n];
-        let mut want_free: Vec<u32> = Vec::new();
+        let mut counts = WalkCounts {
+            starts: vec![0usize; n],
+            visits: if visits { vec![0usize; n] } else { Vec::new() },
+            free_slots: Vec::new(),
+        };
         for id in 0..self.slot_count as u32 {
             let Some(walk) = self.walk(id)? else {
-                want_free.push(id);
+                counts.free_slots.push(id);
                 continue;
             };
             if let Some(&bad) = walk.nodes.iter().find(|&&v| v as usize >= n) {
@@ -164,11 +189,41 @@ impl WalkIndex {
                     format!("walk died at node {last}, which has links"),
                 );
             }
-            start_count[walk.nodes[0] as usize] += 1;
-            for &v in &walk.nodes[..WalkIndex::recorded_len(walk.nodes.len(), walk.end)] {
-                visit_count[v as usize] += 1;
+            counts.starts[walk.nodes[0] as usize] += 1;
+            if visits {
+                for &v in &walk.nodes[..WalkIndex::recorded_len(walk.nodes.len(), walk.end)] {
+                    counts.visits[v as usize] += 1;
+                }
             }
         }
+        for u in 0..n {
+            let want = self.params.walks_for_degree(graph.degree(u as NodeId));
+            if counts.starts[u] != want {
+                return fail(
+                    None,
+                    format!(
+                        "node {u} owns {} walks, its degree asks for {want}",
+                        counts.starts[u]
+                    ),
+                );
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Checks the index against `graph` and against itself: every block of the base file
+    /// (checksums, id ranges), every stored step follows a link of the graph (pair weight >
+    /// 0), a walk dies only at a dangling node, visit records and start lists match the walks
+    /// exactly, the free-slot heap holds exactly the free slots, and every node owns
+    /// `ceil(walks_per_node * degree)` walks. Costs O(index + graph).
+    pub fn verify<G: Adjacency>(&self, graph: &G) -> Result<(), WalkIndexError> {
+        let fail =
+            |walk: Option<u32>, reason: String| Err(WalkIndexError::Inconsistent { walk, reason });
+        self.base.check_all()?;
+        let n = self.node_count;
+        let counts = self.check_walks(graph, true)?;
+        let (start_count, visit_count, want_free) =
+            (counts.starts, counts.visits, counts.free_slots);
         // Pass 2: the lists the walks ask for, filled in walk-id order (so each ascending) into
         // flat arrays, compared with the stored tables.
         let offsets_of = |counts: &[usize]| {
@@ -213,16 +268,6 @@ impl WalkIndex {
                     format!("visit records of node {u} do not match the walks"),
                 );
             }
-            let want = self.params.walks_for_degree(graph.degree(u as NodeId));
-            if start_count[u] != want {
-                return fail(
-                    None,
-                    format!(
-                        "node {u} owns {} walks, its degree asks for {want}",
-                        start_count[u]
-                    ),
-                );
-            }
         }
         let mut free: Vec<u32> = self.free.iter().map(|r| r.0).collect();
         free.sort_unstable();
@@ -255,4 +300,11 @@ impl WalkIndex {
             self.set_walk_raw(walk, nodes, end);
         }
     }
+}
+
+/// Per-node counts from [`WalkIndex::check_walks`].
+struct WalkCounts {
+    starts: Vec<usize>,
+    visits: Vec<usize>,
+    free_slots: Vec<u32>,
 }
