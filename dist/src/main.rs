@@ -26,7 +26,7 @@ use walkdb::Database;
 use crate::partition::Partition;
 
 /// Why a run failed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum DistError {
     Usage(String),
     Corrupt(String),
@@ -222,32 +222,76 @@ fn open(path: &str, write: bool) -> Result<Database, DistError> {
     db.map_err(|e| DistError::from(walkdb::Error::from(e)))
 }
 
-fn build_index(args: Args) -> Result<(), DistError> {
-    let db = Arc::new(open(&args.db, args.process == 0)?);
-    let snapshot = db
-        .begin_read()
-        .map_err(|e| DistError::from(walkdb::Error::from(e)))?;
-    let params = db.walk_index_params();
-    let workers = args.threads * args.processes;
-    let partition = Arc::new(Partition::balanced(
-        (0..snapshot.node_count()).map(|u| snapshot.link_count(u)),
-        workers,
-    ));
-    let threads = args.threads;
-    let shared_snapshot = Arc::new(snapshot);
-    let guards = timely::execute(args.config, move |worker| {
-        walk::build_on_worker(worker, &shared_snapshot, &partition, params, threads)
+/// Runs `job` on every worker once the processes are connected. A failure while setting up
+/// (`setup`: opening the database, reading a manifest) ends this process from inside the run,
+/// after connecting, so the other processes see it leave and exit with code 4 instead of
+/// waiting for it to connect.
+fn run_connected<S, T, F>(
+    config: timely::Config,
+    setup: Result<S, DistError>,
+    job: F,
+) -> Result<Vec<T>, DistError>
+where
+    S: Send + Sync + 'static,
+    T: Send + 'static,
+    F: Fn(&mut timely::worker::Worker, &S) -> Result<T, DistError> + Send + Sync + 'static,
+{
+    let setup = Arc::new(setup);
+    let guards = timely::execute(config, move |worker| match &*setup {
+        Ok(s) => job(worker, s),
+        // The other processes wait for this one's dataflow, which will never be built, and
+        // timely's orderly shutdown would wait for them: end the process now, so they see it
+        // leave (and exit with code 4).
+        Err(e) => {
+            eprintln!("walkdb-dist: {}", e.message());
+            std::process::exit(i32::from(e.code()));
+        }
     })
     .map_err(DistError::Usage)?;
-    let mut built = None;
+    let mut results = Vec::new();
     for result in guards.join() {
         match result {
-            Ok(Ok(Some(b))) => built = Some(b),
-            Ok(Ok(None)) => {}
+            Ok(Ok(t)) => results.push(t),
             Ok(Err(e)) => return Err(e),
             Err(panic) => return Err(DistError::Internal(format!("a worker failed: {panic}"))),
         }
     }
+    Ok(results)
+}
+
+/// What every worker of a build shares.
+struct BuildSetup {
+    db: Arc<Database>,
+    snapshot: walkdb::Snapshot,
+    partition: Arc<Partition>,
+    params: walkdb::walks::WalkIndexParams,
+}
+
+fn build_index(args: Args) -> Result<(), DistError> {
+    let workers = args.threads * args.processes;
+    let setup = (|| {
+        let db = Arc::new(open(&args.db, args.process == 0)?);
+        let snapshot = db
+            .begin_read()
+            .map_err(|e| DistError::from(walkdb::Error::from(e)))?;
+        let partition = Arc::new(Partition::balanced(
+            (0..snapshot.node_count()).map(|u| snapshot.link_count(u)),
+            workers,
+        ));
+        let params = db.walk_index_params();
+        Ok(BuildSetup {
+            db,
+            snapshot,
+            partition,
+            params,
+        })
+    })();
+    let db = setup.as_ref().ok().map(|s| Arc::clone(&s.db));
+    let threads = args.threads;
+    let results = run_connected(args.config, setup, move |worker, s| {
+        walk::build_on_worker(worker, &s.snapshot, &s.partition, s.params, threads)
+    })?;
+    let built = results.into_iter().flatten().next();
     let Some(built) = built else {
         // Not process 0: the walks went there.
         eprintln!(
@@ -255,6 +299,11 @@ fn build_index(args: Args) -> Result<(), DistError> {
             args.process
         );
         return Ok(());
+    };
+    let Some(db) = db else {
+        return Err(DistError::Internal(
+            "the build ran without a database".into(),
+        ));
     };
     let s = &built.summary;
     let install = db
@@ -280,61 +329,72 @@ fn build_index(args: Args) -> Result<(), DistError> {
     Ok(())
 }
 
+/// What every worker of a ppr-all run shares.
+struct AllSetup {
+    graph: Arc<walkdb::graph::CsrGraph>,
+    keys: Arc<Vec<String>>,
+    job: all::AllJob,
+    lsn: u64,
+    start: all::Start,
+    part: Mutex<Option<std::fs::File>>,
+}
+
 fn ppr_all(args: Args) -> Result<(), DistError> {
     let Some(out) = args.out.clone() else {
         return Err(DistError::Usage("ppr-all needs --out DIR".into()));
     };
-    let db = open(&args.db, false)?;
-    let snapshot = db
-        .begin_read()
-        .map_err(|e| DistError::from(walkdb::Error::from(e)))?;
-    let graph = snapshot.projection();
-    let keys = Arc::new(
-        snapshot
-            .node_keys()
-            .map_err(|e| DistError::from(walkdb::Error::from(e)))?,
-    );
-    let alpha = args.alpha.unwrap_or(db.options().alpha);
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(DistError::Usage(format!(
-            "--alpha {alpha} is not in (0, 1)"
-        )));
-    }
-    let job = all::AllJob {
-        dir: out.into(),
-        top: args.top,
-        alpha,
-        accuracy: args.accuracy,
-        epoch_sources: args.epoch_sources,
-        resume: args.resume,
-        processes: args.processes,
-        threads: args.threads,
-        process: args.process,
-        max_epochs: args.max_epochs,
-    };
-    let lsn = snapshot.lsn();
-    let (start, file) = all::prepare(&job, lsn, keys.len())?;
-    let file = Arc::new(Mutex::new(Some(file)));
     let threads = args.threads;
-    let guards = timely::execute(args.config, move |worker| {
+    let (processes, process) = (args.processes, args.process);
+    let setup = (|| {
+        let db = open(&args.db, false)?;
+        let snapshot = db
+            .begin_read()
+            .map_err(|e| DistError::from(walkdb::Error::from(e)))?;
+        let graph = snapshot.projection();
+        let keys = Arc::new(
+            snapshot
+                .node_keys()
+                .map_err(|e| DistError::from(walkdb::Error::from(e)))?,
+        );
+        let alpha = args.alpha.unwrap_or(db.options().alpha);
+        if !(alpha > 0.0 && alpha < 1.0) {
+            return Err(DistError::Usage(format!(
+                "--alpha {alpha} is not in (0, 1)"
+            )));
+        }
+        let job = all::AllJob {
+            dir: out.into(),
+            top: args.top,
+            alpha,
+            accuracy: args.accuracy,
+            epoch_sources: args.epoch_sources,
+            resume: args.resume,
+            processes,
+            threads,
+            process,
+            max_epochs: args.max_epochs,
+        };
+        let lsn = snapshot.lsn();
+        let (start, file) = all::prepare(&job, lsn, keys.len())?;
+        Ok(AllSetup {
+            graph,
+            keys,
+            job,
+            lsn,
+            start,
+            part: Mutex::new(Some(file)),
+        })
+    })();
+    let results = run_connected(args.config, setup, move |worker, s| {
         // The first worker of each process writes the process's part.
         let part = if worker.index() % threads == 0 {
-            file.lock().ok().and_then(|mut f| f.take())
+            s.part.lock().ok().and_then(|mut f| f.take())
         } else {
             None
         };
-        all::run_on_worker(worker, &graph, &keys, &job, lsn, &start, part)
-    })
-    .map_err(DistError::Usage)?;
-    let mut summary = None;
-    for result in guards.join() {
-        match result {
-            Ok(Ok(Some(s))) => summary = Some(s),
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(panic) => return Err(DistError::Internal(format!("a worker failed: {panic}"))),
-        }
-    }
+        all::run_on_worker(worker, &s.graph, &s.keys, &s.job, s.lsn, &s.start, part)
+    })?;
+    let summary = results.into_iter().flatten().next();
     if let Some(s) = summary {
         eprintln!(
             "ppr-all: {} sources in {} epochs{}{}; every returned score within {:.1e} of exact; {} sets uncertified over the whole run (certified push, no failure probability)",

@@ -559,6 +559,38 @@ fn ppr_all_resumes_after_a_stop_and_after_a_kill() {
     );
 }
 
+/// Process 0 cannot open the database for writing (this test holds the writer lock) while
+/// process 1 can read it: process 0 fails after connecting, with its own error, and process 1
+/// exits with code 4 instead of waiting for it.
+#[test]
+fn a_process_that_fails_to_start_stops_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = import(dir.path(), "locked", &power_law_tsv(500, 5), true, 0.5);
+    let holder = Database::builder(&db_path).open().unwrap();
+    let children = spawn(
+        dir.path(),
+        &["build-index", db_path.to_str().unwrap()],
+        2,
+        1,
+    );
+    let outputs: Vec<Output> = children.into_iter().map(wait).collect();
+    let (p0, p1) = (&outputs[0], &outputs[1]);
+    assert!(!p0.status.success(), "process 0 opened a locked database");
+    assert_ne!(
+        p0.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&p0.stderr)
+    );
+    assert_eq!(
+        p1.status.code(),
+        Some(4),
+        "process 1: {}",
+        String::from_utf8_lossy(&p1.stderr)
+    );
+    drop(holder);
+}
+
 #[test]
 fn bad_usage_exits_1_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
