@@ -18,6 +18,10 @@ use walkdb::graph::NodeId;
 use walkdb::rng::Rng;
 use walkdb::Database;
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::hostfile;
+
 const BIN: &str = env!("CARGO_BIN_EXE_walkdb-dist");
 
 fn shared_tsv(name: &str) -> Option<PathBuf> {
@@ -41,20 +45,6 @@ fn hwm(pid: u32) -> u64 {
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
-}
-
-fn hostfile(dir: &Path, processes: usize) -> PathBuf {
-    let listeners: Vec<std::net::TcpListener> = (0..processes)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let lines: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("127.0.0.1:{}", l.local_addr().unwrap().port()))
-        .collect();
-    drop(listeners);
-    let path = dir.join("hosts");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
 }
 
 /// Runs one job; returns process 0's stdout, the wall seconds and each process's peak RSS.

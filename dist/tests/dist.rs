@@ -14,6 +14,10 @@ use walkdb::ppr::{exact_ppr, AllTopK, PprWorkspace, EXACT_TOLERANCE};
 use walkdb::tsv::TsvParser;
 use walkdb::Database;
 
+#[path = "support/mod.rs"]
+mod support;
+use support::hostfile;
+
 const BIN: &str = env!("CARGO_BIN_EXE_walkdb-dist");
 
 /// How long a run may take before the test calls it hung (a hang detector, not a speed check).
@@ -86,24 +90,6 @@ fn walk_file(db: &Path) -> Vec<u8> {
         .collect();
     assert_eq!(files.len(), 1, "one walk file in {}", db.display());
     std::fs::read(&files[0]).unwrap()
-}
-
-/// Free loopback ports for a hostfile.
-fn hostfile(dir: &Path, processes: usize) -> PathBuf {
-    let listeners: Vec<std::net::TcpListener> = (0..processes)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let lines: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("127.0.0.1:{}", l.local_addr().unwrap().port()))
-        .collect();
-    drop(listeners);
-    let path = dir.join(format!(
-        "hosts-{}",
-        lines.join("-").replace([':', '.'], "_")
-    ));
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
 }
 
 /// Starts one run of `args` as `processes` processes of `threads` workers each.
