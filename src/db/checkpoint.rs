@@ -52,19 +52,11 @@ pub struct SwitchTimings {
 /// already is the file (written from it directly, so the import's peak holds it once).
 pub(crate) enum EncodedWalks {
     Bytes(Vec<u8>),
-    Built(Box<crate::walks::WalkIndex>),
-}
-
-impl EncodedWalks {
-    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
-        match self {
-            EncodedWalks::Bytes(b) => Ok(std::borrow::Cow::Borrowed(b)),
-            EncodedWalks::Built(index) => match index.pristine_bytes() {
-                Some(b) => Ok(std::borrow::Cow::Borrowed(b)),
-                None => encode_walks(index).map(std::borrow::Cow::Owned),
-            },
-        }
-    }
+    /// Already written and synced under the temporary name `tmp` (the streaming build of
+    /// an import); the switch renames it into place.
+    Written {
+        tmp: String,
+    },
 }
 
 /// A new generation to switch to.
@@ -202,8 +194,13 @@ impl Database {
         let backend = &*self.inner.backend;
         let name = crate::layout::segment_file(generation);
         let walk_name = crate::layout::walk_file(generation);
-        let walk_bytes = new.walk_bytes.bytes()?;
-        if let Err(e) = write_file_atomic(backend, WALK_DIR, &walk_name, &walk_bytes) {
+        let written = match &new.walk_bytes {
+            EncodedWalks::Written { tmp } => backend
+                .rename(tmp, &walk_name)
+                .and_then(|()| backend.sync_dir(WALK_DIR)),
+            EncodedWalks::Bytes(bytes) => write_file_atomic(backend, WALK_DIR, &walk_name, bytes),
+        };
+        if let Err(e) = written {
             return Err(writer.poison(Error::io(format!("writing {walk_name}"), e)));
         }
         timings.walk_file = started.elapsed().as_secs_f64();

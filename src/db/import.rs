@@ -30,8 +30,13 @@ pub struct ImportInfo {
     pub seconds: f64,
     /// Of which: sorting the edges and encoding the segment.
     pub storage_seconds: f64,
-    /// Of which: building and encoding the walk index.
+    /// Of which: building and writing the walk index.
     pub index_seconds: f64,
+    /// Walks in the new index.
+    pub walks: u64,
+    /// Sequential reads of the written walks the index build made to fill the per-node
+    /// visit lists within the memory budget (see [`BulkLoader::set_memory_budget`]).
+    pub index_visit_passes: u32,
     /// Of which: writing the files and the catalog.
     pub write: SwitchTimings,
 }
@@ -46,6 +51,7 @@ pub struct BulkLoader<'db> {
     relations: Interner,
     edges: Vec<(NodeId, NodeId, RelId, f64)>,
     progress: &'db (dyn Fn(usize, usize) + Sync),
+    memory_budget: usize,
 }
 
 impl std::fmt::Debug for BulkLoader<'_> {
@@ -72,6 +78,7 @@ impl Database {
             relations: Interner::relations(base_relations),
             edges: Vec::new(),
             progress: &|_, _| {},
+            memory_budget: default_memory_budget(),
         })
     }
 }
@@ -143,6 +150,16 @@ impl<'db> BulkLoader<'db> {
     /// Reports walk-index build progress as `(nodes done, nodes)` (the CLI draws a bar).
     pub fn on_index_progress(&mut self, progress: &'db (dyn Fn(usize, usize) + Sync)) {
         self.progress = progress;
+    }
+
+    /// Bounds the heap the walk-index build may use for its largest table beyond the graph
+    /// itself (default: an eighth of physical memory, at least 64 MiB): the index is written
+    /// to its file as it is built, and the per-node visit lists, the one table that needs a
+    /// transpose, are filled one node range of at most this many bytes at a time. A smaller
+    /// budget costs one more sequential read of the written walks per range; the file is the
+    /// same. The edges, the segment and the graph projection are held in full.
+    pub fn set_memory_budget(&mut self, bytes: usize) {
+        self.memory_budget = bytes;
     }
 
     /// Edge records added so far.
@@ -242,11 +259,13 @@ impl<'db> BulkLoader<'db> {
         drop(view);
         // The view held the only other reference; were one kept, the bytes are copied.
         let segment_bytes = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|s| (*s).clone());
-        let index = walks::build(&links, &self.db.inner.options, self.progress)?;
+        // The index goes straight to its file (a temporary name the switch renames), in
+        // bounded memory: nothing of it is held in the heap beside the graph.
+        let (walk_bytes, summary) = match self.write_walk_file(&links, generation) {
+            Ok(written) => written,
+            Err(e) => return Err(self.writer.poison(e).into()),
+        };
         drop(links);
-        // The generation switch writes the file from the built index's own bytes (no encoded
-        // copy beside it), then maps the file and serves that.
-        let walk_bytes = EncodedWalks::Built(Box::new(index));
         let index_seconds = index_started.elapsed().as_secs_f64();
         let new = NewGeneration {
             segment_bytes,
@@ -274,7 +293,64 @@ impl<'db> BulkLoader<'db> {
             seconds: started.elapsed().as_secs_f64(),
             storage_seconds,
             index_seconds,
+            walks: summary.walks,
+            index_visit_passes: summary.visit_passes,
             write: timings,
         })
     }
+
+    /// Builds the walk index of `links` into the new generation's temporary walk file,
+    /// synced; the switch renames it into place.
+    fn write_walk_file(
+        &self,
+        links: &CsrGraph,
+        generation: u64,
+    ) -> Result<(EncodedWalks, crate::walks::StreamSummary)> {
+        let backend = &*self.db.inner.backend;
+        let name = crate::layout::walk_file(generation);
+        let tmp = format!("{name}.tmp");
+        let io = |e| crate::error::Error::io(format!("writing {tmp}"), e);
+        let file = backend.open(&tmp, true).map_err(io)?;
+        file.set_len(0).map_err(io)?;
+        let sink = BackendSink(&*file);
+        let params = walks::params(&self.db.inner.options);
+        let summary =
+            crate::walks::write_built(links, params, &sink, self.memory_budget, self.progress)
+                .map_err(|e| walks::walk_error(&tmp, e))?;
+        file.sync_data().map_err(io)?;
+        Ok((EncodedWalks::Written { tmp }, summary))
+    }
+}
+
+/// The storage backend's file as the streaming index build's sink.
+struct BackendSink<'a>(&'a dyn crate::backend::StorageFile);
+
+impl crate::walks::IndexSink for BackendSink<'_> {
+    fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        // Large writes in chunks, so an injected failure can land mid-write.
+        for (i, chunk) in data.chunks(8 << 20).enumerate() {
+            self.0.write_at(offset + (i as u64) * (8 << 20), chunk)?;
+        }
+        Ok(())
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.0.read_at(offset, buf)
+    }
+}
+
+/// The default [`BulkLoader::set_memory_budget`]: an eighth of physical memory (from
+/// `/proc/meminfo`; 512 MiB where it cannot be read), at least 64 MiB.
+fn default_memory_budget() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib.saturating_mul(1024))
+        })
+        .unwrap_or(4 << 30);
+    usize::try_from(total / 8)
+        .unwrap_or(usize::MAX)
+        .max(64 << 20)
 }

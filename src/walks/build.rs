@@ -243,19 +243,27 @@ fn stop_or_die(
     None
 }
 
-/// Grows build walk `draws` from `nodes[0]` to its end.
+/// Grows build walk `draws` from `nodes[0]` to its end; at a node with a guide table the
+/// step is [`build_step_guided`] (the scan's exact choice without the scan).
 fn grow_build<G: Adjacency>(
     graph: &G,
     alpha: f64,
     draws: &BuildDraws,
     nodes: &mut Vec<NodeId>,
+    hubs: &HubTables,
 ) -> WalkEnd {
     loop {
         let Some(&u) = nodes.last() else {
             return WalkEnd::Stopped;
         };
         let position = (nodes.len() - 1) as u32;
-        match build_step(alpha, draws, position, graph.links(u), graph.weight_sum(u)) {
+        let step = match hubs.get(u) {
+            Some((targets, prefix, guide)) => {
+                build_step_guided(alpha, draws, position, targets, prefix, guide)
+            }
+            None => build_step(alpha, draws, position, graph.links(u), graph.weight_sum(u)),
+        };
+        match step {
             BuildStep::Stop => return WalkEnd::Stopped,
             BuildStep::Die => return WalkEnd::Died,
             BuildStep::Move(v) => nodes.push(v),
@@ -263,15 +271,133 @@ fn grow_build<G: Adjacency>(
     }
 }
 
+/// Degree from which a node gets a guide table in the build: below it the scan is as fast.
+const GUIDE_MIN: usize = 32;
+
+/// Targets, running weight sums and guide tables ([`build_guide`]) of the nodes of degree at
+/// least [`GUIDE_MIN`]: 16 bytes per link of those nodes, for O(1) expected work per step at
+/// a hub instead of a scan of its links (a power-law graph's walks spend most of their steps
+/// at hubs).
+pub(super) struct HubTables {
+    /// Per node, its index in `spans`, or `u32::MAX`.
+    slot: Vec<u32>,
+    /// Per hub, the range of its links in the columns.
+    spans: Vec<(usize, usize)>,
+    targets: Vec<NodeId>,
+    prefix: Vec<f64>,
+    guide: Vec<u32>,
+}
+
+impl HubTables {
+    pub(super) fn new<G: Adjacency>(graph: &G) -> HubTables {
+        let n = graph.node_count();
+        let mut t = HubTables {
+            slot: Vec::new(),
+            spans: Vec::new(),
+            targets: Vec::new(),
+            prefix: Vec::new(),
+            guide: Vec::new(),
+        };
+        for u in 0..n as NodeId {
+            if graph.degree(u) < GUIDE_MIN {
+                continue;
+            }
+            let from = t.targets.len();
+            let mut acc = 0.0;
+            for link in graph.links(u) {
+                acc += link.weight;
+                t.targets.push(link.target);
+                t.prefix.push(acc);
+            }
+            // The guided step takes the weight sum from the running sums; the scan from
+            // `weight_sum`. The Adjacency contract makes them equal; where they are not
+            // (bitwise), the node keeps the scan so the walks stay the scan's.
+            if acc.to_bits() != graph.weight_sum(u).to_bits() {
+                t.targets.truncate(from);
+                t.prefix.truncate(from);
+                continue;
+            }
+            build_guide(&t.prefix[from..], &mut t.guide);
+            if t.slot.is_empty() {
+                t.slot = vec![u32::MAX; n];
+            }
+            t.slot[u as usize] = t.spans.len() as u32;
+            t.spans.push((from, t.targets.len()));
+        }
+        t
+    }
+
+    /// Tables for no node: every step scans.
+    #[cfg(test)]
+    pub(super) fn none() -> HubTables {
+        HubTables {
+            slot: Vec::new(),
+            spans: Vec::new(),
+            targets: Vec::new(),
+            prefix: Vec::new(),
+            guide: Vec::new(),
+        }
+    }
+
+    /// Nodes with a table.
+    #[cfg(test)]
+    pub(super) fn hub_count(&self) -> usize {
+        self.spans.len()
+    }
+
+    #[inline]
+    fn get(&self, u: NodeId) -> Option<(&[NodeId], &[f64], &[u32])> {
+        let &s = self.slot.get(u as usize)?;
+        let &(from, to) = self.spans.get(s as usize)?;
+        Some((
+            &self.targets[from..to],
+            &self.prefix[from..to],
+            &self.guide[from..to],
+        ))
+    }
+}
+
 /// Start nodes per unit of parallel work in the build.
-const BUILD_CHUNK: usize = 512;
+pub(super) const BUILD_CHUNK: usize = 512;
 
 /// The walks of a chunk of consecutive start nodes, in (node, k) order; each walk generated
 /// independently of every other.
-struct NodeWalks {
-    nodes: Vec<NodeId>,
-    lens: Vec<u32>,
-    ends: Vec<WalkEnd>,
+pub(super) struct NodeWalks {
+    pub(super) nodes: Vec<NodeId>,
+    pub(super) lens: Vec<u32>,
+    pub(super) ends: Vec<WalkEnd>,
+}
+
+impl NodeWalks {
+    /// The build walks of start nodes `lo..hi`, in (node, k) order.
+    pub(super) fn generate<G: Adjacency>(
+        graph: &G,
+        hubs: &HubTables,
+        params: &WalkIndexParams,
+        lo: usize,
+        hi: usize,
+    ) -> NodeWalks {
+        let mut walks = NodeWalks {
+            nodes: Vec::new(),
+            lens: Vec::new(),
+            ends: Vec::new(),
+        };
+        let mut seq = Vec::with_capacity(32);
+        for u in lo as u32..hi as u32 {
+            let count = params.walks_for_degree(graph.degree(u));
+            for k in 0..count {
+                let draws = BuildDraws::new(params.seed, u, k as u32);
+                seq.clear();
+                seq.push(u);
+                let end = grow_build(graph, params.alpha, &draws, &mut seq, hubs);
+                walks.lens.push(seq.len() as u32);
+                walks.nodes.extend_from_slice(&seq);
+                walks.ends.push(end);
+            }
+        }
+        walks.nodes.shrink_to_fit();
+        walks
+    }
 }
 
 impl WalkIndex {
@@ -304,6 +430,7 @@ impl WalkIndex {
         }
         let done = AtomicUsize::new(0);
         let report_every = (node_count / 200).max(1024);
+        let hubs = HubTables::new(graph);
         // Walks are generated per chunk of consecutive start nodes, into one set of lists per
         // chunk: per-node lists would cost three small allocations per node, which the
         // allocator keeps after they are freed (the build's peak is the import's).
@@ -314,29 +441,11 @@ impl WalkIndex {
                     chunk * BUILD_CHUNK,
                     ((chunk + 1) * BUILD_CHUNK).min(node_count),
                 );
-                let mut walks = NodeWalks {
-                    nodes: Vec::new(),
-                    lens: Vec::new(),
-                    ends: Vec::new(),
-                };
-                let mut seq = Vec::with_capacity(32);
-                for u in lo as u32..hi as u32 {
-                    let count = params.walks_for_degree(graph.degree(u));
-                    for k in 0..count {
-                        let draws = BuildDraws::new(params.seed, u, k as u32);
-                        seq.clear();
-                        seq.push(u);
-                        let end = grow_build(graph, params.alpha, &draws, &mut seq);
-                        walks.lens.push(seq.len() as u32);
-                        walks.nodes.extend_from_slice(&seq);
-                        walks.ends.push(end);
-                    }
-                }
+                let walks = NodeWalks::generate(graph, &hubs, &params, lo, hi);
                 let before = done.fetch_add(hi - lo, Ordering::Relaxed);
                 if before / report_every != (before + hi - lo) / report_every {
                     progress(before + hi - lo, node_count);
                 }
-                walks.nodes.shrink_to_fit();
                 walks
             })
             .collect();

@@ -526,31 +526,7 @@ impl Columns {
         let sums: Vec<u8> = checksums.iter().flat_map(|c| c.to_le_bytes()).collect();
         dir.push((at, sums.len() as u64));
         out[at as usize..at as usize + sums.len()].copy_from_slice(&sums);
-        let mut h: Vec<u8> = Vec::with_capacity(V2_DATA_START);
-        h.extend_from_slice(&MAGIC);
-        h.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        h.extend_from_slice(&(V2_SECTIONS as u32).to_le_bytes());
-        h.extend_from_slice(&params.alpha.to_le_bytes());
-        h.extend_from_slice(&params.walks_per_node.to_le_bytes());
-        h.extend_from_slice(&params.seed.to_le_bytes());
-        h.extend_from_slice(&(node_count as u64).to_le_bytes());
-        h.extend_from_slice(&(slots as u64).to_le_bytes());
-        h.extend_from_slice(&(walk_nodes as u64).to_le_bytes());
-        h.extend_from_slice(&shift.to_le_bytes());
-        h.extend_from_slice(&0u32.to_le_bytes());
-        for (s, &(offset, length)) in dir.iter().enumerate() {
-            let crc = if s == sec::CHECKSUMS {
-                crc32fast::hash(&sums)
-            } else {
-                0
-            };
-            h.extend_from_slice(&(s as u32 + 1).to_le_bytes());
-            h.extend_from_slice(&crc.to_le_bytes());
-            h.extend_from_slice(&offset.to_le_bytes());
-            h.extend_from_slice(&length.to_le_bytes());
-        }
-        let crc = crc32fast::hash(&h);
-        h.extend_from_slice(&crc.to_le_bytes());
+        let h = encode_header(params, node_count, slots, walk_nodes, &dir, &sums);
         out[..h.len()].copy_from_slice(&h);
     }
 
@@ -565,6 +541,44 @@ impl Columns {
         }
         (at + 4 * blocks) as usize
     }
+}
+
+/// The version 2 header (with its CRC): `dir` holds each section's (offset, length), `sums`
+/// the bytes of the block-checksum section.
+pub(crate) fn encode_header(
+    params: &WalkIndexParams,
+    node_count: usize,
+    slots: usize,
+    walk_nodes: usize,
+    dir: &[(u64, u64)],
+    sums: &[u8],
+) -> Vec<u8> {
+    let mut h: Vec<u8> = Vec::with_capacity(V2_DATA_START);
+    h.extend_from_slice(&MAGIC);
+    h.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h.extend_from_slice(&(V2_SECTIONS as u32).to_le_bytes());
+    h.extend_from_slice(&params.alpha.to_le_bytes());
+    h.extend_from_slice(&params.walks_per_node.to_le_bytes());
+    h.extend_from_slice(&params.seed.to_le_bytes());
+    h.extend_from_slice(&(node_count as u64).to_le_bytes());
+    h.extend_from_slice(&(slots as u64).to_le_bytes());
+    h.extend_from_slice(&(walk_nodes as u64).to_le_bytes());
+    h.extend_from_slice(&BLOCK_SHIFT.to_le_bytes());
+    h.extend_from_slice(&0u32.to_le_bytes());
+    for (s, &(offset, length)) in dir.iter().enumerate() {
+        let crc = if s == sec::CHECKSUMS {
+            crc32fast::hash(sums)
+        } else {
+            0
+        };
+        h.extend_from_slice(&(s as u32 + 1).to_le_bytes());
+        h.extend_from_slice(&crc.to_le_bytes());
+        h.extend_from_slice(&offset.to_le_bytes());
+        h.extend_from_slice(&length.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&h);
+    h.extend_from_slice(&crc.to_le_bytes());
+    h
 }
 
 /// Copies a column's bytes to the file little-endian (elements are 4 bytes for every section

@@ -24,7 +24,7 @@
 //!
 //! Architecture invariant: this module reads graphs only through [`crate::graph::Adjacency`]
 //! and never performs I/O except through the `std::io::Write` handed to
-//! [`WalkIndex::encode_to`].
+//! [`WalkIndex::encode_to`] or the `IndexSink` handed to the streaming build (`stream.rs`).
 
 mod base;
 mod build;
@@ -34,6 +34,7 @@ mod format;
 mod query;
 mod repair;
 mod store;
+mod stream;
 mod verify;
 
 #[cfg(test)]
@@ -52,6 +53,7 @@ pub use query::IndexEstimate;
 pub(crate) use query::{Truncation, WalkQueue};
 pub use repair::RepairSummary;
 pub use store::{WalkEnd, WalkIndex, WalkIndexParams, WalkRef};
+pub(crate) use stream::{write_built, IndexSink, StreamSummary};
 pub use verify::WalkIndexStats;
 
 #[cfg(test)]

@@ -361,12 +361,6 @@ impl WalkIndex {
         })
     }
 
-    /// The encoded file of an index nothing changed since its base was written: the base's own
-    /// bytes, to write as they are (no copy); `None` when the overlay holds changes.
-    pub(crate) fn pristine_bytes(&self) -> Option<&[u8]> {
-        self.is_pristine().then(|| self.base.bytes())
-    }
-
     /// True when nothing changed since the base was written.
     pub(crate) fn is_pristine(&self) -> bool {
         self.slots.len() == 0

@@ -130,6 +130,51 @@ fn import_stats_export_round_trip() {
     assert_eq!(export_json["edges"].as_array().unwrap().len(), 4);
 }
 
+/// `--memory-budget` changes how the index is built, not what is built: a budget of 1 KiB
+/// (many passes) writes the walk file the default writes; a malformed size is a usage error.
+#[test]
+fn import_memory_budget_writes_the_same_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..400 {
+        text.push_str(&format!(
+            "n{i}\tr\tn{}\t1\nn{}\tr\tn{i}\t2\n",
+            (i * 7) % 13,
+            i % 5
+        ));
+    }
+    let tsv = write(dir.path(), "g.tsv", &text);
+    let tsv = tsv.to_str().unwrap();
+    let mut walk_files = Vec::new();
+    for (name, budget) in [("a", None), ("b", Some("1K"))] {
+        let db = dir.path().join(name);
+        let db = db.to_str().unwrap();
+        let mut args = vec!["import", db, tsv, "--undirected", "--json"];
+        if let Some(b) = budget {
+            args.extend(["--memory-budget", b]);
+        }
+        let out = run(&args);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(json(&out)["walks"].as_u64().unwrap() > 800);
+        let walks = std::fs::read_dir(dir.path().join(name).join("walks"))
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect::<Vec<_>>();
+        walk_files.push(walks);
+    }
+    assert!(walk_files[0] == walk_files[1]);
+    let db = dir.path().join("c");
+    let out = run(&[
+        "import",
+        db.to_str().unwrap(),
+        tsv,
+        "--memory-budget",
+        "12X",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("12X"), "{}", stderr(&out));
+}
+
 #[test]
 fn bad_input_lines_give_1_with_the_line_number_and_import_nothing() {
     let dir = tempfile::tempdir().unwrap();

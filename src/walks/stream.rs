@@ -1,0 +1,498 @@
+//! Building the index straight into its file, in bounded memory.
+//!
+//! [`WalkIndex::build`] holds every walk, then every column, then the encoded file in the
+//! heap: about the file's size twice over at its peak (a 5M-edge power-law graph at alpha
+//! 0.15: 1.8 GB), which puts a 100M-edge graph out of reach of one machine. [`write_built`]
+//! writes the same bytes (the same build stream, the same layout) section by section through
+//! an [`IndexSink`] instead:
+//!
+//! 1. walks are generated in windows of start-node chunks (in parallel within a window) and
+//!    appended to the slot table, slot offsets and walk nodes sections as they come; a count
+//!    of recorded visits per node is kept (8 bytes per node);
+//! 2. start offsets and start ids follow from the degrees (a node's walks are consecutive
+//!    slots), visit offsets from the counts;
+//! 3. visit ids (per node, the ids of the walks that visit it, ascending) are a transpose of
+//!    the walk nodes: node ranges whose visits fit the memory budget are filled one at a time,
+//!    each from a sequential read of the walks written in step 1.
+//!
+//! Held in memory: the graph, the per-node counts, one window of walks, the write buffers and
+//! one range of visit ids (at most the budget, or one node's visits if that is larger).
+
+use super::build::{HubTables, NodeWalks, BUILD_CHUNK};
+use super::error::WalkIndexError;
+use super::format::{
+    align8, encode_entry, encode_header, sec, slot_entry, BLOCK_SHIFT, V2_DATA_START, V2_SECTIONS,
+};
+use super::store::{WalkIndex, WalkIndexParams};
+use crate::graph::{Adjacency, NodeId};
+use rayon::prelude::*;
+use std::io;
+
+/// Positioned reads and writes of the file being built (the storage backend's file in the
+/// database, a `Vec` in tests). Bytes never written read as zero.
+pub(crate) trait IndexSink {
+    /// Writes `data` at `offset`, extending the file as needed.
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+/// What [`write_built`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct StreamSummary {
+    /// Walks (slots) in the file.
+    pub(crate) walks: u64,
+    /// Node entries over all walks.
+    pub(crate) walk_nodes: u64,
+    /// The file's length in bytes.
+    pub(crate) file_len: u64,
+    /// Sequential reads of the walks that filled the visit ids (one per node range).
+    pub(crate) visit_passes: u32,
+}
+
+/// Bytes buffered per section before a write.
+const FLUSH_BYTES: usize = 4 << 20;
+
+/// One section being appended to: its place in the file, a write buffer, and the CRC32 of
+/// each `2^BLOCK_SHIFT`-byte block as the bytes go out.
+struct SectionWriter {
+    offset: u64,
+    len: u64,
+    buf: Vec<u8>,
+    block: crc32fast::Hasher,
+    in_block: usize,
+    sums: Vec<u32>,
+}
+
+impl SectionWriter {
+    fn new(offset: u64) -> SectionWriter {
+        SectionWriter {
+            offset,
+            len: 0,
+            buf: Vec::new(),
+            block: crc32fast::Hasher::new(),
+            in_block: 0,
+            sums: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    #[inline]
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn u32s(&mut self, values: &[u32]) {
+        if cfg!(target_endian = "little") {
+            self.buf.extend_from_slice(bytemuck::cast_slice(values));
+        } else {
+            values.iter().for_each(|&v| self.u32(v));
+        }
+    }
+
+    /// Writes the buffer out when it is full.
+    fn maybe_flush(&mut self, sink: &dyn IndexSink) -> io::Result<()> {
+        if self.buf.len() >= FLUSH_BYTES {
+            self.flush(sink)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, sink: &dyn IndexSink) -> io::Result<()> {
+        let block = 1usize << BLOCK_SHIFT;
+        let mut rest = &self.buf[..];
+        while !rest.is_empty() {
+            let take = rest.len().min(block - self.in_block);
+            self.block.update(&rest[..take]);
+            self.in_block += take;
+            if self.in_block == block {
+                let done = std::mem::replace(&mut self.block, crc32fast::Hasher::new());
+                self.sums.push(done.finalize());
+                self.in_block = 0;
+            }
+            rest = &rest[take..];
+        }
+        sink.write_at(self.offset + self.len, &self.buf)?;
+        self.len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Flushes, closes the last (short) block and returns (offset, length) and the block
+    /// checksums.
+    fn finish(mut self, sink: &dyn IndexSink) -> io::Result<((u64, u64), Vec<u32>)> {
+        self.flush(sink)?;
+        if self.in_block > 0 {
+            self.sums.push(self.block.finalize());
+        }
+        Ok(((self.offset, self.len), self.sums))
+    }
+}
+
+/// Reads a section of `u32`s front to back in large chunks.
+struct U32Reader<'a> {
+    sink: &'a dyn IndexSink,
+    at: u64,
+    end: u64,
+    buf: Vec<u32>,
+    bytes: Vec<u8>,
+    pos: usize,
+}
+
+impl<'a> U32Reader<'a> {
+    fn new(sink: &'a dyn IndexSink, (offset, length): (u64, u64)) -> U32Reader<'a> {
+        U32Reader {
+            sink,
+            at: offset,
+            end: offset + length,
+            buf: Vec::new(),
+            bytes: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// The next `count` values (fewer only at the section's end, which the caller's counts
+    /// rule out for a file it wrote).
+    fn take(&mut self, count: usize) -> io::Result<&[u32]> {
+        if self.buf.len() - self.pos < count {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            let want = (FLUSH_BYTES as u64)
+                .max(4 * count as u64)
+                .min(self.end - self.at) as usize;
+            self.bytes.resize(want, 0);
+            self.sink.read_at(self.at, &mut self.bytes)?;
+            self.at += want as u64;
+            self.buf.extend(
+                self.bytes
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+        }
+        let n = count.min(self.buf.len() - self.pos);
+        let out = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+}
+
+/// Builds the index of `graph` with `params` (the walks [`WalkIndex::build`] makes, bit for
+/// bit) and writes its version 2 file into `sink`, which must be empty, holding at most about
+/// `budget` bytes of visit ids at a time. Reports `(nodes done, nodes)` to `progress` while
+/// the walks are generated.
+pub(crate) fn write_built<G: Adjacency>(
+    graph: &G,
+    params: WalkIndexParams,
+    sink: &dyn IndexSink,
+    budget: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<StreamSummary, WalkIndexError> {
+    params.validate()?;
+    let n = graph.node_count();
+    if n > u32::MAX as usize {
+        return Err(WalkIndexError::InvalidParams(format!(
+            "{n} nodes exceed the u32 node id space"
+        )));
+    }
+    // Slots: a node's walks are consecutive, so the slot count is known before any walk is.
+    let slots: usize = (0..n as NodeId)
+        .map(|u| params.walks_for_degree(graph.degree(u)))
+        .sum();
+    if slots > u32::MAX as usize {
+        return Err(WalkIndexError::InvalidParams(format!(
+            "{slots} walks exceed the u32 walk id space"
+        )));
+    }
+    let slot_table_at = V2_DATA_START as u64;
+    let slot_offsets_at = align8(slot_table_at + 4 * slots as u64);
+    let walk_nodes_at = align8(slot_offsets_at + 8 * slots as u64);
+    let mut slot_table = SectionWriter::new(slot_table_at);
+    let mut slot_offsets = SectionWriter::new(slot_offsets_at);
+    let mut walk_nodes = SectionWriter::new(walk_nodes_at);
+    // Step 1: the walks, a window of chunks at a time.
+    let hubs = HubTables::new(graph);
+    let mut visit_counts = vec![0u64; n];
+    let mut nodes_written = 0u64;
+    let chunks = n.div_ceil(BUILD_CHUNK);
+    let window = 8 * rayon::current_num_threads().max(1);
+    let report_every = (n / 200).max(1024);
+    let mut first = 0;
+    while first < chunks {
+        let last = (first + window).min(chunks);
+        let generated: Vec<NodeWalks> = (first..last)
+            .into_par_iter()
+            .map(|c| {
+                let (lo, hi) = (c * BUILD_CHUNK, ((c + 1) * BUILD_CHUNK).min(n));
+                NodeWalks::generate(graph, &hubs, &params, lo, hi)
+            })
+            .collect();
+        for walks in &generated {
+            let mut at = 0;
+            for (&len, &end) in walks.lens.iter().zip(&walks.ends) {
+                let nodes = &walks.nodes[at..at + len as usize];
+                at += len as usize;
+                slot_table.u32(encode_entry(nodes.len(), end));
+                slot_offsets.u64(nodes_written);
+                walk_nodes.u32s(nodes);
+                nodes_written += nodes.len() as u64;
+                for &v in &nodes[..WalkIndex::recorded_len(nodes.len(), end)] {
+                    visit_counts[v as usize] += 1;
+                }
+            }
+            slot_table.maybe_flush(sink)?;
+            slot_offsets.maybe_flush(sink)?;
+            walk_nodes.maybe_flush(sink)?;
+        }
+        let done = (last * BUILD_CHUNK).min(n);
+        if (first * BUILD_CHUNK) / report_every != done / report_every {
+            progress(done, n);
+        }
+        first = last;
+    }
+    let mut dir: Vec<(u64, u64)> = Vec::with_capacity(V2_SECTIONS);
+    let mut sums: Vec<u32> = Vec::new();
+    for writer in [slot_table, slot_offsets, walk_nodes] {
+        let (place, s) = writer.finish(sink)?;
+        dir.push(place);
+        sums.extend(s);
+    }
+    let walks_section = dir[sec::WALK_NODES];
+    let table_section = dir[sec::SLOT_TABLE];
+    // Step 2: start lists (slot ids in node order are 0, 1, 2, ...) and visit offsets.
+    let mut at = align8(walks_section.0 + walks_section.1);
+    let mut start_offsets = SectionWriter::new(at);
+    let mut total = 0u64;
+    start_offsets.u64(0);
+    for u in 0..n as NodeId {
+        total += params.walks_for_degree(graph.degree(u)) as u64;
+        start_offsets.u64(total);
+        start_offsets.maybe_flush(sink)?;
+    }
+    let (place, s) = start_offsets.finish(sink)?;
+    dir.push(place);
+    sums.extend(s);
+    at = align8(place.0 + place.1);
+    let mut start_ids = SectionWriter::new(at);
+    for id in 0..slots as u32 {
+        start_ids.u32(id);
+        start_ids.maybe_flush(sink)?;
+    }
+    let (place, s) = start_ids.finish(sink)?;
+    dir.push(place);
+    sums.extend(s);
+    at = align8(place.0 + place.1);
+    let mut visit_offsets = SectionWriter::new(at);
+    let mut total = 0u64;
+    visit_offsets.u64(0);
+    for &c in &visit_counts {
+        total += c;
+        visit_offsets.u64(total);
+        visit_offsets.maybe_flush(sink)?;
+    }
+    let (place, s) = visit_offsets.finish(sink)?;
+    dir.push(place);
+    sums.extend(s);
+    // Step 3: visit ids, one node range per sequential read of the walks.
+    at = align8(place.0 + place.1);
+    let mut visit_ids = SectionWriter::new(at);
+    let cap = (budget / 4).max(1) as u64;
+    let mut passes = 0u32;
+    let mut lo = 0usize;
+    while lo < n {
+        let mut hi = lo;
+        let mut in_range = 0u64;
+        while hi < n && (hi == lo || in_range + visit_counts[hi] <= cap) {
+            in_range += visit_counts[hi];
+            hi += 1;
+        }
+        if in_range > 0 {
+            passes += 1;
+            fill_visit_range(
+                sink,
+                table_section,
+                walks_section,
+                slots,
+                (lo, hi),
+                &visit_counts,
+                in_range as usize,
+                &mut visit_ids,
+            )?;
+        }
+        lo = hi;
+    }
+    let (place, s) = visit_ids.finish(sink)?;
+    dir.push(place);
+    sums.extend(s);
+    // Free ids: none in a new build.
+    at = align8(place.0 + place.1);
+    dir.push((at, 0));
+    let sum_bytes: Vec<u8> = sums.iter().flat_map(|c| c.to_le_bytes()).collect();
+    sink.write_at(at, &sum_bytes)?;
+    dir.push((at, sum_bytes.len() as u64));
+    let header = encode_header(&params, n, slots, nodes_written as usize, &dir, &sum_bytes);
+    sink.write_at(0, &header)?;
+    progress(n, n);
+    Ok(StreamSummary {
+        walks: slots as u64,
+        walk_nodes: nodes_written,
+        file_len: at + sum_bytes.len() as u64,
+        visit_passes: passes,
+    })
+}
+
+/// Appends the visit ids of nodes `lo..hi` (`count` of them) to `out`: one sequential read of
+/// the slot table and walk nodes, each recorded visit of a node in range placed at its
+/// node's next free entry (walks come in ascending id, so each node's ids come out ascending).
+#[allow(clippy::too_many_arguments)]
+fn fill_visit_range(
+    sink: &dyn IndexSink,
+    table: (u64, u64),
+    walk_nodes: (u64, u64),
+    slots: usize,
+    (lo, hi): (usize, usize),
+    visit_counts: &[u64],
+    count: usize,
+    out: &mut SectionWriter,
+) -> Result<(), WalkIndexError> {
+    let mut next: Vec<u64> = Vec::with_capacity(hi - lo);
+    let mut total = 0u64;
+    for &c in &visit_counts[lo..hi] {
+        next.push(total);
+        total += c;
+    }
+    let mut ids = vec![0u32; count];
+    let mut entries = U32Reader::new(sink, table);
+    let mut nodes = U32Reader::new(sink, walk_nodes);
+    let (lo32, hi32) = (lo as NodeId, hi as NodeId);
+    let mut id = 0u32;
+    while (id as usize) < slots {
+        let batch = (slots - id as usize).min(1 << 16);
+        let entries_now: Vec<u32> = entries.take(batch)?.to_vec();
+        for entry in entries_now {
+            if let Some((len, end)) = slot_entry(entry) {
+                let walk = nodes.take(len)?;
+                for &v in &walk[..WalkIndex::recorded_len(walk.len(), end).min(walk.len())] {
+                    if v >= lo32 && v < hi32 {
+                        let slot = &mut next[(v - lo32) as usize];
+                        ids[*slot as usize] = id;
+                        *slot += 1;
+                    }
+                }
+            }
+            id += 1;
+        }
+    }
+    out.u32s(&ids);
+    out.flush(sink)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{CsrGraph, Edge};
+    use parking_lot::Mutex;
+
+    /// A file in memory.
+    #[derive(Default)]
+    struct VecSink(Mutex<Vec<u8>>);
+
+    impl IndexSink for VecSink {
+        fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+            let mut v = self.0.lock();
+            let end = offset as usize + data.len();
+            if v.len() < end {
+                v.resize(end, 0);
+            }
+            v[offset as usize..end].copy_from_slice(data);
+            Ok(())
+        }
+
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+            let v = self.0.lock();
+            let src = v
+                .get(offset as usize..offset as usize + buf.len())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "short read"))?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+    }
+
+    /// The guided step at hubs makes the scan's walks: a graph with hubs of every weight
+    /// pattern, its walks generated with and without guide tables.
+    #[test]
+    fn guide_tables_make_the_scans_walks() {
+        let mut rng = crate::rng::Rng::new(5);
+        let n = 400u32;
+        let edges: Vec<Edge> = (0..6000)
+            .map(|i| Edge {
+                // A fifth of the edges leave one of four hubs.
+                src: if i % 5 == 0 {
+                    rng.below(4) as u32
+                } else {
+                    rng.below(n as u64) as u32
+                },
+                rel: 0,
+                dst: rng.below(n as u64) as u32,
+                weight: [1.0, 0.1, 3.7, 1e-9, 250.0][rng.below(5) as usize],
+            })
+            .collect();
+        for undirected in [false, true] {
+            let graph = CsrGraph::from_edges(n as usize, &edges, undirected);
+            let hubs = HubTables::new(&graph);
+            assert!(hubs.hub_count() >= 4, "the hubs have tables");
+            let params = WalkIndexParams {
+                alpha: 0.1,
+                walks_per_node: 1.0,
+                seed: 9,
+            };
+            let a = NodeWalks::generate(&graph, &hubs, &params, 0, n as usize);
+            let b = NodeWalks::generate(&graph, &HubTables::none(), &params, 0, n as usize);
+            assert_eq!(a.nodes, b.nodes);
+            assert_eq!(a.lens, b.lens);
+            assert_eq!(a.ends, b.ends);
+        }
+    }
+
+    /// The streamed file equals the in-memory build's encoding byte for byte, for budgets
+    /// from one visit per pass to everything at once, on directed graphs with dangling nodes
+    /// (walks that die) and undirected ones.
+    #[test]
+    fn streamed_file_equals_the_in_memory_build() {
+        let mut rng = crate::rng::Rng::new(77);
+        for round in 0..24 {
+            let n = 1 + rng.below(if round % 4 == 0 { 3000 } else { 60 }) as u32;
+            let edges: Vec<Edge> = (0..rng.below(3 * n as u64 + 1))
+                .map(|_| Edge {
+                    src: rng.below(n as u64) as u32,
+                    rel: 0,
+                    dst: rng.below(n as u64) as u32,
+                    weight: 0.5 + rng.below(4) as f64,
+                })
+                .collect();
+            let graph = CsrGraph::from_edges(n as usize, &edges, round % 2 == 0);
+            let params = WalkIndexParams {
+                alpha: [0.15, 0.5, 0.05][round % 3],
+                walks_per_node: [1.0, 0.3, 2.5][round % 3],
+                seed: round as u64,
+            };
+            let mut expected = Vec::new();
+            let built = WalkIndex::build(&graph, params).unwrap();
+            built.encode_to(&mut expected).unwrap();
+            for budget in [0, 64, 1 << 30] {
+                let sink = VecSink::default();
+                let summary = write_built(&graph, params, &sink, budget, &|_, _| {}).unwrap();
+                let got = sink.0.into_inner();
+                assert_eq!(got.len() as u64, summary.file_len);
+                assert!(got == expected, "round {round}, budget {budget}");
+                if budget == 1 << 30 {
+                    assert!(summary.visit_passes <= 1);
+                }
+            }
+        }
+    }
+}
