@@ -176,8 +176,10 @@ impl<'db> BulkLoader<'db> {
         let relation_count = self.relations.next_id();
         // Existing edges first, so that a stable sort followed by "last of each run wins" gives
         // imported weights precedence.
-        let mut all = Vec::with_capacity(version.edge_count as usize + self.edges.len());
+        // Into a fresh database the loader's own list is sorted in place (no copy).
+        let mut all = Vec::new();
         if version.edge_count > 0 {
+            all.reserve_exact(version.edge_count as usize + self.edges.len());
             let (offsets, dst, rel, weight) = view_columns(&version.view);
             for u in 0..version.view.node_count as usize {
                 for p in offsets[u] as usize..offsets[u + 1] as usize {
@@ -185,7 +187,12 @@ impl<'db> BulkLoader<'db> {
                 }
             }
         }
-        all.append(&mut self.edges);
+        if all.is_empty() {
+            all = std::mem::take(&mut self.edges);
+        } else {
+            // Taken, not appended: `append` would leave the loader's capacity allocated.
+            all.extend(std::mem::take(&mut self.edges));
+        }
         all.par_sort_by_key(|&(s, d, r, _)| (s, d, r));
         let mut offsets = vec![0u32; node_count as usize + 1];
         let (mut dst, mut rel, mut weight) = (

@@ -386,8 +386,11 @@ fn fill_visit_range(
             id += 1;
         }
     }
-    out.u32s(&ids);
-    out.flush(sink)?;
+    // In pieces: a copy of the whole range in the write buffer would double the budget.
+    for piece in ids.chunks(FLUSH_BYTES / 4) {
+        out.u32s(piece);
+        out.maybe_flush(sink)?;
+    }
     Ok(())
 }
 

@@ -84,6 +84,59 @@ pub(crate) fn read_input(name: &str) -> CliResult<Vec<u8>> {
     })
 }
 
+/// Bytes of input parsed at a time by `import`: the input is never held whole.
+const IMPORT_PIECE: usize = 16 << 20;
+
+/// Reads input `name` (a file, or `-` for stdin) in pieces of whole lines (about
+/// [`IMPORT_PIECE`] bytes, more for a longer line) and calls `f(piece, number of its first
+/// line, bytes read so far)` for each.
+fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> CliResult) -> CliResult {
+    let io_error = |e: std::io::Error| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            1
+        } else {
+            3
+        };
+        CliError {
+            code,
+            message: format!("reading {name}: {e}"),
+        }
+    };
+    let mut reader: Box<dyn Read> = match name {
+        "-" => Box::new(std::io::stdin().lock()),
+        path => Box::new(std::fs::File::open(path).map_err(io_error)?),
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(IMPORT_PIECE + 4096);
+    let (mut line, mut offset) = (1u64, 0u64);
+    loop {
+        let before = buf.len();
+        buf.resize(before + IMPORT_PIECE, 0);
+        let got = loop {
+            match reader.read(&mut buf[before..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(e)),
+            }
+        };
+        buf.truncate(before + got);
+        offset += got as u64;
+        if got == 0 {
+            // The last line, without a newline.
+            if !buf.is_empty() {
+                f(&buf, line, offset)?;
+            }
+            return Ok(());
+        }
+        // Whole lines go now; a partial last line waits for the rest of its bytes.
+        let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+            continue;
+        };
+        f(&buf[..=end], line, offset)?;
+        line += buf[..=end].iter().filter(|&&b| b == b'\n').count() as u64;
+        buf.drain(..=end);
+    }
+}
+
 pub(crate) fn import(
     db: &Path,
     files: &[String],
@@ -102,19 +155,21 @@ pub(crate) fn import(
     let database = builder(db, options).open_or_create()?;
     let mut loader = database.bulk_loader()?;
     for name in files {
-        let bytes = read_input(name)?;
-        let bar = progress(bytes.len() as u64, &format!("parsing {name}"));
-        let mut last = 0u64;
-        for record in TsvParser::new(name, &bytes) {
-            let record = record.map_err(walkdb::Error::from)?;
-            loader
-                .add_edge(record.src, record.rel, record.dst, record.weight)
-                .map_err(|e| at_line(e.into(), name, record.line))?;
-            if record.line - last >= 65_536 {
-                last = record.line;
-                bar.set_position((bytes.len() as u64).min(record.line * 40));
+        let size = match name.as_str() {
+            "-" => 0,
+            path => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        };
+        let bar = progress(size, &format!("parsing {name}"));
+        for_each_piece(name, |piece, first_line, offset| {
+            for record in TsvParser::new(name, piece).starting_at_line(first_line) {
+                let record = record.map_err(walkdb::Error::from)?;
+                loader
+                    .add_edge(record.src, record.rel, record.dst, record.weight)
+                    .map_err(|e| at_line(e.into(), name, record.line))?;
             }
-        }
+            bar.set_position(offset);
+            Ok(())
+        })?;
         bar.finish_and_clear();
     }
     loader.on_index_progress(&on_progress);

@@ -130,6 +130,35 @@ fn import_stats_export_round_trip() {
     assert_eq!(export_json["edges"].as_array().unwrap().len(), 4);
 }
 
+/// `import` reads its input a piece at a time (16 MiB): a malformed line well past the first
+/// piece is reported with its true line number, a CRLF input spanning pieces imports whole,
+/// and nothing of a failed file is imported.
+#[test]
+fn import_reads_large_inputs_in_pieces_with_true_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::with_capacity(40 << 20);
+    let lines = 1_300_000u64;
+    for i in 0..lines {
+        text.push_str(&format!("src{i}\trel\tdst{}\t1.5\r\n", i % 977));
+    }
+    let good = write(dir.path(), "good.tsv", &text);
+    text.push_str("x\tr\n");
+    let bad = write(dir.path(), "bad.tsv", &text);
+    assert!(text.len() > 2 * (16 << 20), "the input spans pieces");
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    let out = run(&["import", db, bad.to_str().unwrap()]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(&format!("line {}", lines + 1)),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["import", db, good.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["edges"].as_u64(), Some(lines));
+}
+
 /// `--memory-budget` changes how the index is built, not what is built: a budget of 1 KiB
 /// (many passes) writes the walk file the default writes; a malformed size is a usage error.
 #[test]
