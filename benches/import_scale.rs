@@ -105,9 +105,10 @@ fn rmat_edge(rng: &mut Rng, scale: u32) -> (u64, u64) {
     (u, v)
 }
 
-/// Writes an R-MAT graph of `edges` edges; returns its path and the (key, first-appearance
-/// id) of the sources of its first lines (query seeds).
-fn generate(dir: &Path, edges: usize, random: bool) -> (PathBuf, Vec<(String, u32)>) {
+/// Writes an R-MAT graph of `edges` edges; returns its path, the (key, first-appearance id)
+/// of the sources of some of its first lines (query seeds) and the keys of the first 4,000
+/// lines (dense-reset seeds: keys that exist).
+fn generate(dir: &Path, edges: usize, random: bool) -> (PathBuf, Vec<(String, u32)>, Vec<String>) {
     let scale = ((edges / 8) as f64).log2().ceil() as u32;
     let path = dir.join(format!(
         "rmat-{edges}-{}.tsv",
@@ -117,6 +118,7 @@ fn generate(dir: &Path, edges: usize, random: bool) -> (PathBuf, Vec<(String, u3
     let mut rng = Rng::new(2026);
     let mut first: std::collections::HashMap<u64, u32> = Default::default();
     let mut seeds = Vec::new();
+    let mut pool = Vec::new();
     for i in 0..edges {
         let (u, v) = rmat_edge(&mut rng, scale);
         if i < 4000 {
@@ -127,11 +129,12 @@ fn generate(dir: &Path, edges: usize, random: bool) -> (PathBuf, Vec<(String, u3
             if i % 100 == 0 {
                 seeds.push((key(u, random), first[&u]));
             }
+            pool.extend([key(u, random), key(v, random)]);
         }
         writeln!(out, "{}\tr\t{}", key(u, random), key(v, random)).unwrap();
     }
     out.flush().unwrap();
-    (path, seeds)
+    (path, seeds, pool)
 }
 
 fn file_bytes(dir: &Path) -> u64 {
@@ -176,7 +179,7 @@ fn main() {
         for shape in &keys {
             let random = shape == "random";
             let started = Instant::now();
-            let (tsv, seeds) = generate(dir.path(), edges, random);
+            let (tsv, seeds, pool) = generate(dir.path(), edges, random);
             println!(
                 "\n== {edges} edges, {shape} keys (generated in {:.1} s, {:.0} MB of TSV)",
                 started.elapsed().as_secs_f64(),
@@ -255,10 +258,9 @@ fn main() {
                         .take(8)
                         .map(|(k, _)| format!("\"{k}\":1.0"))
                         .collect();
-                    let scale = ((edges / 8) as f64).log2().ceil() as u32;
                     for _ in 0..2000 {
-                        let (u, _) = rmat_edge(&mut rng, scale);
-                        dense.push(format!("\"{}\":0.0005", key(u, random)));
+                        let k = &pool[rng.below(pool.len() as u64) as usize];
+                        dense.push(format!("\"{k}\":0.0005"));
                     }
                     dense.sort();
                     dense.dedup_by(|a, b| a.split(':').next() == b.split(':').next());

@@ -119,10 +119,19 @@ impl Database {
             ));
         }
         // Delta: lists sorted, ids in range, weights valid, every out-edge mirrored by an
-        // in-edge and the other way round.
+        // in-edge and the other way round. The mirror check compares the multisets of edges
+        // seen from both sides by a 128-bit sum of per-edge hashes, in one pass: searching
+        // each out-edge in its target's in-list costs the square of a hub's degree (a
+        // 1M-edge R-MAT graph took 9 s). Only when the sums differ does the search run, to
+        // name the node.
         let n = view.node_count;
         let relation_count = snapshot.relation_count();
         let mut edges = 0u64;
+        let (mut out_sum, mut in_sum) = ((0u64, 0u64), (0u64, 0u64));
+        let add = |sum: &mut (u64, u64), (s, d, r, w): (NodeId, NodeId, u32, f64)| {
+            let (a, b) = edge_hash(s, d, r, w);
+            *sum = (sum.0.wrapping_add(a), sum.1.wrapping_add(b));
+        };
         for u in 0..n as NodeId {
             let mut prev = None;
             for (v, r, w) in view.out_edges(u) {
@@ -132,30 +141,21 @@ impl Database {
                     || !(w.is_finite() && w > 0.0)
                     || prev.is_some_and(|p| p >= (v, r));
                 prev = Some((v, r));
-                if bad
-                    || !view
-                        .in_edges(v)
-                        .any(|(s, r2, w2)| s == u && r2 == r && w2 == w)
-                {
+                if bad {
                     return Err(Error::corrupt(
                         "(delta)",
                         u as u64,
-                        format!("out-edge {u} -[{r}]-> {v} is invalid or not mirrored"),
+                        format!("out-edge {u} -[{r}]-> {v} is invalid"),
                     ));
                 }
+                add(&mut out_sum, (u, v, r, w));
             }
-            let in_count = view.in_edges(u).count();
-            let mirrored = view
-                .in_edges(u)
-                .filter(|&(s, r, _)| s < n && view.out_edges(s).any(|(d, r2, _)| d == u && r2 == r))
-                .count();
-            if in_count != mirrored {
-                return Err(Error::corrupt(
-                    "(delta)",
-                    u as u64,
-                    format!("in-edges of node {u} are not mirrored by out-edges"),
-                ));
+            for (s, r, w) in view.in_edges(u) {
+                add(&mut in_sum, (s, u, r, w));
             }
+        }
+        if out_sum != in_sum {
+            return Err(unmirrored_edge(&view, n));
         }
         if edges != snapshot.edge_count() {
             return Err(Error::corrupt(
@@ -188,4 +188,50 @@ impl Database {
             files,
         })
     }
+}
+
+/// Two independent 64-bit hashes of an edge, for the multiset comparison in `verify`.
+fn edge_hash(s: NodeId, d: NodeId, r: u32, w: f64) -> (u64, u64) {
+    use crate::rng::counter_u64;
+    let pair = (s as u64) << 32 | d as u64;
+    let a = counter_u64(counter_u64(0x5EED_0001 ^ pair, r as u64), w.to_bits());
+    let b = counter_u64(counter_u64(0x5EED_0002 ^ pair.rotate_left(17), w.to_bits()), r as u64);
+    (a, b)
+}
+
+/// The first edge seen from one side only (the search `verify` runs once the hashes of both
+/// sides differ), as a corruption error naming its node.
+fn unmirrored_edge(view: &crate::adjacency::GraphView, n: u32) -> Error {
+    for u in 0..n as NodeId {
+        for (v, r, w) in view.out_edges(u) {
+            if !view
+                .in_edges(v)
+                .any(|(s, r2, w2)| s == u && r2 == r && w2 == w)
+            {
+                return Error::corrupt(
+                    "(delta)",
+                    u as u64,
+                    format!("out-edge {u} -[{r}]-> {v} is not mirrored by an in-edge"),
+                );
+            }
+        }
+        for (s, r, w) in view.in_edges(u) {
+            if s >= n
+                || !view
+                    .out_edges(s)
+                    .any(|(d, r2, w2)| d == u && r2 == r && w2 == w)
+            {
+                return Error::corrupt(
+                    "(delta)",
+                    u as u64,
+                    format!("in-edges of node {u} are not mirrored by out-edges"),
+                );
+            }
+        }
+    }
+    Error::corrupt(
+        "(delta)",
+        0,
+        "out-edges and in-edges differ (as multisets: an edge listed twice on one side)",
+    )
 }
