@@ -155,7 +155,7 @@ impl Database {
             }
         }
         if out_sum != in_sum {
-            return Err(unmirrored_edge(&view, n));
+            return Err(unmirrored_edge(view, n));
         }
         if edges != snapshot.edge_count() {
             return Err(Error::corrupt(
