@@ -7,6 +7,8 @@
 //!   wal/<first LSN>.log      write-ahead log files (wal.md)
 //!   adj/<generation>.seg     adjacency segment of a generation (segment.md)
 //!   walks/<generation>.wix   walk index of a generation (walk-index.md)
+//!   adj/<generation>.seg.run<i>.tmp   scratch: sorted edge runs of a bulk import over its
+//!                            memory budget (`db::runs`), never part of a generation
 //! ```
 //!
 //! Numbers are zero-padded to 20 digits, so names sort as numbers. A file being written has

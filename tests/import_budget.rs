@@ -25,13 +25,18 @@ fn edges(n: u32, salt: u32) -> Vec<(String, String, f64)> {
     out
 }
 
-fn import(dir: &Path, name: &str, undirected: bool, budget: Option<usize>) -> (Database, u32) {
+fn import(
+    dir: &Path,
+    name: &str,
+    undirected: bool,
+    budget: Option<usize>,
+) -> (Database, (u32, u32)) {
     let db = Database::builder(dir.join(name))
         .undirected(undirected)
         .alpha(0.15)
         .create()
         .unwrap();
-    let mut passes = 0;
+    let mut passes = (0, 0);
     for round in 0..2 {
         let mut loader = db.bulk_loader().unwrap();
         if let Some(b) = budget {
@@ -41,7 +46,7 @@ fn import(dir: &Path, name: &str, undirected: bool, budget: Option<usize>) -> (D
             loader.add_edge(&s, "r", &d, w).unwrap();
         }
         let info = loader.finish().unwrap();
-        passes = info.index_visit_passes;
+        passes = (info.index_visit_passes, info.spilled_runs);
         // Between the imports, commits: the second import folds them in.
         let mut txn = db.begin_write().unwrap();
         txn.add_edge("k1", "s", "fresh", 2.0).unwrap();
@@ -83,13 +88,14 @@ fn a_tiny_budget_writes_the_same_files_as_the_default() {
             undirected,
             Some(4096),
         );
-        assert_eq!(
-            default_passes, 1,
-            "the default budget holds this index's visits at once"
+        assert_eq!(default_passes, (1, 0), "the default budget holds it all");
+        assert!(
+            tiny_passes.0 > 10,
+            "4 KiB: many visit passes, {tiny_passes:?}"
         );
         assert!(
-            tiny_passes > 10,
-            "4 KiB forces many passes, got {tiny_passes}"
+            tiny_passes.1 >= 2,
+            "and sorted runs on disk, {tiny_passes:?}"
         );
         for sub in ["walks", "adj"] {
             let (fa, fb) = (
@@ -118,4 +124,39 @@ fn a_tiny_budget_writes_the_same_files_as_the_default() {
             assert_eq!(q(&a), q(&b));
         }
     }
+}
+
+/// A loader over its budget that is dropped (or fails) leaves no run file behind, and
+/// imports nothing.
+#[test]
+fn a_dropped_loader_removes_its_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::builder(tmp.path().join("db"))
+        .undirected(true)
+        .create()
+        .unwrap();
+    let mut loader = db.bulk_loader().unwrap();
+    loader.set_memory_budget(0);
+    for (s, d, w) in edges(2000, 3) {
+        loader.add_edge(&s, "r", &d, w).unwrap();
+    }
+    let adj = tmp.path().join("db").join("adj");
+    let runs = || {
+        std::fs::read_dir(&adj)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .contains(".run")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(runs() >= 2, "the loader spilled");
+    drop(loader);
+    assert_eq!(runs(), 0);
+    assert_eq!(db.begin_read().unwrap().edge_count(), 0);
 }

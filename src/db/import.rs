@@ -8,6 +8,7 @@ use parking_lot::MutexGuard;
 use rayon::slice::ParallelSliceMut;
 
 use super::checkpoint::{view_columns, EncodedWalks, NewGeneration, SwitchTimings};
+use super::runs::{self, Record, RunFile};
 use super::walks;
 use super::{Database, Writer};
 use crate::adjacency::encode_segment_columns;
@@ -34,6 +35,9 @@ pub struct ImportInfo {
     pub index_seconds: f64,
     /// Walks in the new index.
     pub walks: u64,
+    /// Sorted runs of edge records spilled to disk to stay within the memory budget (0 when
+    /// the records fit), merged into the new segment.
+    pub spilled_runs: u32,
     /// Sequential reads of the written walks the index build made to fill the per-node
     /// visit lists within the memory budget (see [`BulkLoader::set_memory_budget`]).
     pub index_visit_passes: u32,
@@ -49,9 +53,21 @@ pub struct BulkLoader<'db> {
     base_nodes: u32,
     nodes: Interner,
     relations: Interner,
+    /// The records since the last spill (all of them if none).
     edges: Vec<(NodeId, NodeId, RelId, f64)>,
+    /// Sorted runs spilled to disk when `edges` outgrew its share of the budget.
+    runs: Vec<RunFile>,
+    /// Records added, spilled ones included.
+    records: u64,
     progress: &'db (dyn Fn(usize, usize) + Sync),
     memory_budget: usize,
+}
+
+impl Drop for BulkLoader<'_> {
+    fn drop(&mut self) {
+        // An import dropped or failed: its scratch runs go (an open removes any left).
+        runs::remove(&*self.db.inner.backend, &self.runs);
+    }
 }
 
 impl std::fmt::Debug for BulkLoader<'_> {
@@ -77,6 +93,8 @@ impl Database {
             nodes: Interner::nodes(base_nodes),
             relations: Interner::relations(base_relations),
             edges: Vec::new(),
+            runs: Vec::new(),
+            records: 0,
             progress: &|_, _| {},
             memory_budget: default_memory_budget(),
         })
@@ -121,8 +139,7 @@ impl<'db> BulkLoader<'db> {
             self.nodes.next_id(),
             self.relations.next_id(),
         )?;
-        self.edges.push((src, dst, rel, weight));
-        Ok(())
+        self.push((src, dst, rel, weight))
     }
 
     /// Adds one edge; a later edge with the same (src, rel, dst) replaces the weight.
@@ -137,8 +154,7 @@ impl<'db> BulkLoader<'db> {
         let src = self.node(src)?;
         let dst = self.node(dst)?;
         let rel = self.relation(rel)?;
-        self.edges.push((src, dst, rel, weight));
-        Ok(())
+        self.push((src, dst, rel, weight))
     }
 
     /// Creates the node `key` if it does not exist (a node with no edges yet) and returns its
@@ -164,59 +180,59 @@ impl<'db> BulkLoader<'db> {
 
     /// Edge records added so far.
     pub fn record_count(&self) -> u64 {
-        self.edges.len() as u64
+        self.records
+    }
+
+    /// Records an edge; past half the memory budget the list is sorted and spilled as a run.
+    fn push(&mut self, record: Record) -> Result<(), WriteError> {
+        self.edges.push(record);
+        self.records += 1;
+        let run_records = (self.memory_budget / 2 / std::mem::size_of::<Record>()).max(1024);
+        if self.edges.len() >= run_records {
+            let name = format!(
+                "{}.run{}.tmp",
+                crate::layout::segment_file(self.writer.manifest.generation + 1),
+                self.runs.len()
+            );
+            let backend = &*self.db.inner.backend;
+            let run = runs::spill(backend, name.clone(), &mut self.edges)
+                .map_err(|e| crate::error::Error::io(format!("writing {name}"), e))?;
+            self.runs.push(run);
+        }
+        Ok(())
     }
 
     /// Writes the new generation durably and publishes it.
     pub fn finish(mut self) -> Result<ImportInfo, WriteError> {
         let started = Instant::now();
-        let records = self.edges.len() as u64;
+        let records = self.records;
         let version = std::sync::Arc::clone(&self.db.inner.current.read());
         let node_count = self.nodes.next_id();
         let relation_count = self.relations.next_id();
-        // Existing edges first, so that a stable sort followed by "last of each run wins" gives
-        // imported weights precedence.
-        // Into a fresh database the loader's own list is sorted in place (no copy).
-        let mut all = Vec::new();
-        if version.edge_count > 0 {
-            all.reserve_exact(version.edge_count as usize + self.edges.len());
-            let (offsets, dst, rel, weight) = view_columns(&version.view);
-            for u in 0..version.view.node_count as usize {
-                for p in offsets[u] as usize..offsets[u + 1] as usize {
-                    all.push((u as NodeId, dst[p], rel[p], weight[p]));
-                }
-            }
-        }
-        if all.is_empty() {
-            all = std::mem::take(&mut self.edges);
+        let spilled_runs = self.runs.len() as u32;
+        let (offsets, dst, rel, weight) = if self.runs.is_empty() {
+            self.sort_in_memory(&version, node_count as usize)
         } else {
-            // Taken, not appended: `append` would leave the loader's capacity allocated.
-            all.extend(std::mem::take(&mut self.edges));
-        }
-        all.par_sort_by_key(|&(s, d, r, _)| (s, d, r));
-        let mut offsets = vec![0u32; node_count as usize + 1];
-        let (mut dst, mut rel, mut weight) = (
-            Vec::with_capacity(all.len()),
-            Vec::with_capacity(all.len()),
-            Vec::with_capacity(all.len()),
-        );
-        for i in 0..all.len() {
-            let (s, d, r, w) = all[i];
-            if all
-                .get(i + 1)
-                .is_some_and(|&(s2, d2, r2, _)| (s2, d2, r2) == (s, d, r))
-            {
-                continue;
-            }
-            offsets[s as usize + 1] += 1;
-            dst.push(d);
-            rel.push(r);
-            weight.push(w);
-        }
-        drop(all);
-        for i in 0..node_count as usize {
-            offsets[i + 1] += offsets[i];
-        }
+            // An external merge: the spilled runs, the rest in memory, the existing edges.
+            let mut last = std::mem::take(&mut self.edges);
+            last.par_sort_by_key(|&(s, d, r, _)| (s, d, r));
+            let view = &version.view;
+            let existing = (0..view.node_count)
+                .flat_map(move |u| view.out_edges(u).map(move |(d, r, w)| (u, d, r, w)));
+            let backend = &*self.db.inner.backend;
+            let columns = runs::merge(
+                backend,
+                Box::new(existing),
+                version.edge_count as usize,
+                &self.runs,
+                last,
+                node_count as usize,
+            )
+            .map_err(|e| crate::error::Error::io("reading the import's sorted runs", e))?;
+            runs::remove(backend, &self.runs);
+            self.runs.clear();
+            columns
+        };
         let generation = self.writer.manifest.generation + 1;
         let segment_bytes = encode_segment_columns(
             generation,
@@ -301,9 +317,59 @@ impl<'db> BulkLoader<'db> {
             storage_seconds,
             index_seconds,
             walks: summary.walks,
+            spilled_runs,
             index_visit_passes: summary.visit_passes,
             write: timings,
         })
+    }
+
+    /// The new segment's columns from the edges in memory and the existing ones: one stable
+    /// sort, the last record of each key kept.
+    fn sort_in_memory(&mut self, version: &super::Version, node_count: usize) -> runs::Columns {
+        // Existing edges first, so that a stable sort followed by "last of each run wins"
+        // gives imported weights precedence. Into a fresh database the loader's own list is
+        // sorted in place (no copy).
+        let mut all = Vec::new();
+        if version.edge_count > 0 {
+            all.reserve_exact(version.edge_count as usize + self.edges.len());
+            let (offsets, dst, rel, weight) = view_columns(&version.view);
+            for u in 0..version.view.node_count as usize {
+                for p in offsets[u] as usize..offsets[u + 1] as usize {
+                    all.push((u as NodeId, dst[p], rel[p], weight[p]));
+                }
+            }
+        }
+        if all.is_empty() {
+            all = std::mem::take(&mut self.edges);
+        } else {
+            // Taken, not appended: `append` would leave the loader's capacity allocated.
+            all.extend(std::mem::take(&mut self.edges));
+        }
+        all.par_sort_by_key(|&(s, d, r, _)| (s, d, r));
+        let mut offsets = vec![0u32; node_count + 1];
+        let (mut dst, mut rel, mut weight) = (
+            Vec::with_capacity(all.len()),
+            Vec::with_capacity(all.len()),
+            Vec::with_capacity(all.len()),
+        );
+        for i in 0..all.len() {
+            let (s, d, r, w) = all[i];
+            if all
+                .get(i + 1)
+                .is_some_and(|&(s2, d2, r2, _)| (s2, d2, r2) == (s, d, r))
+            {
+                continue;
+            }
+            offsets[s as usize + 1] += 1;
+            dst.push(d);
+            rel.push(r);
+            weight.push(w);
+        }
+        drop(all);
+        for i in 0..node_count {
+            offsets[i + 1] += offsets[i];
+        }
+        (offsets, dst, rel, weight)
     }
 
     /// Builds the walk index of `links` into the new generation's temporary walk file,

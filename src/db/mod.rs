@@ -11,6 +11,7 @@ mod group;
 mod import;
 mod intern;
 mod query;
+mod runs;
 mod snapshot;
 mod staging;
 mod stats;
