@@ -195,7 +195,10 @@ fn edge_hash(s: NodeId, d: NodeId, r: u32, w: f64) -> (u64, u64) {
     use crate::rng::counter_u64;
     let pair = (s as u64) << 32 | d as u64;
     let a = counter_u64(counter_u64(0x5EED_0001 ^ pair, r as u64), w.to_bits());
-    let b = counter_u64(counter_u64(0x5EED_0002 ^ pair.rotate_left(17), w.to_bits()), r as u64);
+    let b = counter_u64(
+        counter_u64(0x5EED_0002 ^ pair.rotate_left(17), w.to_bits()),
+        r as u64,
+    );
     (a, b)
 }
 
