@@ -48,21 +48,47 @@ pub struct SwitchTimings {
     pub catalog: f64,
 }
 
-/// The walk-index file of a new generation: encoded bytes, or a freshly built index whose base
-/// already is the file (written from it directly, so the import's peak holds it once).
-pub(crate) enum EncodedWalks {
-    Bytes(Vec<u8>),
-    /// Already written and synced under the temporary name `tmp` (the streaming build of
-    /// an import); the switch renames it into place.
-    Written {
-        tmp: String,
-    },
+/// A new generation's walk-index file, written and synced under its temporary name (by
+/// [`write_walk_tmp`]); the switch renames it into place.
+pub(crate) struct WalkTmp(String);
+
+/// Writes generation `generation`'s walk-index file under its temporary name through `write`
+/// (the streaming writers of `walks::stream`: nothing of the file is held in memory), synced.
+pub(crate) fn write_walk_tmp<T>(
+    backend: &dyn crate::backend::StorageBackend,
+    generation: u64,
+    write: impl FnOnce(&dyn crate::walks::IndexSink) -> Result<T, crate::walks::WalkIndexError>,
+) -> Result<(WalkTmp, T)> {
+    let tmp = format!("{}.tmp", crate::layout::walk_file(generation));
+    let io = |e| Error::io(format!("writing {tmp}"), e);
+    let file = backend.open(&tmp, true).map_err(io)?;
+    file.set_len(0).map_err(io)?;
+    let made = write(&BackendSink(&*file)).map_err(|e| walk_error(&tmp, e))?;
+    file.sync_data().map_err(io)?;
+    Ok((WalkTmp(tmp), made))
+}
+
+/// The storage backend's file as the streaming index writers' sink.
+struct BackendSink<'a>(&'a dyn crate::backend::StorageFile);
+
+impl crate::walks::IndexSink for BackendSink<'_> {
+    fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        // Large writes in chunks, so an injected failure can land mid-write.
+        for (i, chunk) in data.chunks(8 << 20).enumerate() {
+            self.0.write_at(offset + (i as u64) * (8 << 20), chunk)?;
+        }
+        Ok(())
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.0.read_at(offset, buf)
+    }
 }
 
 /// A new generation to switch to.
 pub(crate) struct NewGeneration<'a> {
     pub(crate) segment_bytes: Vec<u8>,
-    pub(crate) walk_bytes: EncodedWalks,
+    pub(crate) walk_tmp: WalkTmp,
     pub(crate) lsn: u64,
     pub(crate) node_count: u32,
     pub(crate) edge_count: u64,
@@ -153,10 +179,17 @@ impl Database {
             .map(|(i, n)| (i as RelId, n.as_str()))
             .collect();
         let segment_len = segment_bytes.len() as u64;
-        let walk_bytes = EncodedWalks::Bytes(encode_walks(&writer.walks)?);
+        // The index goes to its file section by section (no encoded copy in memory); a
+        // failed write poisons the writer as a failed file write of the switch does.
+        let walk_tmp = match write_walk_tmp(&*self.inner.backend, generation, |sink| {
+            crate::walks::write_index(&writer.walks, sink)
+        }) {
+            Ok((tmp, _)) => tmp,
+            Err(e) => return Err(writer.poison(e)),
+        };
         let new = NewGeneration {
             segment_bytes,
-            walk_bytes,
+            walk_tmp,
             lsn: version.lsn,
             node_count: version.view.node_count,
             edge_count: version.edge_count,
@@ -194,12 +227,9 @@ impl Database {
         let backend = &*self.inner.backend;
         let name = crate::layout::segment_file(generation);
         let walk_name = crate::layout::walk_file(generation);
-        let written = match &new.walk_bytes {
-            EncodedWalks::Written { tmp } => backend
-                .rename(tmp, &walk_name)
-                .and_then(|()| backend.sync_dir(WALK_DIR)),
-            EncodedWalks::Bytes(bytes) => write_file_atomic(backend, WALK_DIR, &walk_name, bytes),
-        };
+        let written = backend
+            .rename(&new.walk_tmp.0, &walk_name)
+            .and_then(|()| backend.sync_dir(WALK_DIR));
         if let Err(e) = written {
             return Err(writer.poison(Error::io(format!("writing {walk_name}"), e)));
         }
@@ -327,14 +357,6 @@ impl Database {
 }
 
 /// Encodes the writer's walk index (current at the newest version: the writer lock is held).
-fn encode_walks(index: &crate::walks::WalkIndex) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    index
-        .encode_to(&mut bytes)
-        .map_err(|e| walk_error("(walk index)", e))?;
-    Ok(bytes)
-}
-
 impl super::Names {
     /// After a checkpoint wrote the keys below `node_count` to the catalog.
     pub(crate) fn forget_checkpointed_keys(&mut self, node_count: NodeId) {

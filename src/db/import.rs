@@ -7,7 +7,7 @@ use std::time::Instant;
 use parking_lot::MutexGuard;
 use rayon::slice::ParallelSliceMut;
 
-use super::checkpoint::{view_columns, EncodedWalks, NewGeneration, SwitchTimings};
+use super::checkpoint::{view_columns, write_walk_tmp, NewGeneration, SwitchTimings, WalkTmp};
 use super::runs::{self, Record, RunFile};
 use super::walks;
 use super::{Database, Writer};
@@ -284,7 +284,7 @@ impl<'db> BulkLoader<'db> {
         let segment_bytes = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|s| (*s).clone());
         // The index goes straight to its file (a temporary name the switch renames), in
         // bounded memory: nothing of it is held in the heap beside the graph.
-        let (walk_bytes, summary) = match self.write_walk_file(&links, generation) {
+        let (walk_tmp, summary) = match self.write_walk_file(&links, generation) {
             Ok(written) => written,
             Err(e) => return Err(self.writer.poison(e).into()),
         };
@@ -292,7 +292,7 @@ impl<'db> BulkLoader<'db> {
         let index_seconds = index_started.elapsed().as_secs_f64();
         let new = NewGeneration {
             segment_bytes,
-            walk_bytes,
+            walk_tmp,
             lsn: version.lsn,
             node_count,
             edge_count,
@@ -378,37 +378,12 @@ impl<'db> BulkLoader<'db> {
         &self,
         links: &CsrGraph,
         generation: u64,
-    ) -> Result<(EncodedWalks, crate::walks::StreamSummary)> {
-        let backend = &*self.db.inner.backend;
-        let name = crate::layout::walk_file(generation);
-        let tmp = format!("{name}.tmp");
-        let io = |e| crate::error::Error::io(format!("writing {tmp}"), e);
-        let file = backend.open(&tmp, true).map_err(io)?;
-        file.set_len(0).map_err(io)?;
-        let sink = BackendSink(&*file);
+    ) -> Result<(WalkTmp, crate::walks::StreamSummary)> {
         let params = walks::params(&self.db.inner.options);
-        let summary =
-            crate::walks::write_built(links, params, &sink, self.memory_budget, self.progress)
-                .map_err(|e| walks::walk_error(&tmp, e))?;
-        file.sync_data().map_err(io)?;
-        Ok((EncodedWalks::Written { tmp }, summary))
-    }
-}
-
-/// The storage backend's file as the streaming index build's sink.
-struct BackendSink<'a>(&'a dyn crate::backend::StorageFile);
-
-impl crate::walks::IndexSink for BackendSink<'_> {
-    fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        // Large writes in chunks, so an injected failure can land mid-write.
-        for (i, chunk) in data.chunks(8 << 20).enumerate() {
-            self.0.write_at(offset + (i as u64) * (8 << 20), chunk)?;
-        }
-        Ok(())
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        self.0.read_at(offset, buf)
+        let (budget, progress) = (self.memory_budget, self.progress);
+        write_walk_tmp(&*self.db.inner.backend, generation, |sink| {
+            crate::walks::write_built(links, params, sink, budget, progress)
+        })
     }
 }
 

@@ -53,7 +53,7 @@ pub use query::IndexEstimate;
 pub(crate) use query::{Truncation, WalkQueue};
 pub use repair::RepairSummary;
 pub use store::{WalkEnd, WalkIndex, WalkIndexParams, WalkRef};
-pub(crate) use stream::{write_built, IndexSink, StreamSummary};
+pub(crate) use stream::{write_built, write_index, IndexSink, StreamSummary};
 pub use verify::WalkIndexStats;
 
 #[cfg(test)]

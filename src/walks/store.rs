@@ -361,6 +361,11 @@ impl WalkIndex {
         })
     }
 
+    /// The base file's bytes (the whole encoding while [`WalkIndex::is_pristine`]).
+    pub(crate) fn base_file_bytes(&self) -> &[u8] {
+        self.base.bytes()
+    }
+
     /// True when nothing changed since the base was written.
     pub(crate) fn is_pristine(&self) -> bool {
         self.slots.len() == 0

@@ -344,6 +344,113 @@ pub(crate) fn write_built<G: Adjacency>(
     })
 }
 
+/// Writes the version 2 file of `index` (base and overlay folded) into `sink`, which must be
+/// empty: the bytes [`WalkIndex::encode_to`] writes, section by section from the index's own
+/// walks and per-node lists, so a checkpoint holds write buffers instead of the columns and
+/// the encoded file (about three times the file). Returns the file's length.
+pub(crate) fn write_index(index: &WalkIndex, sink: &dyn IndexSink) -> Result<u64, WalkIndexError> {
+    if index.is_pristine() {
+        let bytes = index.base_file_bytes();
+        for (i, chunk) in bytes.chunks(FLUSH_BYTES).enumerate() {
+            sink.write_at((i * FLUSH_BYTES) as u64, chunk)?;
+        }
+        return Ok(bytes.len() as u64);
+    }
+    let (n, slots) = (index.node_count(), index.slot_count());
+    let slot_table_at = V2_DATA_START as u64;
+    let slot_offsets_at = align8(slot_table_at + 4 * slots as u64);
+    let walk_nodes_at = align8(slot_offsets_at + 8 * slots as u64);
+    let mut slot_table = SectionWriter::new(slot_table_at);
+    let mut slot_offsets = SectionWriter::new(slot_offsets_at);
+    let mut walk_nodes = SectionWriter::new(walk_nodes_at);
+    let mut free = Vec::new();
+    let mut nodes_written = 0u64;
+    for id in 0..slots as u32 {
+        slot_offsets.u64(nodes_written);
+        match index.walk(id)? {
+            None => {
+                slot_table.u32(0);
+                free.push(id);
+            }
+            Some(walk) => {
+                slot_table.u32(encode_entry(walk.nodes.len(), walk.end));
+                walk_nodes.u32s(walk.nodes);
+                nodes_written += walk.nodes.len() as u64;
+            }
+        }
+        slot_table.maybe_flush(sink)?;
+        slot_offsets.maybe_flush(sink)?;
+        walk_nodes.maybe_flush(sink)?;
+    }
+    let mut sections = Sections::default();
+    for writer in [slot_table, slot_offsets, walk_nodes] {
+        sections.close(writer, sink)?;
+    }
+    // Start lists and visit records: each an offsets section, then the ids, in node order.
+    for list in [WalkIndex::walk_ids_from, WalkIndex::visit_records_at] {
+        let mut offsets = SectionWriter::new(sections.next_offset());
+        let mut total = 0u64;
+        offsets.u64(0);
+        for v in 0..n as NodeId {
+            total += list(index, v)?.len() as u64;
+            offsets.u64(total);
+            offsets.maybe_flush(sink)?;
+        }
+        sections.close(offsets, sink)?;
+        let mut ids = SectionWriter::new(sections.next_offset());
+        for v in 0..n as NodeId {
+            ids.u32s(list(index, v)?);
+            ids.maybe_flush(sink)?;
+        }
+        sections.close(ids, sink)?;
+    }
+    let mut free_ids = SectionWriter::new(sections.next_offset());
+    free_ids.u32s(&free);
+    sections.close(free_ids, sink)?;
+    sections.finish(sink, &index.params(), n, slots, nodes_written as usize)
+}
+
+/// The sections written so far: their places and block checksums.
+#[derive(Default)]
+struct Sections {
+    dir: Vec<(u64, u64)>,
+    sums: Vec<u32>,
+}
+
+impl Sections {
+    fn close(&mut self, writer: SectionWriter, sink: &dyn IndexSink) -> io::Result<()> {
+        let (place, sums) = writer.finish(sink)?;
+        self.dir.push(place);
+        self.sums.extend(sums);
+        Ok(())
+    }
+
+    /// Where the next section starts (8-aligned after the last; the data start for the first).
+    fn next_offset(&self) -> u64 {
+        self.dir
+            .last()
+            .map_or(V2_DATA_START as u64, |&(at, len)| align8(at + len))
+    }
+
+    /// Writes the block checksums and the header; returns the file's length.
+    fn finish(
+        mut self,
+        sink: &dyn IndexSink,
+        params: &WalkIndexParams,
+        node_count: usize,
+        slots: usize,
+        walk_nodes: usize,
+    ) -> Result<u64, WalkIndexError> {
+        let at = self.next_offset();
+        let sum_bytes: Vec<u8> = self.sums.iter().flat_map(|c| c.to_le_bytes()).collect();
+        sink.write_at(at, &sum_bytes)?;
+        self.dir.push((at, sum_bytes.len() as u64));
+        let header = encode_header(params, node_count, slots, walk_nodes, &self.dir, &sum_bytes);
+        sink.write_at(0, &header)?;
+        Ok(at + sum_bytes.len() as u64)
+    }
+}
+
 /// Appends the visit ids of nodes `lo..hi` (`count` of them) to `out`: one sequential read of
 /// the slot table and walk nodes, each recorded visit of a node in range placed at its
 /// node's next free entry (walks come in ascending id, so each node's ids come out ascending).
@@ -422,6 +529,42 @@ mod tests {
                 .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "short read"))?;
             buf.copy_from_slice(src);
             Ok(())
+        }
+    }
+
+    /// A streamed checkpoint file equals `encode_to`'s bytes: fresh (pristine) indexes and
+    /// indexes after random repairs (rerouted walks, freed and reused slots), directed and
+    /// undirected.
+    #[test]
+    fn write_index_equals_encode_to() {
+        use crate::walks::testkit::{run_random_ops, GraphModel};
+        for seed in 0..6u64 {
+            let mut rng = crate::rng::Rng::new(seed);
+            let mut model = GraphModel::random(40, 90, seed % 2 == 0, &mut rng);
+            let params = WalkIndexParams {
+                alpha: 0.2,
+                walks_per_node: 1.5,
+                seed,
+            };
+            let mut index = WalkIndex::build(&model.csr(), params).unwrap();
+            let check = |index: &WalkIndex| {
+                let mut want = Vec::new();
+                index.encode_to(&mut want).unwrap();
+                let sink = VecSink::default();
+                let len = write_index(index, &sink).unwrap();
+                let got = sink.0.into_inner();
+                assert_eq!(len, got.len() as u64);
+                assert!(got == want, "seed {seed}");
+            };
+            check(&index);
+            let mut step = 0;
+            run_random_ops(&mut index, &mut model, 60, seed + 100, |index, _| {
+                step += 1;
+                if step % 7 == 0 {
+                    check(index);
+                }
+            });
+            check(&index);
         }
     }
 
