@@ -161,41 +161,80 @@ impl WalkIndex {
         }
         let links_of =
             |u: NodeId| &targets[target_offsets[u as usize]..target_offsets[u as usize + 1]];
-        let mut counts = WalkCounts {
-            starts: vec![0usize; n],
-            visits: if visits { vec![0usize; n] } else { Vec::new() },
-            free_slots: Vec::new(),
+        // The walks in chunks of slots, in parallel: counts are atomic, free slots and the
+        // first failure are taken chunk by chunk in slot order, so the report is the one a
+        // sequential pass gives.
+        use rayon::prelude::*;
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        const CHUNK: usize = 1 << 15;
+        let starts: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+        let visit_counts: Vec<AtomicU64> = if visits {
+            (0..n).map(|_| AtomicU64::new(0)).collect()
+        } else {
+            Vec::new()
         };
-        for id in 0..self.slot_count as u32 {
-            let Some(walk) = self.walk(id)? else {
-                counts.free_slots.push(id);
-                continue;
-            };
-            if let Some(&bad) = walk.nodes.iter().find(|&&v| v as usize >= n) {
-                return fail(Some(id), format!("node {bad} is out of range"));
-            }
-            for (pos, pair) in walk.nodes.windows(2).enumerate() {
-                if links_of(pair[0]).binary_search(&pair[1]).is_err() {
-                    return fail(
-                        Some(id),
-                        format!("step {pos} goes {} -> {} without a link", pair[0], pair[1]),
-                    );
+        let inconsistent =
+            |walk: Option<u32>, reason: String| WalkIndexError::Inconsistent { walk, reason };
+        let chunks: Vec<Result<Vec<u32>, WalkIndexError>> = (0..self.slot_count.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let mut free = Vec::new();
+                let end = ((c + 1) * CHUNK).min(self.slot_count);
+                for id in (c * CHUNK) as u32..end as u32 {
+                    let Some(walk) = self.walk(id)? else {
+                        free.push(id);
+                        continue;
+                    };
+                    if let Some(&bad) = walk.nodes.iter().find(|&&v| v as usize >= n) {
+                        return Err(inconsistent(
+                            Some(id),
+                            format!("node {bad} is out of range"),
+                        ));
+                    }
+                    for (pos, pair) in walk.nodes.windows(2).enumerate() {
+                        if links_of(pair[0]).binary_search(&pair[1]).is_err() {
+                            return Err(inconsistent(
+                                Some(id),
+                                format!(
+                                    "step {pos} goes {} -> {} without a link",
+                                    pair[0], pair[1]
+                                ),
+                            ));
+                        }
+                    }
+                    let last = walk.nodes[walk.nodes.len() - 1];
+                    if walk.end == WalkEnd::Died && graph.weight_sum(last) > 0.0 {
+                        return Err(inconsistent(
+                            Some(id),
+                            format!("walk died at node {last}, which has links"),
+                        ));
+                    }
+                    starts[walk.nodes[0] as usize].fetch_add(1, Relaxed);
+                    if visits {
+                        let recorded = WalkIndex::recorded_len(walk.nodes.len(), walk.end);
+                        for &v in &walk.nodes[..recorded] {
+                            visit_counts[v as usize].fetch_add(1, Relaxed);
+                        }
+                    }
                 }
-            }
-            let last = walk.nodes[walk.nodes.len() - 1];
-            if walk.end == WalkEnd::Died && graph.weight_sum(last) > 0.0 {
-                return fail(
-                    Some(id),
-                    format!("walk died at node {last}, which has links"),
-                );
-            }
-            counts.starts[walk.nodes[0] as usize] += 1;
-            if visits {
-                for &v in &walk.nodes[..WalkIndex::recorded_len(walk.nodes.len(), walk.end)] {
-                    counts.visits[v as usize] += 1;
-                }
-            }
+                Ok(free)
+            })
+            .collect();
+        let mut free_slots = Vec::new();
+        for chunk in chunks {
+            free_slots.extend(chunk?);
         }
+        let counts = WalkCounts {
+            starts: starts
+                .into_iter()
+                .map(|c| c.into_inner() as usize)
+                .collect(),
+            visits: visit_counts
+                .into_iter()
+                .map(|c| c.into_inner() as usize)
+                .collect(),
+            free_slots,
+        };
         for u in 0..n {
             let want = self.params.walks_for_degree(graph.degree(u as NodeId));
             if counts.starts[u] != want {
