@@ -168,12 +168,14 @@ impl<'db> BulkLoader<'db> {
         self.progress = progress;
     }
 
-    /// Bounds the heap the walk-index build may use for its largest table beyond the graph
-    /// itself (default: an eighth of physical memory, at least 64 MiB): the index is written
-    /// to its file as it is built, and the per-node visit lists, the one table that needs a
-    /// transpose, are filled one node range of at most this many bytes at a time. A smaller
-    /// budget costs one more sequential read of the written walks per range; the file is the
-    /// same. The edges, the segment and the graph projection are held in full.
+    /// Bounds the heap of the import's two tables that grow with the edge list (default: an
+    /// eighth of physical memory, at least 64 MiB). Edge records past half the budget are
+    /// sorted and spilled to disk as runs, merged into the segment at the end. The walk index
+    /// is written to its file as it is built, and its per-node visit lists, the one table
+    /// that needs a transpose, are filled one node range of at most the budget at a time. A
+    /// smaller budget costs more run files and more sequential reads of the written walks;
+    /// the files are the same. The new segment and the graph projection the walk build
+    /// steps on are held in full.
     pub fn set_memory_budget(&mut self, bytes: usize) {
         self.memory_budget = bytes;
     }
