@@ -288,15 +288,14 @@ impl redb::StorageBackend for CatalogStorage {
     }
 }
 
-/// Writes a new immutable file atomically: to `name.tmp`, synced, renamed into place, and the
-/// directory synced. A crash leaves either no file or the whole file (a stray `.tmp` is
-/// deleted on the next open).
-pub(crate) fn write_file_atomic(
+/// Writes a new immutable file's bytes under `name.tmp`, synced, and returns that name: the
+/// first half of an atomic write, whose rename into place (and directory sync) comes when
+/// the file is to exist. A crash leaves no file or a stray `.tmp`, which open removes.
+pub(crate) fn write_tmp(
     backend: &dyn StorageBackend,
-    dir: &str,
     name: &str,
     bytes: &[u8],
-) -> io::Result<()> {
+) -> io::Result<String> {
     let tmp = format!("{name}.tmp");
     let file = backend.open(&tmp, true)?;
     file.set_len(0)?;
@@ -307,7 +306,5 @@ pub(crate) fn write_file_atomic(
         offset += chunk.len() as u64;
     }
     file.sync_data()?;
-    drop(file);
-    backend.rename(&tmp, name)?;
-    backend.sync_dir(dir)
+    Ok(tmp)
 }

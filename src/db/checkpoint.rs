@@ -16,7 +16,7 @@ use std::time::Instant;
 use super::walks::{walk_error, WalkState};
 use super::{Database, Version, Writer, WALK_DIR};
 use crate::adjacency::{encode_segment_columns, GraphView, Segment, SEGMENT_DIR};
-use crate::backend::write_file_atomic;
+use crate::backend::write_tmp;
 use crate::catalog::Manifest;
 use crate::error::{Error, Result};
 use crate::graph::{NodeId, RelId};
@@ -87,7 +87,8 @@ impl crate::walks::IndexSink for BackendSink<'_> {
 
 /// A new generation to switch to.
 pub(crate) struct NewGeneration<'a> {
-    pub(crate) segment_bytes: Vec<u8>,
+    /// The segment file, written and synced under its temporary name (`write_tmp`).
+    pub(crate) segment_tmp: String,
     pub(crate) walk_tmp: WalkTmp,
     pub(crate) lsn: u64,
     pub(crate) node_count: u32,
@@ -179,6 +180,12 @@ impl Database {
             .map(|(i, n)| (i as RelId, n.as_str()))
             .collect();
         let segment_len = segment_bytes.len() as u64;
+        let segment_name = crate::layout::segment_file(generation);
+        let segment_tmp = match write_tmp(&*self.inner.backend, &segment_name, &segment_bytes) {
+            Ok(tmp) => tmp,
+            Err(e) => return Err(writer.poison(Error::io(format!("writing {segment_name}"), e))),
+        };
+        drop(segment_bytes);
         // The index goes to its file section by section (no encoded copy in memory); a
         // failed write poisons the writer as a failed file write of the switch does.
         let walk_tmp = match write_walk_tmp(&*self.inner.backend, generation, |sink| {
@@ -188,7 +195,7 @@ impl Database {
             Err(e) => return Err(writer.poison(e)),
         };
         let new = NewGeneration {
-            segment_bytes,
+            segment_tmp,
             walk_tmp,
             lsn: version.lsn,
             node_count: version.view.node_count,
@@ -235,7 +242,10 @@ impl Database {
         }
         timings.walk_file = started.elapsed().as_secs_f64();
         let started = Instant::now();
-        if let Err(e) = write_file_atomic(backend, SEGMENT_DIR, &name, &new.segment_bytes) {
+        let written = backend
+            .rename(&new.segment_tmp, &name)
+            .and_then(|()| backend.sync_dir(SEGMENT_DIR));
+        if let Err(e) = written {
             return Err(writer.poison(Error::io(format!("writing {name}"), e)));
         }
         timings.segment_file = started.elapsed().as_secs_f64();

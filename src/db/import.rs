@@ -270,8 +270,8 @@ impl<'db> BulkLoader<'db> {
         let storage_seconds = started.elapsed().as_secs_f64();
         // The walk index of the new graph, built on the same link order commits will use.
         let index_started = Instant::now();
-        // The segment is read from the very bytes the switch will write (shared, not copied),
-        // and only to build the link projection; both are gone before the walks are built.
+        // The segment is read from the very bytes written to its file, only to build the link
+        // projection; both are gone before the walks are built.
         let shared = std::sync::Arc::new(segment_bytes);
         let segment = Segment::open("(import)", FileBytes::new(shared.clone()))?;
         let view = GraphView {
@@ -282,8 +282,18 @@ impl<'db> BulkLoader<'db> {
         };
         let links = CsrGraph::from_adjacency(&view);
         drop(view);
-        // The view held the only other reference; were one kept, the bytes are copied.
-        let segment_bytes = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|s| (*s).clone());
+        // The segment goes to its file now, so its bytes are not held beside the walk build
+        // (the import's peak); the switch renames it into place.
+        let segment_name = crate::layout::segment_file(generation);
+        let segment_tmp =
+            match crate::backend::write_tmp(&*self.db.inner.backend, &segment_name, &shared) {
+                Ok(tmp) => tmp,
+                Err(e) => {
+                    let e = crate::error::Error::io(format!("writing {segment_name}"), e);
+                    return Err(self.writer.poison(e).into());
+                }
+            };
+        drop(shared);
         // The index goes straight to its file (a temporary name the switch renames), in
         // bounded memory: nothing of it is held in the heap beside the graph.
         let (walk_tmp, summary) = match self.write_walk_file(&links, generation) {
@@ -293,7 +303,7 @@ impl<'db> BulkLoader<'db> {
         drop(links);
         let index_seconds = index_started.elapsed().as_secs_f64();
         let new = NewGeneration {
-            segment_bytes,
+            segment_tmp,
             walk_tmp,
             lsn: version.lsn,
             node_count,
