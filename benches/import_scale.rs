@@ -93,26 +93,6 @@ fn key(id: u64, random: bool) -> String {
     }
 }
 
-/// One R-MAT edge (a = 0.57, b = c = 0.19) on 2^scale nodes.
-fn rmat_edge(rng: &mut Rng, scale: u32) -> (u64, u64) {
-    let (mut u, mut v) = (0u64, 0u64);
-    for _ in 0..scale {
-        let x = rng.next_f64();
-        let (bu, bv) = if x < 0.57 {
-            (0, 0)
-        } else if x < 0.76 {
-            (0, 1)
-        } else if x < 0.95 {
-            (1, 0)
-        } else {
-            (1, 1)
-        };
-        u = u << 1 | bu;
-        v = v << 1 | bv;
-    }
-    (u, v)
-}
-
 /// Writes an R-MAT graph of `edges` edges; returns its path, the (key, first-appearance id)
 /// of the sources of some of its first lines (query seeds) and the keys of the first 4,000
 /// lines (dense-reset seeds: keys that exist).
@@ -128,7 +108,7 @@ fn generate(dir: &Path, edges: usize, random: bool) -> (PathBuf, Vec<(String, u3
     let mut seeds = Vec::new();
     let mut pool = Vec::new();
     for i in 0..edges {
-        let (u, v) = rmat_edge(&mut rng, scale);
+        let (u, v) = walkdb::synth::rmat_edge(&mut rng, scale);
         if i < 4000 {
             for x in [u, v] {
                 let next = first.len() as u32;
@@ -319,7 +299,7 @@ fn main() {
                 let scale = ((edges / 8) as f64).log2().ceil() as u32;
                 let mut text = String::new();
                 for i in 0..20_000u64 {
-                    let (u, v) = rmat_edge(&mut rng, scale);
+                    let (u, v) = walkdb::synth::rmat_edge(&mut rng, scale);
                     let v_key = if i % 10 == 0 {
                         format!("new{i}")
                     } else {

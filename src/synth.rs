@@ -1,12 +1,34 @@
 //! Synthetic graphs for accuracy tests and benchmarks beside the real data: a power-law graph
-//! (Barabasi-Albert preferential attachment) and a HippoRAG-shaped entity-passage graph with
-//! the dense reset vectors HippoRAG 2 queries use.
+//! (Barabasi-Albert preferential attachment), R-MAT edges (the scale benchmarks' graphs, with
+//! extreme hubs) and a HippoRAG-shaped entity-passage graph with the dense reset vectors
+//! HippoRAG 2 queries use.
 //!
 //! Both are pure functions of their parameters and seed, and emit [`Edge`]s with dense node ids
 //! plus the node keys, so they load into a [`CsrGraph`] directly or into a database as TSV.
 
 use crate::graph::{CsrGraph, Edge, NodeId};
 use crate::rng::Rng;
+
+/// One R-MAT edge on `2^scale` nodes (quadrant probabilities a = 0.57, b = c = 0.19,
+/// d = 0.05: a power law with hubs at low ids), drawing `scale` floats from `rng`.
+pub fn rmat_edge(rng: &mut Rng, scale: u32) -> (u64, u64) {
+    let (mut u, mut v) = (0u64, 0u64);
+    for _ in 0..scale {
+        let x = rng.next_f64();
+        let (bu, bv) = if x < 0.57 {
+            (0, 0)
+        } else if x < 0.76 {
+            (0, 1)
+        } else if x < 0.95 {
+            (1, 0)
+        } else {
+            (1, 1)
+        };
+        u = u << 1 | bu;
+        v = v << 1 | bv;
+    }
+    (u, v)
+}
 
 /// A generated graph: keys by node id, relation names by id, and the stored edges.
 #[derive(Clone, Debug)]

@@ -180,21 +180,7 @@ fn a_million_edge_power_law_import_within_a_small_budget() {
     let mut rng = Rng::new(2026);
     let mut distinct = std::collections::HashSet::new();
     for _ in 0..1_000_000 {
-        let (mut u, mut v) = (0u32, 0u32);
-        for _ in 0..17 {
-            let x = rng.next_f64();
-            let (bu, bv) = if x < 0.57 {
-                (0, 0)
-            } else if x < 0.76 {
-                (0, 1)
-            } else if x < 0.95 {
-                (1, 0)
-            } else {
-                (1, 1)
-            };
-            u = u << 1 | bu;
-            v = v << 1 | bv;
-        }
+        let (u, v) = walkdb::synth::rmat_edge(&mut rng, 17);
         distinct.insert((u, v));
         loader
             .add_edge(&format!("n{u}"), "r", &format!("n{v}"), 1.0)

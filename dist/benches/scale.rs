@@ -101,21 +101,7 @@ fn rmat_db(path: &Path, edges: usize) {
     let rel = loader.add_relation("r").unwrap();
     let mut rng = Rng::new(2026);
     for _ in 0..edges {
-        let (mut u, mut v) = (0u64, 0u64);
-        for _ in 0..scale {
-            let x = rng.next_f64();
-            let (bu, bv) = if x < 0.57 {
-                (0, 0)
-            } else if x < 0.76 {
-                (0, 1)
-            } else if x < 0.95 {
-                (1, 0)
-            } else {
-                (1, 1)
-            };
-            u = u << 1 | bu;
-            v = v << 1 | bv;
-        }
+        let (u, v) = walkdb::synth::rmat_edge(&mut rng, scale);
         loader
             .add_edge_ids(u as NodeId, rel, v as NodeId, 1.0)
             .unwrap();
