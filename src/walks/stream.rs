@@ -21,7 +21,7 @@
 use super::build::{HubTables, NodeWalks, BUILD_CHUNK};
 use super::error::WalkIndexError;
 use super::format::{
-    align8, encode_entry, encode_header, sec, slot_entry, BLOCK_SHIFT, V2_DATA_START, V2_SECTIONS,
+    align8, encode_entry, encode_header, sec, slot_entry, BLOCK_SHIFT, V2_DATA_START,
 };
 use super::store::{WalkIndex, WalkIndexParams};
 use crate::graph::{Adjacency, NodeId};
@@ -253,18 +253,14 @@ pub(crate) fn write_built<G: Adjacency>(
         }
         first = last;
     }
-    let mut dir: Vec<(u64, u64)> = Vec::with_capacity(V2_SECTIONS);
-    let mut sums: Vec<u32> = Vec::new();
+    let mut sections = Sections::default();
     for writer in [slot_table, slot_offsets, walk_nodes] {
-        let (place, s) = writer.finish(sink)?;
-        dir.push(place);
-        sums.extend(s);
+        sections.close(writer, sink)?;
     }
-    let walks_section = dir[sec::WALK_NODES];
-    let table_section = dir[sec::SLOT_TABLE];
+    let walks_section = sections.dir[sec::WALK_NODES];
+    let table_section = sections.dir[sec::SLOT_TABLE];
     // Step 2: start lists (slot ids in node order are 0, 1, 2, ...) and visit offsets.
-    let mut at = align8(walks_section.0 + walks_section.1);
-    let mut start_offsets = SectionWriter::new(at);
+    let mut start_offsets = SectionWriter::new(sections.next_offset());
     let mut total = 0u64;
     start_offsets.u64(0);
     for u in 0..n as NodeId {
@@ -272,20 +268,14 @@ pub(crate) fn write_built<G: Adjacency>(
         start_offsets.u64(total);
         start_offsets.maybe_flush(sink)?;
     }
-    let (place, s) = start_offsets.finish(sink)?;
-    dir.push(place);
-    sums.extend(s);
-    at = align8(place.0 + place.1);
-    let mut start_ids = SectionWriter::new(at);
+    sections.close(start_offsets, sink)?;
+    let mut start_ids = SectionWriter::new(sections.next_offset());
     for id in 0..slots as u32 {
         start_ids.u32(id);
         start_ids.maybe_flush(sink)?;
     }
-    let (place, s) = start_ids.finish(sink)?;
-    dir.push(place);
-    sums.extend(s);
-    at = align8(place.0 + place.1);
-    let mut visit_offsets = SectionWriter::new(at);
+    sections.close(start_ids, sink)?;
+    let mut visit_offsets = SectionWriter::new(sections.next_offset());
     let mut total = 0u64;
     visit_offsets.u64(0);
     for &c in &visit_counts {
@@ -293,12 +283,9 @@ pub(crate) fn write_built<G: Adjacency>(
         visit_offsets.u64(total);
         visit_offsets.maybe_flush(sink)?;
     }
-    let (place, s) = visit_offsets.finish(sink)?;
-    dir.push(place);
-    sums.extend(s);
+    sections.close(visit_offsets, sink)?;
     // Step 3: visit ids, one node range per sequential read of the walks.
-    at = align8(place.0 + place.1);
-    let mut visit_ids = SectionWriter::new(at);
+    let mut visit_ids = SectionWriter::new(sections.next_offset());
     let cap = (budget / 4).max(1) as u64;
     let mut passes = 0u32;
     let mut lo = 0usize;
@@ -324,22 +311,16 @@ pub(crate) fn write_built<G: Adjacency>(
         }
         lo = hi;
     }
-    let (place, s) = visit_ids.finish(sink)?;
-    dir.push(place);
-    sums.extend(s);
+    sections.close(visit_ids, sink)?;
     // Free ids: none in a new build.
-    at = align8(place.0 + place.1);
-    dir.push((at, 0));
-    let sum_bytes: Vec<u8> = sums.iter().flat_map(|c| c.to_le_bytes()).collect();
-    sink.write_at(at, &sum_bytes)?;
-    dir.push((at, sum_bytes.len() as u64));
-    let header = encode_header(&params, n, slots, nodes_written as usize, &dir, &sum_bytes);
-    sink.write_at(0, &header)?;
+    let free_ids = SectionWriter::new(sections.next_offset());
+    sections.close(free_ids, sink)?;
+    let file_len = sections.finish(sink, &params, n, slots, nodes_written as usize)?;
     progress(n, n);
     Ok(StreamSummary {
         walks: slots as u64,
         walk_nodes: nodes_written,
-        file_len: at + sum_bytes.len() as u64,
+        file_len,
         visit_passes: passes,
     })
 }
