@@ -10,7 +10,8 @@
 //!    threads; the ratio is the scaling.
 //! 3. **A streaming writer**: p50/p99 latency of distinct index queries (each on a fresh
 //!    snapshot) with the writer idle, then while a writer commits transactions of 200 edges
-//!    (each repairing the index) as fast as it can.
+//!    (each repairing the index) as fast as it can; and the writer's commit latency alone
+//!    and while the reader queries (it then also builds each version's graph projection).
 //!
 //! Alpha 0.15 and 0.5 (`WALKDB_BENCH_ALPHAS=0.15` for one). Run: `cargo bench --bench
 //! index_serving` (builds the `walkdb` binary first). Figures are printed, never asserted.
@@ -22,7 +23,7 @@ use support::{quantile, shared_tsv};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -93,8 +94,8 @@ fn main() {
     let binary = support::walkdb_binary();
     let keys = support::source_keys(&tsv);
     // Distinct seeds spread over the key space (a fixed stride: the same in every run).
-    let stride = keys.len() / 420;
-    let seeds: Vec<String> = keys.iter().step_by(stride).take(420).cloned().collect();
+    let stride = keys.len() / 2000;
+    let seeds: Vec<String> = keys.iter().step_by(stride).take(2000).cloned().collect();
     let scratch = tempfile::tempdir().unwrap();
     println!("# walk index served from the map: WordNet 3.0, undirected, 1 walk per link");
     for &alpha in &alphas {
@@ -185,21 +186,24 @@ fn main() {
         // 3. Index-query latency, writer idle vs streaming.
         // Per query: (seconds, true when it was this reader's first query on its version: that
         // query also builds the version's graph projection).
-        let latencies = |db: &Database, keys: &[String]| -> Vec<(f64, bool)> {
-            let mut ws = PprWorkspace::new();
-            let mut last_lsn = None;
-            keys.iter()
-                .map(|k| {
-                    let t = Instant::now();
-                    let snap = db.begin_read().unwrap();
-                    let answer = snap.ppr(&request(k, Method::Index), &mut ws).unwrap();
-                    assert_eq!(answer.method, Method::Index, "fell back from the index");
-                    let new_version = last_lsn != Some(snap.lsn());
-                    last_lsn = Some(snap.lsn());
-                    (t.elapsed().as_secs_f64(), new_version)
-                })
-                .collect()
-        };
+        let latencies =
+            |db: &Database, keys: &[String], enough: &dyn Fn(usize) -> bool| -> Vec<(f64, bool)> {
+                let mut ws = PprWorkspace::new();
+                let mut last_lsn = None;
+                keys.iter()
+                    .enumerate()
+                    .take_while(|(done, _)| !enough(*done))
+                    .map(|(_, k)| {
+                        let t = Instant::now();
+                        let snap = db.begin_read().unwrap();
+                        let answer = snap.ppr(&request(k, Method::Index), &mut ws).unwrap();
+                        assert_eq!(answer.method, Method::Index, "fell back from the index");
+                        let new_version = last_lsn != Some(snap.lsn());
+                        last_lsn = Some(snap.lsn());
+                        (t.elapsed().as_secs_f64(), new_version)
+                    })
+                    .collect()
+            };
         let secs = |v: &[(f64, bool)], which: Option<bool>| -> Vec<f64> {
             v.iter()
                 .filter(|(_, new)| which.is_none_or(|w| *new == w))
@@ -207,16 +211,24 @@ fn main() {
                 .collect()
         };
         let probe = &seeds[266..416];
-        let idle = latencies(&db, probe);
-        let stop = Arc::new(AtomicBool::new(false));
+        let idle = latencies(&db, probe, &|_| false);
+        // The writer commits as fast as it can: first alone (its own figure), then while the
+        // reader queries. `phase` 0: alone, 1: with the reader, 2: stop.
+        let phase = Arc::new(AtomicU64::new(0));
         let commits = Arc::new(AtomicU64::new(0));
         let writer = {
-            let (db, stop, commits) = (db.clone(), Arc::clone(&stop), Arc::clone(&commits));
+            let (db, phase, commits) = (db.clone(), Arc::clone(&phase), Arc::clone(&commits));
             let keys = keys.clone();
             std::thread::spawn(move || {
                 let mut rng = walkdb::rng::Rng::new(5);
                 let mut peak = (0usize, 0usize);
-                while !stop.load(Ordering::Acquire) {
+                let mut commit_secs = [Vec::new(), Vec::new()];
+                loop {
+                    let p = phase.load(Ordering::Acquire);
+                    if p >= 2 {
+                        break;
+                    }
+                    let t = Instant::now();
                     let mut txn = db.begin_write().unwrap();
                     for _ in 0..200 {
                         let a = &keys[rng.below(keys.len() as u64) as usize];
@@ -224,6 +236,7 @@ fn main() {
                         txn.add_edge(a, "streamed", b, 1.0).unwrap();
                     }
                     txn.commit().unwrap();
+                    commit_secs[p as usize].push(t.elapsed().as_secs_f64());
                     commits.fetch_add(1, Ordering::Relaxed);
                     // The overlay's size after this commit (a clone of the chunk tables).
                     let (index, _) = db.walk_index_copy().unwrap();
@@ -231,21 +244,24 @@ fn main() {
                         peak = (index.overlay_bytes(), index.overlay_walks());
                     }
                 }
-                peak
+                (peak, commit_secs)
             })
         };
-        // Let the writer get going, then measure.
-        while commits.load(Ordering::Relaxed) < 2 {
+        // The writer alone for 40 commits, then the reader joins: at least 150 distinct
+        // queries, and on until the writer made 60 commits (or the seeds run out).
+        while commits.load(Ordering::Relaxed) < 40 {
             std::thread::yield_now();
         }
-        let c0 = commits.load(Ordering::Relaxed);
         let g0 = db.stats().unwrap().generation;
+        let c0 = commits.load(Ordering::Relaxed);
+        phase.store(1, Ordering::Release);
         let started = Instant::now();
-        let busy = latencies(&db, probe);
+        let enough = |done: usize| done >= 150 && commits.load(Ordering::Relaxed) >= c0 + 60;
+        let busy = latencies(&db, &seeds[416..], &enough);
         let busy_s = started.elapsed().as_secs_f64();
         let c1 = commits.load(Ordering::Relaxed);
-        stop.store(true, Ordering::Release);
-        let (peak_bytes, peak_walks) = writer.join().unwrap();
+        phase.store(2, Ordering::Release);
+        let ((peak_bytes, peak_walks), [alone_commits, shared_commits]) = writer.join().unwrap();
         let checkpoints = db.stats().unwrap().generation - g0;
         let idle_all = secs(&idle, None);
         let busy_all = secs(&busy, None);
@@ -260,9 +276,19 @@ fn main() {
             quantile(busy_all.clone(), 0.99) * 1e3,
             quantile(busy_all, 0.99) / quantile(idle_all.clone(), 0.99)
         );
+        println!(
+            "writer commit latency (200 edges, repair included): alone p50 {:.2} ms p90 {:.2} ms ({} commits); with the reader p50 {:.2} ms p90 {:.2} ms ({} commits, {} queries); with the reader, a commit also builds the new version's graph projection",
+            quantile(alone_commits.clone(), 0.5) * 1e3,
+            quantile(alone_commits.clone(), 0.9) * 1e3,
+            alone_commits.len(),
+            quantile(shared_commits.clone(), 0.5) * 1e3,
+            quantile(shared_commits.clone(), 0.9) * 1e3,
+            shared_commits.len(),
+            busy.len(),
+        );
         if !busy_same.is_empty() && !busy_new.is_empty() {
             println!(
-                "  of which {} queries on a version this reader had queried before: p50 {:.2} ms p99 {:.2} ms (p99 ratio {:.2}); {} first queries on a new version (graph projection built): p50 {:.2} ms p99 {:.2} ms",
+                "  of which {} queries on a version this reader had queried before: p50 {:.2} ms p99 {:.2} ms (p99 ratio {:.2}); {} first queries on a new version: p50 {:.2} ms p99 {:.2} ms",
                 busy_same.len(),
                 quantile(busy_same.clone(), 0.5) * 1e3,
                 quantile(busy_same.clone(), 0.99) * 1e3,

@@ -96,6 +96,9 @@ pub(crate) struct NewGeneration<'a> {
     pub(crate) relation_count: u32,
     pub(crate) new_nodes: Vec<(NodeId, &'a str)>,
     pub(crate) new_relations: Vec<(RelId, &'a str)>,
+    /// True for a checkpoint: the generation holds the current version's graph, at its LSN
+    /// (an import's holds a new graph under the same LSN).
+    pub(crate) same_graph: bool,
 }
 
 /// Out-CSR columns of a view: offsets, dst, rel, weight.
@@ -203,6 +206,7 @@ impl Database {
             relation_count: version.relation_count,
             new_nodes,
             new_relations,
+            same_graph: true,
         };
         // The names lock is held across the switch so no commit can add keys in between (the
         // writer lock already excludes commits; this keeps the borrow of `names` simple).
@@ -343,7 +347,12 @@ impl Database {
             relation_count: new.relation_count,
             walks: WalkState::new(walks, walk_name),
             projection: Default::default(),
-            changed: None,
+            recycle_to: None,
+            changed: if new.same_graph {
+                super::projection::Changed::SameGraph
+            } else {
+                super::projection::Changed::Unknown
+            },
             epoch: 0,
         });
         // The old walk file can go at once: older versions that still serve it keep reading

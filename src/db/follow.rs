@@ -10,6 +10,7 @@ use crate::error::ReadError;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::projection::Changed;
 use super::walks::WalkState;
 use super::{load_following, replay, Database, Names, ScanMode, Staging};
 use crate::catalog::Manifest;
@@ -59,7 +60,7 @@ impl Database {
                 .staging
                 .into_version(&loaded.segment, self.inner.options.undirected, walks);
         // Not a successor of the version before: the projection cache starts over.
-        version.changed = None;
+        version.changed = Changed::Unknown;
         let lsn = version.lsn;
         self.publish(version);
         follower.manifest = manifest;
@@ -132,19 +133,16 @@ impl Database {
         // the newest projection instead of rebuilding it.
         let last = steps.pop();
         self.remember_changes(steps);
-        version.changed = last.map(|(_, nodes)| nodes);
+        version.changed = last.map_or(Changed::Unknown, |(_, nodes)| Changed::Nodes(nodes));
         self.publish(version);
         Ok(Some(lsn))
     }
 
     /// Records commits' changed nodes in the projection cache, in LSN order.
     fn remember_changes(&self, steps: Steps) {
-        let mut cache = self.inner.projections.lock();
-        for step in steps {
-            if cache.recent.len() == super::RECENT_CHANGES {
-                cache.recent.pop_front();
-            }
-            cache.recent.push_back(step);
+        let mut cache = self.inner.projections.cache.lock();
+        for (lsn, nodes) in steps {
+            cache.remember(lsn, nodes);
         }
     }
 }

@@ -311,6 +311,7 @@ impl<'db> BulkLoader<'db> {
             relation_count,
             new_nodes,
             new_relations,
+            same_graph: false,
         };
         let db = self.db;
         let result = db.switch_generation(&mut self.writer, generation, new);

@@ -10,6 +10,7 @@ mod follow;
 mod group;
 mod import;
 mod intern;
+mod projection;
 mod query;
 mod runs;
 mod snapshot;
@@ -29,10 +30,11 @@ use crate::adjacency::{GraphView, Segment, SEGMENT_DIR};
 use crate::backend::{FsBackend, StorageBackend};
 use crate::catalog::{Catalog, Manifest, Options, CATALOG_FILE};
 use crate::error::{Error, InputError, Result};
-use crate::graph::{CsrGraph, NodeId, RelId};
+use crate::graph::{Adjacency, CsrGraph, NodeId, RelId};
 pub(crate) use crate::wal::ScanMode;
 use crate::wal::{read_wal_dir, WalWriter, WAL_DIR};
 use crate::walks::WalkIndex;
+use projection::{Changed, Projections};
 
 pub use checkpoint::{CheckpointInfo, SwitchTimings};
 pub use import::{BulkLoader, ImportInfo};
@@ -653,29 +655,18 @@ pub(crate) struct Version {
     pub(crate) relation_count: u32,
     /// The walk index as of `lsn`.
     pub(crate) walks: WalkState,
-    /// The graph's link projection at `lsn`, built by the version's first query.
+    /// The graph's link projection at `lsn`, built by the version's first query or by the
+    /// writer before publishing it (see `projection`).
     pub(crate) projection: std::sync::OnceLock<Arc<CsrGraph>>,
-    /// The nodes whose walkable links differ from the graph at `lsn - 1` (`None` when not
-    /// known: a version made by an import, a checkpoint or an open).
-    pub(crate) changed: Option<Arc<[NodeId]>>,
+    /// Where the projection's buffers go when the version is dropped (set by `publish`).
+    pub(crate) recycle_to: Option<Arc<Projections>>,
+    /// How the version's graph differs from the one published before it.
+    pub(crate) changed: Changed,
     /// Projection-cache epoch, set by `publish`: bumped by every version whose changes are
     /// not known (an import changes the graph without a new LSN), so an LSN names one graph
     /// within an epoch.
     pub(crate) epoch: u64,
 }
-
-/// The newest link projection built, and the nodes each recent commit changed, so the first
-/// query on a new version patches the newest projection instead of rebuilding it (see
-/// `Snapshot::projection`).
-#[derive(Debug, Default)]
-pub(crate) struct ProjectionCache {
-    pub(crate) epoch: u64,
-    pub(crate) latest: Option<(u64, Arc<CsrGraph>)>,
-    pub(crate) recent: std::collections::VecDeque<(u64, Arc<[NodeId]>)>,
-}
-
-/// Commits whose changed nodes the projection cache remembers.
-pub(crate) const RECENT_CHANGES: usize = 256;
 
 /// The writer's state, behind the writer lock.
 #[derive(Debug)]
@@ -750,9 +741,9 @@ pub(crate) struct Inner {
     pub(crate) follower: Option<Mutex<Follower>>,
     pub(crate) current: RwLock<Arc<Version>>,
     pub(crate) names: RwLock<Names>,
-    /// Link projections: the newest built and recent commits' changes (held briefly, never
-    /// across a build).
-    pub(crate) projections: Mutex<ProjectionCache>,
+    /// Link projections: the newest built and recent commits' changes (locks held briefly,
+    /// never across a build), readers' demand, a spare for the next patch.
+    pub(crate) projections: Arc<Projections>,
     /// Group-commit state ([`Durability::Group`]).
     pub(crate) group: group::GroupSync,
 }
@@ -815,7 +806,7 @@ impl Database {
             follower,
             current: RwLock::new(Arc::new(version)),
             names: RwLock::new(names),
-            projections: Mutex::new(ProjectionCache::default()),
+            projections: Arc::default(),
             group: group::GroupSync::default(),
         };
         Database {
@@ -924,23 +915,54 @@ impl Database {
         self.inner.group.sync_count()
     }
 
+    /// Makes `version` the current one. Called by one publisher at a time (the writer, or a
+    /// reader handle's refresh, under their locks).
+    ///
+    /// While readers ask for link projections, a commit's version is published with its
+    /// projection built (patched from the newest one), so no reader pays for it: the writer
+    /// does, before it returns. A checkpoint's version keeps the projection of the graph it
+    /// folded.
     pub(crate) fn publish(&self, mut version: Version) {
-        let mut cache = self.inner.projections.lock();
-        match &version.changed {
-            Some(changed) => {
-                if cache.recent.len() == RECENT_CHANGES {
-                    cache.recent.pop_front();
+        let projections = &self.inner.projections;
+        version.recycle_to = Some(Arc::clone(projections));
+        {
+            let mut cache = projections.cache.lock();
+            match &version.changed {
+                Changed::Nodes(changed) => cache.remember(version.lsn, Arc::clone(changed)),
+                // Same LSN, same graph: the epoch's rule (an LSN names one graph) still holds,
+                // and the projection of that LSN is this version's.
+                Changed::SameGraph => {
+                    if let Some((at, graph)) = &cache.latest {
+                        if *at == version.lsn
+                            && graph.node_count() == version.view.node_count as usize
+                        {
+                            // The cell is new and unshared: this set cannot find it filled.
+                            let _ = version.projection.set(Arc::clone(graph));
+                        }
+                    }
                 }
-                cache.recent.push_back((version.lsn, Arc::clone(changed)));
+                Changed::Unknown => {
+                    cache.epoch += 1;
+                    cache.latest = None;
+                    cache.recent.clear();
+                }
             }
-            None => {
-                cache.epoch += 1;
-                cache.latest = None;
-                cache.recent.clear();
-            }
+            version.epoch = cache.epoch;
         }
-        version.epoch = cache.epoch;
+        if matches!(version.changed, Changed::Nodes(_)) && projections.in_demand(version.lsn) {
+            let graph = projection::build(&self.inner, &version);
+            // The cell is new and unshared: this set cannot find it filled.
+            let _ = version.projection.set(graph);
+        }
         *self.inner.current.write() = Arc::new(version);
+    }
+}
+
+impl Drop for Version {
+    fn drop(&mut self) {
+        if let (Some(to), Some(graph)) = (&self.recycle_to, self.projection.take()) {
+            to.recycle(graph);
+        }
     }
 }
 

@@ -229,74 +229,90 @@ impl Snapshot {
 
     /// The in-memory CSR projection PPR runs on, built once per version and shared.
     pub fn projection(&self) -> Arc<CsrGraph> {
-        // Built once per version, by its first query; readers of other versions never wait
-        // for it (the cell is the version's own, and the shared cache's lock is never held
-        // across a build).
-        Arc::clone(self.version.projection.get_or_init(|| {
-            let lsn = self.version.lsn;
-            let view = &self.version.view;
-            // The newest projection built, if every commit between it and this version is
-            // remembered: patch it with the nodes those commits changed (a bulk copy).
-            let start = {
-                let cache = self.inner.projections.lock();
-                let same_epoch = cache.epoch == self.version.epoch;
-                cache
-                    .latest
-                    .as_ref()
-                    .filter(|_| same_epoch)
-                    .and_then(|(at, graph)| {
-                        if *at == lsn {
-                            return Some((Arc::clone(graph), Vec::new()));
-                        }
-                        if *at > lsn {
-                            return None;
-                        }
-                        let steps: Vec<&Arc<[NodeId]>> = cache
-                            .recent
-                            .iter()
-                            .filter(|(l, _)| *l > *at && *l <= lsn)
-                            .map(|(_, c)| c)
-                            .collect();
-                        (steps.len() as u64 == lsn - at).then(|| {
-                            let nodes = steps.iter().flat_map(|c| c.iter().copied()).collect();
-                            (Arc::clone(graph), nodes)
-                        })
-                    })
-            };
-            let graph = match start {
-                Some((graph, nodes))
-                    if nodes.is_empty() && graph.node_count() == view.node_count as usize =>
-                {
-                    graph
-                }
-                Some((graph, nodes)) => {
-                    let mut changed = vec![0u64; (view.node_count as usize).div_ceil(64)];
-                    for u in nodes {
-                        if let Some(word) = changed.get_mut(u as usize / 64) {
-                            *word |= 1 << (u % 64);
-                        }
-                    }
-                    Arc::new(CsrGraph::patched(&graph, view, &changed))
-                }
-                None => {
-                    let base = view.segment.link_projection(view.undirected);
-                    // Without changes since the checkpoint the segment's projection is the
-                    // projection; otherwise patch it with the nodes the delta changed.
-                    if view.delta.is_empty() && base.node_count() == view.node_count as usize {
-                        base
-                    } else {
-                        let changed = view.delta.node_bitmap(view.node_count);
-                        Arc::new(CsrGraph::patched(&base, view, &changed))
-                    }
-                }
-            };
-            let mut cache = self.inner.projections.lock();
-            if cache.epoch == self.version.epoch
-                && cache.latest.as_ref().is_none_or(|(at, _)| *at < lsn)
-            {
-                cache.latest = Some((lsn, Arc::clone(&graph)));
-            }
-            graph
-        }))
+        self.inner.projections.note_demand(self.version.lsn);
+        // Built once per version, by its first query (or by the writer before publishing it);
+        // readers of other versions never wait for it (the cell is the version's own, and the
+        // shared cache's lock is never held across a build).
+        Arc::clone(
+            self.version
+                .projection
+                .get_or_init(|| super::projection::build(&self.inner, &self.version)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use crate::db::projection::EAGER_PROJECTION_WINDOW;
+    use crate::graph::{Adjacency, CsrGraph};
+    use crate::{Database, Durability};
+
+    /// The projection a version has, checked against a full build of its graph.
+    fn check_prebuilt(db: &Database) -> bool {
+        let snap = db.begin_read().unwrap();
+        let Some(graph) = snap.version.projection.get() else {
+            return false;
+        };
+        let full = CsrGraph::from_adjacency(&snap.version.view);
+        assert_eq!(graph.node_count(), full.node_count());
+        for u in 0..full.node_count() as u32 {
+            assert!(graph.links(u).eq(full.links(u)), "links of {u}");
+            assert_eq!(graph.weight_sum(u), full.weight_sum(u));
+        }
+        true
+    }
+
+    fn commit(db: &Database, round: usize) {
+        let mut txn = db.begin_write().unwrap();
+        for k in 0..5 {
+            let (a, b) = (
+                format!("n{}", (round * 7 + k) % 40),
+                format!("n{}", round % 13),
+            );
+            txn.add_edge(&a, "r", &b, 1.0 + k as f64).unwrap();
+        }
+        if round % 3 == 2 {
+            txn.delete_edge("n0", "r", &format!("n{}", round % 13))
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    /// Once a reader asked for a projection, every commit publishes its version with the
+    /// projection built (equal to a full build) and a checkpoint keeps it; when readers stop
+    /// asking, the writer stops building after the window.
+    #[test]
+    fn the_writer_builds_projections_readers_ask_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path().join("db"))
+            .undirected(true)
+            .durability(Durability::None)
+            .create()
+            .unwrap();
+        commit(&db, 0);
+        commit(&db, 1);
+        assert!(!check_prebuilt(&db), "nobody asked yet");
+        db.begin_read().unwrap().projection();
+        for round in 2..8 {
+            commit(&db, round);
+            assert!(check_prebuilt(&db), "commit {round}");
+        }
+        db.checkpoint().unwrap();
+        assert!(check_prebuilt(&db), "after the checkpoint");
+        commit(&db, 8);
+        assert!(check_prebuilt(&db), "the commit after the checkpoint");
+        // Nobody asks any more: built for the window's commits, then not.
+        let asked = db.begin_read().unwrap().lsn();
+        db.begin_read().unwrap().projection();
+        for round in 9..9 + EAGER_PROJECTION_WINDOW as usize + 2 {
+            commit(&db, round);
+            let lsn = db.begin_read().unwrap().lsn();
+            assert_eq!(
+                check_prebuilt(&db),
+                lsn <= asked + EAGER_PROJECTION_WINDOW,
+                "commit at lsn {lsn}, last asked at {asked}"
+            );
+        }
     }
 }

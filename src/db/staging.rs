@@ -88,7 +88,8 @@ impl Staging {
             relation_count: self.relation_count,
             walks,
             projection: Default::default(),
-            changed: Some(self.touched.iter().copied().collect()),
+            recycle_to: None,
+            changed: super::projection::Changed::Nodes(self.touched.iter().copied().collect()),
             epoch: 0,
         }
     }
