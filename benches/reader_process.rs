@@ -32,9 +32,10 @@ use walkdb::{Database, PprRequest};
 
 fn ms(v: &[f64]) -> String {
     format!(
-        "p50 {:.2} ms p99 {:.2} ms",
+        "p50 {:.2} ms p99 {:.2} ms mean {:.2} ms",
         quantile(v.to_vec(), 0.5) * 1e3,
-        quantile(v.to_vec(), 0.99) * 1e3
+        quantile(v.to_vec(), 0.99) * 1e3,
+        v.iter().sum::<f64>() / v.len().max(1) as f64 * 1e3
     )
 }
 
