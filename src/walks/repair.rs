@@ -266,7 +266,7 @@ impl WalkIndex {
                 summary.walks_added += 1;
             }
         }
-        self.seal();
+        self.seal()?;
         Ok(summary)
     }
 

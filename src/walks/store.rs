@@ -219,6 +219,61 @@ fn entry_bytes(blocks: &[Arc<Block>], loc: Loc, walk: bool) -> usize {
     }
 }
 
+/// The visit records a repair added and removed at one node, in the order it made them.
+#[derive(Clone, Debug, Default)]
+struct RecordChanges {
+    added: Vec<u32>,
+    removed: Vec<u32>,
+}
+
+impl RecordChanges {
+    /// `old` (sorted walk ids, a multiset) plus the added records minus the removed ones, in
+    /// one merge pass. Every removed record must be in `old` or among the added ones.
+    fn merge_into(&mut self, old: &[u32], node: NodeId) -> Result<Vec<u32>, WalkIndexError> {
+        self.added.sort_unstable();
+        self.removed.sort_unstable();
+        let mut out =
+            Vec::with_capacity((old.len() + self.added.len()).saturating_sub(self.removed.len()));
+        let (mut i, mut j, mut k) = (0, 0, 0);
+        loop {
+            // The next record of old ∪ added, in order.
+            let next = match (old.get(i), self.added.get(j)) {
+                (Some(&a), Some(&b)) if a <= b => {
+                    i += 1;
+                    a
+                }
+                (_, Some(&b)) => {
+                    j += 1;
+                    b
+                }
+                (Some(&a), None) => {
+                    i += 1;
+                    a
+                }
+                (None, None) => break,
+            };
+            match self.removed.get(k) {
+                Some(&r) if r == next => k += 1,
+                Some(&r) if r < next => return Err(missing_record(node, r)),
+                _ => out.push(next),
+            }
+        }
+        match self.removed.get(k) {
+            Some(&r) => Err(missing_record(node, r)),
+            None => Ok(out),
+        }
+    }
+}
+
+/// The records are derived from the walks: a missing one means the index is no longer what its
+/// walks say.
+fn missing_record(node: NodeId, walk: u32) -> WalkIndexError {
+    WalkIndexError::Inconsistent {
+        walk: Some(walk),
+        reason: format!("the visit record of the walk at node {node} is missing"),
+    }
+}
+
 /// A walk a repair replaced, while its commit is in progress (empty `nodes`: freed).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct OwnedWalk {
@@ -252,7 +307,10 @@ pub struct WalkIndex {
     visits: CowTable,
     pending_walks: IdMap<OwnedWalk>,
     pending_starts: IdMap<Vec<u32>>,
-    pending_visits: IdMap<Vec<u32>>,
+    /// Visit records added and removed in this repair, per node, merged into the node's list
+    /// once when the repair is sealed (a hub's list is then copied once per repair instead
+    /// of shifted once per record).
+    pending_visits: IdMap<RecordChanges>,
     /// Free slot ids; the smallest is reused first so id allocation depends on content only.
     pub(crate) free: BinaryHeap<Reverse<u32>>,
     /// Heap bytes of the sealed blocks, and how many of them are superseded copies.
@@ -289,7 +347,11 @@ impl Clone for WalkIndex {
                 self.pending_walks.clone()
             },
             pending_starts: copy(&self.pending_starts),
-            pending_visits: copy(&self.pending_visits),
+            pending_visits: if self.pending_visits.is_empty() {
+                IdMap::default()
+            } else {
+                self.pending_visits.clone()
+            },
             free: self.free.clone(),
             block_bytes: self.block_bytes,
             garbage_bytes: self.garbage_bytes,
@@ -411,11 +473,11 @@ impl WalkIndex {
             .pending_walks
             .values()
             .map(|w| 48 + 4 * w.nodes.len())
+            .chain(self.pending_starts.values().map(|l| 48 + 4 * l.len()))
             .chain(
-                self.pending_starts
+                self.pending_visits
                     .values()
-                    .chain(self.pending_visits.values())
-                    .map(|l| 48 + 4 * l.len()),
+                    .map(|c| 64 + 4 * (c.added.len() + c.removed.len())),
             )
             .sum();
         self.block_bytes
@@ -511,7 +573,18 @@ impl WalkIndex {
     /// The recorded visits at `node` as walk ids, ascending, one entry per visit (a multiset).
     #[inline]
     pub fn visit_records_at(&self, node: NodeId) -> Result<&[u32], WalkIndexError> {
-        self.list_at(&self.pending_visits, &self.visits, node, WalkBase::visits)
+        if !self.pending_visits.is_empty() && self.pending_visits.contains_key(&node) {
+            // A repair reads visit lists only before it changes any (its decisions are taken
+            // on the index as it was); the changed lists exist once the repair is sealed.
+            return Err(WalkIndexError::Inconsistent {
+                walk: None,
+                reason: format!("the visit records of node {node} were read during a repair"),
+            });
+        }
+        match self.visits.get(node as usize) {
+            Some(loc) => Ok(self.sealed_slice(loc)),
+            None => self.base.visits(node),
+        }
     }
 
     /// Number of recorded visits at `node` (moves out of it, plus walks that died there).
@@ -556,17 +629,6 @@ impl WalkIndex {
         }
     }
 
-    fn visits_mut(&mut self, node: NodeId) -> Result<&mut Vec<u32>, WalkIndexError> {
-        let base = &self.base;
-        WalkIndex::list_mut(
-            &mut self.pending_visits,
-            &self.visits,
-            &self.blocks,
-            || base.visits(node),
-            node,
-        )
-    }
-
     fn starts_mut(&mut self, node: NodeId) -> Result<&mut Vec<u32>, WalkIndexError> {
         let base = &self.base;
         WalkIndex::list_mut(
@@ -578,27 +640,22 @@ impl WalkIndex {
         )
     }
 
-    pub(crate) fn add_record(&mut self, node: NodeId, walk: u32) -> Result<(), WalkIndexError> {
-        let list = self.visits_mut(node)?;
-        let at = list.partition_point(|&w| w <= walk);
-        list.insert(at, walk);
-        Ok(())
+    pub(crate) fn add_record(&mut self, node: NodeId, walk: u32) {
+        self.pending_visits
+            .entry(node)
+            .or_default()
+            .added
+            .push(walk);
     }
 
-    pub(crate) fn remove_record(&mut self, node: NodeId, walk: u32) -> Result<(), WalkIndexError> {
-        let list = self.visits_mut(node)?;
-        let at = list.partition_point(|&w| w < walk);
-        if list.get(at) != Some(&walk) {
-            // The records are derived from the walks: a missing one means the index is no
-            // longer what its walks say. Refuse the repair (the commit fails and poisons the
-            // writer) rather than go on from a wrong index.
-            return Err(WalkIndexError::Inconsistent {
-                walk: Some(walk),
-                reason: format!("the visit record of the walk at node {node} is missing"),
-            });
-        }
-        list.remove(at);
-        Ok(())
+    /// Removes one visit record of `walk` at `node`; checked when the repair is sealed (a
+    /// record that is not there fails the seal).
+    pub(crate) fn remove_record(&mut self, node: NodeId, walk: u32) {
+        self.pending_visits
+            .entry(node)
+            .or_default()
+            .removed
+            .push(walk);
     }
 
     /// The nodes and end of walk `id` as owned values (a repair reads a walk and then changes
@@ -616,16 +673,30 @@ impl WalkIndex {
         self.pending_walks.insert(id, OwnedWalk { nodes, end });
     }
 
-    /// Ends a repair: writes the pending walks and lists into one new immutable block and
-    /// points the tables at it. Clones taken afterwards (published versions) share the block
-    /// and the table chunks; the next repair copies only the chunks it changes.
-    pub(crate) fn seal(&mut self) {
+    /// Ends a repair: merges the visit-record changes into the nodes' lists, writes the
+    /// pending walks and lists into one new immutable block and points the tables at it.
+    /// Clones taken afterwards (published versions) share the block and the table chunks; the
+    /// next repair copies only the chunks it changes. A removed record that is not there
+    /// means the index is no longer what its walks say: the seal fails with
+    /// [`WalkIndexError::Inconsistent`] (the commit fails and poisons the writer) rather than
+    /// go on from a wrong index.
+    pub(crate) fn seal(&mut self) -> Result<(), WalkIndexError> {
         if self.pending_walks.is_empty()
             && self.pending_starts.is_empty()
             && self.pending_visits.is_empty()
         {
-            return;
+            return Ok(());
         }
+        let mut merged_visits: Vec<(NodeId, Vec<u32>)> =
+            Vec::with_capacity(self.pending_visits.len());
+        for (&node, changes) in self.pending_visits.iter_mut() {
+            let old = match self.visits.get(node as usize) {
+                Some(loc) => sealed_list(&self.blocks, loc).map_or(&[][..], Vec::as_slice),
+                None => self.base.visits(node)?,
+            };
+            merged_visits.push((node, changes.merge_into(old, node)?));
+        }
+        self.pending_visits.clear();
         let block = self.blocks.len() as u32;
         let mut sealed = Block {
             walks: Vec::with_capacity(self.pending_walks.len()),
@@ -641,11 +712,12 @@ impl WalkIndex {
             sealed.walks.push(w);
             self.slots.set(id as usize, Loc { block, index });
         }
+        let starts = self.pending_starts.drain().collect::<Vec<_>>();
         for (table, pending) in [
-            (&mut self.starts, &mut self.pending_starts),
-            (&mut self.visits, &mut self.pending_visits),
+            (&mut self.starts, starts),
+            (&mut self.visits, merged_visits),
         ] {
-            for (node, list) in pending.drain() {
+            for (node, list) in pending {
                 if let Some(old) = table.get(node as usize) {
                     superseded += entry_bytes(&self.blocks, old, false);
                 }
@@ -664,6 +736,7 @@ impl WalkIndex {
         if self.garbage_bytes > (self.block_bytes - self.garbage_bytes).max(4 << 20) {
             self.compact();
         }
+        Ok(())
     }
 
     /// Rewrites the overlay's live entries into one block (see [`WalkIndex::seal`]).
@@ -719,7 +792,7 @@ impl WalkIndex {
         };
         self.set_walk(id, nodes.to_vec(), end);
         for &node in &nodes[..Self::recorded_len(nodes.len(), end)] {
-            self.add_record(node, id)?;
+            self.add_record(node, id);
         }
         let list = self.starts_mut(nodes[0])?;
         let at = list.partition_point(|&w| w < id);
@@ -733,7 +806,7 @@ impl WalkIndex {
             return Ok(());
         };
         for &node in &nodes[..Self::recorded_len(nodes.len(), end)] {
-            self.remove_record(node, id)?;
+            self.remove_record(node, id);
         }
         let list = self.starts_mut(nodes[0])?;
         if let Ok(at) = list.binary_search(&id) {
@@ -761,18 +834,18 @@ impl WalkIndex {
         // Records of positions >= keep go; position keep - 1 may have been the end of a walk
         // that died there and is now resumed (then it was recorded and stays recorded).
         for &node in nodes.get(keep..old_recorded).unwrap_or(&[]) {
-            self.remove_record(node, id)?;
+            self.remove_record(node, id);
         }
         nodes.truncate(keep);
         nodes.extend_from_slice(tail);
         // Position keep - 1 was recorded iff it was below old_recorded; it must be recorded
         // now (the walk moves on from it or dies there), so add it if it was not.
         if old_recorded < keep {
-            self.add_record(nodes[keep - 1], id)?;
+            self.add_record(nodes[keep - 1], id);
         }
         let recorded = Self::recorded_len(nodes.len(), end);
         for &node in nodes.get(keep..recorded).unwrap_or(&[]) {
-            self.add_record(node, id)?;
+            self.add_record(node, id);
         }
         self.set_walk(id, nodes, end);
         Ok(())
@@ -886,5 +959,54 @@ impl WalkIndex {
         max_nodes: u64,
     ) -> Result<WalkIndex, WalkIndexError> {
         WalkIndex::from_base(WalkBase::open(bytes, max_nodes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::RecordChanges;
+    use crate::rng::Rng;
+
+    /// The merge equals a multiset model, and refuses exactly the removals that find no
+    /// record: random sorted lists, random additions and removals (some of records that are
+    /// not there), in random order.
+    #[test]
+    fn record_changes_merge_like_a_multiset() {
+        let mut rng = Rng::new(77);
+        for round in 0..2000 {
+            let mut old: Vec<u32> = (0..rng.below(30)).map(|_| rng.below(20) as u32).collect();
+            old.sort_unstable();
+            let mut model = std::collections::BTreeMap::<u32, i64>::new();
+            for &w in &old {
+                *model.entry(w).or_default() += 1;
+            }
+            let mut changes = RecordChanges::default();
+            for _ in 0..rng.below(20) {
+                let w = rng.below(22) as u32;
+                if rng.below(2) == 0 {
+                    changes.added.push(w);
+                    *model.entry(w).or_default() += 1;
+                } else {
+                    changes.removed.push(w);
+                    *model.entry(w).or_default() -= 1;
+                }
+            }
+            let valid = model.values().all(|&c| c >= 0);
+            match changes.merge_into(&old, 3) {
+                Ok(merged) => {
+                    assert!(valid, "round {round}: a missing record was accepted");
+                    let expected: Vec<u32> = model
+                        .iter()
+                        .flat_map(|(&w, &c)| std::iter::repeat_n(w, c as usize))
+                        .collect();
+                    assert_eq!(merged, expected, "round {round}");
+                }
+                Err(e) => {
+                    assert!(!valid, "round {round}: refused a valid change: {e}");
+                    assert!(e.to_string().contains("node 3"), "{e}");
+                }
+            }
+        }
     }
 }

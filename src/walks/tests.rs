@@ -711,3 +711,35 @@ mod prop {
         }
     }
 }
+
+/// Visit-record changes are checked when a repair is sealed: removing a record that is not
+/// there fails with `Inconsistent` (naming walk and node), and a visit list with changes
+/// pending cannot be read before the seal.
+#[test]
+fn a_missing_visit_record_fails_the_seal() {
+    let g = CsrGraph::from_edges(3, &[edge(0, 1, 1.0), edge(1, 2, 1.0), edge(2, 0, 1.0)], false);
+    let mut index = WalkIndex::build(&g, params(0.2, 4.0)).expect("build");
+    let records = index.visit_records_at(1).expect("readable").to_vec();
+    let absent = (0..index.slot_count() as u32)
+        .find(|id| !records.contains(id))
+        .expect("a walk that never moves on from node 1");
+    let mut good = index.clone();
+    if let Some(&present) = records.first() {
+        good.remove_record(1, present);
+        good.add_record(1, present);
+        good.seal().expect("a removal of a present record seals");
+        assert_eq!(good.visit_records_at(1).expect("readable"), &records[..]);
+    }
+    index.remove_record(1, absent);
+    assert!(matches!(
+        index.visit_records_at(1),
+        Err(WalkIndexError::Inconsistent { .. })
+    ));
+    match index.seal() {
+        Err(WalkIndexError::Inconsistent { walk, reason }) => {
+            assert_eq!(walk, Some(absent));
+            assert!(reason.contains("node 1"), "{reason}");
+        }
+        other => panic!("expected Inconsistent, got {other:?}"),
+    }
+}
