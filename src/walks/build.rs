@@ -45,9 +45,9 @@ pub(crate) fn sample_step<G: Adjacency>(
 
 /// Continues a leaky walk whose last node is `nodes.last()` and which has not yet made its stop
 /// decision there: at each node stop with probability `alpha`, else die at a dangling node,
-/// else step. Returns how the walk ended.
+/// else step (as [`sample_step`] would). Returns how the walk ended.
 pub(crate) fn grow<G: Adjacency>(
-    graph: &G,
+    steps: &mut StepTable<'_, G>,
     alpha: f64,
     nodes: &mut Vec<NodeId>,
     rng: &mut Rng,
@@ -59,13 +59,92 @@ pub(crate) fn grow<G: Adjacency>(
         if nodes.len() >= MAX_WALK_NODES || rng.bernoulli(alpha) {
             return WalkEnd::Stopped;
         }
-        let weight_sum = graph.weight_sum(u);
-        if weight_sum <= 0.0 {
-            return WalkEnd::Died;
+        match steps.step(u, rng) {
+            Step::Move(v) => nodes.push(v),
+            Step::Dangling => return WalkEnd::Died,
         }
-        match sample_step(graph, u, weight_sum, rng) {
-            Some(v) => nodes.push(v),
-            None => return WalkEnd::Died,
+    }
+}
+
+/// What [`StepTable::step`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    Move(NodeId),
+    /// No links (or an adjacency that has a weight sum but no link).
+    Dangling,
+}
+
+/// Where one node's links sit in a [`StepTable`]: `targets[start..start + len]`, and the
+/// node's weight sum as the graph gives it.
+#[derive(Clone, Copy, Debug)]
+struct StepEntry {
+    start: usize,
+    len: usize,
+    weight_sum: f64,
+}
+
+/// The steps of one repair: for each node a walk steps out of, its link targets and running
+/// weight sums, read from the graph once per repair. A step is then one lookup and a binary
+/// search instead of two adjacency lookups (through the delta, for changed nodes) and a scan
+/// of the node's links, which at a hub costs its degree. The choice is [`sample_step`]'s: the
+/// first link whose running sum (the same additions in the same order) exceeds the draw.
+pub(crate) struct StepTable<'g, G> {
+    graph: &'g G,
+    nodes: std::collections::HashMap<
+        NodeId,
+        StepEntry,
+        std::hash::BuildHasherDefault<crate::hash::IdHasher>,
+    >,
+    targets: Vec<NodeId>,
+    prefix: Vec<f64>,
+}
+
+impl<'g, G: Adjacency> StepTable<'g, G> {
+    pub(crate) fn new(graph: &'g G) -> StepTable<'g, G> {
+        StepTable {
+            graph,
+            nodes: Default::default(),
+            targets: Vec::new(),
+            prefix: Vec::new(),
+        }
+    }
+
+    fn entry(&mut self, u: NodeId) -> StepEntry {
+        if let Some(&entry) = self.nodes.get(&u) {
+            return entry;
+        }
+        let start = self.targets.len();
+        let mut acc = 0.0;
+        for link in self.graph.links(u) {
+            acc += link.weight;
+            self.targets.push(link.target);
+            self.prefix.push(acc);
+        }
+        let entry = StepEntry {
+            start,
+            len: self.targets.len() - start,
+            weight_sum: self.graph.weight_sum(u),
+        };
+        self.nodes.insert(u, entry);
+        entry
+    }
+
+    /// One step out of `u`: dangling when its weight sum is not positive, else the link
+    /// [`sample_step`] picks with the next draw of `rng` (one draw, as there).
+    pub(crate) fn step(&mut self, u: NodeId, rng: &mut Rng) -> Step {
+        let entry = self.entry(u);
+        if entry.weight_sum <= 0.0 {
+            return Step::Dangling;
+        }
+        let x = rng.next_f64() * entry.weight_sum;
+        let prefix = &self.prefix[entry.start..entry.start + entry.len];
+        let targets = &self.targets[entry.start..entry.start + entry.len];
+        // The scan returns the first link whose running sum exceeds x, or the last link when
+        // rounding leaves x at or above every sum.
+        let i = prefix.partition_point(|&acc| acc <= x);
+        match targets.get(i.min(entry.len.saturating_sub(1))) {
+            Some(&v) => Step::Move(v),
+            None => Step::Dangling,
         }
     }
 }

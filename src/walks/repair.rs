@@ -27,7 +27,7 @@ use crate::graph::{Adjacency, NodeId};
 use crate::rng::Rng;
 use std::collections::BTreeSet;
 
-use super::build::{grow, sample_step, TAG_NEW_WALK, TAG_SELECT, TAG_TAIL};
+use super::build::{grow, sample_step, StepTable, TAG_NEW_WALK, TAG_SELECT, TAG_TAIL};
 use super::store::{WalkEnd, WalkIndex};
 use super::{NodeChange, WalkIndexError};
 
@@ -219,6 +219,7 @@ impl WalkIndex {
         decisions.sort_unstable();
         decisions.dedup_by_key(|d| d.0);
         let tail_alpha = self.tail_alpha();
+        let mut steps = StepTable::new(graph_after);
         for &(walk, pos, action) in &decisions {
             let mut rng = Rng::from_parts(&[TAG_TAIL, lsn, walk as u64, pos as u64]);
             let keep = pos as usize + 1;
@@ -239,7 +240,7 @@ impl WalkIndex {
                 Some(x) => {
                     summary.walks_regrown += 1;
                     let mut tail = vec![x];
-                    let end = grow(graph_after, tail_alpha, &mut tail, &mut rng);
+                    let end = grow(&mut steps, tail_alpha, &mut tail, &mut rng);
                     self.replace_tail(walk, keep, &tail, end)?;
                 }
             }
@@ -261,7 +262,7 @@ impl WalkIndex {
                 let id = self.next_walk_id();
                 let mut rng = Rng::from_parts(&[TAG_NEW_WALK, lsn, u as u64, id as u64]);
                 let mut nodes = vec![u];
-                let end = grow(graph_after, self.params.alpha, &mut nodes, &mut rng);
+                let end = grow(&mut steps, self.params.alpha, &mut nodes, &mut rng);
                 self.insert_walk(&nodes, end)?;
                 summary.walks_added += 1;
             }

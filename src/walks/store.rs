@@ -219,49 +219,98 @@ fn entry_bytes(blocks: &[Arc<Block>], loc: Loc, walk: bool) -> usize {
     }
 }
 
-/// The visit records a repair added and removed at one node, in the order it made them.
+/// The visit records a repair added and removed, as `node << 32 | walk` keys in the order it
+/// made them: two flat lists for the whole repair (no allocation per node), sorted and merged
+/// node by node when the repair is sealed.
 #[derive(Clone, Debug, Default)]
 struct RecordChanges {
-    added: Vec<u32>,
-    removed: Vec<u32>,
+    added: Vec<u64>,
+    removed: Vec<u64>,
+}
+
+/// The key of one visit record in [`RecordChanges`].
+#[inline]
+fn record_key(node: NodeId, walk: u32) -> u64 {
+    (node as u64) << 32 | walk as u64
 }
 
 impl RecordChanges {
-    /// `old` (sorted walk ids, a multiset) plus the added records minus the removed ones, in
-    /// one merge pass. Every removed record must be in `old` or among the added ones.
-    fn merge_into(&mut self, old: &[u32], node: NodeId) -> Result<Vec<u32>, WalkIndexError> {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.added.clear();
+        self.removed.clear();
+    }
+
+    fn bytes(&self) -> usize {
+        8 * (self.added.capacity() + self.removed.capacity())
+    }
+
+    /// Sorts both lists and calls `each(node, added, removed)` per changed node in ascending
+    /// order, with that node's keys.
+    fn per_node(
+        &mut self,
+        mut each: impl FnMut(NodeId, &[u64], &[u64]) -> Result<(), WalkIndexError>,
+    ) -> Result<(), WalkIndexError> {
         self.added.sort_unstable();
         self.removed.sort_unstable();
-        let mut out =
-            Vec::with_capacity((old.len() + self.added.len()).saturating_sub(self.removed.len()));
-        let (mut i, mut j, mut k) = (0, 0, 0);
-        loop {
-            // The next record of old ∪ added, in order.
-            let next = match (old.get(i), self.added.get(j)) {
-                (Some(&a), Some(&b)) if a <= b => {
-                    i += 1;
-                    a
-                }
-                (_, Some(&b)) => {
-                    j += 1;
-                    b
-                }
-                (Some(&a), None) => {
-                    i += 1;
-                    a
-                }
+        let (added, removed) = (&self.added[..], &self.removed[..]);
+        let (mut i, mut j) = (0, 0);
+        while i < added.len() || j < removed.len() {
+            let node = match (added.get(i), removed.get(j)) {
+                (Some(&a), Some(&r)) => (a >> 32).min(r >> 32),
+                (Some(&a), None) => a >> 32,
+                (None, Some(&r)) => r >> 32,
                 (None, None) => break,
             };
-            match self.removed.get(k) {
-                Some(&r) if r == next => k += 1,
-                Some(&r) if r < next => return Err(missing_record(node, r)),
-                _ => out.push(next),
+            let end_a = i + added[i..].partition_point(|&k| k >> 32 == node);
+            let end_r = j + removed[j..].partition_point(|&k| k >> 32 == node);
+            each(node as NodeId, &added[i..end_a], &removed[j..end_r])?;
+            (i, j) = (end_a, end_r);
+        }
+        Ok(())
+    }
+}
+
+/// `old` (sorted walk ids, a multiset) plus the `added` records minus the `removed` ones (one
+/// node's sorted keys), in one merge pass. Every removed record must be in `old` or among the
+/// added ones.
+fn merge_records(
+    old: &[u32],
+    added: &[u64],
+    removed: &[u64],
+    node: NodeId,
+) -> Result<Vec<u32>, WalkIndexError> {
+    let mut out = Vec::with_capacity((old.len() + added.len()).saturating_sub(removed.len()));
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    loop {
+        // The next record of old ∪ added, in order.
+        let next = match (old.get(i), added.get(j).map(|&key| key as u32)) {
+            (Some(&a), Some(b)) if a <= b => {
+                i += 1;
+                a
             }
+            (_, Some(b)) => {
+                j += 1;
+                b
+            }
+            (Some(&a), None) => {
+                i += 1;
+                a
+            }
+            (None, None) => break,
+        };
+        match removed.get(k).map(|&key| key as u32) {
+            Some(r) if r == next => k += 1,
+            Some(r) if r < next => return Err(missing_record(node, r)),
+            _ => out.push(next),
         }
-        match self.removed.get(k) {
-            Some(&r) => Err(missing_record(node, r)),
-            None => Ok(out),
-        }
+    }
+    match removed.get(k) {
+        Some(&key) => Err(missing_record(node, key as u32)),
+        None => Ok(out),
     }
 }
 
@@ -310,7 +359,7 @@ pub struct WalkIndex {
     /// Visit records added and removed in this repair, per node, merged into the node's list
     /// once when the repair is sealed (a hub's list is then copied once per repair instead
     /// of shifted once per record).
-    pending_visits: IdMap<RecordChanges>,
+    pending_visits: RecordChanges,
     /// Free slot ids; the smallest is reused first so id allocation depends on content only.
     pub(crate) free: BinaryHeap<Reverse<u32>>,
     /// Heap bytes of the sealed blocks, and how many of them are superseded copies.
@@ -348,7 +397,7 @@ impl Clone for WalkIndex {
             },
             pending_starts: copy(&self.pending_starts),
             pending_visits: if self.pending_visits.is_empty() {
-                IdMap::default()
+                RecordChanges::default()
             } else {
                 self.pending_visits.clone()
             },
@@ -390,7 +439,7 @@ impl WalkIndex {
             visits: CowTable::default(),
             pending_walks: IdMap::default(),
             pending_starts: IdMap::default(),
-            pending_visits: IdMap::default(),
+            pending_visits: RecordChanges::default(),
             free,
             block_bytes: 0,
             garbage_bytes: 0,
@@ -474,12 +523,8 @@ impl WalkIndex {
             .values()
             .map(|w| 48 + 4 * w.nodes.len())
             .chain(self.pending_starts.values().map(|l| 48 + 4 * l.len()))
-            .chain(
-                self.pending_visits
-                    .values()
-                    .map(|c| 64 + 4 * (c.added.len() + c.removed.len())),
-            )
-            .sum();
+            .sum::<usize>()
+            + self.pending_visits.bytes();
         self.block_bytes
             + 8 * self.blocks.len()
             + self.slots.bytes()
@@ -573,7 +618,7 @@ impl WalkIndex {
     /// The recorded visits at `node` as walk ids, ascending, one entry per visit (a multiset).
     #[inline]
     pub fn visit_records_at(&self, node: NodeId) -> Result<&[u32], WalkIndexError> {
-        if !self.pending_visits.is_empty() && self.pending_visits.contains_key(&node) {
+        if !self.pending_visits.is_empty() {
             // A repair reads visit lists only before it changes any (its decisions are taken
             // on the index as it was); the changed lists exist once the repair is sealed.
             return Err(WalkIndexError::Inconsistent {
@@ -641,21 +686,13 @@ impl WalkIndex {
     }
 
     pub(crate) fn add_record(&mut self, node: NodeId, walk: u32) {
-        self.pending_visits
-            .entry(node)
-            .or_default()
-            .added
-            .push(walk);
+        self.pending_visits.added.push(record_key(node, walk));
     }
 
     /// Removes one visit record of `walk` at `node`; checked when the repair is sealed (a
     /// record that is not there fails the seal).
     pub(crate) fn remove_record(&mut self, node: NodeId, walk: u32) {
-        self.pending_visits
-            .entry(node)
-            .or_default()
-            .removed
-            .push(walk);
+        self.pending_visits.removed.push(record_key(node, walk));
     }
 
     /// The nodes and end of walk `id` as owned values (a repair reads a walk and then changes
@@ -687,20 +724,21 @@ impl WalkIndex {
         {
             return Ok(());
         }
-        let mut merged_visits: Vec<(NodeId, Vec<u32>)> =
-            Vec::with_capacity(self.pending_visits.len());
-        for (&node, changes) in self.pending_visits.iter_mut() {
-            let old = match self.visits.get(node as usize) {
-                Some(loc) => sealed_list(&self.blocks, loc).map_or(&[][..], Vec::as_slice),
-                None => self.base.visits(node)?,
+        let mut merged_visits: Vec<(NodeId, Vec<u32>)> = Vec::new();
+        let (visits, blocks, base) = (&self.visits, &self.blocks, &self.base);
+        self.pending_visits.per_node(|node, added, removed| {
+            let old = match visits.get(node as usize) {
+                Some(loc) => sealed_list(blocks, loc).map_or(&[][..], Vec::as_slice),
+                None => base.visits(node)?,
             };
-            merged_visits.push((node, changes.merge_into(old, node)?));
-        }
+            merged_visits.push((node, merge_records(old, added, removed, node)?));
+            Ok(())
+        })?;
         self.pending_visits.clear();
         let block = self.blocks.len() as u32;
         let mut sealed = Block {
             walks: Vec::with_capacity(self.pending_walks.len()),
-            lists: Vec::with_capacity(self.pending_starts.len() + self.pending_visits.len()),
+            lists: Vec::with_capacity(self.pending_starts.len() + merged_visits.len()),
         };
         let (mut bytes, mut superseded) = (0, 0);
         for (id, w) in self.pending_walks.drain() {
@@ -965,7 +1003,7 @@ impl WalkIndex {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::RecordChanges;
+    use super::{merge_records, record_key};
     use crate::rng::Rng;
 
     /// The merge equals a multiset model, and refuses exactly the removals that find no
@@ -981,19 +1019,21 @@ mod tests {
             for &w in &old {
                 *model.entry(w).or_default() += 1;
             }
-            let mut changes = RecordChanges::default();
+            let (mut added, mut removed) = (Vec::new(), Vec::new());
             for _ in 0..rng.below(20) {
                 let w = rng.below(22) as u32;
                 if rng.below(2) == 0 {
-                    changes.added.push(w);
+                    added.push(record_key(3, w));
                     *model.entry(w).or_default() += 1;
                 } else {
-                    changes.removed.push(w);
+                    removed.push(record_key(3, w));
                     *model.entry(w).or_default() -= 1;
                 }
             }
+            added.sort_unstable();
+            removed.sort_unstable();
             let valid = model.values().all(|&c| c >= 0);
-            match changes.merge_into(&old, 3) {
+            match merge_records(&old, &added, &removed, 3) {
                 Ok(merged) => {
                     assert!(valid, "round {round}: a missing record was accepted");
                     let expected: Vec<u32> = model

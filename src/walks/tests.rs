@@ -717,7 +717,11 @@ mod prop {
 /// pending cannot be read before the seal.
 #[test]
 fn a_missing_visit_record_fails_the_seal() {
-    let g = CsrGraph::from_edges(3, &[edge(0, 1, 1.0), edge(1, 2, 1.0), edge(2, 0, 1.0)], false);
+    let g = CsrGraph::from_edges(
+        3,
+        &[edge(0, 1, 1.0), edge(1, 2, 1.0), edge(2, 0, 1.0)],
+        false,
+    );
     let mut index = WalkIndex::build(&g, params(0.2, 4.0)).expect("build");
     let records = index.visit_records_at(1).expect("readable").to_vec();
     let absent = (0..index.slot_count() as u32)
@@ -741,5 +745,44 @@ fn a_missing_visit_record_fails_the_seal() {
             assert!(reason.contains("node 1"), "{reason}");
         }
         other => panic!("expected Inconsistent, got {other:?}"),
+    }
+}
+
+/// A repair's step table picks what `sample_step` picks, draw for draw, and leaves the random
+/// stream where `sample_step` leaves it: weights spanning many magnitudes (running sums that
+/// round), parallel links, self-loops, dangling nodes, each node stepped from many times.
+#[test]
+fn the_step_table_steps_as_the_scan_does() {
+    use super::build::{sample_step, Step, StepTable};
+    let mut rng = Rng::new(9);
+    for round in 0..100u64 {
+        let n = 2 + rng.below(12) as u32;
+        let edges: Vec<Edge> = (0..rng.below(80))
+            .map(|_| {
+                edge(
+                    rng.below(n as u64) as NodeId,
+                    rng.below(n as u64) as NodeId,
+                    10f64.powi(rng.below(20) as i32 - 10) * (1.0 + rng.next_f64()),
+                )
+            })
+            .collect();
+        let g = CsrGraph::from_edges(n as usize, &edges, round % 2 == 0);
+        let mut table = StepTable::new(&g);
+        let (mut a, mut b) = (Rng::new(round), Rng::new(round));
+        for k in 0..400 {
+            let u = (k % n) as NodeId;
+            let w = g.weight_sum(u);
+            let scan = if w > 0.0 {
+                sample_step(&g, u, w, &mut a)
+            } else {
+                None
+            };
+            let table_step = match table.step(u, &mut b) {
+                Step::Move(v) => Some(v),
+                Step::Dangling => None,
+            };
+            assert_eq!(scan, table_step, "round {round}, step {k} from {u}");
+            assert_eq!(a.next_u64(), b.next_u64(), "the streams stay in step");
+        }
     }
 }
