@@ -32,8 +32,8 @@ pub(crate) enum Changed {
     Nodes(Arc<[NodeId]>),
     /// A checkpoint: the graph of the version before, at the same LSN, in a new generation.
     SameGraph,
-    /// Not known: a version made by an import (a new graph under an old LSN), a reader's
-    /// load of a new generation, or an open.
+    /// Not known: a version made by an import (a new graph under an old LSN) or by a reader
+    /// handle's load of a new generation.
     Unknown,
 }
 

@@ -219,13 +219,14 @@ fn entry_bytes(blocks: &[Arc<Block>], loc: Loc, walk: bool) -> usize {
     }
 }
 
-/// The visit records a repair added and removed, as `node << 32 | walk` keys in the order it
-/// made them: two flat lists for the whole repair (no allocation per node), sorted and merged
-/// node by node when the repair is sealed.
+/// The visit records a repair added and removed, in the order it made them: one flat list of
+/// events for the whole repair (no allocation per node), each a `node << 32 | walk` key and
+/// its sequence number times two plus one for an addition. Sorted, the events of one record
+/// come together in the order they were made, and each node's list is merged once when the
+/// repair is sealed.
 #[derive(Clone, Debug, Default)]
 struct RecordChanges {
-    added: Vec<u64>,
-    removed: Vec<u64>,
+    events: Vec<(u64, u32)>,
 }
 
 /// The key of one visit record in [`RecordChanges`].
@@ -236,82 +237,79 @@ fn record_key(node: NodeId, walk: u32) -> u64 {
 
 impl RecordChanges {
     fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty()
+        self.events.is_empty()
     }
 
     fn clear(&mut self) {
-        self.added.clear();
-        self.removed.clear();
+        self.events.clear();
     }
 
+    fn push(&mut self, node: NodeId, walk: u32, add: bool) {
+        let seq = self.events.len() as u32;
+        self.events
+            .push((record_key(node, walk), seq << 1 | add as u32));
+    }
+
+    /// Bytes of the pending events.
     fn bytes(&self) -> usize {
-        8 * (self.added.capacity() + self.removed.capacity())
+        16 * self.events.len()
     }
 
-    /// Sorts both lists and calls `each(node, added, removed)` per changed node in ascending
-    /// order, with that node's keys.
+    /// Sorts the events and calls `each(node, events)` per changed node in ascending order,
+    /// with that node's events (by walk, then in the order they were made).
     fn per_node(
         &mut self,
-        mut each: impl FnMut(NodeId, &[u64], &[u64]) -> Result<(), WalkIndexError>,
+        mut each: impl FnMut(NodeId, &[(u64, u32)]) -> Result<(), WalkIndexError>,
     ) -> Result<(), WalkIndexError> {
-        self.added.sort_unstable();
-        self.removed.sort_unstable();
-        let (added, removed) = (&self.added[..], &self.removed[..]);
-        let (mut i, mut j) = (0, 0);
-        while i < added.len() || j < removed.len() {
-            let node = match (added.get(i), removed.get(j)) {
-                (Some(&a), Some(&r)) => (a >> 32).min(r >> 32),
-                (Some(&a), None) => a >> 32,
-                (None, Some(&r)) => r >> 32,
-                (None, None) => break,
-            };
-            let end_a = i + added[i..].partition_point(|&k| k >> 32 == node);
-            let end_r = j + removed[j..].partition_point(|&k| k >> 32 == node);
-            each(node as NodeId, &added[i..end_a], &removed[j..end_r])?;
-            (i, j) = (end_a, end_r);
+        self.events.sort_unstable();
+        let events = &self.events[..];
+        let mut i = 0;
+        while let Some(&(key, _)) = events.get(i) {
+            let node = key >> 32;
+            let end = i + events[i..].partition_point(|&(k, _)| k >> 32 == node);
+            each(node as NodeId, &events[i..end])?;
+            i = end;
         }
         Ok(())
     }
 }
 
-/// `old` (sorted walk ids, a multiset) plus the `added` records minus the `removed` ones (one
-/// node's sorted keys), in one merge pass. Every removed record must be in `old` or among the
-/// added ones.
+/// `old` (sorted walk ids, a multiset) with one node's sorted events applied, in one merge
+/// pass. The events of each walk are replayed in the order they were made, from the number of
+/// records `old` has for it: a removal that finds none (the record was missing when the repair
+/// removed it, whatever was added later) fails.
 fn merge_records(
     old: &[u32],
-    added: &[u64],
-    removed: &[u64],
+    events: &[(u64, u32)],
     node: NodeId,
 ) -> Result<Vec<u32>, WalkIndexError> {
-    let mut out = Vec::with_capacity((old.len() + added.len()).saturating_sub(removed.len()));
-    let (mut i, mut j, mut k) = (0, 0, 0);
+    let mut out = Vec::with_capacity(old.len() + events.len());
+    let (mut i, mut e) = (0, 0);
     loop {
-        // The next record of old ∪ added, in order.
-        let next = match (old.get(i), added.get(j).map(|&key| key as u32)) {
-            (Some(&a), Some(b)) if a <= b => {
-                i += 1;
-                a
-            }
-            (_, Some(b)) => {
-                j += 1;
-                b
-            }
-            (Some(&a), None) => {
-                i += 1;
-                a
-            }
+        let walk = match (old.get(i), events.get(e)) {
+            (Some(&a), Some(&(key, _))) => a.min(key as u32),
+            (Some(&a), None) => a,
+            (None, Some(&(key, _))) => key as u32,
             (None, None) => break,
         };
-        match removed.get(k).map(|&key| key as u32) {
-            Some(r) if r == next => k += 1,
-            Some(r) if r < next => return Err(missing_record(node, r)),
-            _ => out.push(next),
+        let mut count = 0usize;
+        while old.get(i) == Some(&walk) {
+            count += 1;
+            i += 1;
         }
+        while let Some(&(_, seq)) = events.get(e).filter(|(key, _)| *key as u32 == walk) {
+            if seq & 1 == 1 {
+                count += 1;
+            } else if count == 0 {
+                return Err(missing_record(node, walk));
+            } else {
+                count -= 1;
+            }
+            e += 1;
+        }
+        out.extend(std::iter::repeat_n(walk, count));
     }
-    match removed.get(k) {
-        Some(&key) => Err(missing_record(node, key as u32)),
-        None => Ok(out),
-    }
+    Ok(out)
 }
 
 /// The records are derived from the walks: a missing one means the index is no longer what its
@@ -356,7 +354,7 @@ pub struct WalkIndex {
     visits: CowTable,
     pending_walks: IdMap<OwnedWalk>,
     pending_starts: IdMap<Vec<u32>>,
-    /// Visit records added and removed in this repair, per node, merged into the node's list
+    /// Visit records added and removed in this repair, in order, merged into each node's list
     /// once when the repair is sealed (a hub's list is then copied once per repair instead
     /// of shifted once per record).
     pending_visits: RecordChanges,
@@ -686,13 +684,13 @@ impl WalkIndex {
     }
 
     pub(crate) fn add_record(&mut self, node: NodeId, walk: u32) {
-        self.pending_visits.added.push(record_key(node, walk));
+        self.pending_visits.push(node, walk, true);
     }
 
     /// Removes one visit record of `walk` at `node`; checked when the repair is sealed (a
     /// record that is not there fails the seal).
     pub(crate) fn remove_record(&mut self, node: NodeId, walk: u32) {
-        self.pending_visits.removed.push(record_key(node, walk));
+        self.pending_visits.push(node, walk, false);
     }
 
     /// The nodes and end of walk `id` as owned values (a repair reads a walk and then changes
@@ -713,8 +711,9 @@ impl WalkIndex {
     /// Ends a repair: merges the visit-record changes into the nodes' lists, writes the
     /// pending walks and lists into one new immutable block and points the tables at it.
     /// Clones taken afterwards (published versions) share the block and the table chunks; the
-    /// next repair copies only the chunks it changes. A removed record that is not there
-    /// means the index is no longer what its walks say: the seal fails with
+    /// next repair copies only the chunks it changes. A record removed while it was not there
+    /// (replayed in the order the repair made its changes) means the index is no longer what
+    /// its walks say: the seal fails with
     /// [`WalkIndexError::Inconsistent`] (the commit fails and poisons the writer) rather than
     /// go on from a wrong index.
     pub(crate) fn seal(&mut self) -> Result<(), WalkIndexError> {
@@ -726,12 +725,12 @@ impl WalkIndex {
         }
         let mut merged_visits: Vec<(NodeId, Vec<u32>)> = Vec::new();
         let (visits, blocks, base) = (&self.visits, &self.blocks, &self.base);
-        self.pending_visits.per_node(|node, added, removed| {
+        self.pending_visits.per_node(|node, events| {
             let old = match visits.get(node as usize) {
                 Some(loc) => sealed_list(blocks, loc).map_or(&[][..], Vec::as_slice),
                 None => base.visits(node)?,
             };
-            merged_visits.push((node, merge_records(old, added, removed, node)?));
+            merged_visits.push((node, merge_records(old, events, node)?));
             Ok(())
         })?;
         self.pending_visits.clear();
@@ -1003,50 +1002,111 @@ impl WalkIndex {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::{merge_records, record_key};
+    use super::{merge_records, RecordChanges};
     use crate::rng::Rng;
+    use crate::walks::WalkIndexError;
 
-    /// The merge equals a multiset model, and refuses exactly the removals that find no
-    /// record: random sorted lists, random additions and removals (some of records that are
-    /// not there), in random order.
+    /// Merged events equal a sequential model: records added and removed at two nodes in a
+    /// random order (interleaved, so per-node grouping is exercised), a removal valid only if
+    /// the walk has a record at that moment; a removal of a missing record fails even when
+    /// the same record is added back later in the repair.
     #[test]
-    fn record_changes_merge_like_a_multiset() {
+    fn record_changes_merge_like_a_sequential_multiset() {
         let mut rng = Rng::new(77);
         for round in 0..2000 {
-            let mut old: Vec<u32> = (0..rng.below(30)).map(|_| rng.below(20) as u32).collect();
-            old.sort_unstable();
-            let mut model = std::collections::BTreeMap::<u32, i64>::new();
-            for &w in &old {
-                *model.entry(w).or_default() += 1;
-            }
-            let (mut added, mut removed) = (Vec::new(), Vec::new());
-            for _ in 0..rng.below(20) {
-                let w = rng.below(22) as u32;
-                if rng.below(2) == 0 {
-                    added.push(record_key(3, w));
+            let mut olds = Vec::new();
+            let mut models = Vec::new();
+            for _ in 0..2 {
+                let mut old: Vec<u32> = (0..rng.below(30)).map(|_| rng.below(20) as u32).collect();
+                old.sort_unstable();
+                let mut model = std::collections::BTreeMap::<u32, i64>::new();
+                for &w in &old {
                     *model.entry(w).or_default() += 1;
+                }
+                olds.push(old);
+                models.push(model);
+            }
+            let nodes = [3, 5];
+            let mut changes = RecordChanges::default();
+            let mut first_missing: [Option<u32>; 2] = [None, None];
+            for _ in 0..rng.below(30) {
+                let n = rng.below(2) as usize;
+                let w = rng.below(22) as u32;
+                let count = models[n].entry(w).or_default();
+                if rng.below(2) == 0 {
+                    changes.push(nodes[n], w, true);
+                    *count += 1;
                 } else {
-                    removed.push(record_key(3, w));
-                    *model.entry(w).or_default() -= 1;
+                    changes.push(nodes[n], w, false);
+                    if *count == 0 && first_missing[n].is_none() {
+                        first_missing[n] = Some(w);
+                    }
+                    *count = (*count - 1).max(0);
                 }
             }
-            added.sort_unstable();
-            removed.sort_unstable();
-            let valid = model.values().all(|&c| c >= 0);
-            match merge_records(&old, &added, &removed, 3) {
-                Ok(merged) => {
-                    assert!(valid, "round {round}: a missing record was accepted");
-                    let expected: Vec<u32> = model
-                        .iter()
-                        .flat_map(|(&w, &c)| std::iter::repeat_n(w, c as usize))
-                        .collect();
-                    assert_eq!(merged, expected, "round {round}");
+            let mut seen = Vec::new();
+            let result = changes.per_node(|node, events| {
+                let n = nodes
+                    .iter()
+                    .position(|&x| x == node)
+                    .expect("a changed node");
+                seen.push(node);
+                match merge_records(&olds[n], events, node) {
+                    Ok(merged) => {
+                        assert!(
+                            first_missing[n].is_none(),
+                            "round {round}: accepted a missing record"
+                        );
+                        let expected: Vec<u32> = models[n]
+                            .iter()
+                            .flat_map(|(&w, &c)| std::iter::repeat_n(w, c as usize))
+                            .collect();
+                        assert_eq!(merged, expected, "round {round}, node {node}");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        assert!(
+                            first_missing[n].is_some(),
+                            "round {round}: refused a valid change: {e}"
+                        );
+                        assert!(e.to_string().contains(&format!("node {node}")), "{e}");
+                        Err(e)
+                    }
                 }
-                Err(e) => {
-                    assert!(!valid, "round {round}: refused a valid change: {e}");
-                    assert!(e.to_string().contains("node 3"), "{e}");
-                }
-            }
+            });
+            assert!(
+                seen.windows(2).all(|w| w[0] < w[1]),
+                "nodes once each, in order"
+            );
+            let expected_error =
+                first_missing[0].is_some() || (first_missing[1].is_some() && seen.contains(&5));
+            assert_eq!(result.is_err(), expected_error, "round {round}");
         }
+    }
+
+    /// The case an order-blind merge would miss: the record is removed while missing, then
+    /// added back by the same repair.
+    #[test]
+    fn a_removal_of_a_missing_record_fails_even_if_it_is_added_back() {
+        let mut changes = RecordChanges::default();
+        changes.push(4, 9, false);
+        changes.push(4, 9, true);
+        let result =
+            changes.per_node(|node, events| merge_records(&[1, 2], events, node).map(|_| ()));
+        assert!(matches!(
+            result,
+            Err(WalkIndexError::Inconsistent { walk: Some(9), .. })
+        ));
+        let mut changes = RecordChanges::default();
+        changes.push(4, 9, true);
+        changes.push(4, 9, false);
+        let mut merged = Vec::new();
+        changes
+            .per_node(|node, events| {
+                merged = merge_records(&[1, 2], events, node)?;
+                Ok(())
+            })
+            .expect("added, then removed");
+        assert_eq!(merged, vec![1, 2]);
     }
 }
