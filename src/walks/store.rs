@@ -182,16 +182,33 @@ impl CowTable {
 #[derive(Debug, Default)]
 struct Block {
     walks: Vec<OwnedWalk>,
-    lists: Vec<Vec<u32>>,
+    /// Every list the block holds (start lists and visit records), end to end in one
+    /// allocation: list `i` is `ids[spans[i].0..][..spans[i].1]`.
+    ids: Vec<u32>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Block {
+    fn list(&self, index: usize) -> Option<&[u32]> {
+        let &(start, len) = self.spans.get(index)?;
+        self.ids.get(start..start + len)
+    }
+
+    /// Appends a list; its index.
+    fn push_list(&mut self, list: &[u32]) -> u32 {
+        self.spans.push((self.ids.len(), list.len()));
+        self.ids.extend_from_slice(list);
+        (self.spans.len() - 1) as u32
+    }
 }
 
 fn walk_bytes(w: &OwnedWalk) -> usize {
     std::mem::size_of::<OwnedWalk>() + 4 * w.nodes.capacity()
 }
 
-#[allow(clippy::ptr_arg)] // the capacity, which only the Vec knows
-fn list_bytes(list: &Vec<u32>) -> usize {
-    std::mem::size_of::<Vec<u32>>() + 4 * list.capacity()
+/// Bytes a list of `len` ids takes in a block (its span and its ids).
+fn list_bytes(len: usize) -> usize {
+    16 + 4 * len
 }
 
 /// The sealed walk at `loc`.
@@ -203,11 +220,8 @@ fn sealed_walk(blocks: &[Arc<Block>], loc: Loc) -> Option<&OwnedWalk> {
 }
 
 /// The sealed list at `loc`.
-fn sealed_list(blocks: &[Arc<Block>], loc: Loc) -> Option<&Vec<u32>> {
-    blocks
-        .get(loc.block as usize)?
-        .lists
-        .get(loc.index as usize)
+fn sealed_list(blocks: &[Arc<Block>], loc: Loc) -> Option<&[u32]> {
+    blocks.get(loc.block as usize)?.list(loc.index as usize)
 }
 
 /// Bytes of the sealed entry at `loc` (a walk when `walk`, else a list).
@@ -215,7 +229,7 @@ fn entry_bytes(blocks: &[Arc<Block>], loc: Loc, walk: bool) -> usize {
     if walk {
         sealed_walk(blocks, loc).map_or(0, walk_bytes)
     } else {
-        sealed_list(blocks, loc).map_or(0, list_bytes)
+        sealed_list(blocks, loc).map_or(0, |list| list_bytes(list.len()))
     }
 }
 
@@ -282,8 +296,9 @@ fn merge_records(
     old: &[u32],
     events: &[(u64, u32)],
     node: NodeId,
-) -> Result<Vec<u32>, WalkIndexError> {
-    let mut out = Vec::with_capacity(old.len() + events.len());
+    out: &mut Vec<u32>,
+) -> Result<(), WalkIndexError> {
+    out.reserve(old.len() + events.len());
     let (mut i, mut e) = (0, 0);
     loop {
         let walk = match (old.get(i), events.get(e)) {
@@ -309,7 +324,7 @@ fn merge_records(
         }
         out.extend(std::iter::repeat_n(walk, count));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The records are derived from the walks: a missing one means the index is no longer what its
@@ -540,7 +555,7 @@ impl WalkIndex {
 
     #[inline]
     fn sealed_slice(&self, loc: Loc) -> &[u32] {
-        sealed_list(&self.blocks, loc).map_or(&[], Vec::as_slice)
+        sealed_list(&self.blocks, loc).unwrap_or(&[])
     }
 
     /// The walk in slot `id`, or `None` for a free or unknown slot. A damaged base file gives
@@ -664,7 +679,9 @@ impl WalkIndex {
             Entry::Occupied(e) => Ok(e.into_mut()),
             Entry::Vacant(e) => {
                 let list = match sealed.get(node as usize) {
-                    Some(loc) => sealed_list(blocks, loc).cloned().unwrap_or_default(),
+                    Some(loc) => sealed_list(blocks, loc)
+                        .map(<[u32]>::to_vec)
+                        .unwrap_or_default(),
                     None => base()?.to_vec(),
                 };
                 Ok(e.insert(list))
@@ -723,22 +740,27 @@ impl WalkIndex {
         {
             return Ok(());
         }
-        let mut merged_visits: Vec<(NodeId, Vec<u32>)> = Vec::new();
-        let (visits, blocks, base) = (&self.visits, &self.blocks, &self.base);
-        self.pending_visits.per_node(|node, events| {
-            let old = match visits.get(node as usize) {
-                Some(loc) => sealed_list(blocks, loc).map_or(&[][..], Vec::as_slice),
-                None => base.visits(node)?,
-            };
-            merged_visits.push((node, merge_records(old, events, node)?));
-            Ok(())
-        })?;
-        self.pending_visits.clear();
         let block = self.blocks.len() as u32;
         let mut sealed = Block {
             walks: Vec::with_capacity(self.pending_walks.len()),
-            lists: Vec::with_capacity(self.pending_starts.len() + merged_visits.len()),
+            ids: Vec::new(),
+            spans: Vec::new(),
         };
+        // Each changed node's merged records go straight into the block's ids.
+        let mut merged_visits: Vec<(NodeId, u32)> = Vec::new();
+        let (visits, blocks, base) = (&self.visits, &self.blocks, &self.base);
+        self.pending_visits.per_node(|node, events| {
+            let old = match visits.get(node as usize) {
+                Some(loc) => sealed_list(blocks, loc).unwrap_or(&[]),
+                None => base.visits(node)?,
+            };
+            let start = sealed.ids.len();
+            merge_records(old, events, node, &mut sealed.ids)?;
+            sealed.spans.push((start, sealed.ids.len() - start));
+            merged_visits.push((node, (sealed.spans.len() - 1) as u32));
+            Ok(())
+        })?;
+        self.pending_visits.clear();
         let (mut bytes, mut superseded) = (0, 0);
         for (id, w) in self.pending_walks.drain() {
             if let Some(old) = self.slots.get(id as usize) {
@@ -749,18 +771,21 @@ impl WalkIndex {
             sealed.walks.push(w);
             self.slots.set(id as usize, Loc { block, index });
         }
-        let starts = self.pending_starts.drain().collect::<Vec<_>>();
-        for (table, pending) in [
+        let starts: Vec<(NodeId, u32)> = self
+            .pending_starts
+            .drain()
+            .map(|(node, list)| (node, sealed.push_list(&list)))
+            .collect();
+        sealed.ids.shrink_to_fit();
+        for (table, lists) in [
             (&mut self.starts, starts),
             (&mut self.visits, merged_visits),
         ] {
-            for (node, list) in pending {
+            for (node, index) in lists {
                 if let Some(old) = table.get(node as usize) {
                     superseded += entry_bytes(&self.blocks, old, false);
                 }
-                bytes += list_bytes(&list);
-                let index = sealed.lists.len() as u32;
-                sealed.lists.push(list);
+                bytes += list_bytes(sealed.spans[index as usize].1);
                 table.set(node as usize, Loc { block, index });
             }
         }
@@ -797,9 +822,8 @@ impl WalkIndex {
             let mut out = CowTable::default();
             for (node, loc) in table.entries() {
                 if let Some(list) = sealed_list(&blocks, loc) {
-                    bytes += list_bytes(list);
-                    out.set(node, at(fresh.lists.len()));
-                    fresh.lists.push(list.clone());
+                    bytes += list_bytes(list.len());
+                    out.set(node, at(fresh.push_list(list) as usize));
                 }
             }
             out
@@ -1051,8 +1075,9 @@ mod tests {
                     .position(|&x| x == node)
                     .expect("a changed node");
                 seen.push(node);
-                match merge_records(&olds[n], events, node) {
-                    Ok(merged) => {
+                let mut merged = Vec::new();
+                match merge_records(&olds[n], events, node, &mut merged) {
+                    Ok(()) => {
                         assert!(
                             first_missing[n].is_none(),
                             "round {round}: accepted a missing record"
@@ -1092,7 +1117,7 @@ mod tests {
         changes.push(4, 9, false);
         changes.push(4, 9, true);
         let result =
-            changes.per_node(|node, events| merge_records(&[1, 2], events, node).map(|_| ()));
+            changes.per_node(|node, events| merge_records(&[1, 2], events, node, &mut Vec::new()));
         assert!(matches!(
             result,
             Err(WalkIndexError::Inconsistent { walk: Some(9), .. })
@@ -1102,10 +1127,7 @@ mod tests {
         changes.push(4, 9, false);
         let mut merged = Vec::new();
         changes
-            .per_node(|node, events| {
-                merged = merge_records(&[1, 2], events, node)?;
-                Ok(())
-            })
+            .per_node(|node, events| merge_records(&[1, 2], events, node, &mut merged))
             .expect("added, then removed");
         assert_eq!(merged, vec![1, 2]);
     }
