@@ -59,7 +59,7 @@ pub(crate) struct Certified {
 
 /// One candidate with its certified interval on `pi`.
 #[derive(Clone, Copy, Debug)]
-struct Candidate {
+pub(crate) struct Candidate {
     mid: f64,
     lo: f64,
     hi: f64,
@@ -130,6 +130,8 @@ impl Bounds {
 /// The outcome of checking one state.
 struct Check {
     top: Vec<(NodeId, f64)>,
+    /// The smallest lower bound among the returned nodes (0 with fewer than `k`).
+    kth_lo: f64,
     /// Largest half-width among the returned scores.
     score_error: f64,
     /// The set is separated from every other node.
@@ -149,6 +151,100 @@ pub(crate) fn certified_top_k(
     accuracy: &Accuracy,
     ws: &mut PprWorkspace,
 ) -> Certified {
+    match certified_run(
+        graph,
+        seeds,
+        alpha,
+        k,
+        passes,
+        accuracy,
+        HandOff::single(graph),
+        ws,
+    ) {
+        Run::Done(answer) => answer,
+        Run::HandOff(progress) => finish_dense(graph, alpha, k, passes, accuracy, progress, ws),
+    }
+}
+
+/// Goes on from a handed-off run with node-order sweeps over the whole graph until the
+/// answer is certified; leaves the workspace clean.
+fn finish_dense(
+    graph: &CsrGraph,
+    alpha: f64,
+    k: usize,
+    passes: &dyn Fn(NodeId) -> bool,
+    accuracy: &Accuracy,
+    mut progress: Progress,
+    ws: &mut PprWorkspace,
+) -> Certified {
+    make_dense(graph.node_count(), ws);
+    let mut candidates = Vec::new();
+    loop {
+        let answer = progress.assess(
+            graph,
+            k,
+            passes,
+            accuracy,
+            true,
+            &ws.touched,
+            &ws.estimate,
+            &ws.residual,
+            &mut candidates,
+        );
+        if let Some(answer) = answer {
+            ws.clear_touched();
+            return answer;
+        }
+        progress.work += sweep(graph, alpha, progress.relaxation.omega, ws);
+        progress.sweeps += 1;
+    }
+}
+
+/// How a certified run ended.
+pub(crate) enum Run {
+    /// Answered; the workspace is clean.
+    Done(Certified),
+    /// The push spent its budget without certifying (only when asked to hand off): the state
+    /// is left in the workspace (`touched`, `estimate`, `residual`) for the caller to go on
+    /// with sweeps in node order, assessing with the returned progress.
+    HandOff(Progress),
+}
+
+/// When a certified push hands its state off to node-order sweeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HandOff {
+    /// Link visits after which the push always hands off.
+    pub(crate) budget: u64,
+    /// `(work, nodes)`: from `work` link visits on, looked at again at every doubling, the
+    /// push hands off as soon as it has touched at least `nodes` nodes (its frontier is then
+    /// global, and sweeps that share their cost are the cheaper way on).
+    pub(crate) early: Option<(u64, usize)>,
+}
+
+impl HandOff {
+    /// A single query's rule: a sweep's worth of link work, past which the push's frontier
+    /// is global and node-order sweeps are the cheaper way on (SpeedPPR).
+    pub(crate) fn single(graph: &CsrGraph) -> HandOff {
+        HandOff {
+            budget: (graph.link_count() + graph.node_count()) as u64,
+            early: None,
+        }
+    }
+}
+
+/// Runs the certified push from `seeds` until it certifies or `hand_off` says to hand the
+/// state off for node-order sweeps.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn certified_run(
+    graph: &CsrGraph,
+    seeds: &[(NodeId, f64)],
+    alpha: f64,
+    k: usize,
+    passes: &dyn Fn(NodeId) -> bool,
+    accuracy: &Accuracy,
+    hand_off: HandOff,
+    ws: &mut PprWorkspace,
+) -> Run {
     let n = graph.node_count();
     ws.ensure(n);
     let mass = graph.walks_never_die().then(|| {
@@ -164,60 +260,193 @@ pub(crate) fn certified_top_k(
             .sum::<f64>()
     });
     seed_residuals(seeds, ws);
-    // A sweep's worth of link work: past it, the push's frontier is global and node-order
-    // sweeps are the cheaper way on (SpeedPPR).
-    let push_budget = (graph.link_count() + n) as u64;
-    let mut r_max = if accuracy.max_error.is_finite() {
-        accuracy.max_error
-    } else {
-        // Set-only certification: start where a score error of 1e-4 would.
-        1e-4
-    };
-    let mut work = 0u64;
-    let mut sweeps = 0u32;
-    let mut dense = false;
-    let mut relaxation = Relaxation::new(graph, alpha);
-    let mut previous_r = f64::INFINITY;
-    let mut checked_r = f64::INFINITY;
+    let mut progress = Progress::new(graph, alpha, accuracy, mass);
     let mut candidates: Vec<Candidate> = Vec::new();
+    let mut look = hand_off.early.map(|(work, _)| work);
     loop {
-        if dense {
-            work += sweep(graph, alpha, relaxation.omega, ws);
-            sweeps += 1;
-        } else {
-            let threshold = |v: NodeId| threshold(graph, v, r_max);
-            let budget = push_budget.saturating_sub(work);
-            let outcome = fifo_push(graph, alpha, threshold, budget, ws);
-            work += outcome.work;
-            if !outcome.finished {
-                make_dense(n, ws);
-                dense = true;
+        let r_max = progress.r_max;
+        let threshold = |v: NodeId| threshold(graph, v, r_max);
+        let limit = look.map_or(hand_off.budget, |l| l.min(hand_off.budget));
+        let outcome = fifo_push(
+            graph,
+            alpha,
+            threshold,
+            limit.saturating_sub(progress.work),
+            ws,
+        );
+        progress.work += outcome.work;
+        if !outcome.finished {
+            if let (Some(l), Some((_, nodes))) = (look, hand_off.early) {
+                if progress.work < hand_off.budget {
+                    if ws.touched.len() >= nodes {
+                        return Run::HandOff(progress);
+                    }
+                    // Local so far: go on with the same round, and look again at twice the
+                    // work.
+                    look = Some(l.saturating_mul(2)).filter(|&l| l < hand_off.budget);
+                    continue;
+                }
             }
+            return Run::HandOff(progress);
         }
-        let bounds = bounds(graph, mass, dense, ws);
+        let answer = progress.assess(
+            graph,
+            k,
+            passes,
+            accuracy,
+            false,
+            &ws.touched,
+            &ws.estimate,
+            &ws.residual,
+            &mut candidates,
+        );
+        if let Some(answer) = answer {
+            ws.clear_touched();
+            return Run::Done(answer);
+        }
+    }
+}
+
+/// Where a certified run stands: the refinement state between rounds of push or sweeps.
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    /// The degree-relative push threshold of the next push round.
+    r_max: f64,
+    /// Link visits spent.
+    pub(crate) work: u64,
+    /// Node-order sweeps done.
+    pub(crate) sweeps: u32,
+    /// The sweeps' over-relaxation.
+    pub(crate) relaxation: Relaxation,
+    previous_r: f64,
+    checked_r: f64,
+    /// In the sweep phase the next full check waits until the residual sum is below
+    /// `checked_r / check_shrink`.
+    check_shrink: f64,
+    /// Whether `check_shrink` follows what the last check asked (see
+    /// [`Progress::predict_checks`]) instead of staying 4.
+    predictive: bool,
+    /// `|psi|` when it is known exactly.
+    mass: Option<f64>,
+}
+
+impl Progress {
+    fn new(graph: &CsrGraph, alpha: f64, accuracy: &Accuracy, mass: Option<f64>) -> Progress {
+        Progress {
+            r_max: if accuracy.max_error.is_finite() {
+                accuracy.max_error
+            } else {
+                // Set-only certification: start where a score error of 1e-4 would.
+                1e-4
+            },
+            work: 0,
+            sweeps: 0,
+            relaxation: Relaxation::new(graph, alpha),
+            previous_r: f64::INFINITY,
+            checked_r: f64::INFINITY,
+            check_shrink: 4.0,
+            predictive: false,
+            mass,
+        }
+    }
+
+    /// Assesses the state after a round (`nodes` lists every node with a non-zero entry;
+    /// all of them once `dense`): the answer when it meets the target or no further round can
+    /// help, else `None` after choosing the next round's threshold.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assess(
+        &mut self,
+        graph: &CsrGraph,
+        k: usize,
+        passes: &dyn Fn(NodeId) -> bool,
+        accuracy: &Accuracy,
+        dense: bool,
+        nodes: &[NodeId],
+        estimate: &[f64],
+        residual: &[f64],
+        candidates: &mut Vec<Candidate>,
+    ) -> Option<Certified> {
+        let bounds = bounds(graph, self.mass, dense, nodes, estimate, residual);
+        if dense && !self.check_due(bounds.residual_sum) {
+            return None;
+        }
+        self.judge_bounds(
+            graph, k, passes, accuracy, dense, &bounds, nodes, estimate, candidates,
+        )
+    }
+
+    /// Spaces the sweep phase's full checks by what the last one asked for: when its widest
+    /// returned interval was `x` times the target, the next waits for the residual to shrink
+    /// `x` times (at least 4x; intervals scale with the residual). Worth it where a check
+    /// costs more than a sweep, as in a block of sources (`all`), whose sweeps cost each
+    /// source a fraction of one. Any spacing gives a certified answer.
+    pub(crate) fn predict_checks(&mut self) {
+        self.predictive = true;
+    }
+
+    /// In the sweep phase, records a sweep that left residual sum `residual_sum` and tells
+    /// whether the full check is due. It costs a pass over every node plus a selection, so it
+    /// runs only once the residual has shrunk 4x since the last one (the intervals scale with
+    /// it), or at the end.
+    pub(crate) fn check_due(&mut self, residual_sum: f64) -> bool {
+        let last = self.sweeps >= MAX_SWEEPS || residual_sum <= 0.0;
+        self.relaxation.observe(self.previous_r, residual_sum);
+        self.previous_r = residual_sum;
+        if !last && residual_sum > self.checked_r / self.check_shrink {
+            return false;
+        }
+        self.checked_r = residual_sum;
+        true
+    }
+
+    /// [`Progress::assess`] once the check is due (always outside the sweep phase): bounds
+    /// computed, sweep bookkeeping done.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assess_due(
+        &mut self,
+        graph: &CsrGraph,
+        k: usize,
+        passes: &dyn Fn(NodeId) -> bool,
+        accuracy: &Accuracy,
+        nodes: &[NodeId],
+        estimate: &[f64],
+        residual: &[f64],
+        candidates: &mut Vec<Candidate>,
+    ) -> Option<Certified> {
+        let bounds = bounds(graph, self.mass, true, nodes, estimate, residual);
+        self.judge_bounds(
+            graph, k, passes, accuracy, true, &bounds, nodes, estimate, candidates,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn judge_bounds(
+        &mut self,
+        graph: &CsrGraph,
+        k: usize,
+        passes: &dyn Fn(NodeId) -> bool,
+        accuracy: &Accuracy,
+        dense: bool,
+        bounds: &Bounds,
+        nodes: &[NodeId],
+        estimate: &[f64],
+        candidates: &mut Vec<Candidate>,
+    ) -> Option<Certified> {
+        let n = graph.node_count();
         // The last round answers with whatever it proves.
-        let last = sweeps >= MAX_SWEEPS || bounds.residual_sum <= 0.0;
-        if dense {
-            relaxation.observe(previous_r, bounds.residual_sum);
-            previous_r = bounds.residual_sum;
-            // The full check costs a pass over every node plus a selection: in the sweep
-            // phase run it only once the residual has shrunk 4x since the last one (the
-            // intervals scale with it), or at the end.
-            if !last && bounds.residual_sum > checked_r / 4.0 {
-                continue;
-            }
-            checked_r = bounds.residual_sum;
-        }
+        let last = self.sweeps >= MAX_SWEEPS || bounds.residual_sum <= 0.0;
         let floor = bounds.min_half_width(graph);
         if !last && floor > accuracy.max_error {
             // No returned score can be within the target yet: skip the full check (a pass
             // over every touched node plus a selection) and refine by what the floor asks.
             if !dense {
-                r_max /= (1.2 * floor / accuracy.max_error).clamp(2.0, 16.0);
+                self.r_max /= (1.2 * floor / accuracy.max_error).clamp(2.0, 16.0);
             }
-            continue;
+            return None;
         }
-        let check = check(graph, &bounds, k, passes, accuracy, n, ws, &mut candidates);
+        let check = check(
+            graph, bounds, k, passes, accuracy, n, nodes, estimate, candidates,
+        );
         let set_ok = !accuracy.certify_top_k || check.separated || check.ties_only;
         let done = check.score_error <= accuracy.max_error && set_ok;
         if done || last {
@@ -228,23 +457,26 @@ pub(crate) fn certified_top_k(
             } else {
                 TopKGuarantee::None
             };
-            ws.clear_touched();
-            return Certified {
+            return Some(Certified {
                 top: check.top,
                 guarantee: Guarantee {
                     max_error: check.score_error,
                     top_k,
                     failure_probability: 0.0,
                 },
-                work,
-            };
+                work: self.work,
+            });
+        }
+        if self.predictive {
+            self.check_shrink = (check.score_error / accuracy.max_error).clamp(4.0, 1e6);
         }
         let factor = if check.score_error > accuracy.max_error {
             (1.2 * check.score_error / accuracy.max_error).clamp(2.0, 16.0)
         } else {
             4.0
         };
-        r_max /= factor;
+        self.r_max /= factor;
+        None
     }
 }
 
@@ -282,15 +514,22 @@ fn sweep(graph: &CsrGraph, alpha: f64, omega: f64, ws: &mut PprWorkspace) -> u64
 }
 
 /// `R`, `E` and `rho` of the current state.
-fn bounds(graph: &CsrGraph, mass: Option<f64>, signed: bool, ws: &PprWorkspace) -> Bounds {
+fn bounds(
+    graph: &CsrGraph,
+    mass: Option<f64>,
+    signed: bool,
+    nodes: &[NodeId],
+    estimate: &[f64],
+    residual: &[f64],
+) -> Bounds {
     let mut residual_sum = 0.0;
     let mut estimate_sum = 0.0;
     let mut rho: f64 = 0.0;
-    for &v in &ws.touched {
+    for &v in nodes {
         let i = v as usize;
-        let r = ws.residual[i].abs();
+        let r = residual[i].abs();
         residual_sum += r;
-        estimate_sum += ws.estimate[i];
+        estimate_sum += estimate[i];
         if r > 0.0 {
             let w = graph.weight_sum(v);
             // Dangling nodes are always pushed, so a residual sits only where w > 0.
@@ -321,16 +560,114 @@ fn check(
     passes: &dyn Fn(NodeId) -> bool,
     accuracy: &Accuracy,
     n: usize,
-    ws: &PprWorkspace,
+    nodes: &[NodeId],
+    estimate: &[f64],
     candidates: &mut Vec<Candidate>,
 ) -> Check {
-    candidates.clear();
-    for &v in &ws.touched {
+    // Nodes the push never reached: estimate 0, and on a symmetric graph at most the largest
+    // weight sum times rho.
+    let unreached = if nodes.len() < n {
+        Some(bounds.interval(0.0, graph.max_weight_sum()).1)
+    } else {
+        None
+    };
+    // A node whose upper bound is below the k-th largest lower bound `floor` ranks below at
+    // least k others by midpoint, so it is never returned, and it cannot straddle the
+    // boundary unless some returned node's lower bound is below `floor`: the candidates are
+    // the other nodes. In that case the set is not separated (a node with a lower bound of at
+    // least `floor` is left out), and more nodes can only add conditions to "ties only": the
+    // check is redone over every node only when it said yes. The answer is the same either
+    // way.
+    let floor = kth_largest_lower(graph, bounds, k, passes, nodes, estimate);
+    collect(graph, bounds, passes, nodes, estimate, floor, candidates);
+    let check = judge(k, accuracy, unreached, candidates);
+    if floor > 0.0 && check.kth_lo < floor && check.ties_only {
+        collect(graph, bounds, passes, nodes, estimate, 0.0, candidates);
+        return judge(k, accuracy, unreached, candidates);
+    }
+    check
+}
+
+/// The `k`-th largest lower bound among the nodes that may be ranked (0 with fewer).
+fn kth_largest_lower(
+    graph: &CsrGraph,
+    bounds: &Bounds,
+    k: usize,
+    passes: &dyn Fn(NodeId) -> bool,
+    nodes: &[NodeId],
+    estimate: &[f64],
+) -> f64 {
+    use std::cmp::Reverse;
+    if k == 0 {
+        return 0.0;
+    }
+    // Bits of non-negative finite floats order as the floats do.
+    let mut heap: std::collections::BinaryHeap<Reverse<u64>> =
+        std::collections::BinaryHeap::with_capacity(k + 1);
+    // With the mass `M` known, a lower bound is `max(est - err, 0) / M` (`err` only with
+    // negative residuals, see `Bounds::interval`): rank `est - err` and divide the k-th once.
+    let by_estimate = bounds.mass.is_some();
+    for &v in nodes {
         if !passes(v) {
             continue;
         }
-        let (lo, hi) = bounds.interval(ws.estimate[v as usize], graph.weight_sum(v));
-        if hi > 0.0 {
+        let lo = if !by_estimate {
+            bounds.interval(estimate[v as usize], graph.weight_sum(v)).0
+        } else if bounds.signed {
+            let w = graph.weight_sum(v);
+            estimate[v as usize] - bounds.residual_sum.min(w * bounds.rho)
+        } else {
+            estimate[v as usize]
+        };
+        let key = if lo > 0.0 { lo.to_bits() } else { 0 };
+        if heap.len() < k {
+            heap.push(Reverse(key));
+        } else if heap.peek().is_some_and(|&Reverse(min)| key > min) {
+            heap.pop();
+            heap.push(Reverse(key));
+        }
+    }
+    if heap.len() < k {
+        return 0.0;
+    }
+    let kth = heap
+        .peek()
+        .map_or(0.0, |&Reverse(bits)| f64::from_bits(bits));
+    if let Some(m) = bounds.mass {
+        (kth / m).clamp(0.0, 1.0)
+    } else {
+        kth
+    }
+}
+
+/// The candidates: nodes that may be ranked with an upper bound above 0 and at least `floor`.
+fn collect(
+    graph: &CsrGraph,
+    bounds: &Bounds,
+    passes: &dyn Fn(NodeId) -> bool,
+    nodes: &[NodeId],
+    estimate: &[f64],
+    floor: f64,
+    candidates: &mut Vec<Candidate>,
+) {
+    candidates.clear();
+    // With the mass `M` known, `hi = (est + err) / M` (clamped): a node whose `est + err` is
+    // below `floor M` by more than rounding is skipped without computing its interval.
+    let skip_below = match bounds.mass {
+        Some(m) if floor > 0.0 => floor * m * (1.0 - 1e-12),
+        _ => 0.0,
+    };
+    for &v in nodes {
+        if !passes(v) {
+            continue;
+        }
+        let est = estimate[v as usize];
+        let w = graph.weight_sum(v);
+        if est + bounds.residual_sum.min(w * bounds.rho) < skip_below {
+            continue;
+        }
+        let (lo, hi) = bounds.interval(est, w);
+        if hi > 0.0 && hi >= floor {
             candidates.push(Candidate {
                 mid: 0.5 * (lo + hi),
                 lo,
@@ -339,6 +676,16 @@ fn check(
             });
         }
     }
+}
+
+/// Selects the top-`k` candidates by midpoint and checks what their intervals prove;
+/// `unreached` bounds every node that was never reached.
+fn judge(
+    k: usize,
+    accuracy: &Accuracy,
+    unreached: Option<f64>,
+    candidates: &mut [Candidate],
+) -> Check {
     let order = |a: &Candidate, b: &Candidate| b.mid.total_cmp(&a.mid).then(a.node.cmp(&b.node));
     if candidates.len() > k && k > 0 {
         candidates.select_nth_unstable_by(k - 1, order);
@@ -346,13 +693,6 @@ fn check(
     let chosen_len = candidates.len().min(k);
     let (chosen, rest) = candidates.split_at_mut(chosen_len);
     chosen.sort_unstable_by(order);
-    // Nodes the push never reached: estimate 0, and on a symmetric graph at most the largest
-    // weight sum times rho.
-    let unreached = if ws.touched.len() < n {
-        Some(bounds.interval(0.0, graph.max_weight_sum()).1)
-    } else {
-        None
-    };
     let kth_lo = if chosen_len == k {
         chosen.iter().map(|c| c.lo).fold(f64::INFINITY, f64::min)
     } else {
@@ -381,8 +721,164 @@ fn check(
             && unreached.is_none_or(|hi| hi <= kth_lo || hi <= tie));
     Check {
         top: chosen.iter().map(|c| (c.node, c.mid)).collect(),
+        kth_lo,
         score_error,
         separated,
         ties_only,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// The full check (every node a candidate) and how many candidates it considered.
+    fn unfiltered(
+        graph: &CsrGraph,
+        bounds: &Bounds,
+        k: usize,
+        accuracy: &Accuracy,
+        nodes: &[NodeId],
+        estimate: &[f64],
+    ) -> (Check, usize) {
+        let mut candidates = Vec::new();
+        let passes = |_: NodeId| true;
+        collect(
+            graph,
+            bounds,
+            &passes,
+            nodes,
+            estimate,
+            0.0,
+            &mut candidates,
+        );
+        let unreached = (nodes.len() < graph.node_count())
+            .then(|| bounds.interval(0.0, graph.max_weight_sum()).1);
+        (
+            judge(k, accuracy, unreached, &mut candidates),
+            candidates.len(),
+        )
+    }
+
+    /// The check that looks only at nodes whose upper bound reaches the k-th largest lower
+    /// bound says what the check over every node says, in push states (local and dense,
+    /// signed after over-relaxed sweeps), both modes, with ties (tolerances wide and narrow).
+    #[test]
+    fn the_filtered_check_equals_the_full_one() {
+        let synth = crate::synth::barabasi_albert(400, 3, 5);
+        let mut rng = Rng::from_parts(&[17]);
+        let mut compared = 0;
+        let mut narrowed = 0;
+        let mut open = 0;
+        for undirected in [true, false] {
+            let graph = synth.csr(undirected);
+            let n = graph.node_count();
+            for round in 0..40 {
+                let mut ws = PprWorkspace::new();
+                ws.ensure(n);
+                let seed = rng.below(n as u64) as NodeId;
+                let alpha = [0.15, 0.5][round % 2];
+                seed_residuals(&[(seed, 1.0)], &mut ws);
+                let mass = graph.walks_never_die().then_some(1.0);
+                let r_max = [1e-2, 1e-3, 1e-4][round % 3];
+                fifo_push(
+                    &graph,
+                    alpha,
+                    |v| threshold(&graph, v, r_max),
+                    u64::MAX,
+                    &mut ws,
+                );
+                let dense = round % 4 == 3;
+                if dense {
+                    make_dense(n, &mut ws);
+                    sweep(&graph, alpha, 1.3, &mut ws);
+                }
+                let bounds = bounds(&graph, mass, dense, &ws.touched, &ws.estimate, &ws.residual);
+                for k in [1, 5, 10, 40] {
+                    for tie in [1e-12, 1e-3] {
+                        let accuracy = Accuracy::default().tie_tolerance(tie);
+                        let mut candidates = Vec::new();
+                        let passes = |_: NodeId| true;
+                        let filtered = check(
+                            &graph,
+                            &bounds,
+                            k,
+                            &passes,
+                            &accuracy,
+                            n,
+                            &ws.touched,
+                            &ws.estimate,
+                            &mut candidates,
+                        );
+                        let (full, considered) =
+                            unfiltered(&graph, &bounds, k, &accuracy, &ws.touched, &ws.estimate);
+                        assert_eq!(filtered.top, full.top);
+                        assert_eq!(filtered.score_error, full.score_error);
+                        assert_eq!(filtered.separated, full.separated);
+                        assert_eq!(filtered.ties_only, full.ties_only);
+                        // The filter left nodes out, and on states whose boundary is open.
+                        narrowed += usize::from(candidates.len() < considered);
+                        open += usize::from(candidates.len() < considered && !full.separated);
+                        compared += 1;
+                    }
+                }
+                ws.clear_touched();
+            }
+        }
+        assert_eq!(compared, 2 * 40 * 8);
+        assert!(
+            narrowed > compared / 2,
+            "the filter left nodes out in {narrowed} checks"
+        );
+        assert!(open > 0, "no narrowed state had an open boundary");
+    }
+
+    /// The one case where the filtered check must be redone over every node: the returned
+    /// node's lower bound is below the k-th largest (`u` ranks below `c` by midpoint but has
+    /// the higher lower bound), both are narrow, and a wide node `x` left out by the filter
+    /// reaches above `c`'s lower bound. Ties only, says the filtered check; not so, says
+    /// every node.
+    #[test]
+    fn a_wide_node_left_out_by_the_filter_is_still_seen() {
+        use crate::graph::Edge;
+        let edge = |src: NodeId, dst: NodeId, weight: f64| Edge {
+            src,
+            rel: 0,
+            dst,
+            weight,
+        };
+        // Weight sums: u (0) 1, c (1) 5, x (2) 500; node 3 holds the other ends.
+        let edges = [edge(0, 3, 1.0), edge(1, 3, 5.0), edge(2, 3, 500.0)];
+        let graph = CsrGraph::from_edges(4, &edges, true);
+        // Known mass 1, no negative residual: interval [est, est + min(R, W rho)].
+        let bounds = Bounds {
+            residual_sum: 1.0,
+            estimate_sum: 0.0,
+            rho: 1e-4,
+            mass: Some(1.0),
+            signed: false,
+        };
+        let estimate = [0.5001, 0.5, 0.45005, 0.0];
+        let nodes: Vec<NodeId> = (0..4).collect();
+        let accuracy = Accuracy::default().tie_tolerance(1e-3);
+        let passes = |_: NodeId| true;
+        let mut candidates = Vec::new();
+        let filtered = check(
+            &graph,
+            &bounds,
+            1,
+            &passes,
+            &accuracy,
+            4,
+            &nodes,
+            &estimate,
+            &mut candidates,
+        );
+        let (full, _) = unfiltered(&graph, &bounds, 1, &accuracy, &nodes, &estimate);
+        assert_eq!(full.top.first().map(|t| t.0), Some(1));
+        assert!(!full.ties_only, "x straddles and is wide");
+        assert_eq!(filtered.ties_only, full.ties_only);
+        assert_eq!(filtered.top, full.top);
     }
 }

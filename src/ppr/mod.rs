@@ -9,6 +9,7 @@
 //! Every algorithm takes a [`PprWorkspace`] of dense scratch vectors that it leaves clean, so a
 //! batch reuses one workspace per thread instead of allocating per query.
 
+mod all;
 mod certified;
 mod exact;
 mod montecarlo;
@@ -936,30 +937,79 @@ pub fn ppr_all_top_k(
     };
     let last = job.end_source.min(n);
     let mut start = job.first_source.min(last);
+    let block_job = all::BlockJob {
+        graph,
+        alpha: job.alpha,
+        k: job.k,
+        accuracy: &job.accuracy,
+        hand_off: all::block_hand_off(graph),
+        predict_checks: true,
+    };
+    let lanes = if method == Method::Push {
+        all::lanes_for(n)
+    } else {
+        1
+    };
+    let blocks8 = Mutex::new(Vec::<all::Block<8>>::new());
+    let blocks4 = Mutex::new(Vec::<all::Block<4>>::new());
+    let blocks2 = Mutex::new(Vec::<all::Block<2>>::new());
     while start < last {
         let end = (start + job.chunk.max(1)).min(last);
-        let chunk: Vec<Result<PprResult, QueryError>> = (start..end)
-            .into_par_iter()
-            .map_init(
-                || pool.take(),
-                |pooled, v| {
-                    let mut query = PprQuery::new(vec![(v as NodeId, 1.0)], job.alpha)
-                        .top_k(job.k)
-                        .method(method);
-                    query.accuracy = job.accuracy;
-                    query.rng_seed = v as u64;
-                    ppr(graph, &query, &mut pooled.ws)
-                },
-            )
-            .collect();
-        for (offset, result) in chunk.into_iter().enumerate() {
-            let result = result?;
-            sink((start + offset) as NodeId, result.top, result.guarantee);
+        if lanes > 1 {
+            // Blocks of sources sharing their sweeps (see `all`); each task answers a run of
+            // sources, several blocks' worth so that lanes rarely wait for the last ones.
+            let task = lanes * 8;
+            let tasks: Vec<std::ops::Range<usize>> = (start..end)
+                .step_by(task)
+                .map(|a| a..(a + task).min(end))
+                .collect();
+            let answers: Vec<Vec<certified::Certified>> = tasks
+                .into_par_iter()
+                .map(|range| match lanes {
+                    8 => in_block(&blocks8, &block_job, range),
+                    4 => in_block(&blocks4, &block_job, range),
+                    _ => in_block(&blocks2, &block_job, range),
+                })
+                .collect();
+            for (offset, answer) in answers.into_iter().flatten().enumerate() {
+                sink((start + offset) as NodeId, answer.top, answer.guarantee);
+            }
+        } else {
+            let chunk: Vec<Result<PprResult, QueryError>> = (start..end)
+                .into_par_iter()
+                .map_init(
+                    || pool.take(),
+                    |pooled, v| {
+                        let mut query = PprQuery::new(vec![(v as NodeId, 1.0)], job.alpha)
+                            .top_k(job.k)
+                            .method(method);
+                        query.accuracy = job.accuracy;
+                        query.rng_seed = v as u64;
+                        ppr(graph, &query, &mut pooled.ws)
+                    },
+                )
+                .collect();
+            for (offset, result) in chunk.into_iter().enumerate() {
+                let result = result?;
+                sink((start + offset) as NodeId, result.top, result.guarantee);
+            }
         }
         start = end;
         progress(start, n);
     }
     Ok(())
+}
+
+/// Answers `range` in a block taken from (and returned to) `blocks`.
+fn in_block<const L: usize>(
+    blocks: &Mutex<Vec<all::Block<L>>>,
+    job: &all::BlockJob<'_>,
+    range: std::ops::Range<usize>,
+) -> Vec<certified::Certified> {
+    let mut block = blocks.lock().pop().unwrap_or_default();
+    let answers = all::answer_sources(job, range, &mut block);
+    blocks.lock().push(block);
+    answers
 }
 
 /// A copy of `graph` with each relation's link weights multiplied by its entry in
