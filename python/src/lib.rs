@@ -19,7 +19,6 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyKeyError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rayon::prelude::*;
 use walkdb::graph::{CsrGraph, Edge, NodeId};
 use walkdb::ppr::{self, Accuracy, Method, PprQuery, PprWorkspace, TopKGuarantee};
 use walkdb::{Database, Durability, Error, InputError, PprRequest, Snapshot};
@@ -969,14 +968,10 @@ impl PySnapshot {
             .into_iter()
             .map(|seeds| self.request(seeds, &opts))
             .collect::<PyResult<_>>()?;
-        let answers: Vec<Result<walkdb::PprAnswer, walkdb::ReadError>> = py.allow_threads(|| {
-            requests
-                .par_iter()
-                .map_init(PprWorkspace::new, |workspace, request| {
-                    self.snapshot.ppr(request, workspace)
-                })
-                .collect()
-        });
+        // Answered together: certified-push queries share their sweeps (same answers as
+        // one by one).
+        let answers: Vec<Result<walkdb::PprAnswer, walkdb::ReadError>> =
+            py.allow_threads(|| self.snapshot.ppr_batch(&requests));
         answers
             .into_iter()
             .map(|a| answer_tuple(py, a.map_err(to_py)?))

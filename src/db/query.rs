@@ -109,13 +109,7 @@ impl Snapshot {
     ) -> Result<PprAnswer, ReadError> {
         let started = Instant::now();
         let alpha = request.alpha.unwrap_or(self.inner.options.alpha);
-        let mut seeds: Vec<(NodeId, f64)> = Vec::with_capacity(request.seeds.len());
-        for (key, weight) in &request.seeds {
-            let id = self
-                .node_id(key)?
-                .ok_or_else(|| InputError::UnknownNode { key: key.clone() })?;
-            seeds.push((id, *weight));
-        }
+        let seeds = self.seed_ids(&request.seeds)?;
         let base = self.projection();
         let graph = if request.rel_weights.is_empty() {
             base
@@ -159,6 +153,88 @@ impl Snapshot {
             e => InputError::Query(e).into(),
         })?;
         drop(query);
+        let mut answer = self.answer(result)?;
+        answer.micros = started.elapsed().as_micros() as u64;
+        Ok(answer)
+    }
+
+    /// Answers many requests in parallel on the current rayon pool, in input order, each to
+    /// its target. Requests on the stored weights with no node prefix (and not `Index`) are
+    /// answered together by [`ppr::ppr_batch`], where certified-push queries share their
+    /// node-order sweeps: their answers meet the same target as [`Snapshot::ppr`]'s but may
+    /// differ from them within what both guarantee. Other requests get [`Snapshot::ppr`]'s.
+    pub fn ppr_batch(
+        &self,
+        requests: &[PprRequest],
+    ) -> Vec<std::result::Result<PprAnswer, ReadError>> {
+        use rayon::prelude::*;
+        let mut answers: Vec<Option<std::result::Result<PprAnswer, ReadError>>> = Vec::new();
+        answers.resize_with(requests.len(), || None);
+        let mut together: Vec<usize> = Vec::new();
+        let mut queries: Vec<PprQuery<'static>> = Vec::new();
+        let mut alone: Vec<usize> = Vec::new();
+        for (i, request) in requests.iter().enumerate() {
+            if !request.rel_weights.is_empty()
+                || request.node_prefix.is_some()
+                || request.method == Method::Index
+            {
+                alone.push(i);
+                continue;
+            }
+            match self.seed_ids(&request.seeds) {
+                Ok(seeds) => {
+                    let alpha = request.alpha.unwrap_or(self.inner.options.alpha);
+                    let mut query = PprQuery::new(seeds, alpha)
+                        .top_k(request.top_k)
+                        .method(request.method);
+                    query.push_r_max = request.push_r_max;
+                    query.accuracy = request.accuracy;
+                    together.push(i);
+                    queries.push(query);
+                }
+                Err(e) => answers[i] = Some(Err(e)),
+            }
+        }
+        let single: Vec<(usize, std::result::Result<PprAnswer, ReadError>)> = alone
+            .par_iter()
+            .map_init(PprWorkspace::new, |ws, &i| (i, self.ppr(&requests[i], ws)))
+            .collect();
+        for (i, answer) in single {
+            answers[i] = Some(answer);
+        }
+        let graph = self.projection();
+        let results = ppr::ppr_batch(&graph, &queries);
+        for (i, result) in together.iter().zip(results) {
+            answers[*i] = Some(
+                result
+                    .map_err(|e| InputError::Query(e).into())
+                    .and_then(|result| self.answer(result)),
+            );
+        }
+        // Every request was answered alone, together or by its seed lookup.
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(InputError::Query(ppr::QueryError::NoSeeds).into())))
+            .collect()
+    }
+
+    /// The ids of seed keys; an unknown key is an error naming it.
+    fn seed_ids(
+        &self,
+        seeds: &[(String, f64)],
+    ) -> std::result::Result<Vec<(NodeId, f64)>, ReadError> {
+        let mut ids = Vec::with_capacity(seeds.len());
+        for (key, weight) in seeds {
+            let id = self
+                .node_id(key)?
+                .ok_or_else(|| InputError::UnknownNode { key: key.clone() })?;
+            ids.push((id, *weight));
+        }
+        Ok(ids)
+    }
+
+    /// An answer in keys from a result in ids.
+    fn answer(&self, result: ppr::PprResult) -> std::result::Result<PprAnswer, ReadError> {
         let mut results = Vec::with_capacity(result.top.len());
         for (id, score) in result.top {
             let key = self.node_key(id)?.unwrap_or_else(|| format!("#{id}"));
@@ -170,7 +246,7 @@ impl Snapshot {
             results,
             error_bound: result.error_bound,
             guarantee: result.guarantee,
-            micros: started.elapsed().as_micros() as u64,
+            micros: result.elapsed.as_micros() as u64,
         })
     }
 }

@@ -20,7 +20,9 @@
 //! and a lane spaces its full checks by what the last one asked for
 //! ([`Progress::predict_checks`]), since a check costs it more than a sweep.
 
-use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::certified::{certified_run, Candidate, Certified, HandOff, Progress, Run};
 use super::{Accuracy, PprWorkspace};
@@ -108,62 +110,99 @@ impl<const L: usize> Block<L> {
     }
 }
 
-/// A source being swept.
+/// A query being swept.
 #[derive(Debug)]
 struct Lane {
-    source: NodeId,
+    /// Index of the query in its batch.
+    index: usize,
+    k: usize,
+    accuracy: Accuracy,
     progress: Progress,
+    /// When its push started.
+    started: Instant,
 }
 
-/// What a block is asked: every source of a range, single seed, top-`k` at `alpha` to
-/// `accuracy`, after a push of at most `push_budget` link visits each.
+/// One query of a block: normalised seeds, results wanted, target. Every node may rank.
+#[derive(Clone, Debug)]
+pub(crate) struct LaneQuery {
+    pub(crate) seeds: Vec<(NodeId, f64)>,
+    pub(crate) k: usize,
+    pub(crate) accuracy: Accuracy,
+}
+
+/// How a block runs its queries (all at one `alpha`).
 pub(crate) struct BlockJob<'a> {
     pub(crate) graph: &'a CsrGraph,
     pub(crate) alpha: f64,
-    pub(crate) k: usize,
-    pub(crate) accuracy: &'a Accuracy,
     pub(crate) hand_off: HandOff,
     /// Space each lane's full checks by what its last one asked for
     /// ([`Progress::predict_checks`]); off, a lane checks as a single query does.
     pub(crate) predict_checks: bool,
 }
 
-/// Answers every source in `sources`, returning the answers in source order; leaves the
-/// block clean.
+impl BlockJob<'_> {
+    /// The block's own rules: pushes that are no longer local hand off early
+    /// ([`block_hand_off`]), and lanes space their checks ([`Progress::predict_checks`]).
+    pub(crate) fn shared(graph: &CsrGraph, alpha: f64) -> BlockJob<'_> {
+        BlockJob {
+            graph,
+            alpha,
+            hand_off: block_hand_off(graph),
+            predict_checks: true,
+        }
+    }
+
+    /// Lanes that answer exactly as single queries do, bit for bit: a single query's hand-off
+    /// and checks (what the tests compare lanes with).
+    #[cfg(test)]
+    pub(crate) fn as_single_queries(graph: &CsrGraph, alpha: f64) -> BlockJob<'_> {
+        BlockJob {
+            graph,
+            alpha,
+            hand_off: HandOff::single(graph),
+            predict_checks: false,
+        }
+    }
+}
+
+/// Answers queries `0..count` (`query(i)` gives each), returning the answers in that order;
+/// leaves the block clean.
 // Lane `j` is both an entry of `lanes` and a column of the rows: indexed loops say so.
 #[allow(clippy::needless_range_loop)]
-pub(crate) fn answer_sources<const L: usize>(
+pub(crate) fn answer_queries<const L: usize>(
     job: &BlockJob<'_>,
-    sources: Range<usize>,
+    count: usize,
+    query: impl Fn(usize) -> LaneQuery,
     block: &mut Block<L>,
-) -> Vec<Certified> {
+) -> Vec<(Certified, Duration)> {
     let graph = job.graph;
     let n = graph.node_count();
     block.ensure(n);
     block.ws.ensure(n);
     let passes = |_: NodeId| true;
-    let first = sources.start;
-    let mut answers: Vec<Option<Certified>> = Vec::new();
-    answers.resize_with(sources.len(), || None);
+    let mut answers: Vec<Option<(Certified, Duration)>> = Vec::new();
+    answers.resize_with(count, || None);
     let mut lanes: [Option<Lane>; L] = std::array::from_fn(|_| None);
-    let mut next = sources.start;
+    let mut next = 0;
     loop {
         for j in 0..L {
-            while lanes[j].is_none() && next < sources.end {
-                let source = next as NodeId;
+            while lanes[j].is_none() && next < count {
+                let index = next;
                 next += 1;
+                let started = Instant::now();
+                let LaneQuery { seeds, k, accuracy } = query(index);
                 let run = certified_run(
                     graph,
-                    &[(source, 1.0)],
+                    &seeds,
                     job.alpha,
-                    job.k,
+                    k,
                     &passes,
-                    job.accuracy,
+                    &accuracy,
                     job.hand_off,
                     &mut block.ws,
                 );
                 match run {
-                    Run::Done(answer) => answers[source as usize - first] = Some(answer),
+                    Run::Done(answer) => answers[index] = Some((answer, started.elapsed())),
                     Run::HandOff(progress) => {
                         for &v in &block.ws.touched {
                             let i = v as usize;
@@ -171,14 +210,20 @@ pub(crate) fn answer_sources<const L: usize>(
                             block.residual[i][j] = block.ws.residual[i];
                         }
                         block.ws.clear_touched();
-                        let mut lane = Lane { source, progress };
+                        let mut lane = Lane {
+                            index,
+                            k,
+                            accuracy,
+                            progress,
+                            started,
+                        };
                         if job.predict_checks {
                             lane.progress.predict_checks();
                         }
                         // Assessed once before the first sweep, as a single query is when
                         // its push hands off.
-                        match assess_lane(job, block, j, &mut lane.progress, false) {
-                            Some(answer) => answers[source as usize - first] = Some(answer),
+                        match assess_lane(job, block, j, &mut lane, false) {
+                            Some(answer) => answers[index] = Some((answer, started.elapsed())),
                             None => lanes[j] = Some(lane),
                         }
                     }
@@ -218,15 +263,51 @@ pub(crate) fn answer_sources<const L: usize>(
             if !lane.progress.check_due(residual_sum[j]) {
                 continue;
             }
-            if let Some(answer) = assess_lane(job, block, j, &mut lane.progress, true) {
-                answers[lane.source as usize - first] = Some(answer);
+            if let Some(answer) = assess_lane(job, block, j, lane, true) {
+                answers[lane.index] = Some((answer, lane.started.elapsed()));
                 lanes[j] = None;
             }
         }
     }
-    // Every source got its answer: each was either answered by its push or held a lane
-    // until assessed done (the loop ends only when no lane is held and none is left).
+    // Every query got its answer: each was either answered by its push or held a lane until
+    // assessed done (the loop ends only when no lane is held and none is left).
     answers.into_iter().flatten().collect()
+}
+
+/// Blocks of each lane count, reused by the tasks of a run.
+#[derive(Debug, Default)]
+pub(crate) struct BlockPool {
+    eight: Mutex<Vec<Block<8>>>,
+    four: Mutex<Vec<Block<4>>>,
+    two: Mutex<Vec<Block<2>>>,
+}
+
+impl BlockPool {
+    /// [`answer_queries`] in a block of `lanes` lanes (8, 4 or 2) taken from the pool.
+    pub(crate) fn answer(
+        &self,
+        lanes: usize,
+        job: &BlockJob<'_>,
+        count: usize,
+        query: impl Fn(usize) -> LaneQuery,
+    ) -> Vec<(Certified, Duration)> {
+        fn run<const L: usize>(
+            blocks: &Mutex<Vec<Block<L>>>,
+            job: &BlockJob<'_>,
+            count: usize,
+            query: impl Fn(usize) -> LaneQuery,
+        ) -> Vec<(Certified, Duration)> {
+            let mut block = blocks.lock().pop().unwrap_or_default();
+            let answers = answer_queries(job, count, query, &mut block);
+            blocks.lock().push(block);
+            answers
+        }
+        match lanes {
+            8 => run(&self.eight, job, count, query),
+            4 => run(&self.four, job, count, query),
+            _ => run(&self.two, job, count, query),
+        }
+    }
 }
 
 /// Assesses lane `j` as a single query's sweep phase would (`due`: its sweep bookkeeping is
@@ -235,9 +316,15 @@ fn assess_lane<const L: usize>(
     job: &BlockJob<'_>,
     block: &mut Block<L>,
     j: usize,
-    progress: &mut Progress,
+    lane: &mut Lane,
     due: bool,
 ) -> Option<Certified> {
+    let Lane {
+        k,
+        accuracy,
+        progress,
+        ..
+    } = lane;
     let n = job.graph.node_count();
     for (v, (e, r)) in block.estimate[..n]
         .iter()
@@ -251,9 +338,9 @@ fn assess_lane<const L: usize>(
     let answer = if due {
         progress.assess_due(
             job.graph,
-            job.k,
+            *k,
             &passes,
-            job.accuracy,
+            accuracy,
             &block.all_nodes,
             &block.column_estimate,
             &block.column_residual,
@@ -262,9 +349,9 @@ fn assess_lane<const L: usize>(
     } else {
         progress.assess(
             job.graph,
-            job.k,
+            *k,
             &passes,
-            job.accuracy,
+            accuracy,
             true,
             &block.all_nodes,
             &block.column_estimate,
@@ -336,6 +423,21 @@ mod tests {
     use super::*;
     use crate::ppr::certified::certified_top_k;
 
+    /// Every source of `range`, single seed, top 10.
+    fn sources<const L: usize>(
+        job: &BlockJob<'_>,
+        accuracy: &Accuracy,
+        range: std::ops::Range<usize>,
+        block: &mut Block<L>,
+    ) -> Vec<(Certified, Duration)> {
+        let query = |i: usize| LaneQuery {
+            seeds: vec![((range.start + i) as NodeId, 1.0)],
+            k: 10,
+            accuracy: *accuracy,
+        };
+        answer_queries(job, range.len(), query, block)
+    }
+
     /// With the single query's push budget, every lane's answer is the single query's, bit
     /// for bit, whichever sources share the block; with the block's shorter push the answers
     /// still meet the target. Both leave the block clean.
@@ -359,20 +461,13 @@ mod tests {
                 })
                 .collect();
             let mut block = Block::<8>::default();
-            let full = BlockJob {
-                graph: &graph,
-                alpha,
-                k: 10,
-                accuracy: &accuracy,
-                hand_off: HandOff::single(&graph),
-                predict_checks: false,
-            };
+            let full = BlockJob::as_single_queries(&graph, alpha);
             // Two ranges that group the sources differently.
             for range in [0..graph.node_count(), 37..411] {
-                let answers = answer_sources(&full, range.clone(), &mut block);
+                let answers = sources(&full, &accuracy, range.clone(), &mut block);
                 assert!(block.is_clean());
                 assert_eq!(answers.len(), range.len());
-                for (answer, s) in answers.iter().zip(range) {
+                for ((answer, _), s) in answers.iter().zip(range) {
                     let expected = &single[s];
                     assert_eq!(answer.top, expected.top, "alpha {alpha} source {s}");
                     assert_eq!(answer.guarantee, expected.guarantee);
@@ -387,14 +482,52 @@ mod tests {
                 swept > 100,
                 "alpha {alpha}: only {swept} sources reached the sweeps"
             );
-            let short = BlockJob {
-                hand_off: block_hand_off(&graph),
-                predict_checks: true,
-                ..full
-            };
-            let answers = answer_sources(&short, 0..graph.node_count(), &mut block);
+            let short = BlockJob::shared(&graph, alpha);
+            let answers = sources(&short, &accuracy, 0..graph.node_count(), &mut block);
             assert!(block.is_clean());
-            assert!(answers.iter().all(|a| a.guarantee.meets(&accuracy)));
+            assert!(answers.iter().all(|a| a.0.guarantee.meets(&accuracy)));
+        }
+    }
+
+    /// Lanes of different queries (multi-seed, different k and targets) answer each as its
+    /// single query does, bit for bit.
+    #[test]
+    fn lanes_of_different_queries_answer_as_single_queries_do() {
+        let graph = crate::synth::barabasi_albert(500, 5, 9).csr(true);
+        let n = graph.node_count();
+        let mut rng = crate::rng::Rng::from_parts(&[41]);
+        let queries: Vec<LaneQuery> = (0..60)
+            .map(|i| {
+                let mut seeds: Vec<(NodeId, f64)> = (0..1 + i % 4)
+                    .map(|_| (rng.below(n as u64) as NodeId, 0.5 + rng.next_f64()))
+                    .collect();
+                seeds.sort_unstable_by_key(|s| s.0);
+                seeds.dedup_by_key(|s| s.0);
+                let total: f64 = seeds.iter().map(|s| s.1).sum();
+                seeds.iter_mut().for_each(|s| s.1 /= total);
+                let accuracy = if i % 3 == 0 {
+                    Accuracy::with_max_error(1e-3)
+                } else {
+                    Accuracy::default()
+                };
+                LaneQuery {
+                    seeds,
+                    k: [1, 10, 25][i % 3],
+                    accuracy,
+                }
+            })
+            .collect();
+        let mut ws = PprWorkspace::new();
+        let mut block = Block::<4>::default();
+        let job = BlockJob::as_single_queries(&graph, 0.3);
+        let answers = answer_queries(&job, queries.len(), |i| queries[i].clone(), &mut block);
+        assert!(block.is_clean());
+        for (q, (answer, _)) in queries.iter().zip(&answers) {
+            let single =
+                certified_top_k(&graph, &q.seeds, 0.3, q.k, &|_| true, &q.accuracy, &mut ws);
+            assert_eq!(answer.top, single.top);
+            assert_eq!(answer.guarantee, single.guarantee);
+            assert_eq!(answer.work, single.work);
         }
     }
 }

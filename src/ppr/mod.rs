@@ -863,12 +863,89 @@ impl Drop for PooledWorkspace<'_> {
 
 /// Answers many queries in parallel on the current rayon pool, one workspace per worker;
 /// results come back in input order.
+///
+/// Queries the certified push answers with every node allowed to rank (`Auto` on graphs
+/// past [`AUTO_EXACT_MAX_LINKS`] links, or `Push`, with no target filter or explicit push
+/// threshold) share their node-order sweeps in blocks, grouped by alpha, when the graph is
+/// small enough for blocks to pay (see the `all` module). Such an answer meets the query's
+/// target as [`ppr`]'s does and is deterministic, but it is not bit for bit [`ppr`]'s: a
+/// push hands off to the shared sweeps earlier, so scores and near-ties may differ within
+/// what both guarantee. Every other query gets exactly [`ppr`]'s answer.
 pub fn ppr_batch(graph: &CsrGraph, queries: &[PprQuery<'_>]) -> Vec<Result<PprResult, QueryError>> {
+    let lanes = all::lanes_for(graph.node_count());
+    // Per alpha (by its bits): the queries that go to blocks, with their lane queries.
+    let mut groups: Vec<(u64, Vec<(usize, all::LaneQuery)>)> = Vec::new();
+    let mut alone: Vec<usize> = Vec::new();
+    for (i, query) in queries.iter().enumerate() {
+        match block_query(graph, query).filter(|_| lanes > 1) {
+            Some(lane) => {
+                let bits = query.alpha.to_bits();
+                match groups.iter_mut().find(|(b, _)| *b == bits) {
+                    Some((_, group)) => group.push((i, lane)),
+                    None => groups.push((bits, vec![(i, lane)])),
+                }
+            }
+            None => alone.push(i),
+        }
+    }
+    let mut results: Vec<Option<Result<PprResult, QueryError>>> = Vec::new();
+    results.resize_with(queries.len(), || None);
     let pool = WorkspacePool::new();
-    queries
+    let single: Vec<(usize, Result<PprResult, QueryError>)> = alone
         .par_iter()
-        .map_init(|| pool.take(), |pooled, q| ppr(graph, q, &mut pooled.ws))
+        .map_init(
+            || pool.take(),
+            |pooled, &i| (i, ppr(graph, &queries[i], &mut pooled.ws)),
+        )
+        .collect();
+    for (i, result) in single {
+        results[i] = Some(result);
+    }
+    let blocks = all::BlockPool::default();
+    for (bits, group) in &groups {
+        let alpha = f64::from_bits(*bits);
+        let job = all::BlockJob::shared(graph, alpha);
+        let answered: Vec<Vec<(certified::Certified, Duration)>> = group
+            .par_chunks(lanes * 8)
+            .map(|task| blocks.answer(lanes, &job, task.len(), |j| task[j].1.clone()))
+            .collect();
+        for ((i, _), (answer, elapsed)) in group.iter().zip(answered.into_iter().flatten()) {
+            let guarantee = answer.guarantee;
+            results[*i] = Some(Ok(PprResult {
+                method: Method::Push,
+                alpha,
+                top: answer.top,
+                error_bound: guarantee.max_error,
+                guarantee,
+                work: answer.work,
+                elapsed,
+            }));
+        }
+    }
+    // Every index was either answered alone or in its alpha's group.
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(QueryError::NoSeeds)))
         .collect()
+}
+
+/// The lane query of `query` when [`ppr`] would answer it with the certified push over every
+/// node (so a block answers it the same); `None` for any other query, invalid ones included
+/// (they get their error from [`ppr`]).
+fn block_query(graph: &CsrGraph, query: &PprQuery<'_>) -> Option<all::LaneQuery> {
+    let certified_push = matches!(query.method, Method::Auto | Method::Push)
+        && resolve_method(graph, query) == Method::Push
+        && query.push_r_max.is_none()
+        && query.target_filter.is_none();
+    if !certified_push || check_alpha(query.alpha).is_err() || query.accuracy.validate().is_err() {
+        return None;
+    }
+    let seeds = normalised_seeds(graph, &query.seeds).ok()?;
+    Some(all::LaneQuery {
+        seeds,
+        k: query.top_k,
+        accuracy: query.accuracy,
+    })
 }
 
 /// Sources per chunk of [`ppr_all_top_k`] by default: bounds the results held in memory at
@@ -937,22 +1014,13 @@ pub fn ppr_all_top_k(
     };
     let last = job.end_source.min(n);
     let mut start = job.first_source.min(last);
-    let block_job = all::BlockJob {
-        graph,
-        alpha: job.alpha,
-        k: job.k,
-        accuracy: &job.accuracy,
-        hand_off: all::block_hand_off(graph),
-        predict_checks: true,
-    };
+    let block_job = all::BlockJob::shared(graph, job.alpha);
     let lanes = if method == Method::Push {
         all::lanes_for(n)
     } else {
         1
     };
-    let blocks8 = Mutex::new(Vec::<all::Block<8>>::new());
-    let blocks4 = Mutex::new(Vec::<all::Block<4>>::new());
-    let blocks2 = Mutex::new(Vec::<all::Block<2>>::new());
+    let blocks = all::BlockPool::default();
     while start < last {
         let end = (start + job.chunk.max(1)).min(last);
         if lanes > 1 {
@@ -963,15 +1031,18 @@ pub fn ppr_all_top_k(
                 .step_by(task)
                 .map(|a| a..(a + task).min(end))
                 .collect();
-            let answers: Vec<Vec<certified::Certified>> = tasks
+            let answers: Vec<Vec<(certified::Certified, Duration)>> = tasks
                 .into_par_iter()
-                .map(|range| match lanes {
-                    8 => in_block(&blocks8, &block_job, range),
-                    4 => in_block(&blocks4, &block_job, range),
-                    _ => in_block(&blocks2, &block_job, range),
+                .map(|range| {
+                    let query = |i: usize| all::LaneQuery {
+                        seeds: vec![((range.start + i) as NodeId, 1.0)],
+                        k: job.k,
+                        accuracy: job.accuracy,
+                    };
+                    blocks.answer(lanes, &block_job, range.len(), query)
                 })
                 .collect();
-            for (offset, answer) in answers.into_iter().flatten().enumerate() {
+            for (offset, (answer, _)) in answers.into_iter().flatten().enumerate() {
                 sink((start + offset) as NodeId, answer.top, answer.guarantee);
             }
         } else {
@@ -998,18 +1069,6 @@ pub fn ppr_all_top_k(
         progress(start, n);
     }
     Ok(())
-}
-
-/// Answers `range` in a block taken from (and returned to) `blocks`.
-fn in_block<const L: usize>(
-    blocks: &Mutex<Vec<all::Block<L>>>,
-    job: &all::BlockJob<'_>,
-    range: std::ops::Range<usize>,
-) -> Vec<certified::Certified> {
-    let mut block = blocks.lock().pop().unwrap_or_default();
-    let answers = all::answer_sources(job, range, &mut block);
-    blocks.lock().push(block);
-    answers
 }
 
 /// A copy of `graph` with each relation's link weights multiplied by its entry in

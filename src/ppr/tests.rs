@@ -323,17 +323,70 @@ fn batch_results_come_back_in_input_order() {
         .map(|i| edge(i, i % 3, (i * 7 + 1) % 200, 1.0 + f64::from(i % 5)))
         .collect();
     let g = CsrGraph::from_edges(200, &edges, true);
+    // Certified-push queries at two alphas, multi-seed, with other k and targets: these share
+    // sweeps in blocks (a 200-node graph takes 8 lanes); among them queries that run alone (a
+    // target filter, an explicit threshold, exact, invalid ones).
+    let odd = |v: NodeId| v % 2 == 1;
     let mut queries: Vec<PprQuery<'_>> = (0..64u32)
-        .map(|i| PprQuery::new(vec![(i * 3, 1.0)], 0.2).method(Method::Push))
+        .map(|i| {
+            let seeds = (0..1 + i % 3)
+                .map(|j| ((i * 3 + j * 17) % 200, 1.0 + f64::from(j)))
+                .collect();
+            let mut q = PprQuery::new(seeds, [0.2, 0.5][i as usize % 2])
+                .method(Method::Push)
+                .top_k([10, 3][i as usize % 2]);
+            if i % 5 == 0 {
+                q.accuracy = Accuracy::with_max_error(1e-3);
+            }
+            q
+        })
         .collect();
+    let shared = queries.len();
     queries.push(PprQuery::new(vec![], 0.2));
+    queries.push(PprQuery::new(vec![(5, -1.0)], 0.2).method(Method::Push));
+    queries.push(
+        PprQuery::new(vec![(7, 1.0)], 0.2)
+            .method(Method::Push)
+            .target_filter(&odd),
+    );
+    let mut explicit = PprQuery::new(vec![(9, 1.0)], 0.2).method(Method::Push);
+    explicit.push_r_max = Some(1e-4);
+    queries.push(explicit);
+    queries.push(PprQuery::new(vec![(11, 1.0)], 0.2).method(Method::Exact));
     let batch = ppr_batch(&g, &queries);
     let mut ws = PprWorkspace::new();
     assert_eq!(batch.len(), queries.len());
-    for (q, got) in queries.iter().zip(&batch) {
+    for (i, (q, got)) in queries.iter().zip(&batch).enumerate() {
         let want = ppr(&g, q, &mut ws);
         match (got, want) {
-            (Ok(a), Ok(b)) => assert_eq!(a.top, b.top),
+            // Shared sweeps: the same method and target, met against the exact scores.
+            (Ok(a), Ok(b)) if i < shared => {
+                assert_eq!(a.method, b.method);
+                assert_eq!(a.alpha, b.alpha);
+                assert!(a.guarantee.meets(&q.accuracy), "{:?}", a.guarantee);
+                let exact = exact_ppr(&g, &q.seeds, q.alpha, EXACT_TOLERANCE, &mut ws).scores;
+                assert_eq!(a.top.len(), b.top.len());
+                let kth = {
+                    let mut s = exact.clone();
+                    s.sort_unstable_by(|x, y| y.total_cmp(x));
+                    s[a.top.len() - 1]
+                };
+                for &(v, score) in &a.top {
+                    let e = exact[v as usize];
+                    assert!((score - e).abs() <= a.guarantee.max_error + 1e-9);
+                    assert!(
+                        e >= kth - DEFAULT_TIE_TOLERANCE - 1e-9,
+                        "query {i}: {v} is not in the top"
+                    );
+                }
+            }
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.method, b.method);
+                assert_eq!(a.top, b.top);
+                assert_eq!(a.error_bound, b.error_bound);
+                assert_eq!(a.guarantee, b.guarantee);
+                assert_eq!(a.work, b.work);
+            }
             (Err(a), Err(b)) => assert_eq!(a, &b),
             (a, b) => panic!("{a:?} vs {b:?}"),
         }

@@ -3,7 +3,6 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use rayon::prelude::*;
 use serde_json::{json, Value};
 use walkdb::ppr::{Accuracy, Guarantee, Method, PprWorkspace, TopKGuarantee};
 use walkdb::{PprRequest, Snapshot};
@@ -309,26 +308,34 @@ fn batch(snapshot: &Snapshot, file: &str, args: &PprArgs) -> CliResult {
     if method == Method::Index {
         snapshot.load_walk_index()?;
     }
-    let outputs: Vec<(bool, Value)> = pool.install(|| {
-        lines
-            .par_iter()
-            .map_init(PprWorkspace::new, |ws, line| {
-                match parse_query(line, method, accuracy) {
-                    Err(e) => (false, json!({"error": e})),
-                    Ok(request) => match snapshot.ppr(&request, ws) {
-                        Ok(answer) => {
-                            let mut v = answer_json(&answer);
-                            if let Some(map) = v.as_object_mut() {
-                                map.remove("alpha");
-                            }
-                            (true, v)
-                        }
-                        Err(e) => (false, json!({"error": e.to_string()})),
-                    },
+    let parsed: Vec<_> = lines
+        .iter()
+        .map(|line| parse_query(line, method, accuracy))
+        .collect();
+    let requests: Vec<_> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok().cloned())
+        .collect();
+    // Answered together: certified-push queries share their sweeps (same answers as alone).
+    let mut answers = pool.install(|| snapshot.ppr_batch(&requests)).into_iter();
+    let outputs: Vec<(bool, Value)> = parsed
+        .into_iter()
+        .map(|p| match p {
+            Err(e) => (false, json!({"error": e})),
+            Ok(_) => match answers.next() {
+                Some(Ok(answer)) => {
+                    let mut v = answer_json(&answer);
+                    if let Some(map) = v.as_object_mut() {
+                        map.remove("alpha");
+                    }
+                    (true, v)
                 }
-            })
-            .collect()
-    });
+                Some(Err(e)) => (false, json!({"error": e.to_string()})),
+                // One answer per parsed request, in order.
+                None => (false, json!({"error": "no answer"})),
+            },
+        })
+        .collect();
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;
     for (ok, value) in &outputs {
