@@ -362,3 +362,101 @@ fn bulk_loader_fast_path_by_ids() {
     assert_eq!(snap.edge_weight("a", "r", "b").unwrap(), Some(2.0));
     assert_eq!(snap.edge_count(), 1);
 }
+
+/// `Snapshot::ppr_batch` answers every request in place: certified-push requests (shared
+/// sweeps) meet their target against the exact scores; requests that run alone (relation
+/// weights, a node prefix, exact) get exactly `Snapshot::ppr`'s answer; an unknown key is its
+/// own request's error.
+#[test]
+fn a_batch_answers_every_request_in_place() {
+    use walkdb::ppr::{Accuracy, Method, PprWorkspace};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path().join("db"))
+        .undirected(true)
+        .create()
+        .unwrap();
+    let synth = walkdb::synth::barabasi_albert(400, 4, 21);
+    let mut loader = db.bulk_loader().unwrap();
+    for (i, e) in synth.edges.iter().enumerate() {
+        let rel = if i % 3 == 0 { "s" } else { "r" };
+        let (src, dst) = (format!("n{}", e.src), format!("n{}", e.dst));
+        loader.add_edge(&src, rel, &dst, 1.0).unwrap();
+    }
+    loader.finish().unwrap();
+    let snap = db.begin_read().unwrap();
+    let request = |seeds: &[&str], method: Method| {
+        let mut r = walkdb::PprRequest::new(seeds.iter().map(|s| (s.to_string(), 1.0)).collect());
+        r.method = method;
+        r.alpha = Some(0.3);
+        r
+    };
+    let mut requests: Vec<walkdb::PprRequest> = (0..24)
+        .map(|i| {
+            let a = format!("n{}", i * 13 % 400);
+            let b = format!("n{}", i * 29 % 400);
+            let seeds: Vec<&str> = if i % 2 == 0 { vec![&a] } else { vec![&a, &b] };
+            let mut r = request(&seeds, Method::Push);
+            if i % 4 == 1 {
+                r.accuracy = Accuracy::with_max_error(1e-3);
+            }
+            r
+        })
+        .collect();
+    let shared = requests.len();
+    requests.push(request(&["nope"], Method::Push));
+    let mut weighted = request(&["n5"], Method::Push);
+    weighted.rel_weights = vec![("s".to_string(), 0.0)];
+    requests.push(weighted);
+    let mut prefixed = request(&["n7"], Method::Push);
+    prefixed.node_prefix = Some("n1".to_string());
+    requests.push(prefixed);
+    requests.push(request(&["n9"], Method::Exact));
+    let answers = snap.ppr_batch(&requests);
+    assert_eq!(answers.len(), requests.len());
+    let mut ws = PprWorkspace::new();
+    for (i, (r, got)) in requests.iter().zip(&answers).enumerate() {
+        let alone = snap.ppr(r, &mut ws);
+        match (got, alone) {
+            (Ok(a), Ok(b)) if i < shared => {
+                assert_eq!(a.method, b.method);
+                assert!(a.guarantee.meets(&r.accuracy), "{:?}", a.guarantee);
+                let mut exact_request = r.clone();
+                exact_request.method = Method::Exact;
+                exact_request.top_k = 400;
+                let exact: std::collections::HashMap<String, f64> = snap
+                    .ppr(&exact_request, &mut ws)
+                    .unwrap()
+                    .results
+                    .into_iter()
+                    .collect();
+                let kth = kth_score(&exact, a.results.len());
+                for (key, score) in &a.results {
+                    let e = exact[key];
+                    assert!((score - e).abs() <= a.guarantee.max_error + 1e-9, "{key}");
+                    assert!(
+                        e >= kth - 1e-6 - 1e-9,
+                        "request {i}: {key} is not in the top"
+                    );
+                }
+            }
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.method, b.method);
+                assert_eq!(a.results, b.results);
+                assert_eq!(a.guarantee, b.guarantee);
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("request {i}: {a:?} vs {b:?}"),
+        }
+    }
+    assert!(
+        answers[shared].is_err(),
+        "the unknown key fails its own request"
+    );
+}
+
+/// The `k`-th largest exact score.
+fn kth_score(exact: &std::collections::HashMap<String, f64>, k: usize) -> f64 {
+    let mut scores: Vec<f64> = exact.values().copied().collect();
+    scores.sort_unstable_by(|a, b| b.total_cmp(a));
+    scores[k - 1]
+}
