@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use families::{max_error, precision, Family, Shape, FAMILIES, SHAPES};
+use families::{max_error, precision, Family, Shape, SHAPES};
 use walkdb::graph::{CsrGraph, NodeId};
 use walkdb::ppr::{exact_ppr, ppr, Method, PprQuery, PprWorkspace, EXACT_TOLERANCE};
 use walkdb::walks::{WalkIndex, WalkIndexParams};
@@ -91,9 +91,6 @@ struct Row {
 }
 
 fn main() {
-    let wanted: Vec<String> = std::env::var("WALKDB_BENCH_FAMILIES")
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_else(|_| FAMILIES.iter().map(|s| s.to_string()).collect());
     let singles: usize = std::env::var("WALKDB_BENCH_QUERIES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -108,7 +105,7 @@ fn main() {
         "| graph | configuration | queries | igraph | exact | default | igraph/default (means) | default p@10 | default max error | index | index p@10 | index max error |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for name in FAMILIES.iter().filter(|f| wanted.iter().any(|w| w == *f)) {
+    for name in families::selected() {
         let Some(family) = families::load(name) else {
             println!("skipped {name}: data not found");
             continue;

@@ -52,9 +52,6 @@ fn timed(cmd: &mut Command) -> (f64, u64) {
 }
 
 fn main() {
-    let wanted: Vec<String> = std::env::var("WALKDB_BENCH_FAMILIES")
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_else(|_| families::FAMILIES.iter().map(|s| s.to_string()).collect());
     let alpha: f64 = std::env::var("WALKDB_BENCH_ALPHA")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -70,15 +67,12 @@ fn main() {
         "| graph | nodes | ppr-all wall | peak RSS | sources/s | igraph median per source | igraph x n | ratio |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for name in families::FAMILIES
-        .iter()
-        .filter(|f| wanted.iter().any(|w| w == *f))
-    {
+    for name in families::selected() {
         if families::load(name).is_none() {
             println!("skipped {name}: data not found");
             continue;
         }
-        let tsv = match *name {
+        let tsv = match name {
             "wordnet" => families::shared_dir().join("wordnet30.tsv"),
             "debian" => families::shared_dir().join("debian_packages.tsv"),
             other => {

@@ -22,9 +22,6 @@ use walkdb::graph::Adjacency;
 use walkdb::ppr::{ppr, ppr_batch, Accuracy, PprQuery, PprWorkspace};
 
 fn main() {
-    let wanted: Vec<String> = std::env::var("WALKDB_BENCH_FAMILIES")
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_else(|_| families::FAMILIES.iter().map(|s| s.to_string()).collect());
     let alpha: f64 = std::env::var("WALKDB_BENCH_ALPHA")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -42,10 +39,7 @@ fn main() {
     );
     println!("| graph | nodes | shape | one by one, 1 thread | batch, 1 thread | ratio | batch, 2 threads | same list |");
     println!("|---|---|---|---|---|---|---|---|");
-    for name in families::FAMILIES
-        .iter()
-        .filter(|f| wanted.iter().any(|w| w == *f))
-    {
+    for name in families::selected() {
         let Some(family) = families::load(name) else {
             println!("skipped {name}: data not found");
             continue;

@@ -180,19 +180,9 @@ fn finish_dense(
     make_dense(graph.node_count(), ws);
     let mut candidates = Vec::new();
     loop {
-        let answer = progress.assess(
-            graph,
-            k,
-            passes,
-            accuracy,
-            true,
-            &ws.touched,
-            &ws.estimate,
-            &ws.residual,
-            &mut candidates,
-        );
-        if let Some(answer) = answer {
-            ws.clear_touched();
+        if let Some(answer) =
+            progress.assess_workspace(graph, k, passes, accuracy, true, ws, &mut candidates)
+        {
             return answer;
         }
         progress.work += sweep(graph, alpha, progress.relaxation.omega, ws);
@@ -289,19 +279,9 @@ pub(crate) fn certified_run(
             }
             return Run::HandOff(progress);
         }
-        let answer = progress.assess(
-            graph,
-            k,
-            passes,
-            accuracy,
-            false,
-            &ws.touched,
-            &ws.estimate,
-            &ws.residual,
-            &mut candidates,
-        );
-        if let Some(answer) = answer {
-            ws.clear_touched();
+        if let Some(answer) =
+            progress.assess_workspace(graph, k, passes, accuracy, false, ws, &mut candidates)
+        {
             return Run::Done(answer);
         }
     }
@@ -382,6 +362,35 @@ impl Progress {
     /// source a fraction of one. Any spacing gives a certified answer.
     pub(crate) fn predict_checks(&mut self) {
         self.predictive = true;
+    }
+
+    /// [`Progress::assess`] of the state in `ws`, which is left clean when it answers.
+    #[allow(clippy::too_many_arguments)]
+    fn assess_workspace(
+        &mut self,
+        graph: &CsrGraph,
+        k: usize,
+        passes: &dyn Fn(NodeId) -> bool,
+        accuracy: &Accuracy,
+        dense: bool,
+        ws: &mut PprWorkspace,
+        candidates: &mut Vec<Candidate>,
+    ) -> Option<Certified> {
+        let answer = self.assess(
+            graph,
+            k,
+            passes,
+            accuracy,
+            dense,
+            &ws.touched,
+            &ws.estimate,
+            &ws.residual,
+            candidates,
+        );
+        if answer.is_some() {
+            ws.clear_touched();
+        }
+        answer
     }
 
     /// In the sweep phase, records a sweep that left residual sum `residual_sum` and tells

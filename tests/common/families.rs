@@ -14,6 +14,19 @@ use walkdb::tsv::load_graph;
 /// The family names, in the order tests and benches report them.
 pub const FAMILIES: [&str; 4] = ["wordnet", "debian", "power-law", "hipporag"];
 
+/// The families a bench runs: `WALKDB_BENCH_FAMILIES` (a comma list), by default all four,
+/// in [`FAMILIES`] order.
+pub fn selected() -> Vec<&'static str> {
+    let wanted: Option<Vec<String>> = std::env::var("WALKDB_BENCH_FAMILIES")
+        .ok()
+        .map(|s| s.split(',').map(str::to_string).collect());
+    FAMILIES
+        .iter()
+        .copied()
+        .filter(|f| wanted.as_ref().is_none_or(|w| w.iter().any(|w| w == f)))
+        .collect()
+}
+
 /// One family's graph in both modes.
 pub struct Family {
     pub name: &'static str,
