@@ -45,6 +45,11 @@ pub trait Adjacency: Sync {
     fn is_symmetric(&self) -> bool {
         false
     }
+    /// The targets of `links(u)` in the same order, when the graph stores them as one slice
+    /// (for O(1) picks by position); `None` when it does not.
+    fn target_slice(&self, _u: NodeId) -> Option<&[NodeId]> {
+        None
+    }
 }
 
 /// A compact in-memory CSR of walkable links: the graph projection queries run on.
@@ -161,6 +166,96 @@ impl CsrGraph {
 
     /// Copies any adjacency into a CSR, keeping each node's link order.
     pub fn from_adjacency(graph: &impl Adjacency) -> CsrGraph {
+        use rayon::prelude::*;
+        let n = graph.node_count();
+        // Degrees first (from offsets, for a segment), so every node's links have their
+        // place; then the links are decoded in parallel, node ranges of about equal links
+        // each into its own stretch of the columns.
+        let degrees: Vec<usize> = (0..n as NodeId)
+            .into_par_iter()
+            .with_min_len(1 << 12)
+            .map(|u| graph.degree(u))
+            .collect();
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut total = 0usize;
+        offsets.push(0);
+        for &d in &degrees {
+            total += d;
+            offsets.push(total);
+        }
+        drop(degrees);
+        let mut targets = vec![0 as NodeId; total];
+        let mut rels = vec![0 as RelId; total];
+        let mut weights = vec![0.0; total];
+        let mut weight_sums = vec![0.0; n];
+        let per_piece = (total / (8 * rayon::current_num_threads().max(1))).max(1 << 16);
+        let mut pieces = Vec::new();
+        {
+            let (mut t, mut r, mut w, mut s) = (
+                &mut targets[..],
+                &mut rels[..],
+                &mut weights[..],
+                &mut weight_sums[..],
+            );
+            let mut lo = 0usize;
+            while lo < n {
+                let mut hi = lo + 1;
+                while hi < n && offsets[hi] - offsets[lo] < per_piece {
+                    hi += 1;
+                }
+                let links = offsets[hi] - offsets[lo];
+                let (t0, t1) = std::mem::take(&mut t).split_at_mut(links);
+                let (r0, r1) = std::mem::take(&mut r).split_at_mut(links);
+                let (w0, w1) = std::mem::take(&mut w).split_at_mut(links);
+                let (s0, s1) = std::mem::take(&mut s).split_at_mut(hi - lo);
+                (t, r, w, s) = (t1, r1, w1, s1);
+                pieces.push((lo, hi, t0, r0, w0, s0));
+                lo = hi;
+            }
+        }
+        let offsets_ref = &offsets;
+        let filled = pieces
+            .into_par_iter()
+            .all(|(lo, hi, targets, rels, weights, sums)| {
+                let base = offsets_ref[lo];
+                for u in lo..hi {
+                    let (a, b) = (offsets_ref[u] - base, offsets_ref[u + 1] - base);
+                    let mut at = a;
+                    let mut sum = 0.0;
+                    for link in graph.links(u as NodeId) {
+                        if at == b {
+                            return false;
+                        }
+                        targets[at] = link.target;
+                        rels[at] = link.rel;
+                        weights[at] = link.weight;
+                        sum += link.weight;
+                        at += 1;
+                    }
+                    if at != b {
+                        return false;
+                    }
+                    sums[u - lo] = sum;
+                }
+                true
+            });
+        if !filled {
+            // A graph whose `degree` disagrees with its `links` (the trait asks them to
+            // agree): build from the links alone.
+            return CsrGraph::from_links_in_order(graph);
+        }
+        CsrGraph::from_columns(
+            offsets,
+            targets,
+            rels,
+            weights,
+            weight_sums,
+            graph.is_symmetric(),
+        )
+    }
+
+    /// [`CsrGraph::from_adjacency`] by one pass over every node's links in order.
+    fn from_links_in_order(graph: &impl Adjacency) -> CsrGraph {
         let n = graph.node_count();
         let mut offsets = Vec::with_capacity(n + 1);
         let mut targets = Vec::new();
@@ -393,6 +488,12 @@ impl Adjacency for CsrGraph {
     fn is_symmetric(&self) -> bool {
         self.symmetric
     }
+
+    #[inline]
+    fn target_slice(&self, u: NodeId) -> Option<&[NodeId]> {
+        let range = self.offsets[u as usize]..self.offsets[u as usize + 1];
+        self.targets.get(range)
+    }
 }
 
 /// Most nodes a database holds: ids are `u32`, and `u32::MAX` is kept free as a sentinel.
@@ -484,6 +585,61 @@ mod tests {
             rel,
             dst,
             weight,
+        }
+    }
+
+    /// The projection built in parallel pieces equals the one-pass build: a graph with enough
+    /// links for several pieces, and a graph whose `degree` disagrees with its `links` (which
+    /// the parallel build detects and builds by the one pass).
+    #[test]
+    fn the_parallel_projection_equals_the_one_pass_build() {
+        let mut rng = crate::rng::Rng::new(8);
+        let n = 30_000u32;
+        let edges: Vec<Edge> = (0..400_000)
+            .map(|i| {
+                let src = if i % 3 == 0 {
+                    i % 7
+                } else {
+                    rng.below(n as u64) as u32
+                };
+                e(src, i % 3, rng.below(n as u64) as u32, 0.5 + (i % 5) as f64)
+            })
+            .collect();
+        for undirected in [false, true] {
+            let graph = CsrGraph::from_edges(n as usize, &edges, undirected);
+            let parallel = CsrGraph::from_adjacency(&graph);
+            let one_pass = CsrGraph::from_links_in_order(&graph);
+            for g in [&parallel, &one_pass] {
+                assert_eq!(g.node_count(), graph.node_count());
+                for u in 0..n {
+                    assert!(g.links(u).eq(graph.links(u)), "node {u}");
+                    assert_eq!(g.weight_sum(u), graph.weight_sum(u), "node {u}");
+                }
+                assert_eq!(g.walks_never_die(), graph.walks_never_die());
+                assert_eq!(g.max_weight_sum(), graph.max_weight_sum());
+            }
+        }
+
+        /// Claims one link fewer than it has at node 5.
+        struct Miscounted(CsrGraph);
+        impl Adjacency for Miscounted {
+            fn node_count(&self) -> usize {
+                self.0.node_count()
+            }
+            fn links(&self, u: NodeId) -> impl Iterator<Item = Link> + '_ {
+                self.0.links(u)
+            }
+            fn weight_sum(&self, u: NodeId) -> f64 {
+                self.0.weight_sum(u)
+            }
+            fn degree(&self, u: NodeId) -> usize {
+                self.0.degree(u) - usize::from(u == 5)
+            }
+        }
+        let graph = CsrGraph::from_edges(n as usize, &edges, false);
+        let built = CsrGraph::from_adjacency(&Miscounted(graph.clone()));
+        for u in 0..n {
+            assert!(built.links(u).eq(graph.links(u)), "node {u}");
         }
     }
 

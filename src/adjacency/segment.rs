@@ -475,6 +475,11 @@ impl Adjacency for SegmentLinks<'_> {
         self.links(u).map(|l| l.weight).sum()
     }
 
+    /// From the offsets alone: `links(u)` yields the out-list then (undirected) the in-list.
+    fn degree(&self, u: NodeId) -> usize {
+        self.segment.edge_count_of(u, self.undirected)
+    }
+
     fn is_symmetric(&self) -> bool {
         self.undirected
     }

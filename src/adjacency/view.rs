@@ -210,6 +210,8 @@ impl Adjacency for GraphView {
                     return csr.degree(u);
                 }
             }
+            // `links(u)` is the segment's out-list then (undirected) its in-list.
+            return self.segment.edge_count_of(u, self.undirected);
         }
         self.links(u).count()
     }
