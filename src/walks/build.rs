@@ -322,27 +322,65 @@ fn stop_or_die(
     None
 }
 
-/// Grows build walk `draws` from `nodes[0]` to its end; at a node with a guide table the
-/// step is [`build_step_guided`] (the scan's exact choice without the scan).
-fn grow_build<G: Adjacency>(
+/// [`build_step`] for a node whose links all have weight 1 (so its weight sum is its degree),
+/// given their targets in link order: the same decision in O(1) and one read. The scan picks
+/// the first link `i` whose running sum `i + 1` (exact in `f64`) exceeds `x = u * d`, which is
+/// `floor(x)`, or the last link when rounding puts `x` at `d`.
+pub fn build_step_unit(
+    alpha: f64,
+    draws: &BuildDraws,
+    position: u32,
+    targets: &[NodeId],
+) -> BuildStep {
+    let d = targets.len();
+    if let Some(decided) = stop_or_die(alpha, draws, position, d as f64) {
+        return decided;
+    }
+    let x = draws.choice(position) * d as f64;
+    // `x` is in [0, d]: the cast truncates toward zero, which is `floor` here.
+    match targets.get((x as usize).min(d.saturating_sub(1))) {
+        Some(&v) => BuildStep::Move(v),
+        None => BuildStep::Die,
+    }
+}
+
+/// One step of build walk `draws` standing at `u` at `position`: [`build_step_unit`] or
+/// [`build_step_guided`] where `tables` has a table for `u` (the scan's exact choice without
+/// the scan), else [`build_step`].
+#[inline]
+fn build_step_at<G: Adjacency>(
+    graph: &G,
+    alpha: f64,
+    draws: &BuildDraws,
+    position: u32,
+    u: NodeId,
+    tables: &BuildTables,
+) -> BuildStep {
+    match tables.get(graph, u) {
+        NodeTable::Unit(targets) => build_step_unit(alpha, draws, position, targets),
+        NodeTable::Guided(targets, prefix, guide) => {
+            build_step_guided(alpha, draws, position, targets, prefix, guide)
+        }
+        NodeTable::Scan => build_step(alpha, draws, position, graph.links(u), graph.weight_sum(u)),
+    }
+}
+
+/// Grows build walk `draws` from `nodes[0]` to its end, one walk at a time (the reference the
+/// interleaved [`NodeWalks::generate`] is tested against).
+#[cfg(test)]
+pub(super) fn grow_build<G: Adjacency>(
     graph: &G,
     alpha: f64,
     draws: &BuildDraws,
     nodes: &mut Vec<NodeId>,
-    hubs: &HubTables,
+    tables: &BuildTables,
 ) -> WalkEnd {
     loop {
         let Some(&u) = nodes.last() else {
             return WalkEnd::Stopped;
         };
         let position = (nodes.len() - 1) as u32;
-        let step = match hubs.get(u) {
-            Some((targets, prefix, guide)) => {
-                build_step_guided(alpha, draws, position, targets, prefix, guide)
-            }
-            None => build_step(alpha, draws, position, graph.links(u), graph.weight_sum(u)),
-        };
-        match step {
+        match build_step_at(graph, alpha, draws, position, u, tables) {
             BuildStep::Stop => return WalkEnd::Stopped,
             BuildStep::Die => return WalkEnd::Died,
             BuildStep::Move(v) => nodes.push(v),
@@ -350,35 +388,64 @@ fn grow_build<G: Adjacency>(
     }
 }
 
-/// Degree from which a node gets a guide table in the build: below it the scan is as fast.
+/// Degree from which a weighted node gets a guide table in the build: below it the scan is
+/// as fast.
 const GUIDE_MIN: usize = 32;
 
-/// Targets, running weight sums and guide tables ([`build_guide`]) of the nodes of degree at
-/// least [`GUIDE_MIN`]: 16 bytes per link of those nodes, for O(1) expected work per step at
-/// a hub instead of a scan of its links (a power-law graph's walks spend most of their steps
-/// at hubs).
-pub(super) struct HubTables {
+/// How the build steps out of one node.
+enum NodeTable<'a> {
+    /// Every link has weight 1: pick `targets[floor(u * degree)]` ([`build_step_unit`]).
+    Unit(&'a [NodeId]),
+    /// A weighted hub: targets, running sums and guide ([`build_step_guided`]).
+    Guided(&'a [NodeId], &'a [f64], &'a [u32]),
+    /// Scan the node's links ([`build_step`]).
+    Scan,
+}
+
+/// What the build knows about each node so that a step costs O(1) expected work and few
+/// cache misses instead of a scan of the node's links (a power-law graph's walks spend most
+/// of their steps at hubs, and on a graph larger than the caches every read of a link column
+/// is a miss):
+/// - nodes whose links all have weight 1 (a graph loaded without weights) and whose graph
+///   stores their targets as a slice ([`Adjacency::target_slice`]): one bit per node, and the
+///   step reads one target;
+/// - other nodes of degree at least [`GUIDE_MIN`]: targets, running weight sums and a guide
+///   table ([`build_guide`]), 16 bytes per link.
+pub(super) struct BuildTables {
+    /// Bit `u` set: node `u` steps by [`build_step_unit`].
+    unit: Vec<u64>,
     /// Per node, its index in `spans`, or `u32::MAX`.
     slot: Vec<u32>,
-    /// Per hub, the range of its links in the columns.
+    /// Per weighted hub, the range of its links in the columns.
     spans: Vec<(usize, usize)>,
     targets: Vec<NodeId>,
     prefix: Vec<f64>,
     guide: Vec<u32>,
 }
 
-impl HubTables {
-    pub(super) fn new<G: Adjacency>(graph: &G) -> HubTables {
+impl BuildTables {
+    pub(super) fn new<G: Adjacency>(graph: &G) -> BuildTables {
         let n = graph.node_count();
-        let mut t = HubTables {
-            slot: Vec::new(),
-            spans: Vec::new(),
-            targets: Vec::new(),
-            prefix: Vec::new(),
-            guide: Vec::new(),
-        };
+        let mut t = BuildTables::none();
         for u in 0..n as NodeId {
-            if graph.degree(u) < GUIDE_MIN {
+            let degree = graph.degree(u);
+            // The unit step takes the weight sum to be the degree; the scan takes it from
+            // `weight_sum`. Only where both agree bitwise (and every weight is exactly 1, so
+            // every running sum is the exact integer) does the node take the unit step.
+            if degree > 0
+                && graph.target_slice(u).is_some_and(|s| s.len() == degree)
+                && graph.weight_sum(u).to_bits() == (degree as f64).to_bits()
+                && graph
+                    .links(u)
+                    .all(|link| link.weight.to_bits() == 1f64.to_bits())
+            {
+                if t.unit.is_empty() {
+                    t.unit = vec![0; n.div_ceil(64)];
+                }
+                t.unit[u as usize / 64] |= 1 << (u % 64);
+                continue;
+            }
+            if degree < GUIDE_MIN {
                 continue;
             }
             let from = t.targets.len();
@@ -407,9 +474,9 @@ impl HubTables {
     }
 
     /// Tables for no node: every step scans.
-    #[cfg(test)]
-    pub(super) fn none() -> HubTables {
-        HubTables {
+    pub(super) fn none() -> BuildTables {
+        BuildTables {
+            unit: Vec::new(),
             slot: Vec::new(),
             spans: Vec::new(),
             targets: Vec::new(),
@@ -418,21 +485,40 @@ impl HubTables {
         }
     }
 
-    /// Nodes with a table.
+    /// Weighted nodes with a guide table.
     #[cfg(test)]
     pub(super) fn hub_count(&self) -> usize {
         self.spans.len()
     }
 
+    /// Nodes that take the unit step.
+    #[cfg(test)]
+    pub(super) fn unit_count(&self) -> usize {
+        self.unit.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
     #[inline]
-    fn get(&self, u: NodeId) -> Option<(&[NodeId], &[f64], &[u32])> {
-        let &s = self.slot.get(u as usize)?;
-        let &(from, to) = self.spans.get(s as usize)?;
-        Some((
+    fn get<'a, G: Adjacency>(&'a self, graph: &'a G, u: NodeId) -> NodeTable<'a> {
+        if self
+            .unit
+            .get(u as usize / 64)
+            .is_some_and(|w| w & (1 << (u % 64)) != 0)
+        {
+            if let Some(targets) = graph.target_slice(u) {
+                return NodeTable::Unit(targets);
+            }
+        }
+        let Some(&s) = self.slot.get(u as usize) else {
+            return NodeTable::Scan;
+        };
+        let Some(&(from, to)) = self.spans.get(s as usize) else {
+            return NodeTable::Scan;
+        };
+        NodeTable::Guided(
             &self.targets[from..to],
             &self.prefix[from..to],
             &self.guide[from..to],
-        ))
+        )
     }
 }
 
@@ -447,34 +533,92 @@ pub(super) struct NodeWalks {
     pub(super) ends: Vec<WalkEnd>,
 }
 
+/// Walks a build thread grows side by side: a step is a chain of dependent reads (the node's
+/// link range, then the picked target), each a cache miss on a graph larger than the caches,
+/// and one walk's next step needs its last. Stepping several walks in turn gives the processor
+/// independent reads to overlap.
+const LANES: usize = 16;
+
+/// One walk being grown by [`NodeWalks::generate`].
+struct Lane {
+    /// Its index among the chunk's walks.
+    walk: usize,
+    draws: BuildDraws,
+    nodes: Vec<NodeId>,
+}
+
 impl NodeWalks {
-    /// The build walks of start nodes `lo..hi`, in (node, k) order.
+    /// The build walks of start nodes `lo..hi`, in (node, k) order. Up to [`LANES`] walks
+    /// grow side by side, one step each in turn; each walk's steps depend only on its own
+    /// draws, so the walks are those grown one at a time.
     pub(super) fn generate<G: Adjacency>(
         graph: &G,
-        hubs: &HubTables,
+        tables: &BuildTables,
         params: &WalkIndexParams,
         lo: usize,
         hi: usize,
     ) -> NodeWalks {
-        let mut walks = NodeWalks {
-            nodes: Vec::new(),
-            lens: Vec::new(),
-            ends: Vec::new(),
-        };
-        let mut seq = Vec::with_capacity(32);
-        for u in lo as u32..hi as u32 {
-            let count = params.walks_for_degree(graph.degree(u));
-            for k in 0..count {
-                let draws = BuildDraws::new(params.seed, u, k as u32);
-                seq.clear();
-                seq.push(u);
-                let end = grow_build(graph, params.alpha, &draws, &mut seq, hubs);
-                walks.lens.push(seq.len() as u32);
-                walks.nodes.extend_from_slice(&seq);
-                walks.ends.push(end);
+        // The chunk's walks in (node, k) order, handed out in turn.
+        let mut next_walk = (lo as NodeId..hi as NodeId).flat_map(|u| {
+            (0..params.walks_for_degree(graph.degree(u)) as u32).map(move |k| (u, k))
+        });
+        // Finished walks land in `done` in the order they finish; `placed[walk]` says where.
+        let mut done: Vec<NodeId> = Vec::new();
+        let mut placed: Vec<(usize, u32, WalkEnd)> = Vec::new();
+        let mut lanes: Vec<Lane> = Vec::with_capacity(LANES);
+        let mut spare: Vec<Vec<NodeId>> = Vec::new();
+        let mut start =
+            |lanes: &mut Vec<Lane>, spare: &mut Vec<Vec<NodeId>>, placed: &mut Vec<_>| {
+                let Some((u, k)) = next_walk.next() else {
+                    return false;
+                };
+                let mut nodes = spare.pop().unwrap_or_else(|| Vec::with_capacity(32));
+                nodes.clear();
+                nodes.push(u);
+                lanes.push(Lane {
+                    walk: placed.len(),
+                    draws: BuildDraws::new(params.seed, u, k),
+                    nodes,
+                });
+                placed.push((0, 0, WalkEnd::Stopped));
+                true
+            };
+        while lanes.len() < LANES && start(&mut lanes, &mut spare, &mut placed) {}
+        while !lanes.is_empty() {
+            let mut j = 0;
+            while j < lanes.len() {
+                let lane = &mut lanes[j];
+                let position = (lane.nodes.len() - 1) as u32;
+                let u = lane.nodes[lane.nodes.len() - 1];
+                let end = match build_step_at(graph, params.alpha, &lane.draws, position, u, tables)
+                {
+                    BuildStep::Move(v) => {
+                        lane.nodes.push(v);
+                        j += 1;
+                        continue;
+                    }
+                    BuildStep::Stop => WalkEnd::Stopped,
+                    BuildStep::Die => WalkEnd::Died,
+                };
+                placed[lane.walk] = (done.len(), lane.nodes.len() as u32, end);
+                done.extend_from_slice(&lane.nodes);
+                let finished = lanes.swap_remove(j);
+                spare.push(finished.nodes);
+                // A new walk takes the freed place at the end; `j` now holds the last lane,
+                // which has not stepped this round.
+                start(&mut lanes, &mut spare, &mut placed);
             }
         }
-        walks.nodes.shrink_to_fit();
+        let mut walks = NodeWalks {
+            nodes: Vec::with_capacity(done.len()),
+            lens: Vec::with_capacity(placed.len()),
+            ends: Vec::with_capacity(placed.len()),
+        };
+        for &(at, len, end) in &placed {
+            walks.nodes.extend_from_slice(&done[at..at + len as usize]);
+            walks.lens.push(len);
+            walks.ends.push(end);
+        }
         walks
     }
 }
@@ -509,7 +653,7 @@ impl WalkIndex {
         }
         let done = AtomicUsize::new(0);
         let report_every = (node_count / 200).max(1024);
-        let hubs = HubTables::new(graph);
+        let tables = BuildTables::new(graph);
         // Walks are generated per chunk of consecutive start nodes, into one set of lists per
         // chunk: per-node lists would cost three small allocations per node, which the
         // allocator keeps after they are freed (the build's peak is the import's).
@@ -520,7 +664,7 @@ impl WalkIndex {
                     chunk * BUILD_CHUNK,
                     ((chunk + 1) * BUILD_CHUNK).min(node_count),
                 );
-                let walks = NodeWalks::generate(graph, &hubs, &params, lo, hi);
+                let walks = NodeWalks::generate(graph, &tables, &params, lo, hi);
                 let before = done.fetch_add(hi - lo, Ordering::Relaxed);
                 if before / report_every != (before + hi - lo) / report_every {
                     progress(before + hi - lo, node_count);

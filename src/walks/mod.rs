@@ -41,7 +41,8 @@ mod verify;
 pub(crate) mod testkit;
 
 pub use build::{
-    build_guide, build_step, build_step_guided, build_step_prefix, BuildDraws, BuildStep,
+    build_guide, build_step, build_step_guided, build_step_prefix, build_step_unit, BuildDraws,
+    BuildStep,
 };
 #[cfg(not(any(test, feature = "testing")))]
 pub(crate) use change::NodeChange;

@@ -18,7 +18,7 @@
 //! Held in memory: the graph, the per-node counts, one window of walks, the write buffers and
 //! one range of visit ids (at most the budget, or one node's visits if that is larger).
 
-use super::build::{HubTables, NodeWalks, BUILD_CHUNK};
+use super::build::{BuildTables, NodeWalks, BUILD_CHUNK};
 use super::error::WalkIndexError;
 use super::format::{
     align8, encode_entry, encode_header, sec, slot_entry, BLOCK_SHIFT, V2_DATA_START,
@@ -30,7 +30,7 @@ use std::io;
 
 /// Positioned reads and writes of the file being built (the storage backend's file in the
 /// database, a `Vec` in tests). Bytes never written read as zero.
-pub(crate) trait IndexSink {
+pub(crate) trait IndexSink: Sync {
     /// Writes `data` at `offset`, extending the file as needed.
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Reads exactly `buf.len()` bytes at `offset`.
@@ -214,23 +214,30 @@ pub(crate) fn write_built<G: Adjacency>(
     let mut slot_offsets = SectionWriter::new(slot_offsets_at);
     let mut walk_nodes = SectionWriter::new(walk_nodes_at);
     // Step 1: the walks, a window of chunks at a time.
-    let hubs = HubTables::new(graph);
+    let tables = BuildTables::new(graph);
     let mut visit_counts = vec![0u64; n];
     let mut nodes_written = 0u64;
     let chunks = n.div_ceil(BUILD_CHUNK);
     let window = 8 * rayon::current_num_threads().max(1);
     let report_every = (n / 200).max(1024);
-    let mut first = 0;
-    while first < chunks {
+    // A window's walks are written (on this thread) while the next window's are generated
+    // (on the others, joined by this one when its writing is done).
+    let generate = |first: usize| -> Option<(usize, Vec<NodeWalks>)> {
+        if first >= chunks {
+            return None;
+        }
         let last = (first + window).min(chunks);
-        let generated: Vec<NodeWalks> = (first..last)
+        let generated = (first..last)
             .into_par_iter()
             .map(|c| {
                 let (lo, hi) = (c * BUILD_CHUNK, ((c + 1) * BUILD_CHUNK).min(n));
-                NodeWalks::generate(graph, &hubs, &params, lo, hi)
+                NodeWalks::generate(graph, &tables, &params, lo, hi)
             })
             .collect();
-        for walks in &generated {
+        Some((last, generated))
+    };
+    let mut write = |generated: &[NodeWalks]| -> Result<(), WalkIndexError> {
+        for walks in generated {
             let mut at = 0;
             for (&len, &end) in walks.lens.iter().zip(&walks.ends) {
                 let nodes = &walks.nodes[at..at + len as usize];
@@ -247,11 +254,18 @@ pub(crate) fn write_built<G: Adjacency>(
             slot_offsets.maybe_flush(sink)?;
             walk_nodes.maybe_flush(sink)?;
         }
+        Ok(())
+    };
+    let mut pending = generate(0);
+    while let Some((last, generated)) = pending.take() {
+        let (next, wrote) = rayon::join(|| generate(last), || write(&generated));
+        wrote?;
         let done = (last * BUILD_CHUNK).min(n);
-        if (first * BUILD_CHUNK) / report_every != done / report_every {
+        let before = (last.saturating_sub(window) * BUILD_CHUNK).min(n);
+        if before / report_every != done / report_every {
             progress(done, n);
         }
-        first = last;
+        pending = next;
     }
     let mut sections = Sections::default();
     for writer in [slot_table, slot_offsets, walk_nodes] {
@@ -432,9 +446,29 @@ impl Sections {
     }
 }
 
+/// The nodes `lo..` of one part of a visit range and the stretch of visit ids they fill.
+struct VisitPart<'a> {
+    lo: NodeId,
+    /// Per node of the part, where its next visit id goes in `ids`.
+    next: Vec<u64>,
+    ids: &'a mut [u32],
+}
+
+impl VisitPart<'_> {
+    /// Places visits `(node, walk id)` of this part's nodes, given in ascending walk id.
+    fn place(&mut self, visits: &[(NodeId, u32)]) {
+        for &(v, id) in visits {
+            let slot = &mut self.next[(v - self.lo) as usize];
+            self.ids[*slot as usize] = id;
+            *slot += 1;
+        }
+    }
+}
+
 /// Appends the visit ids of nodes `lo..hi` (`count` of them) to `out`: one sequential read of
 /// the slot table and walk nodes, each recorded visit of a node in range placed at its
 /// node's next free entry (walks come in ascending id, so each node's ids come out ascending).
+/// The range is split into one part per thread, which place their visits in parallel.
 #[allow(clippy::too_many_arguments)]
 fn fill_visit_range(
     sink: &dyn IndexSink,
@@ -446,34 +480,83 @@ fn fill_visit_range(
     count: usize,
     out: &mut SectionWriter,
 ) -> Result<(), WalkIndexError> {
-    let mut next: Vec<u64> = Vec::with_capacity(hi - lo);
-    let mut total = 0u64;
-    for &c in &visit_counts[lo..hi] {
-        next.push(total);
-        total += c;
-    }
     let mut ids = vec![0u32; count];
+    // Parts: node sub-ranges of about equal visits, one per thread, each filling its own
+    // stretch of `ids` (a node's visit ids are contiguous, and nodes come in order).
+    let threads = rayon::current_num_threads().max(1);
+    let per_part = count.div_ceil(threads).max(1) as u64;
+    let mut parts: Vec<VisitPart<'_>> = Vec::with_capacity(threads);
+    let mut bounds: Vec<NodeId> = Vec::with_capacity(threads);
+    let mut rest: &mut [u32] = &mut ids;
+    let mut v = lo;
+    while v < hi {
+        let from = v;
+        let mut next = Vec::new();
+        let mut total = 0u64;
+        while v < hi && (v == from || total < per_part) {
+            next.push(total);
+            total += visit_counts[v];
+            v += 1;
+        }
+        let (mine, others) = std::mem::take(&mut rest).split_at_mut(total as usize);
+        rest = others;
+        bounds.push(from as NodeId);
+        parts.push(VisitPart {
+            lo: from as NodeId,
+            next,
+            ids: mine,
+        });
+    }
+    // Walks are read in batches on one thread and their recorded visits sorted into one
+    // bucket per part; meanwhile the parts place the previous batch's visits in parallel.
     let mut entries = U32Reader::new(sink, table);
     let mut nodes = U32Reader::new(sink, walk_nodes);
-    let (lo32, hi32) = (lo as NodeId, hi as NodeId);
-    let mut id = 0u32;
-    while (id as usize) < slots {
-        let batch = (slots - id as usize).min(1 << 16);
+    let range = (lo as NodeId, hi as NodeId);
+    let mut read = |first: u32, buckets: &mut Vec<Vec<(NodeId, u32)>>| -> io::Result<u32> {
+        buckets.resize_with(bounds.len(), Vec::new);
+        for bucket in buckets.iter_mut() {
+            bucket.clear();
+        }
+        let batch = (slots - first as usize).min(1 << 16);
+        let mut id = first;
         let entries_now: Vec<u32> = entries.take(batch)?.to_vec();
         for entry in entries_now {
             if let Some((len, end)) = slot_entry(entry) {
                 let walk = nodes.take(len)?;
                 for &v in &walk[..WalkIndex::recorded_len(walk.len(), end).min(walk.len())] {
-                    if v >= lo32 && v < hi32 {
-                        let slot = &mut next[(v - lo32) as usize];
-                        ids[*slot as usize] = id;
-                        *slot += 1;
+                    if v >= range.0 && v < range.1 {
+                        let part = bounds.partition_point(|&b| b <= v) - 1;
+                        buckets[part].push((v, id));
                     }
                 }
             }
             id += 1;
         }
+        Ok(id)
+    };
+    let mut current: Vec<Vec<(NodeId, u32)>> = Vec::new();
+    let mut upcoming: Vec<Vec<(NodeId, u32)>> = Vec::new();
+    let mut id = if slots > 0 { read(0, &mut current)? } else { 0 };
+    while !current.is_empty() {
+        let more = (id as usize) < slots;
+        let (got, ()) = rayon::join(
+            || more.then(|| read(id, &mut upcoming)).transpose(),
+            || {
+                parts
+                    .par_iter_mut()
+                    .zip(current.par_iter())
+                    .for_each(|(part, bucket)| part.place(bucket))
+            },
+        );
+        match got? {
+            Some(next_id) => {
+                id = next_id;
+                std::mem::swap(&mut current, &mut upcoming);
+            }
+            None => current.clear(),
+        }
     }
+    drop(parts);
     // In pieces: a copy of the whole range in the write buffer would double the budget.
     for piece in ids.chunks(FLUSH_BYTES / 4) {
         out.u32s(piece);
@@ -486,6 +569,7 @@ fn fill_visit_range(
 mod tests {
     use super::*;
     use crate::graph::{CsrGraph, Edge};
+    use crate::walks::build::grow_build;
     use parking_lot::Mutex;
 
     /// A file in memory.
@@ -570,7 +654,7 @@ mod tests {
             .collect();
         for undirected in [false, true] {
             let graph = CsrGraph::from_edges(n as usize, &edges, undirected);
-            let hubs = HubTables::new(&graph);
+            let hubs = BuildTables::new(&graph);
             assert!(hubs.hub_count() >= 4, "the hubs have tables");
             let params = WalkIndexParams {
                 alpha: 0.1,
@@ -578,10 +662,76 @@ mod tests {
                 seed: 9,
             };
             let a = NodeWalks::generate(&graph, &hubs, &params, 0, n as usize);
-            let b = NodeWalks::generate(&graph, &HubTables::none(), &params, 0, n as usize);
+            let b = one_at_a_time(&graph, &params, 0, n);
+            let c = NodeWalks::generate(&graph, &BuildTables::none(), &params, 7, 311);
+            let d = one_at_a_time(&graph, &params, 7, 311);
+            assert_eq!(c.nodes, d.nodes);
+            assert_eq!(c.lens, d.lens);
+            assert_eq!(c.ends, d.ends);
             assert_eq!(a.nodes, b.nodes);
             assert_eq!(a.lens, b.lens);
             assert_eq!(a.ends, b.ends);
+        }
+    }
+
+    /// The walks of start nodes `lo..hi` grown one at a time by the scan, in (node, k) order.
+    fn one_at_a_time(graph: &CsrGraph, params: &WalkIndexParams, lo: u32, hi: u32) -> NodeWalks {
+        let mut walks = NodeWalks {
+            nodes: Vec::new(),
+            lens: Vec::new(),
+            ends: Vec::new(),
+        };
+        let none = BuildTables::none();
+        for u in lo..hi {
+            for k in 0..params.walks_for_degree(graph.degree(u)) as u32 {
+                let draws = super::super::build::BuildDraws::new(params.seed, u, k);
+                let mut seq = vec![u];
+                let end = grow_build(graph, params.alpha, &draws, &mut seq, &none);
+                walks.lens.push(seq.len() as u32);
+                walks.nodes.extend_from_slice(&seq);
+                walks.ends.push(end);
+            }
+        }
+        walks
+    }
+
+    /// The unit step makes the scan's walks: on a graph whose links mostly have weight 1
+    /// (with a few weighted ones, duplicates merged into weight 2, and dangling nodes), the
+    /// nodes of unit links take the unit step and every walk equals the scan's.
+    #[test]
+    fn unit_steps_make_the_scans_walks() {
+        let mut rng = crate::rng::Rng::new(6);
+        let n = 500u32;
+        let edges: Vec<Edge> = (0..5000)
+            .map(|i| Edge {
+                src: if i % 4 == 0 {
+                    rng.below(3) as u32
+                } else {
+                    rng.below(n as u64 - 20) as u32
+                },
+                rel: 0,
+                dst: rng.below(n as u64) as u32,
+                weight: if i % 97 == 0 { 0.3 } else { 1.0 },
+            })
+            .collect();
+        for undirected in [false, true] {
+            let graph = CsrGraph::from_edges(n as usize, &edges, undirected);
+            let tables = BuildTables::new(&graph);
+            assert!(tables.unit_count() > 100, "unit nodes take the unit step");
+            assert!(tables.unit_count() < n as usize, "weighted nodes do not");
+            for alpha in [0.05, 0.15, 0.5] {
+                let params = WalkIndexParams {
+                    alpha,
+                    walks_per_node: 1.5,
+                    seed: 3,
+                };
+                let a = NodeWalks::generate(&graph, &tables, &params, 0, n as usize);
+                let b = one_at_a_time(&graph, &params, 0, n);
+                assert!(a.lens.iter().any(|&l| l > 3), "walks step");
+                assert_eq!(a.nodes, b.nodes);
+                assert_eq!(a.lens, b.lens);
+                assert_eq!(a.ends, b.ends);
+            }
         }
     }
 

@@ -357,6 +357,25 @@ fn the_prefix_and_guided_steps_decide_as_the_scan_does() {
             }
         }
     }
+    // Unit weights: the unit step picks the scan's link, at every degree up to past a few
+    // thousand (where a bad floor or clamp would show at the ends of the range).
+    for round in 0..200u64 {
+        let degree = 1 + rng.below(if round % 10 == 0 { 5000 } else { 70 }) as usize;
+        let targets: Vec<NodeId> = (0..degree as NodeId).collect();
+        for k in 0..200u32 {
+            let draws = BuildDraws::new(round, 4, k);
+            for position in 0..3 {
+                let links = targets.iter().map(|&target| crate::graph::Link {
+                    target,
+                    rel: 0,
+                    weight: 1.0,
+                });
+                let scan = build_step(0.1, &draws, position, links, degree as f64);
+                let unit = build_step_unit(0.1, &draws, position, &targets);
+                assert_eq!(scan, unit, "round {round}, walk {k}, position {position}");
+            }
+        }
+    }
     // A dangling node dies (unless it stops first) in both.
     let draws = BuildDraws::new(1, 1, 1);
     let died = (0..20)
