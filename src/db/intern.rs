@@ -11,9 +11,11 @@ use crate::hash::KeyMap;
 /// created here, numbered on from the stored count, plus a memo of stored ids looked up.
 ///
 /// Created names are stored once, concatenated in one string, and found through a table of
-/// their ids hashed by name (seeded per interner, see `crate::hash`): about 8 bytes per name
+/// [`Slot`]s hashed by name (seeded per interner, see `crate::hash`): about 26 bytes per name
 /// plus its text, where a map of boxed strings beside a list of them cost about 150 (a bulk
-/// load of 17M keys would hold 2.5 GB for its names alone).
+/// load of 17M keys would hold 2.5 GB for its names alone). A slot holds where its name is
+/// (or, up to 16 bytes, the name itself), so a lookup on a table larger than the caches costs
+/// the table's miss and at most one into the text, not also one into `ends`.
 #[derive(Debug)]
 pub(crate) struct Interner {
     /// "node key" or "relation name", for error messages.
@@ -24,13 +26,74 @@ pub(crate) struct Interner {
     text: String,
     /// Where each created name ends in `text`.
     ends: Vec<usize>,
-    /// Created names' indexes (id - first), by the hash of the name.
-    table: hashbrown::HashTable<u32>,
+    /// Created names, by the hash of the name's bytes.
+    table: hashbrown::HashTable<Slot>,
     hasher: foldhash::fast::RandomState,
     /// Stored names resolved here.
     stored: KeyMap<Box<str>, u32>,
     /// Refuses an id past the kind's limit.
     limit: fn(u32) -> Result<()>,
+}
+
+/// One created name in an interner's table: its index (id - first) and where it is.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    index: u32,
+    len: u32,
+    /// Names of up to [`INLINE`] bytes: the bytes, zero-padded; longer ones: the name's start
+    /// in the text, in the first word.
+    at: [u64; 2],
+}
+
+/// Names up to this many bytes live in their slot (16: a hex digest of 64 bits, a Wikidata
+/// id, `n<integer>` up to 15 digits).
+const INLINE: usize = 16;
+
+/// A name of at most [`INLINE`] bytes as a slot's `at`.
+#[inline]
+fn pack(name: &[u8]) -> [u64; 2] {
+    let (a, b) = name.split_at(name.len().min(8));
+    let (mut lo, mut hi) = ([0u8; 8], [0u8; 8]);
+    lo[..a.len()].copy_from_slice(a);
+    hi[..b.len()].copy_from_slice(b);
+    [u64::from_le_bytes(lo), u64::from_le_bytes(hi)]
+}
+
+/// The bytes [`pack`] packed.
+#[inline]
+fn unpack(at: [u64; 2]) -> [u8; INLINE] {
+    let mut bytes = [0u8; INLINE];
+    bytes[..8].copy_from_slice(&at[0].to_le_bytes());
+    bytes[8..].copy_from_slice(&at[1].to_le_bytes());
+    bytes
+}
+
+impl Slot {
+    /// The name's bytes: from the slot itself (`buf` holds them) or from `text`.
+    #[inline]
+    fn name<'a>(&self, text: &'a str, buf: &'a mut [u8; INLINE]) -> &'a [u8] {
+        let len = self.len as usize;
+        if len <= INLINE {
+            *buf = unpack(self.at);
+            &buf[..len]
+        } else {
+            let at = self.at[0] as usize;
+            text.as_bytes().get(at..at + len).unwrap_or_default()
+        }
+    }
+
+    /// True when the slot holds `name`.
+    #[inline]
+    fn holds(&self, text: &str, name: &[u8]) -> bool {
+        if self.len as usize != name.len() {
+            return false;
+        }
+        if name.len() <= INLINE {
+            return self.at == pack(name);
+        }
+        let at = self.at[0] as usize;
+        text.as_bytes().get(at..at + name.len()) == Some(name)
+    }
 }
 
 /// Created name `i` of an interner's text.
@@ -69,10 +132,13 @@ impl Interner {
 
     /// The id of `name` if this interner has resolved or created it.
     pub(crate) fn get(&self, name: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(name);
-        let (text, ends) = (&self.text, &self.ends);
-        match self.table.find(hash, |&i| name_at(text, ends, i) == name) {
-            Some(&i) => Some(self.first + i),
+        let hash = self.hasher.hash_one(name.as_bytes());
+        let text = &self.text;
+        match self
+            .table
+            .find(hash, |slot| slot.holds(text, name.as_bytes()))
+        {
+            Some(slot) => Some(self.first + slot.index),
             None => self.stored.get(name).copied(),
         }
     }
@@ -94,13 +160,23 @@ impl Interner {
         validate_key(name, self.what)?;
         let id = self.next_id();
         (self.limit)(id)?;
-        let index = self.ends.len() as u32;
+        let slot = Slot {
+            index: self.ends.len() as u32,
+            // `validate_key` bounds a key's length far below u32.
+            len: name.len() as u32,
+            at: if name.len() <= INLINE {
+                pack(name.as_bytes())
+            } else {
+                [self.text.len() as u64, 0]
+            },
+        };
         self.text.push_str(name);
         self.ends.push(self.text.len());
-        let hash = self.hasher.hash_one(name);
-        let (text, ends, hasher) = (&self.text, &self.ends, &self.hasher);
-        self.table
-            .insert_unique(hash, index, |&i| hasher.hash_one(name_at(text, ends, i)));
+        let hash = self.hasher.hash_one(name.as_bytes());
+        let (text, hasher) = (&self.text, &self.hasher);
+        self.table.insert_unique(hash, slot, |slot| {
+            hasher.hash_one(slot.name(text, &mut [0; INLINE]))
+        });
         Ok((id, true))
     }
 
