@@ -497,16 +497,23 @@ impl BuildTables {
         self.unit.iter().map(|w| w.count_ones() as usize).sum()
     }
 
+    /// The targets of `u` when it takes the unit step.
     #[inline]
-    fn get<'a, G: Adjacency>(&'a self, graph: &'a G, u: NodeId) -> NodeTable<'a> {
+    fn unit_targets<'a, G: Adjacency>(&self, graph: &'a G, u: NodeId) -> Option<&'a [NodeId]> {
         if self
             .unit
             .get(u as usize / 64)
             .is_some_and(|w| w & (1 << (u % 64)) != 0)
         {
-            if let Some(targets) = graph.target_slice(u) {
-                return NodeTable::Unit(targets);
-            }
+            return graph.target_slice(u);
+        }
+        None
+    }
+
+    #[inline]
+    fn get<'a, G: Adjacency>(&'a self, graph: &'a G, u: NodeId) -> NodeTable<'a> {
+        if let Some(targets) = self.unit_targets(graph, u) {
+            return NodeTable::Unit(targets);
         }
         let Some(&s) = self.slot.get(u as usize) else {
             return NodeTable::Scan;
@@ -540,19 +547,26 @@ pub(super) struct NodeWalks {
 const LANES: usize = 16;
 
 /// One walk being grown by [`NodeWalks::generate`].
-struct Lane {
+struct Lane<'g> {
     /// Its index among the chunk's walks.
     walk: usize,
     draws: BuildDraws,
     nodes: Vec<NodeId>,
+    /// The targets of its last node, read ahead, when that node takes the unit step.
+    unit: Option<&'g [NodeId]>,
 }
 
 impl NodeWalks {
     /// The build walks of start nodes `lo..hi`, in (node, k) order. Up to [`LANES`] walks
     /// grow side by side, one step each in turn; each walk's steps depend only on its own
     /// draws, so the walks are those grown one at a time.
-    pub(super) fn generate<G: Adjacency>(
-        graph: &G,
+    ///
+    /// A round has two passes over the lanes: the first steps each walk (for a unit node, one
+    /// read of the target its draw picks), the second reads where each walk's new node keeps
+    /// its targets. Each pass is a short loop of independent reads, so the reads of many lanes
+    /// are in flight at once.
+    pub(super) fn generate<'g, G: Adjacency>(
+        graph: &'g G,
         tables: &BuildTables,
         params: &WalkIndexParams,
         lo: usize,
@@ -565,10 +579,10 @@ impl NodeWalks {
         // Finished walks land in `done` in the order they finish; `placed[walk]` says where.
         let mut done: Vec<NodeId> = Vec::new();
         let mut placed: Vec<(usize, u32, WalkEnd)> = Vec::new();
-        let mut lanes: Vec<Lane> = Vec::with_capacity(LANES);
+        let mut lanes: Vec<Lane<'g>> = Vec::with_capacity(LANES);
         let mut spare: Vec<Vec<NodeId>> = Vec::new();
         let mut start =
-            |lanes: &mut Vec<Lane>, spare: &mut Vec<Vec<NodeId>>, placed: &mut Vec<_>| {
+            |lanes: &mut Vec<Lane<'g>>, spare: &mut Vec<Vec<NodeId>>, placed: &mut Vec<_>| {
                 let Some((u, k)) = next_walk.next() else {
                     return false;
                 };
@@ -579,6 +593,7 @@ impl NodeWalks {
                     walk: placed.len(),
                     draws: BuildDraws::new(params.seed, u, k),
                     nodes,
+                    unit: None,
                 });
                 placed.push((0, 0, WalkEnd::Stopped));
                 true
@@ -590,8 +605,11 @@ impl NodeWalks {
                 let lane = &mut lanes[j];
                 let position = (lane.nodes.len() - 1) as u32;
                 let u = lane.nodes[lane.nodes.len() - 1];
-                let end = match build_step_at(graph, params.alpha, &lane.draws, position, u, tables)
-                {
+                let step = match lane.unit {
+                    Some(targets) => build_step_unit(params.alpha, &lane.draws, position, targets),
+                    None => build_step_at(graph, params.alpha, &lane.draws, position, u, tables),
+                };
+                let end = match step {
                     BuildStep::Move(v) => {
                         lane.nodes.push(v);
                         j += 1;
@@ -607,6 +625,10 @@ impl NodeWalks {
                 // A new walk takes the freed place at the end; `j` now holds the last lane,
                 // which has not stepped this round.
                 start(&mut lanes, &mut spare, &mut placed);
+            }
+            for lane in &mut lanes {
+                let u = lane.nodes[lane.nodes.len() - 1];
+                lane.unit = tables.unit_targets(graph, u);
             }
         }
         let mut walks = NodeWalks {
