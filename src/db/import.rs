@@ -157,6 +157,49 @@ impl<'db> BulkLoader<'db> {
         self.push((src, dst, rel, weight))
     }
 
+    /// Adds `edges` (src, rel, dst, weight) in order, exactly as [`BulkLoader::add_edge`]
+    /// called on each in turn would (the same ids, the same checks in the same order), with
+    /// the node keys looked up a batch at a time first: on a key table larger than the
+    /// caches, a loop of independent lookups overlaps their cache misses, where lookups
+    /// spread between parsing and checks wait on one miss after another. On an error, the
+    /// edges before the failing one are added, and the error comes with its index.
+    pub fn add_edges(
+        &mut self,
+        edges: &[(&str, &str, &str, f64)],
+    ) -> Result<(), (usize, WriteError)> {
+        const BATCH: usize = 256;
+        let mut hashes = [0u64; 2 * BATCH];
+        let mut found = [None; 2 * BATCH];
+        for (b, batch) in edges.chunks(BATCH).enumerate() {
+            for (i, &(src, _, dst, _)) in batch.iter().enumerate() {
+                hashes[2 * i] = self.nodes.hash(src);
+                hashes[2 * i + 1] = self.nodes.hash(dst);
+            }
+            for (i, &(src, _, dst, _)) in batch.iter().enumerate() {
+                found[2 * i] = self.nodes.created_id(src, hashes[2 * i]);
+                found[2 * i + 1] = self.nodes.created_id(dst, hashes[2 * i + 1]);
+            }
+            for (i, &(src, rel, dst, weight)) in batch.iter().enumerate() {
+                let at = b * BATCH + i;
+                let fail = |e: crate::error::Error| (at, WriteError::from(e));
+                crate::graph::check_weight(weight).map_err(|e| (at, e.into()))?;
+                // A key found above keeps its id; one not found (new, stored, or created by
+                // an earlier edge of this batch) takes the one-by-one path.
+                let src = match found[2 * i] {
+                    Some(id) => id,
+                    None => self.node(src).map_err(fail)?,
+                };
+                let dst = match found[2 * i + 1] {
+                    Some(id) => id,
+                    None => self.node(dst).map_err(fail)?,
+                };
+                let rel = self.relation(rel).map_err(fail)?;
+                self.push((src, dst, rel, weight)).map_err(|e| (at, e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Creates the node `key` if it does not exist (a node with no edges yet) and returns its
     /// id either way.
     pub fn add_node(&mut self, key: &str) -> Result<NodeId, WriteError> {

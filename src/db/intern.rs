@@ -131,6 +131,22 @@ impl Interner {
     }
 
     /// The id of `name` if this interner has resolved or created it.
+    /// The hash [`Interner::created_id`] takes for `name`.
+    #[inline]
+    pub(crate) fn hash(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name.as_bytes())
+    }
+
+    /// The id of `name` if this interner created it, given `hash = self.hash(name)`: a lookup
+    /// in the table alone, short enough that a loop of them overlaps their cache misses.
+    #[inline]
+    pub(crate) fn created_id(&self, name: &str, hash: u64) -> Option<u32> {
+        let text = &self.text;
+        self.table
+            .find(hash, |slot| slot.holds(text, name.as_bytes()))
+            .map(|slot| self.first + slot.index)
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(name.as_bytes());
         let text = &self.text;

@@ -161,11 +161,32 @@ pub(crate) fn import(
         };
         let bar = progress(size, &format!("parsing {name}"));
         for_each_piece(name, |piece, first_line, offset| {
+            // The piece's records up to its first malformed line go to the loader in one
+            // call (it looks their keys up in batches); the first error in line order wins.
+            let mut records = Vec::new();
+            let mut malformed = None;
             for record in TsvParser::new(name, piece).starting_at_line(first_line) {
-                let record = record.map_err(walkdb::Error::from)?;
-                loader
-                    .add_edge(record.src, record.rel, record.dst, record.weight)
-                    .map_err(|e| at_line(e.into(), name, record.line))?;
+                match record {
+                    Ok(record) => records.push(record),
+                    Err(e) => {
+                        malformed = Some(e);
+                        break;
+                    }
+                }
+            }
+            let edges: Vec<_> = records
+                .iter()
+                .map(|r| (r.src, r.rel, r.dst, r.weight))
+                .collect();
+            loader.add_edges(&edges).map_err(|(i, e)| {
+                at_line(
+                    e.into(),
+                    name,
+                    records.get(i).map_or(first_line, |r| r.line),
+                )
+            })?;
+            if let Some(e) = malformed {
+                return Err(walkdb::Error::from(e).into());
             }
             bar.set_position(offset);
             Ok(())
