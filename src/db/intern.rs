@@ -49,14 +49,40 @@ struct Slot {
 /// id, `n<integer>` up to 15 digits).
 const INLINE: usize = 16;
 
-/// A name of at most [`INLINE`] bytes as a slot's `at`.
+/// A name of at most [`INLINE`] bytes as a slot's `at`: its bytes, zero-padded, as two
+/// little-endian words (longer names give zeros; they are never packed). Fixed-size loads
+/// that overlap where the name is shorter than their sum, instead of a copy of variable
+/// length (a `memcpy` call per lookup).
 #[inline]
 fn pack(name: &[u8]) -> [u64; 2] {
-    let (a, b) = name.split_at(name.len().min(8));
-    let (mut lo, mut hi) = ([0u8; 8], [0u8; 8]);
-    lo[..a.len()].copy_from_slice(a);
-    hi[..b.len()].copy_from_slice(b);
-    [u64::from_le_bytes(lo), u64::from_le_bytes(hi)]
+    fn word8(b: &[u8]) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(w)
+    }
+    fn word4(b: &[u8]) -> u64 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[..4]);
+        u32::from_le_bytes(w) as u64
+    }
+    let len = name.len();
+    match len {
+        // The last 8 bytes, shifted so that byte 8 of the name lands at byte 0 (the bytes
+        // the first word already holds go out at the bottom).
+        9..=INLINE => [word8(name), word8(&name[len - 8..]) >> ((INLINE - len) * 8)],
+        8 => [word8(name), 0],
+        // The first 4 bytes and the last 4 at their places: where they overlap, both hold
+        // the same bytes.
+        4..=7 => [word4(name) | word4(&name[len - 4..]) << ((len - 4) * 8), 0],
+        0..=3 => {
+            let mut w = 0u64;
+            for (i, &b) in name.iter().enumerate() {
+                w |= (b as u64) << (8 * i);
+            }
+            [w, 0]
+        }
+        _ => [0, 0],
+    }
 }
 
 /// The bytes [`pack`] packed.
@@ -220,6 +246,23 @@ impl Interner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `pack` equals the plain copy into a zero-padded 16-byte array, at every length.
+    #[test]
+    fn pack_is_the_zero_padded_bytes() {
+        let bytes: Vec<u8> = (1..=16u8).map(|b| b.wrapping_mul(37) | 1).collect();
+        for len in 0..=INLINE {
+            let name = &bytes[..len];
+            let mut padded = [0u8; INLINE];
+            padded[..len].copy_from_slice(name);
+            assert_eq!(unpack(pack(name)), padded, "length {len}");
+        }
+        // A trailing zero byte packs as the padding does: slots compare lengths first.
+        let (a, b) = ("ab", "ab\0");
+        let mut nodes = Interner::nodes(0);
+        assert_eq!(nodes.intern(a, |_| Ok(None)).unwrap(), (0, true));
+        assert_eq!(nodes.get(b), None);
+    }
 
     #[test]
     fn names_are_numbered_on_from_the_stored_count_and_checked_once() {

@@ -161,32 +161,41 @@ pub(crate) fn import(
         };
         let bar = progress(size, &format!("parsing {name}"));
         for_each_piece(name, |piece, first_line, offset| {
-            // The piece's records up to its first malformed line go to the loader in one
-            // call (it looks their keys up in batches); the first error in line order wins.
-            let mut records = Vec::new();
-            let mut malformed = None;
-            for record in TsvParser::new(name, piece).starting_at_line(first_line) {
-                match record {
-                    Ok(record) => records.push(record),
-                    Err(e) => {
-                        malformed = Some(e);
-                        break;
+            // Records go to the loader a batch at a time (it looks their keys up together);
+            // a batch ends early at a malformed line, whose error comes after the batch's
+            // own, so the first error in line order wins.
+            const BATCH: usize = 1024;
+            let mut parser = TsvParser::new(name, piece).starting_at_line(first_line);
+            let mut lines = Vec::with_capacity(BATCH);
+            let mut edges = Vec::with_capacity(BATCH);
+            loop {
+                lines.clear();
+                edges.clear();
+                let mut malformed = None;
+                for record in parser.by_ref() {
+                    match record {
+                        Ok(r) => {
+                            lines.push(r.line);
+                            edges.push((r.src, r.rel, r.dst, r.weight));
+                            if edges.len() == BATCH {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            malformed = Some(e);
+                            break;
+                        }
                     }
                 }
-            }
-            let edges: Vec<_> = records
-                .iter()
-                .map(|r| (r.src, r.rel, r.dst, r.weight))
-                .collect();
-            loader.add_edges(&edges).map_err(|(i, e)| {
-                at_line(
-                    e.into(),
-                    name,
-                    records.get(i).map_or(first_line, |r| r.line),
-                )
-            })?;
-            if let Some(e) = malformed {
-                return Err(walkdb::Error::from(e).into());
+                loader.add_edges(&edges).map_err(|(i, e)| {
+                    at_line(e.into(), name, lines.get(i).copied().unwrap_or(first_line))
+                })?;
+                if let Some(e) = malformed {
+                    return Err(walkdb::Error::from(e).into());
+                }
+                if edges.len() < BATCH {
+                    break;
+                }
             }
             bar.set_position(offset);
             Ok(())
