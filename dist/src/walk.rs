@@ -30,7 +30,8 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::{ConnectLoop, Feedback, ToStream};
 use walkdb::graph::NodeId;
 use walkdb::walks::{
-    build_guide, build_step_guided, BuildDraws, BuildStep, WalkEnd, WalkIndex, WalkIndexParams,
+    build_guide, build_step_guided, build_step_unit, BuildDraws, BuildStep, WalkEnd, WalkIndex,
+    WalkIndexParams,
 };
 use walkdb::Snapshot;
 
@@ -133,6 +134,9 @@ struct RangeGraph {
     prefix: Vec<f64>,
     guide_offsets: Vec<usize>,
     guide: Vec<u32>,
+    /// Bit `u - lo` set: every link of `u` has weight 1, and a step picks by position
+    /// (`build_step_unit`, the same choice: the running sums are the exact integers).
+    unit: Vec<u64>,
 }
 
 /// Nodes with at least this many links get a guide table.
@@ -147,18 +151,25 @@ impl RangeGraph {
             prefix: Vec::new(),
             guide_offsets: vec![0],
             guide: Vec::new(),
+            unit: vec![0; (range.end - range.start).div_ceil(64) as usize],
         };
         for u in range {
             // Summed in link order, as the database's projection and the build's scan sum
             // them: the same floats.
             let from = g.targets.len();
             let mut sum = 0.0;
+            let mut all_unit = true;
             for link in snapshot.links(u) {
                 g.targets.push(link.target);
                 sum += link.weight;
                 g.prefix.push(sum);
+                all_unit &= link.weight.to_bits() == 1f64.to_bits();
             }
             g.offsets.push(g.targets.len());
+            if all_unit && g.targets.len() > from {
+                let i = (u - g.lo) as usize;
+                g.unit[i / 64] |= 1 << (i % 64);
+            }
             if g.targets.len() - from >= GUIDE_MIN {
                 build_guide(&g.prefix[from..], &mut g.guide);
             }
@@ -184,6 +195,9 @@ impl RangeGraph {
     fn step(&self, alpha: f64, draws: &BuildDraws, u: NodeId, position: u32) -> BuildStep {
         let i = (u - self.lo) as usize;
         let (a, b) = (self.offsets[i], self.offsets[i + 1]);
+        if self.unit[i / 64] >> (i % 64) & 1 == 1 {
+            return build_step_unit(alpha, draws, position, &self.targets[a..b]);
+        }
         let guide = &self.guide[self.guide_offsets[i]..self.guide_offsets[i + 1]];
         build_step_guided(
             alpha,
