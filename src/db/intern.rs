@@ -11,11 +11,12 @@ use crate::hash::KeyMap;
 /// created here, numbered on from the stored count, plus a memo of stored ids looked up.
 ///
 /// Created names are stored once, concatenated in one string, and found through a table of
-/// [`Slot`]s hashed by name (seeded per interner, see `crate::hash`): about 26 bytes per name
-/// plus its text, where a map of boxed strings beside a list of them cost about 150 (a bulk
-/// load of 17M keys would hold 2.5 GB for its names alone). A slot holds where its name is
-/// (or, up to 16 bytes, the name itself), so a lookup on a table larger than the caches costs
-/// the table's miss and at most one into the text, not also one into `ends`.
+/// [`Slot`]s hashed by name (seeded per interner, see `crate::hash`): 33-65 bytes per name (a
+/// 24-byte slot and a control byte at the table's load, 8 bytes of end offset) plus its text,
+/// where a map of boxed strings beside a list of them cost about 150 (a bulk load of 17M keys
+/// would hold 2.5 GB for its names alone). A slot holds where its name is (or, up to 16 bytes,
+/// the name itself), so a lookup on a table larger than the caches costs the table's miss and
+/// at most one into the text, not also one into `ends`.
 #[derive(Debug)]
 pub(crate) struct Interner {
     /// "node key" or "relation name", for error messages.
@@ -156,7 +157,6 @@ impl Interner {
         Interner::new("relation name", first, |_| Ok(()))
     }
 
-    /// The id of `name` if this interner has resolved or created it.
     /// The hash [`Interner::created_id`] takes for `name`.
     #[inline]
     pub(crate) fn hash(&self, name: &str) -> u64 {
@@ -173,6 +173,7 @@ impl Interner {
             .map(|slot| self.first + slot.index)
     }
 
+    /// The id of `name` if this interner has resolved or created it.
     pub(crate) fn get(&self, name: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(name.as_bytes());
         let text = &self.text;

@@ -15,8 +15,9 @@
 //!    the walk nodes: node ranges whose visits fit the memory budget are filled one at a time,
 //!    each from a sequential read of the walks written in step 1.
 //!
-//! Held in memory: the graph, the per-node counts, one window of walks, the write buffers and
-//! one range of visit ids (at most the budget, or one node's visits if that is larger).
+//! Held in memory: the graph, the per-node counts, two windows of walks (one being written
+//! while the next is generated), the write buffers and one range of visit ids (at most the
+//! budget, or one node's visits if that is larger) with two batches of visits being placed.
 
 use super::build::{BuildTables, NodeWalks, BUILD_CHUNK};
 use super::error::WalkIndexError;
@@ -220,8 +221,8 @@ pub(crate) fn write_built<G: Adjacency>(
     let chunks = n.div_ceil(BUILD_CHUNK);
     let window = 8 * rayon::current_num_threads().max(1);
     let report_every = (n / 200).max(1024);
-    // A window's walks are written (on this thread) while the next window's are generated
-    // (on the others, joined by this one when its writing is done).
+    // A window's walks are written while the next window's are generated: the writing is one
+    // task and the generation's chunks are others, which idle threads take.
     let generate = |first: usize| -> Option<(usize, Vec<NodeWalks>)> {
         if first >= chunks {
             return None;
