@@ -50,6 +50,15 @@ pub trait Adjacency: Sync {
     fn target_slice(&self, _u: NodeId) -> Option<&[NodeId]> {
         None
     }
+    /// A step out of `u` without a scan, for a node with links whose weights are all exactly
+    /// 1 (so `weight_sum(u)` is its degree `d` and every running sum an exact integer: the
+    /// scan's choice for a draw `x` in `[0, d)` is link `floor(x)`): calls `pick(d)` for a
+    /// position and returns that link's target. `None`, without calling `pick`, when `u` is
+    /// not such a node or the graph cannot find it in O(1); the caller then scans.
+    #[inline]
+    fn unit_step(&self, _u: NodeId, _pick: impl FnOnce(usize) -> usize) -> Option<NodeId> {
+        None
+    }
 }
 
 /// A compact in-memory CSR of walkable links: the graph projection queries run on.
@@ -68,6 +77,8 @@ pub struct CsrGraph {
     symmetric: bool,
     /// The largest `weight_sum` of any node (0 without links).
     max_weight_sum: f64,
+    /// True when every link weighs exactly 1 (see [`Adjacency::unit_step`]).
+    all_unit: bool,
 }
 
 impl Default for CsrGraph {
@@ -82,6 +93,7 @@ impl Default for CsrGraph {
             no_dangling_targets: true,
             symmetric: false,
             max_weight_sum: 0.0,
+            all_unit: true,
         }
     }
 }
@@ -112,6 +124,7 @@ impl CsrGraph {
     ) -> CsrGraph {
         let no_dangling_targets = no_dangling_targets(&targets, &weight_sums);
         CsrGraph {
+            all_unit: all_unit(&weights),
             offsets,
             targets,
             rels,
@@ -356,8 +369,15 @@ impl CsrGraph {
                             .iter()
                             .all(|&t| weight_sums.get(t as usize).is_some_and(|&w| w > 0.0))
                 }));
+        // Unit weights everywhere: the base's unchanged links were, so only the changed nodes'
+        // need a look.
+        let all_unit = base.all_unit
+            && (0..n)
+                .filter(|&u| is_changed(u))
+                .all(|u| all_unit(&weights[offsets[u]..offsets[u + 1]]));
         CsrGraph {
             max_weight_sum: max_of(&weight_sums),
+            all_unit,
             offsets,
             targets,
             rels,
@@ -455,6 +475,11 @@ fn max_of(values: &[f64]) -> f64 {
     values.iter().copied().fold(0.0, f64::max)
 }
 
+/// Whether every weight is exactly 1 (bitwise).
+fn all_unit(weights: &[f64]) -> bool {
+    weights.iter().all(|w| w.to_bits() == 1f64.to_bits())
+}
+
 /// Whether every link target has a positive weight sum (has links).
 fn no_dangling_targets(targets: &[NodeId], weight_sums: &[f64]) -> bool {
     targets
@@ -493,6 +518,20 @@ impl Adjacency for CsrGraph {
     fn target_slice(&self, u: NodeId) -> Option<&[NodeId]> {
         let range = self.offsets[u as usize]..self.offsets[u as usize + 1];
         self.targets.get(range)
+    }
+
+    #[inline]
+    fn unit_step(&self, u: NodeId, pick: impl FnOnce(usize) -> usize) -> Option<NodeId> {
+        if !self.all_unit {
+            return None;
+        }
+        let targets = self.target_slice(u)?;
+        let d = targets.len();
+        // Sums of ones are exact, so this holds; checked so a graph breaking it scans.
+        if d == 0 || self.weight_sums[u as usize].to_bits() != (d as f64).to_bits() {
+            return None;
+        }
+        targets.get(pick(d).min(d - 1)).copied()
     }
 }
 

@@ -33,6 +33,9 @@ pub(crate) struct NodeAdj {
     pub(crate) inn: Vec<(NodeId, RelId, f64)>,
     out_sum: f64,
     all_sum: f64,
+    /// Every out-edge (`out_unit`) or in-edge (`inn_unit`) weighs exactly 1.
+    out_unit: bool,
+    inn_unit: bool,
 }
 
 impl NodeAdj {
@@ -42,6 +45,8 @@ impl NodeAdj {
             inn,
             out_sum: 0.0,
             all_sum: 0.0,
+            out_unit: true,
+            inn_unit: true,
         };
         adj.resum();
         adj
@@ -50,15 +55,42 @@ impl NodeAdj {
     /// Recomputes the sums exactly as `Adjacency::weight_sum` defines them: the links' weights
     /// added in link order (out-edges, then in-edges).
     fn resum(&mut self) {
-        let mut sum = 0.0;
+        let (mut sum, mut unit) = (0.0, true);
         for e in &self.out {
             sum += e.2;
+            unit &= e.2.to_bits() == 1f64.to_bits();
         }
-        self.out_sum = sum;
+        (self.out_sum, self.out_unit) = (sum, unit);
+        unit = true;
         for e in &self.inn {
             sum += e.2;
+            unit &= e.2.to_bits() == 1f64.to_bits();
         }
-        self.all_sum = sum;
+        (self.all_sum, self.inn_unit) = (sum, unit);
+    }
+
+    /// [`crate::graph::Adjacency::unit_step`] on this node's links (out-edges, then in-edges
+    /// when `undirected`).
+    #[inline]
+    pub(crate) fn unit_step(
+        &self,
+        undirected: bool,
+        pick: impl FnOnce(usize) -> usize,
+    ) -> Option<NodeId> {
+        let inn: &[(NodeId, RelId, f64)] = if undirected { &self.inn } else { &[] };
+        let d = self.out.len() + inn.len();
+        if d == 0
+            || !self.out_unit
+            || (undirected && !self.inn_unit)
+            || self.link_weight_sum(undirected).to_bits() != (d as f64).to_bits()
+        {
+            return None;
+        }
+        let i = pick(d).min(d - 1);
+        match self.out.get(i) {
+            Some(e) => Some(e.0),
+            None => inn.get(i - self.out.len()).map(|e| e.0),
+        }
     }
 
     /// The sum of the node's link weights.
@@ -277,6 +309,54 @@ mod tests {
         d.put_edge(&seg, 0, 0, 2, 9.0);
         assert_eq!(reader.get(0).unwrap().out[1], (2, 0, 1.0));
         assert_eq!(d.get(0).unwrap().out[1], (2, 0, 9.0));
+    }
+
+    /// The unit step picks the link the scan picks (the first whose running sum exceeds the
+    /// draw times the weight sum), in both modes, and steps aside for any weight not 1.
+    #[test]
+    fn unit_steps_pick_what_the_scan_picks() {
+        let seg = seg();
+        let mut d = Delta::default();
+        for (src, dst) in [(0, 0), (0, 2), (2, 0), (1, 0), (0, 1)] {
+            d.put_edge(&seg, src, 1, dst, 1.0);
+        }
+        let scan = |adj: &NodeAdj, undirected: bool, x: f64| {
+            let links = adj.out.iter().chain(adj.inn.iter().filter(|_| undirected));
+            let mut acc = 0.0;
+            let mut last = None;
+            for e in links {
+                acc += e.2;
+                last = Some(e.0);
+                if x * adj.link_weight_sum(undirected) < acc {
+                    break;
+                }
+            }
+            last
+        };
+        let mut picks = 0;
+        for undirected in [false, true] {
+            for u in 0..3 {
+                let adj = d.get(u).unwrap();
+                for k in 0..64 {
+                    let x = k as f64 / 64.0;
+                    let unit = adj.unit_step(undirected, |deg| (x * deg as f64) as usize);
+                    // The segment's edge 1 -> 2 weighs 2: node 1 never steps by unit, node 2
+                    // only directed (where its in-list is not among its links).
+                    if u == 1 || (u == 2 && undirected) {
+                        assert_eq!(unit, None, "node {u}, undirected {undirected}");
+                        continue;
+                    }
+                    assert_eq!(unit, scan(adj, undirected, x), "node {u}, draw {x}");
+                    picks += 1;
+                }
+            }
+        }
+        assert_eq!(picks, 3 * 64);
+        // A weight of 3 in node 0's in-list: directed it still steps by unit, undirected not.
+        d.put_edge(&seg, 2, 2, 0, 3.0);
+        let adj = d.get(0).unwrap();
+        assert!(adj.unit_step(false, |_| 0).is_some());
+        assert_eq!(adj.unit_step(true, |_| 0), None);
     }
 
     #[test]

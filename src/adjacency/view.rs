@@ -219,4 +219,15 @@ impl Adjacency for GraphView {
     fn is_symmetric(&self) -> bool {
         self.undirected
     }
+
+    #[inline]
+    fn unit_step(&self, u: NodeId, pick: impl FnOnce(usize) -> usize) -> Option<NodeId> {
+        match self.delta.get(u) {
+            Some(adj) => adj.unit_step(self.undirected, pick),
+            None => match self.segment.link_projection_if_built() {
+                Some(csr) if (u as usize) < csr.node_count() => csr.unit_step(u, pick),
+                _ => None,
+            },
+        }
+    }
 }

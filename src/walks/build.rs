@@ -132,6 +132,11 @@ impl<'g, G: Adjacency> StepTable<'g, G> {
     /// One step out of `u`: dangling when its weight sum is not positive, else the link
     /// [`sample_step`] picks with the next draw of `rng` (one draw, as there).
     pub(crate) fn step(&mut self, u: NodeId, rng: &mut Rng) -> Step {
+        // Unit-weight links: the scan's pick by position, no table (the same one draw).
+        let pick = |d: usize| (rng.next_f64() * d as f64) as usize;
+        if let Some(v) = self.graph.unit_step(u, pick) {
+            return Step::Move(v);
+        }
         let entry = self.entry(u);
         if entry.weight_sum <= 0.0 {
             return Step::Dangling;

@@ -769,7 +769,8 @@ fn a_missing_visit_record_fails_the_seal() {
 
 /// A repair's step table picks what `sample_step` picks, draw for draw, and leaves the random
 /// stream where `sample_step` leaves it: weights spanning many magnitudes (running sums that
-/// round), parallel links, self-loops, dangling nodes, each node stepped from many times.
+/// round), parallel links, self-loops, dangling nodes, each node stepped from many times; and
+/// unweighted graphs, whose steps go by position ([`Adjacency::unit_step`]).
 #[test]
 fn the_step_table_steps_as_the_scan_does() {
     use super::build::{sample_step, Step, StepTable};
@@ -781,11 +782,17 @@ fn the_step_table_steps_as_the_scan_does() {
                 edge(
                     rng.below(n as u64) as NodeId,
                     rng.below(n as u64) as NodeId,
-                    10f64.powi(rng.below(20) as i32 - 10) * (1.0 + rng.next_f64()),
+                    // Every third graph unweighted: its steps go by position.
+                    match round % 3 {
+                        0 => 1.0,
+                        _ => 10f64.powi(rng.below(20) as i32 - 10) * (1.0 + rng.next_f64()),
+                    },
                 )
             })
             .collect();
         let g = CsrGraph::from_edges(n as usize, &edges, round % 2 == 0);
+        let unit = round % 3 == 0 && !edges.is_empty();
+        assert_eq!(g.unit_step(0, |_| 0).is_some(), unit && g.degree(0) > 0);
         let mut table = StepTable::new(&g);
         let (mut a, mut b) = (Rng::new(round), Rng::new(round));
         for k in 0..400 {
