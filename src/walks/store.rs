@@ -300,13 +300,13 @@ fn merge_records(
 ) -> Result<(), WalkIndexError> {
     out.reserve(old.len() + events.len());
     let (mut i, mut e) = (0, 0);
-    loop {
-        let walk = match (old.get(i), events.get(e)) {
-            (Some(&a), Some(&(key, _))) => a.min(key as u32),
-            (Some(&a), None) => a,
-            (None, Some(&(key, _))) => key as u32,
-            (None, None) => break,
-        };
+    while let Some(&(key, _)) = events.get(e) {
+        let walk = key as u32;
+        // The records of the walks before it are unchanged: one copy (a hub's list is long
+        // and a repair changes few of its records).
+        let unchanged = i + old[i..].partition_point(|&a| a < walk);
+        out.extend_from_slice(&old[i..unchanged]);
+        i = unchanged;
         let mut count = 0usize;
         while old.get(i) == Some(&walk) {
             count += 1;
@@ -324,6 +324,7 @@ fn merge_records(
         }
         out.extend(std::iter::repeat_n(walk, count));
     }
+    out.extend_from_slice(&old[i..]);
     Ok(())
 }
 
