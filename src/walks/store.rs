@@ -181,7 +181,11 @@ impl CowTable {
 /// sealed; shared by every version that can see it.
 #[derive(Debug, Default)]
 struct Block {
-    walks: Vec<OwnedWalk>,
+    /// Every walk the block holds, end to end in one allocation (one allocation per walk
+    /// made sealing, compacting and freeing a block cost a malloc and a free per walk):
+    /// walk `i` is `walk_nodes[walks[i].0..][..walks[i].1]`, ended as `walks[i].2`.
+    walks: Vec<(usize, u32, WalkEnd)>,
+    walk_nodes: Vec<NodeId>,
     /// Every list the block holds (start lists and visit records), end to end in one
     /// allocation: list `i` is `ids[spans[i].0..][..spans[i].1]`.
     ids: Vec<u32>,
@@ -194,6 +198,20 @@ impl Block {
         self.ids.get(start..start + len)
     }
 
+    /// The walk at `index`: its nodes (empty: a freed slot) and how it ended.
+    fn walk(&self, index: usize) -> Option<(&[NodeId], WalkEnd)> {
+        let &(start, len, end) = self.walks.get(index)?;
+        Some((self.walk_nodes.get(start..start + len as usize)?, end))
+    }
+
+    /// Appends a walk; its index.
+    fn push_walk(&mut self, nodes: &[NodeId], end: WalkEnd) -> u32 {
+        self.walks
+            .push((self.walk_nodes.len(), nodes.len() as u32, end));
+        self.walk_nodes.extend_from_slice(nodes);
+        (self.walks.len() - 1) as u32
+    }
+
     /// Appends a list; its index.
     fn push_list(&mut self, list: &[u32]) -> u32 {
         self.spans.push((self.ids.len(), list.len()));
@@ -202,8 +220,9 @@ impl Block {
     }
 }
 
-fn walk_bytes(w: &OwnedWalk) -> usize {
-    std::mem::size_of::<OwnedWalk>() + 4 * w.nodes.capacity()
+/// Bytes a walk of `len` nodes takes in a block (its span and its nodes).
+fn walk_bytes(len: usize) -> usize {
+    16 + 4 * len
 }
 
 /// Bytes a list of `len` ids takes in a block (its span and its ids).
@@ -212,11 +231,8 @@ fn list_bytes(len: usize) -> usize {
 }
 
 /// The sealed walk at `loc`.
-fn sealed_walk(blocks: &[Arc<Block>], loc: Loc) -> Option<&OwnedWalk> {
-    blocks
-        .get(loc.block as usize)?
-        .walks
-        .get(loc.index as usize)
+fn sealed_walk(blocks: &[Arc<Block>], loc: Loc) -> Option<(&[NodeId], WalkEnd)> {
+    blocks.get(loc.block as usize)?.walk(loc.index as usize)
 }
 
 /// The sealed list at `loc`.
@@ -227,7 +243,7 @@ fn sealed_list(blocks: &[Arc<Block>], loc: Loc) -> Option<&[u32]> {
 /// Bytes of the sealed entry at `loc` (a walk when `walk`, else a list).
 fn entry_bytes(blocks: &[Arc<Block>], loc: Loc, walk: bool) -> usize {
     if walk {
-        sealed_walk(blocks, loc).map_or(0, walk_bytes)
+        sealed_walk(blocks, loc).map_or(0, |(nodes, _)| walk_bytes(nodes.len()))
     } else {
         sealed_list(blocks, loc).map_or(0, |list| list_bytes(list.len()))
     }
@@ -577,11 +593,9 @@ impl WalkIndex {
         }
         if let Some(loc) = self.slots.get(id as usize) {
             let walk = sealed_walk(&self.blocks, loc);
-            return Ok(walk.filter(|w| !w.nodes.is_empty()).map(|w| WalkRef {
-                id,
-                nodes: &w.nodes,
-                end: w.end,
-            }));
+            return Ok(walk
+                .filter(|(nodes, _)| !nodes.is_empty())
+                .map(|(nodes, end)| WalkRef { id, nodes, end }));
         }
         Ok(self
             .base
@@ -744,6 +758,9 @@ impl WalkIndex {
         let block = self.blocks.len() as u32;
         let mut sealed = Block {
             walks: Vec::with_capacity(self.pending_walks.len()),
+            walk_nodes: Vec::with_capacity(
+                self.pending_walks.values().map(|w| w.nodes.len()).sum(),
+            ),
             ids: Vec::new(),
             spans: Vec::new(),
         };
@@ -767,9 +784,8 @@ impl WalkIndex {
             if let Some(old) = self.slots.get(id as usize) {
                 superseded += entry_bytes(&self.blocks, old, true);
             }
-            bytes += walk_bytes(&w);
-            let index = sealed.walks.len() as u32;
-            sealed.walks.push(w);
+            bytes += walk_bytes(w.nodes.len());
+            let index = sealed.push_walk(&w.nodes, w.end);
             self.slots.set(id as usize, Loc { block, index });
         }
         let starts: Vec<(NodeId, u32)> = self
@@ -813,10 +829,9 @@ impl WalkIndex {
         };
         let mut slots = CowTable::default();
         for (id, loc) in self.slots.entries() {
-            if let Some(w) = sealed_walk(&blocks, loc) {
-                bytes += walk_bytes(w);
-                slots.set(id, at(fresh.walks.len()));
-                fresh.walks.push(w.clone());
+            if let Some((nodes, end)) = sealed_walk(&blocks, loc) {
+                bytes += walk_bytes(nodes.len());
+                slots.set(id, at(fresh.push_walk(nodes, end) as usize));
             }
         }
         let mut lists = |table: &CowTable| {
