@@ -360,9 +360,9 @@ impl WalkIndex {
         Ok(prepared)
     }
 
-    /// The walk and position of the `j`-th recorded visit at `u`, and where it moved next.
-    fn resolve(&self, u: NodeId, j: usize) -> Result<Option<Visit>, WalkIndexError> {
-        let list = self.visit_records_at(u)?;
+    /// The walk and position of the `j`-th recorded visit at `u` (`list` its records), and
+    /// where it moved next.
+    fn resolve(&self, u: NodeId, list: &[u32], j: usize) -> Result<Option<Visit>, WalkIndexError> {
         let Some(&walk) = list.get(j) else {
             return Ok(None);
         };
@@ -394,7 +394,10 @@ impl WalkIndex {
         if self.mode == RepairMode::RegrowEveryWalkThroughNode {
             return self.decide_regrow_every(ci, change, decisions);
         }
-        let n_visits = self.recorded_visits_at(u)?;
+        // The records as one list, read once: a patched list is merged here (see
+        // `store::Patch`), and every candidate visit below is a position in it.
+        let list = self.visit_records_at(u)?;
+        let n_visits = list.len();
         if n_visits == 0 {
             return Ok(());
         }
@@ -403,7 +406,7 @@ impl WalkIndex {
             // Dangling now: every walk that moves on from u dies there. Dangling before: every
             // walk that died at u resumes (if u has links now).
             for j in 0..n_visits {
-                if let Some((walk, pos, next)) = self.resolve(u, j)? {
+                if let Some((walk, pos, next)) = self.resolve(u, &list, j)? {
                     summary.visits_examined += 1;
                     if w2 <= 0.0 && next.is_some() {
                         decisions.push((walk, pos as u32, Action::Cut));
@@ -417,7 +420,7 @@ impl WalkIndex {
         #[cfg(test)]
         if self.mode == RepairMode::OnlyChangedPairs {
             for j in 0..n_visits {
-                if let Some((walk, pos, next)) = self.resolve(u, j)? {
+                if let Some((walk, pos, next)) = self.resolve(u, &list, j)? {
                     if next.is_some_and(|x| change.pair(x).is_some()) {
                         decisions.push((walk, pos as u32, Action::RerouteFresh(ci)));
                     }
@@ -436,7 +439,7 @@ impl WalkIndex {
             let mut seen = BTreeSet::new();
             let mut pool = Vec::new();
             for j in 0..n_visits {
-                if let Some(v) = self.resolve(u, j)? {
+                if let Some(v) = self.resolve(u, &list, j)? {
                     if seen.insert(v.0) {
                         pool.push(v);
                     }
@@ -451,7 +454,7 @@ impl WalkIndex {
         let n = pool.as_ref().map_or(n_visits, |p| p.len());
         let visit = |j: usize| match &pool {
             Some(p) => Ok(p.get(j).copied()),
-            None => self.resolve(u, j),
+            None => self.resolve(u, &list, j),
         };
         let mut rng = Rng::from_parts(&[TAG_SELECT, lsn, u as u64]);
         let mut consider = |j: usize, rng: &mut Rng, thinning: f64| {

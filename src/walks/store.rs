@@ -190,6 +190,158 @@ struct Block {
     /// allocation: list `i` is `ids[spans[i].0..][..spans[i].1]`.
     ids: Vec<u32>,
     spans: Vec<(usize, usize)>,
+    /// Visit records kept as a patch of an older list (see [`Patch`]).
+    patches: Vec<Patch>,
+    /// The patches' net changes end to end: `(walk, records added minus removed)`, ascending
+    /// by walk within a patch, never zero.
+    deltas: Vec<(u32, i32)>,
+}
+
+/// A node's visit records as its full list at `full` (a list of an older block, or the base
+/// file's list when `full` is [`Loc::NONE`]) with the net changes `deltas[start..][..len]`
+/// since: a repair that changes a few records of a long list writes those, not the list.
+/// A hub-heavy graph makes this the common case: a commit's rerouted walks pass through
+/// nearly every node, a few records each. Once the changes outgrow an eighth of the list, the
+/// seal writes the list whole again.
+#[derive(Clone, Copy, Debug)]
+struct Patch {
+    full: Loc,
+    start: usize,
+    len: u32,
+    /// The patched list's length.
+    records: u32,
+}
+
+/// Shortest full list the seal patches instead of rewriting.
+const PATCH_MIN_RECORDS: usize = 64;
+
+/// The tag of a patch's index in a [`Loc`] of the visit table.
+const PATCH_TAG: u32 = 1 << 31;
+
+/// Bytes a patch of `len` changes takes in a block (not counting its full list).
+fn patch_bytes(len: usize) -> usize {
+    32 + 8 * len
+}
+
+/// A node's visit records as stored: a whole list, or a patch of one.
+enum Records<'a> {
+    Whole(&'a [u32]),
+    Patched {
+        full: &'a [u32],
+        full_loc: Loc,
+        deltas: &'a [(u32, i32)],
+        records: usize,
+    },
+}
+
+impl<'a> Records<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Records::Whole(list) => list.len(),
+            Records::Patched { records, .. } => *records,
+        }
+    }
+
+    /// The records as one sorted list (borrowed when whole).
+    fn into_list(self) -> std::borrow::Cow<'a, [u32]> {
+        match self {
+            Records::Whole(list) => std::borrow::Cow::Borrowed(list),
+            Records::Patched {
+                full,
+                deltas,
+                records,
+                ..
+            } => {
+                let mut out = Vec::with_capacity(records);
+                apply_deltas(full, deltas, &mut out);
+                std::borrow::Cow::Owned(out)
+            }
+        }
+    }
+}
+
+/// How many times `walk` occurs in the sorted `list`.
+fn count_of(list: &[u32], walk: u32) -> usize {
+    let from = list.partition_point(|&w| w < walk);
+    list[from..].partition_point(|&w| w == walk)
+}
+
+/// `full` (sorted) with the net changes `deltas` applied, appended to `out`; the stretches
+/// between changed walks are copied whole. The seal checked every count stays >= 0.
+fn apply_deltas(full: &[u32], deltas: &[(u32, i32)], out: &mut Vec<u32>) {
+    let mut i = 0;
+    for &(walk, delta) in deltas {
+        let at = i + full[i..].partition_point(|&w| w < walk);
+        out.extend_from_slice(&full[i..at]);
+        i = at;
+        let mut count = 0i64;
+        while full.get(i) == Some(&walk) {
+            count += 1;
+            i += 1;
+        }
+        out.extend(std::iter::repeat_n(
+            walk,
+            (count + delta as i64).max(0) as usize,
+        ));
+    }
+    out.extend_from_slice(&full[i..]);
+}
+
+/// A node's stored visit records: the visit table's entry, else the base file's list.
+fn records_of<'a>(
+    visits: &CowTable,
+    blocks: &'a [Arc<Block>],
+    base: &'a WalkBase,
+    node: NodeId,
+) -> Result<Records<'a>, WalkIndexError> {
+    let Some(loc) = visits.get(node as usize) else {
+        return Ok(Records::Whole(base.visits(node)?));
+    };
+    if loc.index & PATCH_TAG == 0 {
+        return Ok(Records::Whole(sealed_list(blocks, loc).unwrap_or(&[])));
+    }
+    let Some((patch, block)) = blocks
+        .get(loc.block as usize)
+        .and_then(|b| Some((*b.patches.get((loc.index & !PATCH_TAG) as usize)?, b)))
+    else {
+        return Ok(Records::Whole(&[]));
+    };
+    let full = if patch.full == Loc::NONE {
+        base.visits(node)?
+    } else {
+        sealed_list(blocks, patch.full).unwrap_or(&[])
+    };
+    Ok(Records::Patched {
+        full,
+        full_loc: patch.full,
+        deltas: block
+            .deltas
+            .get(patch.start..patch.start + patch.len as usize)
+            .unwrap_or(&[]),
+        records: patch.records as usize,
+    })
+}
+
+/// Bytes a visit-table entry at `old` stops holding when a newer entry replaces it: its own
+/// bytes, and its full list's unless the new entry is a patch of that same list.
+fn superseded_records(blocks: &[Arc<Block>], old: Loc, new_full: Option<Loc>) -> usize {
+    if old.index & PATCH_TAG == 0 {
+        return match new_full == Some(old) {
+            true => 0,
+            false => entry_bytes(blocks, old, false),
+        };
+    }
+    let Some(patch) = blocks
+        .get(old.block as usize)
+        .and_then(|b| b.patches.get((old.index & !PATCH_TAG) as usize))
+    else {
+        return 0;
+    };
+    let full = match patch.full == Loc::NONE || new_full == Some(patch.full) {
+        true => 0,
+        false => entry_bytes(blocks, patch.full, false),
+    };
+    patch_bytes(patch.len as usize) + full
 }
 
 impl Block {
@@ -304,31 +456,36 @@ impl RecordChanges {
     }
 }
 
-/// `old` (sorted walk ids, a multiset) with one node's sorted events applied, in one merge
-/// pass. The events of each walk are replayed in the order they were made, from the number of
-/// records `old` has for it: a removal that finds none (the record was missing when the repair
-/// removed it, whatever was added later) fails.
-fn merge_records(
-    old: &[u32],
+/// The net changes of one node's records since its full list `full`: the earlier ones
+/// (`before`, as [`Patch`] keeps them) and this repair's `events` (sorted by walk, each walk's
+/// in the order they were made), appended to `out` ascending by walk without zeros. Returns
+/// the records' count after. The events of each walk are replayed in the order they were
+/// made: a removal that finds no record (counting the full list and every change before it;
+/// whatever this repair adds later) fails.
+fn merge_deltas(
+    full: &[u32],
+    before: &[(u32, i32)],
     events: &[(u64, u32)],
     node: NodeId,
-    out: &mut Vec<u32>,
-) -> Result<(), WalkIndexError> {
-    out.reserve(old.len() + events.len());
-    let (mut i, mut e) = (0, 0);
+    out: &mut Vec<(u32, i32)>,
+) -> Result<usize, WalkIndexError> {
+    let mut records = full.len() as i64 + before.iter().map(|d| d.1 as i64).sum::<i64>();
+    let (mut b, mut e) = (0, 0);
     while let Some(&(key, _)) = events.get(e) {
         let walk = key as u32;
-        // The records of the walks before it are unchanged: one copy (a hub's list is long
-        // and a repair changes few of its records).
-        let unchanged = i + old[i..].partition_point(|&a| a < walk);
-        out.extend_from_slice(&old[i..unchanged]);
-        i = unchanged;
-        let mut count = 0usize;
-        while old.get(i) == Some(&walk) {
-            count += 1;
-            i += 1;
+        let earlier = b + before[b..].partition_point(|d| d.0 < walk);
+        out.extend_from_slice(&before[b..earlier]);
+        b = earlier;
+        let in_full = count_of(full, walk) as i64;
+        let mut count = in_full;
+        if let Some(&(w, delta)) = before.get(b) {
+            if w == walk {
+                count += delta as i64;
+                b += 1;
+            }
         }
-        while let Some(&(_, seq)) = events.get(e).filter(|(key, _)| *key as u32 == walk) {
+        let was = count;
+        while let Some(&(_, seq)) = events.get(e).filter(|(k, _)| *k as u32 == walk) {
             if seq & 1 == 1 {
                 count += 1;
             } else if count == 0 {
@@ -338,10 +495,13 @@ fn merge_records(
             }
             e += 1;
         }
-        out.extend(std::iter::repeat_n(walk, count));
+        records += count - was;
+        if count != in_full {
+            out.push((walk, (count - in_full) as i32));
+        }
     }
-    out.extend_from_slice(&old[i..]);
-    Ok(())
+    out.extend_from_slice(&before[b..]);
+    Ok(records as usize)
 }
 
 /// The records are derived from the walks: a missing one means the index is no longer what its
@@ -544,6 +704,15 @@ impl WalkIndex {
         self.slots.len() + self.pending_walks.len()
     }
 
+    /// Nodes whose visit records the overlay keeps as a patch of an older list.
+    #[cfg(test)]
+    pub(crate) fn overlay_patches(&self) -> usize {
+        self.visits
+            .entries()
+            .filter(|(_, loc)| loc.index & PATCH_TAG != 0)
+            .count()
+    }
+
     /// Heap bytes of the overlay: the sealed blocks (every copy written since the base file,
     /// superseded ones included: they live until the next checkpoint folds the overlay), the
     /// tables and the pending changes.
@@ -645,7 +814,10 @@ impl WalkIndex {
 
     /// The recorded visits at `node` as walk ids, ascending, one entry per visit (a multiset).
     #[inline]
-    pub fn visit_records_at(&self, node: NodeId) -> Result<&[u32], WalkIndexError> {
+    pub fn visit_records_at(
+        &self,
+        node: NodeId,
+    ) -> Result<std::borrow::Cow<'_, [u32]>, WalkIndexError> {
         if !self.pending_visits.is_empty() {
             // A repair reads visit lists only before it changes any (its decisions are taken
             // on the index as it was); the changed lists exist once the repair is sealed.
@@ -654,15 +826,12 @@ impl WalkIndex {
                 reason: format!("the visit records of node {node} were read during a repair"),
             });
         }
-        match self.visits.get(node as usize) {
-            Some(loc) => Ok(self.sealed_slice(loc)),
-            None => self.base.visits(node),
-        }
+        Ok(records_of(&self.visits, &self.blocks, &self.base, node)?.into_list())
     }
 
     /// Number of recorded visits at `node` (moves out of it, plus walks that died there).
     pub fn recorded_visits_at(&self, node: NodeId) -> Result<usize, WalkIndexError> {
-        Ok(self.visit_records_at(node)?.len())
+        Ok(records_of(&self.visits, &self.blocks, &self.base, node)?.len())
     }
 
     /// Grows the index to `node_count` nodes (nodes are never removed); new nodes have no
@@ -763,19 +932,48 @@ impl WalkIndex {
             ),
             ids: Vec::new(),
             spans: Vec::new(),
+            patches: Vec::new(),
+            deltas: Vec::new(),
         };
-        // Each changed node's merged records go straight into the block's ids.
-        let mut merged_visits: Vec<(NodeId, u32)> = Vec::new();
+        // Each changed node's records: a patch of its full list while the net changes since
+        // that list stay under an eighth of it, else the merged list (straight into the
+        // block's ids). Per node: its new entry's index, its bytes and the full list a patch
+        // keeps using.
+        let mut merged_visits: Vec<(NodeId, u32, usize, Option<Loc>)> = Vec::new();
         let (visits, blocks, base) = (&self.visits, &self.blocks, &self.base);
         self.pending_visits.per_node(|node, events| {
-            let old = match visits.get(node as usize) {
-                Some(loc) => sealed_list(blocks, loc).unwrap_or(&[]),
-                None => base.visits(node)?,
+            let (full, full_loc, before) = match records_of(visits, blocks, base, node)? {
+                Records::Whole(list) => {
+                    let loc = visits.get(node as usize).unwrap_or(Loc::NONE);
+                    (list, loc, &[][..])
+                }
+                Records::Patched {
+                    full,
+                    full_loc,
+                    deltas,
+                    ..
+                } => (full, full_loc, deltas),
             };
-            let start = sealed.ids.len();
-            merge_records(old, events, node, &mut sealed.ids)?;
-            sealed.spans.push((start, sealed.ids.len() - start));
-            merged_visits.push((node, (sealed.spans.len() - 1) as u32));
+            let start = sealed.deltas.len();
+            let records = merge_deltas(full, before, events, node, &mut sealed.deltas)?;
+            let changes = sealed.deltas.len() - start;
+            if full.len() >= PATCH_MIN_RECORDS && 8 * changes <= full.len() {
+                sealed.patches.push(Patch {
+                    full: full_loc,
+                    start,
+                    len: changes as u32,
+                    records: records as u32,
+                });
+                let index = (sealed.patches.len() - 1) as u32 | PATCH_TAG;
+                merged_visits.push((node, index, patch_bytes(changes), Some(full_loc)));
+            } else {
+                let at = sealed.ids.len();
+                apply_deltas(full, &sealed.deltas[start..], &mut sealed.ids);
+                sealed.deltas.truncate(start);
+                sealed.spans.push((at, sealed.ids.len() - at));
+                let index = (sealed.spans.len() - 1) as u32;
+                merged_visits.push((node, index, list_bytes(sealed.ids.len() - at), None));
+            }
             Ok(())
         })?;
         self.pending_visits.clear();
@@ -794,17 +992,19 @@ impl WalkIndex {
             .map(|(node, list)| (node, sealed.push_list(&list)))
             .collect();
         sealed.ids.shrink_to_fit();
-        for (table, lists) in [
-            (&mut self.starts, starts),
-            (&mut self.visits, merged_visits),
-        ] {
-            for (node, index) in lists {
-                if let Some(old) = table.get(node as usize) {
-                    superseded += entry_bytes(&self.blocks, old, false);
-                }
-                bytes += list_bytes(sealed.spans[index as usize].1);
-                table.set(node as usize, Loc { block, index });
+        for (node, index) in starts {
+            if let Some(old) = self.starts.get(node as usize) {
+                superseded += entry_bytes(&self.blocks, old, false);
             }
+            bytes += list_bytes(sealed.spans[index as usize].1);
+            self.starts.set(node as usize, Loc { block, index });
+        }
+        for (node, index, entry, full) in merged_visits {
+            if let Some(old) = self.visits.get(node as usize) {
+                superseded += superseded_records(&self.blocks, old, full);
+            }
+            bytes += entry;
+            self.visits.set(node as usize, Loc { block, index });
         }
         self.block_bytes += bytes;
         self.garbage_bytes += superseded;
@@ -845,7 +1045,46 @@ impl WalkIndex {
             out
         };
         let starts = lists(&self.starts);
-        let visits = lists(&self.visits);
+        // Visit records: a patch keeps being one, its full list copied beside it (a base
+        // file list stays where it is: a patch of one is copied without reading the base).
+        let mut visits = CowTable::default();
+        for (node, loc) in self.visits.entries() {
+            if loc.index & PATCH_TAG == 0 {
+                if let Some(list) = sealed_list(&blocks, loc) {
+                    bytes += list_bytes(list.len());
+                    visits.set(node, at(fresh.push_list(list) as usize));
+                }
+                continue;
+            }
+            let Some((patch, deltas)) = blocks.get(loc.block as usize).and_then(|b| {
+                let patch = *b.patches.get((loc.index & !PATCH_TAG) as usize)?;
+                Some((
+                    patch,
+                    b.deltas
+                        .get(patch.start..patch.start + patch.len as usize)?,
+                ))
+            }) else {
+                continue;
+            };
+            let full = match patch.full == Loc::NONE {
+                true => Loc::NONE,
+                false => {
+                    let list = sealed_list(&blocks, patch.full).unwrap_or(&[]);
+                    bytes += list_bytes(list.len());
+                    at(fresh.push_list(list) as usize)
+                }
+            };
+            bytes += patch_bytes(deltas.len());
+            fresh.patches.push(Patch {
+                full,
+                start: fresh.deltas.len(),
+                len: patch.len,
+                records: patch.records,
+            });
+            fresh.deltas.extend_from_slice(deltas);
+            let index = (fresh.patches.len() - 1) as u32 | PATCH_TAG;
+            visits.set(node, Loc { block: 0, index });
+        }
         self.slots = slots;
         self.starts = starts;
         self.visits = visits;
@@ -1042,19 +1281,44 @@ impl WalkIndex {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::{merge_records, RecordChanges};
+    use super::{apply_deltas, merge_deltas, RecordChanges};
+    use crate::graph::NodeId;
     use crate::rng::Rng;
     use crate::walks::WalkIndexError;
+
+    /// Net changes per walk, as [`super::Patch`] keeps them.
+    type Deltas = Vec<(u32, i32)>;
+
+    /// `full` with the changes `before` and `events` applied through [`merge_deltas`] and
+    /// [`apply_deltas`], checking the net changes' shape (ascending, no zeros) and count.
+    fn merged(
+        full: &[u32],
+        before: &[(u32, i32)],
+        events: &[(u64, u32)],
+        node: NodeId,
+    ) -> Result<(Vec<u32>, Deltas), WalkIndexError> {
+        let mut deltas = Vec::new();
+        let records = merge_deltas(full, before, events, node, &mut deltas)?;
+        assert!(deltas.windows(2).all(|w| w[0].0 < w[1].0), "{deltas:?}");
+        assert!(deltas.iter().all(|d| d.1 != 0), "{deltas:?}");
+        let mut out = Vec::new();
+        apply_deltas(full, &deltas, &mut out);
+        assert_eq!(out.len(), records);
+        Ok((out, deltas))
+    }
 
     /// Merged events equal a sequential model: records added and removed at two nodes in a
     /// random order (interleaved, so per-node grouping is exercised), a removal valid only if
     /// the walk has a record at that moment; a removal of a missing record fails even when
-    /// the same record is added back later in the repair.
+    /// the same record is added back later in the repair. Half the rounds start from a patch
+    /// (net changes of an earlier repair on top of the full list), as sealed lists do.
     #[test]
     fn record_changes_merge_like_a_sequential_multiset() {
         let mut rng = Rng::new(77);
+        let mut patched_rounds = 0;
         for round in 0..2000 {
             let mut olds = Vec::new();
+            let mut befores = Vec::new();
             let mut models = Vec::new();
             for _ in 0..2 {
                 let mut old: Vec<u32> = (0..rng.below(30)).map(|_| rng.below(20) as u32).collect();
@@ -1063,9 +1327,29 @@ mod tests {
                 for &w in &old {
                     *model.entry(w).or_default() += 1;
                 }
+                // An earlier repair's valid changes, kept as net changes.
+                let mut earlier = RecordChanges::default();
+                if round % 2 == 1 {
+                    for _ in 0..rng.below(12) {
+                        let w = rng.below(22) as u32;
+                        let count = model.entry(w).or_default();
+                        let add = *count == 0 || rng.below(2) == 0;
+                        earlier.push(1, w, add);
+                        *count += if add { 1 } else { -1 };
+                    }
+                }
+                let mut before = Vec::new();
+                earlier
+                    .per_node(|node, events| {
+                        before = merged(&old, &[], events, node)?.1;
+                        Ok(())
+                    })
+                    .expect("valid earlier changes");
                 olds.push(old);
+                befores.push(before);
                 models.push(model);
             }
+            patched_rounds += usize::from(befores.iter().any(|b| !b.is_empty()));
             let nodes = [3, 5];
             let mut changes = RecordChanges::default();
             let mut first_missing: [Option<u32>; 2] = [None, None];
@@ -1091,9 +1375,8 @@ mod tests {
                     .position(|&x| x == node)
                     .expect("a changed node");
                 seen.push(node);
-                let mut merged = Vec::new();
-                match merge_records(&olds[n], events, node, &mut merged) {
-                    Ok(()) => {
+                match merged(&olds[n], &befores[n], events, node) {
+                    Ok((merged, _)) => {
                         assert!(
                             first_missing[n].is_none(),
                             "round {round}: accepted a missing record"
@@ -1123,6 +1406,10 @@ mod tests {
                 first_missing[0].is_some() || (first_missing[1].is_some() && seen.contains(&5));
             assert_eq!(result.is_err(), expected_error, "round {round}");
         }
+        assert!(
+            patched_rounds > 500,
+            "{patched_rounds} rounds started from a patch"
+        );
     }
 
     /// The case an order-blind merge would miss: the record is removed while missing, then
@@ -1133,7 +1420,7 @@ mod tests {
         changes.push(4, 9, false);
         changes.push(4, 9, true);
         let result =
-            changes.per_node(|node, events| merge_records(&[1, 2], events, node, &mut Vec::new()));
+            changes.per_node(|node, events| merged(&[1, 2], &[], events, node).map(|_| ()));
         assert!(matches!(
             result,
             Err(WalkIndexError::Inconsistent { walk: Some(9), .. })
@@ -1141,10 +1428,23 @@ mod tests {
         let mut changes = RecordChanges::default();
         changes.push(4, 9, true);
         changes.push(4, 9, false);
-        let mut merged = Vec::new();
+        let mut list = Vec::new();
         changes
-            .per_node(|node, events| merge_records(&[1, 2], events, node, &mut merged))
+            .per_node(|node, events| {
+                list = merged(&[1, 2], &[], events, node)?.0;
+                Ok(())
+            })
             .expect("added, then removed");
-        assert_eq!(merged, vec![1, 2]);
+        assert_eq!(list, vec![1, 2]);
+        // A removal the full list cannot cover but an earlier patch's addition does.
+        let mut changes = RecordChanges::default();
+        changes.push(4, 9, false);
+        changes
+            .per_node(|node, events| {
+                list = merged(&[1, 2], &[(9, 1)], events, node)?.0;
+                Ok(())
+            })
+            .expect("the patch added it");
+        assert_eq!(list, vec![1, 2]);
     }
 }

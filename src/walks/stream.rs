@@ -27,6 +27,7 @@ use super::format::{
 use super::store::{WalkIndex, WalkIndexParams};
 use crate::graph::{Adjacency, NodeId};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::io;
 
 /// Positioned reads and writes of the file being built (the storage backend's file in the
@@ -383,7 +384,12 @@ pub(crate) fn write_index(index: &WalkIndex, sink: &dyn IndexSink) -> Result<u64
         sections.close(writer, sink)?;
     }
     // Start lists and visit records: each an offsets section, then the ids, in node order.
-    for list in [WalkIndex::walk_ids_from, WalkIndex::visit_records_at] {
+    type List = for<'i> fn(&'i WalkIndex, NodeId) -> Result<Cow<'i, [u32]>, WalkIndexError>;
+    let lists: [List; 2] = [
+        |index, v| index.walk_ids_from(v).map(Cow::Borrowed),
+        WalkIndex::visit_records_at,
+    ];
+    for list in lists {
         let mut offsets = SectionWriter::new(sections.next_offset());
         let mut total = 0u64;
         offsets.u64(0);
@@ -395,7 +401,7 @@ pub(crate) fn write_index(index: &WalkIndex, sink: &dyn IndexSink) -> Result<u64
         sections.close(offsets, sink)?;
         let mut ids = SectionWriter::new(sections.next_offset());
         for v in 0..n as NodeId {
-            ids.u32s(list(index, v)?);
+            ids.u32s(&list(index, v)?);
             ids.maybe_flush(sink)?;
         }
         sections.close(ids, sink)?;
