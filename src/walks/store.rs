@@ -201,8 +201,8 @@ struct Block {
 /// file's list when `full` is [`Loc::NONE`]) with the net changes `deltas[start..][..len]`
 /// since: a repair that changes a few records of a long list writes those, not the list.
 /// A hub-heavy graph makes this the common case: a commit's rerouted walks pass through
-/// nearly every node, a few records each. Once the changes outgrow an eighth of the list, the
-/// seal writes the list whole again.
+/// nearly every node, a few records each. Once the walks whose count changed outnumber an
+/// eighth of the list's records, the seal writes the list whole again.
 #[derive(Clone, Copy, Debug)]
 struct Patch {
     full: Loc,
@@ -254,6 +254,7 @@ impl<'a> Records<'a> {
             } => {
                 let mut out = Vec::with_capacity(records);
                 apply_deltas(full, deltas, &mut out);
+                debug_assert_eq!(out.len(), records, "a patch's length");
                 std::borrow::Cow::Owned(out)
             }
         }
@@ -831,6 +832,13 @@ impl WalkIndex {
 
     /// Number of recorded visits at `node` (moves out of it, plus walks that died there).
     pub fn recorded_visits_at(&self, node: NodeId) -> Result<usize, WalkIndexError> {
+        if !self.pending_visits.is_empty() {
+            // As `visit_records_at`: the changed lists exist once the repair is sealed.
+            return Err(WalkIndexError::Inconsistent {
+                walk: None,
+                reason: format!("the visit records of node {node} were read during a repair"),
+            });
+        }
         Ok(records_of(&self.visits, &self.blocks, &self.base, node)?.len())
     }
 
@@ -936,7 +944,7 @@ impl WalkIndex {
             deltas: Vec::new(),
         };
         // Each changed node's records: a patch of its full list while the net changes since
-        // that list stay under an eighth of it, else the merged list (straight into the
+        // that list (walks whose count changed) stay at most an eighth of its records, else the merged list (straight into the
         // block's ids). Per node: its new entry's index, its bytes and the full list a patch
         // keeps using.
         let mut merged_visits: Vec<(NodeId, u32, usize, Option<Loc>)> = Vec::new();
@@ -964,6 +972,7 @@ impl WalkIndex {
                     len: changes as u32,
                     records: records as u32,
                 });
+                debug_assert!(sealed.patches.len() <= PATCH_TAG as usize, "patch index");
                 let index = (sealed.patches.len() - 1) as u32 | PATCH_TAG;
                 merged_visits.push((node, index, patch_bytes(changes), Some(full_loc)));
             } else {

@@ -389,12 +389,18 @@ pub(crate) fn write_index(index: &WalkIndex, sink: &dyn IndexSink) -> Result<u64
         |index, v| index.walk_ids_from(v).map(Cow::Borrowed),
         WalkIndex::visit_records_at,
     ];
-    for list in lists {
+    // The offsets need only the lengths: a patched visit list knows its own without a merge.
+    type Len = fn(&WalkIndex, NodeId) -> Result<usize, WalkIndexError>;
+    let lens: [Len; 2] = [
+        |index, v| Ok(index.walk_ids_from(v)?.len()),
+        WalkIndex::recorded_visits_at,
+    ];
+    for (list, len) in lists.into_iter().zip(lens) {
         let mut offsets = SectionWriter::new(sections.next_offset());
         let mut total = 0u64;
         offsets.u64(0);
         for v in 0..n as NodeId {
-            total += list(index, v)?.len() as u64;
+            total += len(index, v)? as u64;
             offsets.u64(total);
             offsets.maybe_flush(sink)?;
         }

@@ -566,6 +566,11 @@ fn a_clone_taken_before_a_repair_keeps_its_own_walks() {
                 published.visit_records_at(u).expect("readable"),
                 frozen.visit_records_at(u).expect("readable")
             );
+            // A patched list's stored length is the merged list's.
+            assert_eq!(
+                index.recorded_visits_at(u).expect("readable"),
+                index.visit_records_at(u).expect("readable").len()
+            );
         }
     }
     assert!(patched > 0, "no round kept a patch");
