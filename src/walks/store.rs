@@ -288,6 +288,16 @@ fn apply_deltas(full: &[u32], deltas: &[(u32, i32)], out: &mut Vec<u32>) {
     out.extend_from_slice(&full[i..]);
 }
 
+/// The patch at a visit-table location tagged [`PATCH_TAG`], with its net changes.
+fn sealed_patch(blocks: &[Arc<Block>], loc: Loc) -> Option<(Patch, &[(u32, i32)])> {
+    let block = blocks.get(loc.block as usize)?;
+    let patch = *block.patches.get((loc.index & !PATCH_TAG) as usize)?;
+    let deltas = block
+        .deltas
+        .get(patch.start..patch.start + patch.len as usize)?;
+    Some((patch, deltas))
+}
+
 /// A node's stored visit records: the visit table's entry, else the base file's list.
 fn records_of<'a>(
     visits: &CowTable,
@@ -301,10 +311,7 @@ fn records_of<'a>(
     if loc.index & PATCH_TAG == 0 {
         return Ok(Records::Whole(sealed_list(blocks, loc).unwrap_or(&[])));
     }
-    let Some((patch, block)) = blocks
-        .get(loc.block as usize)
-        .and_then(|b| Some((*b.patches.get((loc.index & !PATCH_TAG) as usize)?, b)))
-    else {
+    let Some((patch, deltas)) = sealed_patch(blocks, loc) else {
         return Ok(Records::Whole(&[]));
     };
     let full = if patch.full == Loc::NONE {
@@ -315,10 +322,7 @@ fn records_of<'a>(
     Ok(Records::Patched {
         full,
         full_loc: patch.full,
-        deltas: block
-            .deltas
-            .get(patch.start..patch.start + patch.len as usize)
-            .unwrap_or(&[]),
+        deltas,
         records: patch.records as usize,
     })
 }
@@ -332,10 +336,7 @@ fn superseded_records(blocks: &[Arc<Block>], old: Loc, new_full: Option<Loc>) ->
             false => entry_bytes(blocks, old, false),
         };
     }
-    let Some(patch) = blocks
-        .get(old.block as usize)
-        .and_then(|b| b.patches.get((old.index & !PATCH_TAG) as usize))
-    else {
+    let Some((patch, _)) = sealed_patch(blocks, old) else {
         return 0;
     };
     let full = match patch.full == Loc::NONE || new_full == Some(patch.full) {
@@ -1065,14 +1066,7 @@ impl WalkIndex {
                 }
                 continue;
             }
-            let Some((patch, deltas)) = blocks.get(loc.block as usize).and_then(|b| {
-                let patch = *b.patches.get((loc.index & !PATCH_TAG) as usize)?;
-                Some((
-                    patch,
-                    b.deltas
-                        .get(patch.start..patch.start + patch.len as usize)?,
-                ))
-            }) else {
+            let Some((patch, deltas)) = sealed_patch(&blocks, loc) else {
                 continue;
             };
             let full = match patch.full == Loc::NONE {
