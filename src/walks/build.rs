@@ -337,16 +337,25 @@ pub fn build_step_unit(
     position: u32,
     targets: &[NodeId],
 ) -> BuildStep {
-    let d = targets.len();
+    match unit_pick(alpha, draws, position, targets.len()) {
+        Ok(i) => match targets.get(i) {
+            Some(&v) => BuildStep::Move(v),
+            None => BuildStep::Die,
+        },
+        Err(decided) => decided,
+    }
+}
+
+/// The decision of [`build_step_unit`] at a node of degree `d`, without reading its targets:
+/// the index of the link it takes, or how the walk ends there.
+#[inline]
+fn unit_pick(alpha: f64, draws: &BuildDraws, position: u32, d: usize) -> Result<usize, BuildStep> {
     if let Some(decided) = stop_or_die(alpha, draws, position, d as f64) {
-        return decided;
+        return Err(decided);
     }
     let x = draws.choice(position) * d as f64;
     // `x` is in [0, d]: the cast truncates toward zero, which is `floor` here.
-    match targets.get((x as usize).min(d.saturating_sub(1))) {
-        Some(&v) => BuildStep::Move(v),
-        None => BuildStep::Die,
-    }
+    Ok((x as usize).min(d.saturating_sub(1)))
 }
 
 /// One step of build walk `draws` standing at `u` at `position`: [`build_step_unit`] or
@@ -559,6 +568,8 @@ struct Lane<'g> {
     nodes: Vec<NodeId>,
     /// The targets of its last node, read ahead, when that node takes the unit step.
     unit: Option<&'g [NodeId]>,
+    /// The link of `unit` its next step takes, decided in the round's first pass.
+    pick: Option<usize>,
 }
 
 impl NodeWalks {
@@ -566,10 +577,12 @@ impl NodeWalks {
     /// grow side by side, one step each in turn; each walk's steps depend only on its own
     /// draws, so the walks are those grown one at a time.
     ///
-    /// A round has two passes over the lanes: the first steps each walk (for a unit node, one
-    /// read of the target its draw picks), the second reads where each walk's new node keeps
-    /// its targets. Each pass is a short loop of independent reads, so the reads of many lanes
-    /// are in flight at once.
+    /// A round has three passes over the lanes. The first decides each walk's step: for a
+    /// unit node only which link it takes (the draws, no read of the graph), for other nodes
+    /// the whole step. The second reads the picked targets, the third where each walk's new
+    /// node keeps its targets. The last two are short loops of independent reads (one cache
+    /// miss each on a large graph), so the reads of all lanes are in flight at once; with the
+    /// read inside the first pass's longer body, only a few lanes' reads overlapped.
     pub(super) fn generate<'g, G: Adjacency>(
         graph: &'g G,
         tables: &BuildTables,
@@ -599,6 +612,7 @@ impl NodeWalks {
                     draws: BuildDraws::new(params.seed, u, k),
                     nodes,
                     unit: None,
+                    pick: None,
                 });
                 placed.push((0, 0, WalkEnd::Stopped));
                 true
@@ -611,7 +625,17 @@ impl NodeWalks {
                 let position = (lane.nodes.len() - 1) as u32;
                 let u = lane.nodes[lane.nodes.len() - 1];
                 let step = match lane.unit {
-                    Some(targets) => build_step_unit(params.alpha, &lane.draws, position, targets),
+                    Some(targets) => {
+                        match unit_pick(params.alpha, &lane.draws, position, targets.len()) {
+                            Ok(i) if i < targets.len() => {
+                                lane.pick = Some(i);
+                                j += 1;
+                                continue;
+                            }
+                            Ok(_) => BuildStep::Die,
+                            Err(decided) => decided,
+                        }
+                    }
                     None => build_step_at(graph, params.alpha, &lane.draws, position, u, tables),
                 };
                 let end = match step {
@@ -630,6 +654,12 @@ impl NodeWalks {
                 // A new walk takes the freed place at the end; `j` now holds the last lane,
                 // which has not stepped this round.
                 start(&mut lanes, &mut spare, &mut placed);
+            }
+            for lane in &mut lanes {
+                if let (Some(targets), Some(i)) = (lane.unit, lane.pick.take()) {
+                    // `i < targets.len()`: the first pass picked it so.
+                    lane.nodes.push(targets[i]);
+                }
             }
             for lane in &mut lanes {
                 let u = lane.nodes[lane.nodes.len() - 1];
