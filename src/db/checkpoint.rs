@@ -63,13 +63,17 @@ pub(crate) fn write_walk_tmp<T>(
     let io = |e| Error::io(format!("writing {tmp}"), e);
     let file = backend.open(&tmp, true).map_err(io)?;
     file.set_len(0).map_err(io)?;
-    let made = write(&BackendSink(&*file)).map_err(|e| walk_error(&tmp, e))?;
+    let made = crate::backend::with_eager_sync(&*file, crate::backend::EAGER_SYNC_BYTES, |eager| {
+        write(&BackendSink(eager))
+    })
+    .map_err(io)?
+    .map_err(|e| walk_error(&tmp, e))?;
     file.sync_data().map_err(io)?;
     Ok((WalkTmp(tmp), made))
 }
 
 /// The storage backend's file as the streaming index writers' sink.
-struct BackendSink<'a>(&'a dyn crate::backend::StorageFile);
+struct BackendSink<'a>(&'a crate::backend::EagerSync<'a>);
 
 impl crate::walks::IndexSink for BackendSink<'_> {
     fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
@@ -81,7 +85,7 @@ impl crate::walks::IndexSink for BackendSink<'_> {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        self.0.read_at(offset, buf)
+        self.0.file().read_at(offset, buf)
     }
 }
 
