@@ -114,7 +114,7 @@ pub struct Edge {
 impl CsrGraph {
     /// Assembles a graph from its CSR columns, deriving the summary fields (largest weight
     /// sum, whether walks can die) every constructor needs.
-    fn from_columns(
+    pub(crate) fn from_columns(
         offsets: Vec<usize>,
         targets: Vec<NodeId>,
         rels: Vec<RelId>,

@@ -12,7 +12,7 @@ use super::runs::{self, Record, RunFile};
 use super::walks;
 use super::{Database, Writer};
 use crate::adjacency::encode_segment_columns;
-use crate::adjacency::{GraphView, Segment};
+use crate::adjacency::Segment;
 use crate::backend::FileBytes;
 use crate::error::Result;
 use crate::graph::CsrGraph;
@@ -317,14 +317,9 @@ impl<'db> BulkLoader<'db> {
         // projection; both are gone before the walks are built.
         let shared = std::sync::Arc::new(segment_bytes);
         let segment = Segment::open("(import)", FileBytes::new(shared.clone()))?;
-        let view = GraphView {
-            segment: std::sync::Arc::new(segment),
-            delta: Default::default(),
-            node_count,
-            undirected: self.db.inner.options.undirected,
-        };
-        let links = CsrGraph::from_adjacency(&view);
-        drop(view);
+        // The projection a fresh database's view (this segment, no delta) walks on.
+        let links = segment.build_projection(self.db.inner.options.undirected);
+        drop(segment);
         // The segment goes to its file now, so its bytes are not held beside the walk build
         // (the import's peak); the switch renames it into place.
         let segment_name = crate::layout::segment_file(generation);
