@@ -1,6 +1,7 @@
 //! The storage commands: create, import, add, delete, export, stats, checkpoint, verify.
 
 use std::io::{BufRead, BufWriter, Read, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -89,8 +90,8 @@ const IMPORT_PIECE: usize = 16 << 20;
 
 /// Reads input `name` (a file, or `-` for stdin) in pieces of whole lines (about
 /// [`IMPORT_PIECE`] bytes, more for a longer line) and calls `f(piece, number of its first
-/// line, bytes read so far)` for each.
-fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> CliResult) -> CliResult {
+/// line, bytes read so far)` for each, until `f` says to stop.
+fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> ControlFlow<()>) -> CliResult {
     let io_error = |e: std::io::Error| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             1
@@ -123,7 +124,7 @@ fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> CliResult) -
         if got == 0 {
             // The last line, without a newline.
             if !buf.is_empty() {
-                f(&buf, line, offset)?;
+                let _ = f(&buf, line, offset);
             }
             return Ok(());
         }
@@ -131,9 +132,80 @@ fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> CliResult) -
         let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
             continue;
         };
-        f(&buf[..=end], line, offset)?;
+        if f(&buf[..=end], line, offset).is_break() {
+            return Ok(());
+        }
         line += buf[..=end].iter().filter(|&&b| b == b'\n').count() as u64;
         buf.drain(..=end);
+    }
+}
+
+/// One piece of import input, parsed: its bytes, each record's fields as byte ranges of
+/// them, and the first malformed line (where parsing stopped), if any.
+struct ParsedPiece {
+    /// The piece as text when it is valid UTF-8 throughout (fields are then sliced without
+    /// a second check), else its bytes (each field was checked by the parser).
+    text: Result<String, Vec<u8>>,
+    records: Vec<ParsedRecord>,
+    malformed: Option<walkdb::tsv::TsvError>,
+    /// Bytes of the input read up to the end of this piece.
+    offset: u64,
+}
+
+/// A record of a [`ParsedPiece`]: its fields as (start, length) in the piece.
+struct ParsedRecord {
+    line: u64,
+    fields: [(usize, usize); 3],
+    weight: f64,
+}
+
+impl ParsedPiece {
+    /// Parses `piece` (whole lines, the first numbered `first_line`) up to its first
+    /// malformed line.
+    fn parse(name: &str, piece: &[u8], first_line: u64, offset: u64) -> ParsedPiece {
+        let owned = piece.to_vec();
+        let mut records = Vec::new();
+        let mut malformed = None;
+        let base = owned.as_ptr() as usize;
+        // A field is a slice of `owned`: where it starts, relative to the piece.
+        let span = |field: &str| (field.as_ptr() as usize - base, field.len());
+        for record in TsvParser::new(name, &owned).starting_at_line(first_line) {
+            match record {
+                Ok(r) => records.push(ParsedRecord {
+                    line: r.line,
+                    fields: [span(r.src), span(r.rel), span(r.dst)],
+                    weight: r.weight,
+                }),
+                Err(e) => {
+                    malformed = Some(e);
+                    break;
+                }
+            }
+        }
+        ParsedPiece {
+            text: String::from_utf8(owned).map_err(|e| e.into_bytes()),
+            records,
+            malformed,
+            offset,
+        }
+    }
+
+    /// A record's fields as the loader takes them.
+    fn record(&self, r: &ParsedRecord) -> CliResult<(&str, &str, &str, f64)> {
+        let field = |(at, len): (usize, usize)| -> CliResult<&str> {
+            let range = at..at + len;
+            let text = match &self.text {
+                Ok(text) => text.get(range),
+                Err(bytes) => bytes.get(range).and_then(|b| std::str::from_utf8(b).ok()),
+            };
+            // The parser checked every field it returned, so this is an internal error.
+            text.ok_or_else(|| CliError {
+                code: 3,
+                message: format!("line {}: a parsed field is not text", r.line),
+            })
+        };
+        let [src, rel, dst] = r.fields;
+        Ok((field(src)?, field(rel)?, field(dst)?, r.weight))
     }
 }
 
@@ -160,44 +232,47 @@ pub(crate) fn import(
             path => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         };
         let bar = progress(size, &format!("parsing {name}"));
-        for_each_piece(name, |piece, first_line, offset| {
-            // Records go to the loader a batch at a time (it looks their keys up together);
-            // a batch ends early at a malformed line, whose error comes after the batch's
-            // own, so the first error in line order wins.
-            const BATCH: usize = 1024;
-            let mut parser = TsvParser::new(name, piece).starting_at_line(first_line);
-            let mut lines = Vec::with_capacity(BATCH);
-            let mut edges = Vec::with_capacity(BATCH);
-            loop {
-                lines.clear();
-                edges.clear();
-                let mut malformed = None;
-                for record in parser.by_ref() {
-                    match record {
-                        Ok(r) => {
-                            lines.push(r.line);
-                            edges.push((r.src, r.rel, r.dst, r.weight));
-                            if edges.len() == BATCH {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            malformed = Some(e);
-                            break;
-                        }
+        // A helper thread reads and parses the pieces while this one interns the previous
+        // piece's records (interning is the larger half of the work and must stay in line
+        // order: ids are handed out by first appearance).
+        std::thread::scope(|scope| -> CliResult {
+            let (pieces, parsed) = std::sync::mpsc::sync_channel::<CliResult<ParsedPiece>>(1);
+            scope.spawn(move || {
+                let read = for_each_piece(name, |piece, first_line, offset| {
+                    let parsed = ParsedPiece::parse(name, piece, first_line, offset);
+                    let malformed = parsed.malformed.is_some();
+                    // A closed channel: the interning side stopped at an error of its own.
+                    match pieces.send(Ok(parsed)) {
+                        Ok(()) if !malformed => ControlFlow::Continue(()),
+                        _ => ControlFlow::Break(()),
                     }
+                });
+                if let Err(e) = read {
+                    let _ = pieces.send(Err(e));
                 }
-                loader.add_edges(&edges).map_err(|(i, e)| {
-                    at_line(e.into(), name, lines.get(i).copied().unwrap_or(first_line))
-                })?;
-                if let Some(e) = malformed {
+            });
+            // Records go to the loader a batch at a time (it looks their keys up together).
+            const BATCH: usize = 1024;
+            for piece in parsed {
+                let piece = piece?;
+                let mut edges = Vec::with_capacity(BATCH);
+                for (b, batch) in piece.records.chunks(BATCH).enumerate() {
+                    edges.clear();
+                    for record in batch {
+                        edges.push(piece.record(record)?);
+                    }
+                    loader.add_edges(&edges).map_err(|(i, e)| {
+                        let line = piece.records[b * BATCH + i].line;
+                        at_line(e.into(), name, line)
+                    })?;
+                }
+                // The first malformed line comes after the records before it were added, so
+                // the first error in line order wins.
+                if let Some(e) = piece.malformed {
                     return Err(walkdb::Error::from(e).into());
                 }
-                if edges.len() < BATCH {
-                    break;
-                }
+                bar.set_position(piece.offset);
             }
-            bar.set_position(offset);
             Ok(())
         })?;
         bar.finish_and_clear();
