@@ -159,6 +159,33 @@ fn import_reads_large_inputs_in_pieces_with_true_line_numbers() {
     assert_eq!(json(&out)["edges"].as_u64(), Some(lines));
 }
 
+/// `import -` reads standard input like a file: the same database (export byte for byte),
+/// and a malformed line on stdin is reported with its line number and imports nothing.
+#[test]
+fn import_from_stdin_equals_import_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = write(dir.path(), "small.tsv", SMALL);
+    let (from_file, from_stdin) = (dir.path().join("file"), dir.path().join("stdin"));
+    let (from_file, from_stdin) = (from_file.to_str().unwrap(), from_stdin.to_str().unwrap());
+    let out = run(&["import", from_file, tsv.to_str().unwrap(), "--undirected"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run_stdin(&["import", from_stdin, "-", "--undirected"], SMALL);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let export = |db: &str| stdout(&run(&["export", db]));
+    assert_eq!(export(from_file), export(from_stdin));
+    assert!(export(from_stdin).lines().count() >= 4);
+    let bad = dir.path().join("bad");
+    let bad = bad.to_str().unwrap();
+    let out = run_stdin(&["import", bad, "-"], &format!("{SMALL}x\tr\n"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("- line 7"), "{}", stderr(&out));
+    // The database was created, and holds nothing of the failed input.
+    let out = run(&["stats", bad, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["edges"].as_u64(), Some(0), "nothing imported");
+    assert_eq!(json(&out)["nodes"].as_u64(), Some(0), "nothing imported");
+}
+
 /// `--memory-budget` changes how the index is built, not what is built: a budget of 1 KiB
 /// (many passes) writes the walk file the default writes; a malformed size is a usage error.
 #[test]
