@@ -185,7 +185,9 @@ impl Segment {
         let mut rels = vec![0 as RelId; total];
         let mut weights = vec![0.0f64; total];
         // One node range per thread, of about equal links; each owns its stretch of columns.
-        let threads = rayon::current_num_threads().max(1);
+        // Every part scans all out-edges, so parts are capped: past 8 the scans cost more
+        // than the extra threads give.
+        let threads = rayon::current_num_threads().clamp(1, 8);
         let per_part = total.div_ceil(threads).max(1);
         let mut parts = Vec::with_capacity(threads);
         {
@@ -1069,12 +1071,41 @@ mod tests {
                 );
                 assert_eq!(built.walks_never_die(), decoded.walks_never_die());
             }
-            // In-offsets that no longer add up: refused, and the projection decodes the lists.
-            let mut damaged = bytes;
-            let (_, at, _, _) = seg.header().sections[4];
-            damaged[at as usize + 4..at as usize + 8].copy_from_slice(&u32::MAX.to_le_bytes());
-            let seg = Segment::open("s", FileBytes::from_vec(damaged)).unwrap();
-            assert!(seg.transposed_projection().is_none(), "seed {seed}");
+            // Damage the unchecked segment three ways; each is refused, and the projection
+            // falls back to decoding the lists without a panic.
+            let header = seg.header().clone();
+            let put = |bytes: &mut Vec<u8>, section: usize, index: usize, value: u32| {
+                let at = header.sections[section].1 as usize + 4 * index;
+                bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            };
+            let read = |bytes: &[u8], section: usize, index: usize| {
+                le_u32(&bytes[header.sections[section].1 as usize..], index)
+            };
+            let m = header.edge_count as usize;
+            let mut damaged = Vec::new();
+            // In-offsets that no longer add up.
+            let mut b = bytes.clone();
+            put(&mut b, 4, 1, u32::MAX);
+            damaged.push(b);
+            if m > 0 {
+                // A destination past the last node.
+                let mut b = bytes.clone();
+                put(&mut b, 1, 0, n as u32 + 5);
+                damaged.push(b);
+                // In-offsets that still never decrease but disagree with the destinations:
+                // one node's in-list start moved by one within its neighbours.
+                let movable = (1..n).find(|&v| read(&bytes, 4, v) < read(&bytes, 4, v + 1));
+                if let Some(v) = movable {
+                    let mut b = bytes.clone();
+                    put(&mut b, 4, v, read(&bytes, 4, v) + 1);
+                    damaged.push(b);
+                }
+            }
+            for b in damaged {
+                let seg = Segment::open("s", FileBytes::from_vec(b)).unwrap();
+                assert!(seg.transposed_projection().is_none(), "seed {seed}");
+                let _ = seg.build_projection(true);
+            }
         }
     }
 

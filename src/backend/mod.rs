@@ -300,6 +300,8 @@ pub(crate) struct EagerSync<'a> {
     unsynced: std::sync::atomic::AtomicU64,
     /// Asks the sync thread for a sync (capacity 1: a request already waiting covers this one).
     requests: Option<std::sync::mpsc::SyncSender<()>>,
+    /// Set by the sync thread when a sync failed: later writes fail at once.
+    failed: &'a std::sync::atomic::AtomicBool,
 }
 
 impl EagerSync<'_> {
@@ -312,6 +314,12 @@ impl EagerSync<'_> {
     /// been written since the last request.
     pub(crate) fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         use std::sync::atomic::Ordering;
+        if self.failed.load(Ordering::Relaxed) {
+            // The sync's own error is what `with_eager_sync` returns.
+            return Err(io::Error::other(
+                "an earlier background sync of this file failed",
+            ));
+        }
         self.file.write_at(offset, data)?;
         let unsynced = self
             .unsynced
@@ -329,8 +337,9 @@ impl EagerSync<'_> {
 
 /// Runs `write` with `file` wrapped so that about every `every` bytes written are synced by a
 /// background thread while `write` goes on; returns what `write` returned, or the first
-/// error of a background sync. The caller still syncs the file at the end (that sync then
-/// finds little left to write).
+/// error of a background sync (after which every write fails at once, so a long build
+/// does not run on to its end on a file that cannot be made durable). The caller still
+/// syncs the file at the end (that sync then finds little left to write).
 ///
 /// Why: the kernel lets a file's dirty pages pile up until a tenth of the memory is dirty,
 /// then writes them back while throttling the writer; the final sync of a multi-gigabyte
@@ -342,8 +351,10 @@ pub(crate) fn with_eager_sync<T>(
     every: u64,
     write: impl FnOnce(&EagerSync<'_>) -> T,
 ) -> io::Result<T> {
+    let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (requests, incoming) = std::sync::mpsc::sync_channel::<()>(1);
+        let failed = &failed;
         let syncer = std::thread::Builder::new()
             .name("walkdb-sync".into())
             .spawn_scoped(scope, move || -> io::Result<()> {
@@ -351,6 +362,9 @@ pub(crate) fn with_eager_sync<T>(
                 while incoming.recv().is_ok() {
                     if first_error.is_ok() {
                         first_error = file.sync_data();
+                        if first_error.is_err() {
+                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                 }
                 first_error
@@ -361,6 +375,7 @@ pub(crate) fn with_eager_sync<T>(
             every: every.max(1),
             unsynced: Default::default(),
             requests: syncer.is_some().then_some(requests),
+            failed,
         };
         let made = write(&eager);
         // Closing the channel ends the thread after the sync it may be running.
@@ -437,5 +452,30 @@ mod tests {
         backend.clear_failures();
         let err = wrote.expect_err("the failed background sync is reported");
         assert_eq!(err.kind(), io::ErrorKind::Other);
+        // A write after the failed sync fails at once, before reaching the file.
+        let stopped = backend.open("stopped.tmp", true).unwrap();
+        let before = backend.op_count();
+        // Operations: the write (1), which asks for a sync, the sync (2).
+        backend.fail_at(before + 2, FailMode::Once, io::ErrorKind::Other);
+        let mut later = None;
+        let wrote = with_eager_sync(&*stopped, 1000, |eager| {
+            eager.write_at(0, &[1u8; 1000])?;
+            // Wait (bounded) for the background sync to fail, then write again.
+            for _ in 0..2000 {
+                if eager.failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            later = Some(eager.write_at(1000, &[1u8; 10]));
+            io::Result::Ok(())
+        });
+        backend.clear_failures();
+        assert!(wrote.is_err(), "the failed sync is reported");
+        assert!(matches!(later, Some(Err(_))), "the write after it failed");
+        assert_eq!(
+            backend.file_bytes("stopped.tmp").map(|b| b.len()),
+            Some(1000)
+        );
     }
 }

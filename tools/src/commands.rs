@@ -140,9 +140,30 @@ fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> ControlFlow<
     }
 }
 
+/// Bytes of input parsed at a time by `import`'s helper thread (whole lines; more for a
+/// longer line): a part's records wait in memory for the interning thread.
+const PARSE_PART: usize = 1 << 20;
+
+/// Where the first part of `bytes` ends: after the last newline within `size` bytes, or after
+/// the first newline when a line is longer, or at the end.
+fn part_end(bytes: &[u8], size: usize) -> usize {
+    if bytes.len() <= size {
+        return bytes.len();
+    }
+    match bytes[..size].iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => bytes[size..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| size + i + 1),
+    }
+}
+
 /// One piece of import input, parsed: its bytes, each record's fields as byte ranges of
 /// them, and the first malformed line (where parsing stopped), if any.
 struct ParsedPiece {
+    /// The number of its first line.
+    first_line: u64,
     /// The piece as text when it is valid UTF-8 throughout (fields are then sliced without
     /// a second check), else its bytes (each field was checked by the parser).
     text: Result<String, Vec<u8>>,
@@ -183,6 +204,7 @@ impl ParsedPiece {
             }
         }
         ParsedPiece {
+            first_line,
             text: String::from_utf8(owned).map_err(|e| e.into_bytes()),
             records,
             malformed,
@@ -232,49 +254,66 @@ pub(crate) fn import(
             path => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         };
         let bar = progress(size, &format!("parsing {name}"));
-        // A helper thread reads and parses the pieces while this one interns the previous
-        // piece's records (interning is the larger half of the work and must stay in line
-        // order: ids are handed out by first appearance).
-        std::thread::scope(|scope| -> CliResult {
-            let (pieces, parsed) = std::sync::mpsc::sync_channel::<CliResult<ParsedPiece>>(1);
-            scope.spawn(move || {
-                let read = for_each_piece(name, |piece, first_line, offset| {
-                    let parsed = ParsedPiece::parse(name, piece, first_line, offset);
-                    let malformed = parsed.malformed.is_some();
-                    // A closed channel: the interning side stopped at an error of its own.
-                    match pieces.send(Ok(parsed)) {
-                        Ok(()) if !malformed => ControlFlow::Continue(()),
-                        _ => ControlFlow::Break(()),
+        // A helper thread reads and parses the input while this one interns the records
+        // parsed before (interning is the larger half of the work and must stay in line
+        // order: ids are handed out by first appearance). The helper is not joined: when
+        // interning stops at an error, the error is reported at once, even while the helper
+        // waits for more input on a pipe; its next hand-over finds the channel closed.
+        let (pieces, parsed) = std::sync::mpsc::sync_channel::<CliResult<ParsedPiece>>(1);
+        let input = name.clone();
+        std::thread::Builder::new()
+            .name("walkdb-parse".into())
+            .spawn(move || {
+                let read = for_each_piece(&input, |piece, first_line, offset| {
+                    // Parsed in parts of about PARSE_PART bytes, so that the records held
+                    // between the threads stay small whatever the lines' length.
+                    let mut first_line = first_line;
+                    let mut rest = piece;
+                    while !rest.is_empty() {
+                        let cut = part_end(rest, PARSE_PART);
+                        let (part, after) = rest.split_at(cut);
+                        rest = after;
+                        let at = offset - rest.len() as u64;
+                        let parsed = ParsedPiece::parse(&input, part, first_line, at);
+                        let malformed = parsed.malformed.is_some();
+                        // A closed channel: the interning side stopped at an error of its own.
+                        if pieces.send(Ok(parsed)).is_err() || malformed {
+                            return ControlFlow::Break(());
+                        }
+                        first_line += part.iter().filter(|&&b| b == b'\n').count() as u64;
                     }
+                    ControlFlow::Continue(())
                 });
                 if let Err(e) = read {
                     let _ = pieces.send(Err(e));
                 }
-            });
-            // Records go to the loader a batch at a time (it looks their keys up together).
-            const BATCH: usize = 1024;
-            for piece in parsed {
-                let piece = piece?;
-                let mut edges = Vec::with_capacity(BATCH);
-                for (b, batch) in piece.records.chunks(BATCH).enumerate() {
-                    edges.clear();
-                    for record in batch {
-                        edges.push(piece.record(record)?);
-                    }
-                    loader.add_edges(&edges).map_err(|(i, e)| {
-                        let line = piece.records[b * BATCH + i].line;
-                        at_line(e.into(), name, line)
-                    })?;
+            })
+            .map_err(|e| CliError {
+                code: 3,
+                message: format!("starting the thread that parses {name}: {e}"),
+            })?;
+        // Records go to the loader a batch at a time (it looks their keys up together).
+        const BATCH: usize = 1024;
+        for piece in parsed {
+            let piece = piece?;
+            let mut edges = Vec::with_capacity(BATCH);
+            for batch in piece.records.chunks(BATCH) {
+                edges.clear();
+                for record in batch {
+                    edges.push(piece.record(record)?);
                 }
-                // The first malformed line comes after the records before it were added, so
-                // the first error in line order wins.
-                if let Some(e) = piece.malformed {
-                    return Err(walkdb::Error::from(e).into());
-                }
-                bar.set_position(piece.offset);
+                loader.add_edges(&edges).map_err(|(i, e)| {
+                    let line = batch.get(i).map_or(piece.first_line, |r| r.line);
+                    at_line(e.into(), name, line)
+                })?;
             }
-            Ok(())
-        })?;
+            // The first malformed line comes after the records before it were added, so the
+            // first error in line order wins.
+            if let Some(e) = piece.malformed {
+                return Err(walkdb::Error::from(e).into());
+            }
+            bar.set_position(piece.offset);
+        }
         bar.finish_and_clear();
     }
     loader.on_index_progress(&on_progress);

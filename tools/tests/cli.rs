@@ -186,6 +186,32 @@ fn import_from_stdin_equals_import_from_a_file() {
     assert_eq!(json(&out)["nodes"].as_u64(), Some(0), "nothing imported");
 }
 
+/// A record the loader refuses early in a large input (a key over the size limit on line
+/// 1,000, while later parts are parsed ahead) is reported with its line, and nothing of the
+/// file is imported.
+#[test]
+fn import_reports_a_refused_record_early_in_a_large_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::with_capacity(12 << 20);
+    for i in 0..400_000u64 {
+        if i == 999 {
+            text.push_str(&format!("{}\trel\tx\n", "k".repeat(70_000)));
+        } else {
+            text.push_str(&format!("src{i}\trel\tdst{}\n", i % 977));
+        }
+    }
+    assert!(text.len() > 4 << 20, "the input spans several parsed parts");
+    let tsv = write(dir.path(), "big.tsv", &text);
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    let out = run(&["import", db, tsv.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 1000:"), "{}", stderr(&out));
+    let out = run(&["stats", db, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["edges"].as_u64(), Some(0), "nothing imported");
+}
+
 /// `--memory-budget` changes how the index is built, not what is built: a budget of 1 KiB
 /// (many passes) writes the walk file the default writes; a malformed size is a usage error.
 #[test]
