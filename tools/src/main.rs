@@ -88,7 +88,7 @@ pub(crate) struct CreateOptions {
     /// Restart probability of the stored walks (default 0.5, HippoRAG's damping 0.5).
     #[arg(long)]
     pub(crate) alpha: Option<f64>,
-    /// Walk-index density: stored walks per unit of node degree (default 4).
+    /// Walk-index density: stored walks per unit of node degree (default 1: one walk per link).
     #[arg(long = "walks-per-node")]
     pub(crate) walks_per_node: Option<f64>,
 }
