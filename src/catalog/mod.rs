@@ -742,17 +742,38 @@ impl Catalog {
                 let mut keys = txn.open_table(NODE_KEYS).map_err(redb_err)?;
                 // In key order for the key -> id table and id order for the other: sequential
                 // B-tree inserts touch each page once instead of at random (a bulk import of
-                // 265k keys spent most of its catalog time on random inserts).
+                // 265k keys spent most of its catalog time on random inserts). The key sort
+                // (0.33 s for 1.9M keys) runs on a helper thread while the id -> key table is
+                // filled (0.8 s); without a thread it runs first.
                 let mut by_key: Vec<(&str, NodeId)> =
                     new_nodes.iter().map(|&(id, key)| (key, id)).collect();
-                by_key.sort_unstable();
+                let by_key = std::thread::scope(|scope| -> Result<Vec<(&str, NodeId)>> {
+                    let sorting = std::thread::Builder::new()
+                        .name("walkdb-catalog-sort".into())
+                        .spawn_scoped(scope, || {
+                            let mut sorted = std::mem::take(&mut by_key);
+                            sorted.sort_unstable();
+                            sorted
+                        })
+                        .ok();
+                    let mut by_id: Vec<(NodeId, &str)> = new_nodes.to_vec();
+                    by_id.sort_unstable_by_key(|&(id, _)| id);
+                    for (id, key) in by_id {
+                        keys.insert(id, key).map_err(redb_err)?;
+                    }
+                    Ok(match sorting.map(|thread| thread.join()) {
+                        Some(Ok(sorted)) => sorted,
+                        // No thread (or it panicked, leaving the list taken): sort here.
+                        _ => {
+                            let mut sorted: Vec<(&str, NodeId)> =
+                                new_nodes.iter().map(|&(id, key)| (key, id)).collect();
+                            sorted.sort_unstable();
+                            sorted
+                        }
+                    })
+                })?;
                 for (key, id) in by_key {
                     ids.insert(key, id).map_err(redb_err)?;
-                }
-                let mut by_id: Vec<(NodeId, &str)> = new_nodes.to_vec();
-                by_id.sort_unstable_by_key(|&(id, _)| id);
-                for (id, key) in by_id {
-                    keys.insert(id, key).map_err(redb_err)?;
                 }
                 let mut rel_ids = txn.open_table(REL_IDS).map_err(redb_err)?;
                 let mut rel_names = txn.open_table(REL_NAMES).map_err(redb_err)?;
