@@ -1,7 +1,7 @@
 //! One machine at scale: `walkdb import` of generated R-MAT power-law graphs as a user runs it
 //! (the release binary, a TSV file), then what a service does next: default-target queries
 //! (single seed and a HippoRAG-style dense reset), a streaming `add` with walk repair,
-//! `checkpoint`, `verify` and a reopen. Prints edges/s, peak RSS per edge (polled from
+//! `checkpoint`, `verify` and a reopen. Prints edges/s, peak RSS and heap per edge (polled from
 //! /proc), disk bytes per edge by file, and the query and write figures, per size, key shape
 //! and alpha; igraph's load of the same file and its query time where the size is at most
 //! `WALKDB_BENCH_IGRAPH_MAX` edges (default 10M).
@@ -33,21 +33,46 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
         .collect()
 }
 
-/// Peak resident set of a live process, from /proc (0 once it has exited).
-fn hwm(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+/// Peak memory of a process: resident set (which counts the pages of the files it maps: at
+/// scale mostly the walk file, clean and reclaimable) and heap (anonymous resident pages).
+#[derive(Clone, Copy, Default)]
+struct Peak {
+    rss: u64,
+    heap: u64,
 }
 
-/// Runs the binary; returns stdout, wall seconds and peak RSS.
-fn run(bin: &Path, args: &[&str]) -> (String, f64, u64) {
+impl std::fmt::Display for Peak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "peak RSS {:.0} MB, heap {:.0} MB",
+            self.rss as f64 / 1e6,
+            self.heap as f64 / 1e6
+        )
+    }
+}
+
+/// A live process's peak RSS (VmHWM) and current heap (RssAnon), from /proc (zeros once it
+/// has exited).
+fn memory(pid: u32) -> Peak {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    Peak {
+        rss: field("VmHWM:"),
+        heap: field("RssAnon:"),
+    }
+}
+
+/// Runs the binary; returns stdout, wall seconds and its peak memory (heap polled every
+/// 20 ms).
+fn run(bin: &Path, args: &[&str]) -> (String, f64, Peak) {
     let started = Instant::now();
     let mut child = Command::new(bin)
         .args(args)
@@ -57,18 +82,18 @@ fn run(bin: &Path, args: &[&str]) -> (String, f64, u64) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
-    let mut peak = 0;
+    let mut peak = Peak::default();
     loop {
-        peak = peak.max(hwm(child.id()));
+        let now = memory(child.id());
+        peak = Peak {
+            rss: peak.rss.max(now.rss),
+            heap: peak.heap.max(now.heap),
+        };
         if let Some(status) = child.try_wait().unwrap() {
             // A step that fails (at scale: the memory of the machine) is reported, not fatal,
             // so the steps after it are still measured.
             if !status.success() {
-                println!(
-                    "  walkdb {} FAILED: {status} (peak RSS {:.0} MB)",
-                    args[0],
-                    peak as f64 / 1e6
-                );
+                println!("  walkdb {} FAILED: {status} ({peak})", args[0]);
             }
             break;
         }
@@ -215,13 +240,13 @@ fn main() {
                 };
                 let stored = info["edges"].as_f64().unwrap();
                 println!(
-                    "alpha {alpha}: import {wall:.1} s = {:.0} edge records/s (storage {:.1} s, walk index {:.1} s, {} walks); peak RSS {:.0} MB = {:.0} B/edge",
+                    "alpha {alpha}: import {wall:.1} s = {:.0} edge records/s (storage {:.1} s, walk index {:.1} s, {} walks); {peak} = {:.0} B/edge (heap {:.0})",
                     edges as f64 / wall,
                     info["storage_seconds"].as_f64().unwrap(),
                     info["index_seconds"].as_f64().unwrap(),
                     info["walks"],
-                    peak as f64 / 1e6,
-                    peak as f64 / edges as f64
+                    peak.rss as f64 / edges as f64,
+                    peak.heap as f64 / edges as f64
                 );
                 let (adj, walks, catalog) = (
                     file_bytes(&db.join("adj")),
@@ -288,10 +313,9 @@ fn main() {
                     .filter_map(|a| a["method"].as_str().map(str::to_string))
                     .collect();
                 println!(
-                    "  default-target PPR (fresh process, 1 thread): single seed median {:.1} ms, dense reset median {:.1} ms; process {wall:.1} s, peak RSS {:.0} MB; methods {methods:?}",
+                    "  default-target PPR (fresh process, 1 thread): single seed median {:.1} ms, dense reset median {:.1} ms; process {wall:.1} s, {peak}; methods {methods:?}",
                     micros(0..20.min(answers.len())),
                     micros(20.min(answers.len())..answers.len()),
-                    peak as f64 / 1e6
                 );
                 // Streaming add with repair: 20k edges of the same distribution, a tenth of
                 // them to new nodes.
@@ -313,16 +337,14 @@ fn main() {
                     &["add", db_s, adds.to_str().unwrap(), "--batch", "1000"],
                 );
                 println!(
-                    "  streaming add, batches of 1000, repair included: {:.0} edges/s ({wall:.1} s, peak RSS {:.0} MB)",
+                    "  streaming add, batches of 1000, repair included: {:.0} edges/s ({wall:.1} s, {peak})",
                     20_000.0 / wall,
-                    peak as f64 / 1e6
                 );
                 let (_, checkpoint, _) = run(&bin, &["checkpoint", db_s]);
                 let (_, verify, verify_peak) = run(&bin, &["verify", db_s]);
                 let (_, reopen, _) = run(&bin, &["stats", db_s]);
                 println!(
-                    "  checkpoint {checkpoint:.1} s, verify {verify:.1} s (peak RSS {:.0} MB), reopen + stats {reopen:.2} s",
-                    verify_peak as f64 / 1e6
+                    "  checkpoint {checkpoint:.1} s, verify {verify:.1} s ({verify_peak}), reopen + stats {reopen:.2} s"
                 );
                 std::fs::remove_dir_all(&db).unwrap();
             }
