@@ -17,7 +17,7 @@ use super::walks::{walk_error, WalkState};
 use super::{Database, Version, Writer, WALK_DIR};
 use crate::adjacency::{encode_segment_columns, GraphView, Segment, SEGMENT_DIR};
 use crate::backend::write_tmp;
-use crate::catalog::Manifest;
+use crate::catalog::{Manifest, StagedCheckpoint};
 use crate::error::{Error, Result};
 use crate::graph::{NodeId, RelId};
 use crate::wal::{WalWriter, WAL_DIR};
@@ -90,7 +90,7 @@ impl crate::walks::IndexSink for BackendSink<'_> {
 }
 
 /// A new generation to switch to.
-pub(crate) struct NewGeneration<'a> {
+pub(crate) struct NewGeneration {
     /// The segment file, written and synced under its temporary name (`write_tmp`).
     pub(crate) segment_tmp: String,
     pub(crate) walk_tmp: WalkTmp,
@@ -98,8 +98,6 @@ pub(crate) struct NewGeneration<'a> {
     pub(crate) node_count: u32,
     pub(crate) edge_count: u64,
     pub(crate) relation_count: u32,
-    pub(crate) new_nodes: Vec<(NodeId, &'a str)>,
-    pub(crate) new_relations: Vec<(RelId, &'a str)>,
     /// True for a checkpoint: the generation holds the current version's graph, at its LSN
     /// (an import's holds a new graph under the same LSN).
     pub(crate) same_graph: bool,
@@ -188,33 +186,39 @@ impl Database {
             .collect();
         let segment_len = segment_bytes.len() as u64;
         let segment_name = crate::layout::segment_file(generation);
-        let segment_tmp = match write_tmp(&*self.inner.backend, &segment_name, &segment_bytes) {
-            Ok(tmp) => tmp,
-            Err(e) => return Err(writer.poison(Error::io(format!("writing {segment_name}"), e))),
-        };
-        drop(segment_bytes);
-        // The index goes to its file section by section (no encoded copy in memory); a
-        // failed write poisons the writer as a failed file write of the switch does.
-        let walk_tmp = match write_walk_tmp(&*self.inner.backend, generation, |sink| {
-            crate::walks::write_index(&writer.walks, sink)
-        }) {
-            Ok((tmp, _)) => tmp,
-            Err(e) => return Err(writer.poison(e)),
-        };
-        let new = NewGeneration {
-            segment_tmp,
-            walk_tmp,
-            lsn: version.lsn,
-            node_count: version.view.node_count,
-            edge_count: version.edge_count,
-            relation_count: version.relation_count,
-            new_nodes,
-            new_relations,
-            same_graph: true,
-        };
-        // The names lock is held across the switch so no commit can add keys in between (the
-        // writer lock already excludes commits; this keeps the borrow of `names` simple).
-        let result = self.switch_generation(&mut writer, generation, new);
+        let catalog = &self.inner.catalog;
+        let result = std::thread::scope(|scope| {
+            // The new keys go into the catalog's transaction while the files are written.
+            let staged = catalog.stage_checkpoint(scope, &new_nodes, &new_relations);
+            let segment_tmp = match write_tmp(&*self.inner.backend, &segment_name, &segment_bytes) {
+                Ok(tmp) => tmp,
+                Err(e) => {
+                    return Err(writer.poison(Error::io(format!("writing {segment_name}"), e)))
+                }
+            };
+            drop(segment_bytes);
+            // The index goes to its file section by section (no encoded copy in memory); a
+            // failed write poisons the writer as a failed file write of the switch does.
+            let walk_tmp = match write_walk_tmp(&*self.inner.backend, generation, |sink| {
+                crate::walks::write_index(&writer.walks, sink)
+            }) {
+                Ok((tmp, _)) => tmp,
+                Err(e) => return Err(writer.poison(e)),
+            };
+            let new = NewGeneration {
+                segment_tmp,
+                walk_tmp,
+                lsn: version.lsn,
+                node_count: version.view.node_count,
+                edge_count: version.edge_count,
+                relation_count: version.relation_count,
+                same_graph: true,
+            };
+            // The names lock is held across the switch so no commit can add keys in between
+            // (the writer lock already excludes commits; this keeps the borrow of `names`
+            // simple).
+            self.switch_generation(&mut writer, generation, new, staged)
+        });
         drop(names);
         result?;
         self.inner
@@ -235,7 +239,8 @@ impl Database {
         &self,
         writer: &mut Writer,
         generation: u64,
-        new: NewGeneration<'_>,
+        new: NewGeneration,
+        catalog: StagedCheckpoint<'_>,
     ) -> Result<SwitchTimings> {
         let mut timings = SwitchTimings::default();
         let started = Instant::now();
@@ -267,11 +272,7 @@ impl Database {
             segment: name.clone(),
             walks: walk_name.clone(),
         };
-        if let Err(e) =
-            self.inner
-                .catalog
-                .commit_checkpoint(&new.new_nodes, &new.new_relations, &manifest)
-        {
+        if let Err(e) = catalog.commit(&manifest) {
             return Err(writer.poison(e));
         }
         timings.catalog = started.elapsed().as_secs_f64();
@@ -290,7 +291,7 @@ impl Database {
         &self,
         writer: &mut Writer,
         manifest: Manifest,
-        new: &NewGeneration<'_>,
+        new: &NewGeneration,
         name: &str,
         walk_name: &str,
     ) -> Result<()> {

@@ -311,50 +311,58 @@ impl<'db> BulkLoader<'db> {
             .collect();
         new_relations.extend(self.relations.created());
         let storage_seconds = started.elapsed().as_secs_f64();
-        // The walk index of the new graph, built on the same link order commits will use.
-        let index_started = Instant::now();
-        // The segment is read from the very bytes written to its file, only to build the link
-        // projection; both are gone before the walks are built.
-        let shared = std::sync::Arc::new(segment_bytes);
-        let segment = Segment::open("(import)", FileBytes::new(shared.clone()))?;
-        // The projection a fresh database's view (this segment, no delta) walks on.
-        let links = segment.build_projection(self.db.inner.options.undirected);
-        drop(segment);
-        // The segment goes to its file now, so its bytes are not held beside the walk build
-        // (the import's peak); the switch renames it into place.
-        let segment_name = crate::layout::segment_file(generation);
-        let segment_tmp =
-            match crate::backend::write_tmp(&*self.db.inner.backend, &segment_name, &shared) {
-                Ok(tmp) => tmp,
-                Err(e) => {
-                    let e = crate::error::Error::io(format!("writing {segment_name}"), e);
-                    return Err(self.writer.poison(e).into());
-                }
-            };
-        drop(shared);
-        // The index goes straight to its file (a temporary name the switch renames), in
-        // bounded memory: nothing of it is held in the heap beside the graph.
-        let (walk_tmp, summary) = match self.write_walk_file(&links, generation) {
-            Ok(written) => written,
-            Err(e) => return Err(self.writer.poison(e).into()),
-        };
-        drop(links);
-        let index_seconds = index_started.elapsed().as_secs_f64();
-        let new = NewGeneration {
-            segment_tmp,
-            walk_tmp,
-            lsn: version.lsn,
-            node_count,
-            edge_count,
-            relation_count,
-            new_nodes,
-            new_relations,
-            same_graph: false,
-        };
         let db = self.db;
-        let result = db.switch_generation(&mut self.writer, generation, new);
+        let writer = &mut self.writer;
+        let (budget, progress) = (self.memory_budget, self.progress);
+        let catalog = &db.inner.catalog;
+        let built = std::thread::scope(|scope| -> Result<_, WriteError> {
+            // The new keys go into the catalog's transaction on a helper thread while the
+            // index is built; the switch commits it once the files are in place.
+            let staged = catalog.stage_checkpoint(scope, &new_nodes, &new_relations);
+            // The walk index of the new graph, built on the same link order commits will use.
+            let index_started = Instant::now();
+            // The segment is read from the very bytes written to its file, only to build the
+            // link projection; both are gone before the walks are built.
+            let shared = std::sync::Arc::new(segment_bytes);
+            let segment = Segment::open("(import)", FileBytes::new(shared.clone()))?;
+            // The projection a fresh database's view (this segment, no delta) walks on.
+            let links = segment.build_projection(db.inner.options.undirected);
+            drop(segment);
+            // The segment goes to its file now, so its bytes are not held beside the walk
+            // build (the import's peak); the switch renames it into place.
+            let segment_name = crate::layout::segment_file(generation);
+            let segment_tmp =
+                match crate::backend::write_tmp(&*db.inner.backend, &segment_name, &shared) {
+                    Ok(tmp) => tmp,
+                    Err(e) => {
+                        let e = crate::error::Error::io(format!("writing {segment_name}"), e);
+                        return Err(writer.poison(e).into());
+                    }
+                };
+            drop(shared);
+            // The index goes straight to its file (a temporary name the switch renames), in
+            // bounded memory: nothing of it is held in the heap beside the graph.
+            let (walk_tmp, summary) =
+                match write_walk_file(db, &links, generation, budget, progress) {
+                    Ok(written) => written,
+                    Err(e) => return Err(writer.poison(e).into()),
+                };
+            drop(links);
+            let index_seconds = index_started.elapsed().as_secs_f64();
+            let new = NewGeneration {
+                segment_tmp,
+                walk_tmp,
+                lsn: version.lsn,
+                node_count,
+                edge_count,
+                relation_count,
+                same_graph: false,
+            };
+            let timings = db.switch_generation(writer, generation, new, staged)?;
+            Ok((index_seconds, summary, timings))
+        });
         drop(names);
-        let timings = result?;
+        let (index_seconds, summary, timings) = built?;
         let mut names = db.inner.names.write();
         names.forget_checkpointed_keys(node_count);
         for (_, name) in self.relations.created() {
@@ -422,20 +430,21 @@ impl<'db> BulkLoader<'db> {
         }
         (offsets, dst, rel, weight)
     }
+}
 
-    /// Builds the walk index of `links` into the new generation's temporary walk file,
-    /// synced; the switch renames it into place.
-    fn write_walk_file(
-        &self,
-        links: &CsrGraph,
-        generation: u64,
-    ) -> Result<(WalkTmp, crate::walks::StreamSummary)> {
-        let params = walks::params(&self.db.inner.options);
-        let (budget, progress) = (self.memory_budget, self.progress);
-        write_walk_tmp(&*self.db.inner.backend, generation, |sink| {
-            crate::walks::write_built(links, params, sink, budget, progress)
-        })
-    }
+/// Builds the walk index of `links` into the new generation's temporary walk file, synced;
+/// the switch renames it into place.
+fn write_walk_file(
+    db: &Database,
+    links: &CsrGraph,
+    generation: u64,
+    budget: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(WalkTmp, crate::walks::StreamSummary)> {
+    let params = walks::params(&db.inner.options);
+    write_walk_tmp(&*db.inner.backend, generation, |sink| {
+        crate::walks::write_built(links, params, sink, budget, progress)
+    })
 }
 
 /// The default [`BulkLoader::set_memory_budget`]: an eighth of physical memory (from

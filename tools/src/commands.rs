@@ -316,6 +316,7 @@ pub(crate) fn import(
         }
         bar.finish_and_clear();
     }
+    let read_seconds = started.elapsed().as_secs_f64();
     loader.on_index_progress(&on_progress);
     if let Some(bytes) = memory_budget {
         loader.set_memory_budget(bytes);
@@ -325,7 +326,7 @@ pub(crate) fn import(
     let seconds = started.elapsed().as_secs_f64();
     if json {
         print_json(
-            &json!({"nodes": info.nodes, "edges": info.edges, "records": info.records, "walks": info.walks, "seconds": seconds, "storage_seconds": info.storage_seconds, "index_seconds": info.index_seconds}),
+            &json!({"nodes": info.nodes, "edges": info.edges, "records": info.records, "walks": info.walks, "seconds": seconds, "storage_seconds": info.storage_seconds, "index_seconds": info.index_seconds, "read_seconds": read_seconds, "catalog_seconds": info.write.catalog}),
         )
     } else {
         outln!(
