@@ -261,10 +261,27 @@ impl<'a> Records<'a> {
     }
 }
 
-/// How many times `walk` occurs in the sorted `list`.
-fn count_of(list: &[u32], walk: u32) -> usize {
-    let from = list.partition_point(|&w| w < walk);
-    list[from..].partition_point(|&w| w == walk)
+/// The first index at or after `from` whose entry of the sorted `list` is at least `walk`:
+/// a galloping search from `from` (probes 1, 2, 4, ... entries ahead, then a binary search in
+/// the last step), so a run of ascending lookups through one list costs about the log of each
+/// gap instead of the log of the whole list (a hub's list holds hundreds of thousands of ids).
+fn lower_bound_from(list: &[u32], from: usize, walk: u32) -> usize {
+    let rest = list.get(from..).unwrap_or(&[]);
+    let mut step = 1;
+    let mut lo = 0;
+    while step <= rest.len() && rest[step - 1] < walk {
+        lo = step;
+        step *= 2;
+    }
+    let hi = step.min(rest.len());
+    from + lo + rest[lo..hi].partition_point(|&w| w < walk)
+}
+
+/// How many times `walk` occurs in the sorted `list` from its index `at` on (`at` is where
+/// its run starts, if it has one).
+fn run_at(list: &[u32], at: usize, walk: u32) -> usize {
+    list.get(at..)
+        .map_or(0, |rest| rest.iter().take_while(|&&w| w == walk).count())
 }
 
 /// `full` (sorted) with the net changes `deltas` applied, appended to `out`; the stretches
@@ -272,7 +289,7 @@ fn count_of(list: &[u32], walk: u32) -> usize {
 fn apply_deltas(full: &[u32], deltas: &[(u32, i32)], out: &mut Vec<u32>) {
     let mut i = 0;
     for &(walk, delta) in deltas {
-        let at = i + full[i..].partition_point(|&w| w < walk);
+        let at = lower_bound_from(full, i, walk);
         out.extend_from_slice(&full[i..at]);
         i = at;
         let mut count = 0i64;
@@ -472,13 +489,15 @@ fn merge_deltas(
     out: &mut Vec<(u32, i32)>,
 ) -> Result<usize, WalkIndexError> {
     let mut records = full.len() as i64 + before.iter().map(|d| d.1 as i64).sum::<i64>();
-    let (mut b, mut e) = (0, 0);
+    // `f`: where the next walk's run in `full` can start (the walks come in ascending order).
+    let (mut b, mut e, mut f) = (0, 0, 0);
     while let Some(&(key, _)) = events.get(e) {
         let walk = key as u32;
         let earlier = b + before[b..].partition_point(|d| d.0 < walk);
         out.extend_from_slice(&before[b..earlier]);
         b = earlier;
-        let in_full = count_of(full, walk) as i64;
+        f = lower_bound_from(full, f, walk);
+        let in_full = run_at(full, f, walk) as i64;
         let mut count = in_full;
         if let Some(&(w, delta)) = before.get(b) {
             if w == walk {
@@ -1284,10 +1303,36 @@ impl WalkIndex {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::{apply_deltas, merge_deltas, RecordChanges};
+    use super::{apply_deltas, lower_bound_from, merge_deltas, run_at, RecordChanges};
     use crate::graph::NodeId;
     use crate::rng::Rng;
     use crate::walks::WalkIndexError;
+
+    /// The galloping search finds what a binary search over the rest of the list finds, from
+    /// any start, for walks before, inside, between and after the list's runs.
+    #[test]
+    fn galloping_lower_bound_is_the_binary_search() {
+        let mut rng = Rng::new(5);
+        for len in [0usize, 1, 2, 3, 7, 64, 1000] {
+            let mut list: Vec<u32> = (0..len).map(|_| rng.below(300) as u32).collect();
+            list.sort_unstable();
+            for from in [0, 1, len / 3, len / 2, len.saturating_sub(1), len, len + 2] {
+                for walk in 0..305u32 {
+                    let rest = list.get(from..).unwrap_or(&[]);
+                    let want = from.min(len) + rest.partition_point(|&w| w < walk);
+                    let want = if from > len { from } else { want };
+                    assert_eq!(
+                        lower_bound_from(&list, from, walk),
+                        want,
+                        "{len} {from} {walk}"
+                    );
+                    let at = lower_bound_from(&list, from, walk);
+                    let count = rest.iter().filter(|&&w| w == walk).count();
+                    assert_eq!(run_at(&list, at, walk), count, "{len} {from} {walk}");
+                }
+            }
+        }
+    }
 
     /// Net changes per walk, as [`super::Patch`] keeps them.
     type Deltas = Vec<(u32, i32)>;
