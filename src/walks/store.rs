@@ -265,7 +265,7 @@ impl<'a> Records<'a> {
 /// a galloping search from `from` (probes 1, 2, 4, ... entries ahead, then a binary search in
 /// the last step), so a run of ascending lookups through one list costs about the log of each
 /// gap instead of the log of the whole list (a hub's list holds hundreds of thousands of ids).
-fn lower_bound_from(list: &[u32], from: usize, walk: u32) -> usize {
+pub(super) fn lower_bound_from(list: &[u32], from: usize, walk: u32) -> usize {
     let rest = list.get(from..).unwrap_or(&[]);
     let mut step = 1;
     let mut lo = 0;

@@ -633,6 +633,72 @@ fn verify_catches_an_injected_bad_step_and_a_bad_end() {
     assert!(bad.verify(&g).is_err());
 }
 
+/// `verify` checks a chunk's steps together, but reports what a walk-by-walk pass reports:
+/// the first broken walk in walk order, whether its fault is a step without a link or an end
+/// at a node with links, and the step's position.
+#[test]
+fn verify_reports_the_first_broken_walk_in_walk_order() {
+    let g = CsrGraph::from_edges(
+        4,
+        &[
+            edge(0, 1, 1.0),
+            edge(1, 2, 1.0),
+            edge(2, 0, 1.0),
+            edge(2, 3, 1.0),
+        ],
+        false,
+    );
+    let index = WalkIndex::build(&g, params(0.2, 50.0)).expect("build");
+    let long: Vec<u32> = (0..index.slot_count() as u32)
+        .filter(|&id| {
+            index.walk(id).expect("readable").is_some_and(|w| {
+                // Ends at a node with links, so that ending there by dying is a fault.
+                w.nodes.len() >= 3 && w.end == WalkEnd::Stopped && w.nodes[w.nodes.len() - 1] != 3
+            })
+        })
+        .collect();
+    assert!(long.len() >= 2, "two walks of 3 nodes");
+    let (early, late) = (long[0], long[long.len() - 1]);
+    let break_step = |index: &mut WalkIndex, id: u32| {
+        let w = index
+            .walk(id)
+            .expect("readable")
+            .expect("walk")
+            .nodes
+            .to_vec();
+        // Every node but 3 has one out-link; step 1 -> 2 becomes a step w[1] -> stray.
+        let stray = (0..4)
+            .find(|&v| g.links(w[1]).all(|l| l.target != v))
+            .expect("stray");
+        index.inject_node(id, 2, stray);
+    };
+    let reported = |index: &WalkIndex| match index.verify(&g) {
+        Err(WalkIndexError::Inconsistent { walk, reason }) => (walk, reason),
+        other => panic!("expected an inconsistency, got {other:?}"),
+    };
+    // Two bad steps: the earlier walk's, at its position 1.
+    let mut bad = index.clone();
+    break_step(&mut bad, late);
+    break_step(&mut bad, early);
+    let (walk, reason) = reported(&bad);
+    assert_eq!(walk, Some(early));
+    assert!(reason.starts_with("step 1 goes"), "{reason}");
+    // A bad end before a bad step: the end.
+    let mut bad = index.clone();
+    break_step(&mut bad, late);
+    bad.inject_end(early, WalkEnd::Died);
+    let (walk, reason) = reported(&bad);
+    assert_eq!(walk, Some(early));
+    assert!(reason.contains("died"), "{reason}");
+    // A bad step before a bad end: the step.
+    let mut bad = index.clone();
+    bad.inject_end(late, WalkEnd::Died);
+    break_step(&mut bad, early);
+    let (walk, reason) = reported(&bad);
+    assert_eq!(walk, Some(early));
+    assert!(reason.contains("without a link"), "{reason}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // FORA estimates against an exact power iteration.
 
