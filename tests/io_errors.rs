@@ -253,4 +253,6 @@ fn every_failed_operation_poisons_and_loses_no_acknowledged_commit() {
 
 // Debugging a state: `SimBackend::start_trace()` before `run_workload` and `trace()` after
 // it list every storage operation in order; `fail_at(n, ..)` then reproduces operation n's
-// failure alone.
+// failure alone, up to the workload's first checkpoint or import: there the catalog's key
+// inserts run on a helper thread beside the file writes, so later operations can be numbered
+// differently in another run.

@@ -783,6 +783,11 @@ impl Catalog {
         manifest: impl FnOnce() -> Option<Manifest>,
     ) -> Result<bool> {
         contain(|| {
+            // Held while a staged transaction waits for its manifest (the whole walk build of
+            // an import). Safe because the writer's handle is never write-locked: only a
+            // read-only handle's `follow_writer` takes `db.write()`, and on a read-only handle
+            // the transaction fails before it waits. A writer-side `db.write()` added later would block readers
+            // behind this guard (parking_lot is fair) and could deadlock the switch.
             let db = self.db.read();
             let txn = db.writable()?.begin_write().map_err(redb_err)?;
             {

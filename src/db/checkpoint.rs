@@ -44,7 +44,9 @@ pub struct SwitchTimings {
     pub walk_file: f64,
     /// Writing and syncing the segment file.
     pub segment_file: f64,
-    /// The catalog transaction (keys, relations, manifest).
+    /// The catalog commit at the switch: the manifest and the commit, plus any wait for the
+    /// key and relation inserts staged while the files were written
+    /// (`Catalog::stage_checkpoint`).
     pub catalog: f64,
 }
 

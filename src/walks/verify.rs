@@ -166,11 +166,13 @@ impl WalkIndex {
         // sequential pass gives.
         use rayon::prelude::*;
         use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-        // Walks per parallel task; the steps of a chunk, about 2M at alpha 0.15 (16 MB), are
-        // checked together (`steps_follow_links`), and more walks per chunk make each node's
-        // steps denser: 10M-edge R-MAT, alpha 0.15, verify 12-13 s with 32k walks per chunk,
-        // 9.2-9.5 s with 256k, 9.0-9.7 s with 1M.
-        const CHUNK: usize = 1 << 18;
+        // Walks per parallel task, up to 256k: the steps of a chunk, about 2M at alpha 0.15
+        // (16 MB per task), are checked together (`steps_follow_links`), and more walks per
+        // chunk make each node's steps denser (10M-edge R-MAT, alpha 0.15: verify 12-13 s
+        // with 32k walks per chunk, 9.2-9.5 s with 256k, 9.0-9.7 s with 1M); at least four
+        // tasks per thread while chunks stay above 32k walks.
+        let threads = rayon::current_num_threads().max(1);
+        let chunk_walks = (self.slot_count / (4 * threads)).clamp(1 << 15, 1 << 18);
         let starts: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
         let visit_counts: Vec<AtomicU64> = if visits {
             (0..n).map(|_| AtomicU64::new(0)).collect()
@@ -200,70 +202,78 @@ impl WalkIndex {
             }
             None
         };
-        let chunks: Vec<Result<Vec<u32>, WalkIndexError>> = (0..self.slot_count.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                let mut free = Vec::new();
-                let (first, end) = ((c * CHUNK) as u32, ((c + 1) * CHUNK).min(self.slot_count));
-                // The chunk's steps as `from << 32 | to`, checked together below; the walks'
-                // other checks stop at their first failure (`failed`, at walk `last`).
-                let mut steps: Vec<u64> = Vec::new();
-                let mut failed = None;
-                let mut last = first;
-                for id in first..end as u32 {
-                    last = id;
-                    let walk = match self.walk(id) {
-                        Ok(Some(walk)) => walk,
-                        Ok(None) => {
-                            free.push(id);
-                            continue;
-                        }
-                        Err(e) => {
-                            failed = Some(e);
+        let chunks: Vec<Result<Vec<u32>, WalkIndexError>> =
+            (0..self.slot_count.div_ceil(chunk_walks))
+                .into_par_iter()
+                .map(|c| {
+                    let mut free = Vec::new();
+                    let (first, end) = (
+                        (c * chunk_walks) as u32,
+                        ((c + 1) * chunk_walks).min(self.slot_count),
+                    );
+                    // The chunk's steps as `from << 32 | to`, checked together below; the walks'
+                    // other checks stop at their first failure (`failed`, at walk `last`).
+                    let mut steps: Vec<u64> = Vec::new();
+                    let mut failed = None;
+                    let mut last = first;
+                    for id in first..end as u32 {
+                        last = id;
+                        let walk = match self.walk(id) {
+                            Ok(Some(walk)) => walk,
+                            Ok(None) => {
+                                free.push(id);
+                                continue;
+                            }
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        };
+                        if let Some(&bad) = walk.nodes.iter().find(|&&v| v as usize >= n) {
+                            failed = Some(inconsistent(
+                                Some(id),
+                                format!("node {bad} is out of range"),
+                            ));
                             break;
                         }
-                    };
-                    if let Some(&bad) = walk.nodes.iter().find(|&&v| v as usize >= n) {
-                        failed = Some(inconsistent(
-                            Some(id),
-                            format!("node {bad} is out of range"),
-                        ));
-                        break;
-                    }
-                    steps.extend(
-                        walk.nodes
-                            .windows(2)
-                            .map(|pair| u64::from(pair[0]) << 32 | u64::from(pair[1])),
-                    );
-                    let last_node = walk.nodes[walk.nodes.len() - 1];
-                    if walk.end == WalkEnd::Died && graph.weight_sum(last_node) > 0.0 {
-                        failed = Some(inconsistent(
-                            Some(id),
-                            format!("walk died at node {last_node}, which has links"),
-                        ));
-                        break;
-                    }
-                    starts[walk.nodes[0] as usize].fetch_add(1, Relaxed);
-                    if visits {
-                        let recorded = WalkIndex::recorded_len(walk.nodes.len(), walk.end);
-                        for &v in &walk.nodes[..recorded] {
-                            visit_counts[v as usize].fetch_add(1, Relaxed);
+                        steps.extend(
+                            walk.nodes
+                                .windows(2)
+                                .map(|pair| u64::from(pair[0]) << 32 | u64::from(pair[1])),
+                        );
+                        let last_node = walk.nodes[walk.nodes.len() - 1];
+                        if walk.end == WalkEnd::Died && graph.weight_sum(last_node) > 0.0 {
+                            failed = Some(inconsistent(
+                                Some(id),
+                                format!("walk died at node {last_node}, which has links"),
+                            ));
+                            break;
+                        }
+                        starts[walk.nodes[0] as usize].fetch_add(1, Relaxed);
+                        if visits {
+                            let recorded = WalkIndex::recorded_len(walk.nodes.len(), walk.end);
+                            for &v in &walk.nodes[..recorded] {
+                                visit_counts[v as usize].fetch_add(1, Relaxed);
+                            }
                         }
                     }
-                }
-                if !steps_follow_links(&mut steps, &targets, &target_offsets) {
-                    // Some step has no link: find the first, as a walk-by-walk pass reports
-                    // it (a step comes before the failure that stopped the loop, if any).
-                    if let Some(e) = first_bad_step(first, last) {
-                        return Err(e);
+                    if !steps_follow_links(&mut steps, &targets, &target_offsets) {
+                        // Some step has no link: find the first, as a walk-by-walk pass reports
+                        // it (a step comes before the failure that stopped the loop, if any).
+                        return Err(first_bad_step(first, last).unwrap_or_else(|| {
+                            // The walks read differently the second time: still a failure.
+                            inconsistent(
+                                None,
+                                format!("a step of walks {first}..={last} has no link"),
+                            )
+                        }));
                     }
-                }
-                match failed {
-                    Some(e) => Err(e),
-                    None => Ok(free),
-                }
-            })
-            .collect();
+                    match failed {
+                        Some(e) => Err(e),
+                        None => Ok(free),
+                    }
+                })
+                .collect();
         let mut free_slots = Vec::new();
         for chunk in chunks {
             free_slots.extend(chunk?);
