@@ -1,6 +1,8 @@
 //! `verify`: read everything, check every checksum and invariant.
 
 use super::{Database, ScanMode};
+use rayon::prelude::*;
+
 use crate::catalog::Manifest;
 use crate::catalog::CATALOG_FILE;
 use crate::error::ReadError;
@@ -126,33 +128,58 @@ impl Database {
         // name the node.
         let n = view.node_count;
         let relation_count = snapshot.relation_count();
-        let mut edges = 0u64;
-        let (mut out_sum, mut in_sum) = ((0u64, 0u64), (0u64, 0u64));
         let add = |sum: &mut (u64, u64), (s, d, r, w): (NodeId, NodeId, u32, f64)| {
             let (a, b) = edge_hash(s, d, r, w);
             *sum = (sum.0.wrapping_add(a), sum.1.wrapping_add(b));
         };
-        for u in 0..n as NodeId {
-            let mut prev = None;
-            for (v, r, w) in view.out_edges(u) {
-                edges += 1;
-                let bad = v >= n
-                    || r >= relation_count
-                    || !(w.is_finite() && w > 0.0)
-                    || prev.is_some_and(|p| p >= (v, r));
-                prev = Some((v, r));
-                if bad {
-                    return Err(Error::corrupt(
-                        "(delta)",
-                        u as u64,
-                        format!("out-edge {u} -[{r}]-> {v} is invalid"),
-                    ));
+        // Node ranges in parallel (64 per thread, so ranges holding hubs balance out); the
+        // sums add up in any order, and the first invalid edge in node order is reported.
+        let per_range = (n as usize)
+            .div_ceil(64 * rayon::current_num_threads().max(1))
+            .max(1);
+        let ranges: Vec<(NodeId, NodeId)> = (0..n as usize)
+            .step_by(per_range)
+            .map(|lo| (lo as NodeId, (lo + per_range).min(n as usize) as NodeId))
+            .collect();
+        // Per range: edges, and the 128-bit sums of the out- and in-edges' hashes.
+        type Sums = (u64, (u64, u64), (u64, u64));
+        let parts: Vec<Result<Sums>> = ranges
+            .into_par_iter()
+            .map(|(lo, hi)| {
+                let mut edges = 0u64;
+                let (mut out_sum, mut in_sum) = ((0u64, 0u64), (0u64, 0u64));
+                for u in lo..hi {
+                    let mut prev = None;
+                    for (v, r, w) in view.out_edges(u) {
+                        edges += 1;
+                        let bad = v >= n
+                            || r >= relation_count
+                            || !(w.is_finite() && w > 0.0)
+                            || prev.is_some_and(|p| p >= (v, r));
+                        prev = Some((v, r));
+                        if bad {
+                            return Err(Error::corrupt(
+                                "(delta)",
+                                u as u64,
+                                format!("out-edge {u} -[{r}]-> {v} is invalid"),
+                            ));
+                        }
+                        add(&mut out_sum, (u, v, r, w));
+                    }
+                    for (s, r, w) in view.in_edges(u) {
+                        add(&mut in_sum, (s, u, r, w));
+                    }
                 }
-                add(&mut out_sum, (u, v, r, w));
-            }
-            for (s, r, w) in view.in_edges(u) {
-                add(&mut in_sum, (s, u, r, w));
-            }
+                Ok((edges, out_sum, in_sum))
+            })
+            .collect();
+        let mut edges = 0u64;
+        let (mut out_sum, mut in_sum) = ((0u64, 0u64), (0u64, 0u64));
+        for part in parts {
+            let (e, o, i) = part?;
+            edges += e;
+            out_sum = (out_sum.0.wrapping_add(o.0), out_sum.1.wrapping_add(o.1));
+            in_sum = (in_sum.0.wrapping_add(i.0), in_sum.1.wrapping_add(i.1));
         }
         if out_sum != in_sum {
             return Err(unmirrored_edge(view, n));
