@@ -933,18 +933,15 @@ mod tests {
         catalog.verify(2, 1).unwrap();
     }
 
-    /// A staged checkpoint commits keys, relations and manifest together when given the
-    /// manifest, and leaves the catalog as it was when dropped before that (a failed switch);
-    /// the catalog then takes the next checkpoint as if nothing had happened.
-    #[test]
-    fn a_staged_checkpoint_commits_whole_or_not_at_all() {
+    /// A new catalog of generation 1 on a simulated backend, closed, with its manifest.
+    fn empty_catalog() -> (Arc<dyn StorageBackend>, Manifest) {
         let backend: Arc<dyn StorageBackend> = Arc::new(SimBackend::new());
         let options = Options {
             undirected: false,
             alpha: 0.5,
             walks_per_node: 1.0,
         };
-        let first = Manifest {
+        let manifest = Manifest {
             generation: 1,
             checkpoint_lsn: 0,
             node_count: 0,
@@ -953,7 +950,17 @@ mod tests {
             segment: "adj/00000000000000000001.seg".into(),
             walks: "walks/00000000000000000001.wix".into(),
         };
-        let catalog = Catalog::create(&backend, &options, &first).unwrap();
+        drop(Catalog::create(&backend, &options, &manifest).unwrap());
+        (backend, manifest)
+    }
+
+    /// A staged checkpoint commits keys, relations and manifest together when given the
+    /// manifest, and leaves the catalog as it was when dropped before that (a failed switch);
+    /// the catalog then takes the next checkpoint as if nothing had happened.
+    #[test]
+    fn a_staged_checkpoint_commits_whole_or_not_at_all() {
+        let (backend, first) = empty_catalog();
+        let (catalog, _, _) = Catalog::open(&backend).unwrap();
         let keys: Vec<String> = (0..2000).map(|i| format!("k{}", 1999 - i)).collect();
         let nodes: Vec<(NodeId, &str)> = keys
             .iter()
@@ -994,22 +1001,7 @@ mod tests {
     /// is the commit's error.
     #[test]
     fn a_staged_checkpoint_reports_the_helpers_error() {
-        let backend: Arc<dyn StorageBackend> = Arc::new(SimBackend::new());
-        let options = Options {
-            undirected: false,
-            alpha: 0.5,
-            walks_per_node: 1.0,
-        };
-        let manifest = Manifest {
-            generation: 1,
-            checkpoint_lsn: 0,
-            node_count: 0,
-            relation_count: 0,
-            edge_count: 0,
-            segment: "adj/00000000000000000001.seg".into(),
-            walks: "walks/00000000000000000001.wix".into(),
-        };
-        drop(Catalog::create(&backend, &options, &manifest).unwrap());
+        let (backend, manifest) = empty_catalog();
         let (catalog, _, _) = Catalog::open_read_only(&backend).unwrap();
         let err = std::thread::scope(|scope| {
             catalog

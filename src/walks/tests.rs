@@ -585,8 +585,9 @@ fn a_clone_taken_before_a_repair_keeps_its_own_walks() {
 // ---------------------------------------------------------------------------------------------
 // verify.
 
-#[test]
-fn verify_catches_an_injected_bad_step_and_a_bad_end() {
+/// The directed cycle 0 -> 1 -> 2 -> 0 with a dead end 2 -> 3, and its index at alpha 0.2 with
+/// 50 walks per link (many walks of three nodes and more).
+fn cycle_with_a_dead_end() -> (CsrGraph, WalkIndex) {
     let g = CsrGraph::from_edges(
         4,
         &[
@@ -598,6 +599,12 @@ fn verify_catches_an_injected_bad_step_and_a_bad_end() {
         false,
     );
     let index = WalkIndex::build(&g, params(0.2, 50.0)).expect("build");
+    (g, index)
+}
+
+#[test]
+fn verify_catches_an_injected_bad_step_and_a_bad_end() {
+    let (g, index) = cycle_with_a_dead_end();
     index.verify(&g).expect("fresh index verifies");
     let long = (0..index.slot_count() as u32)
         .find(|&id| {
@@ -638,17 +645,7 @@ fn verify_catches_an_injected_bad_step_and_a_bad_end() {
 /// at a node with links, and the step's position.
 #[test]
 fn verify_reports_the_first_broken_walk_in_walk_order() {
-    let g = CsrGraph::from_edges(
-        4,
-        &[
-            edge(0, 1, 1.0),
-            edge(1, 2, 1.0),
-            edge(2, 0, 1.0),
-            edge(2, 3, 1.0),
-        ],
-        false,
-    );
-    let index = WalkIndex::build(&g, params(0.2, 50.0)).expect("build");
+    let (g, index) = cycle_with_a_dead_end();
     let long: Vec<u32> = (0..index.slot_count() as u32)
         .filter(|&id| {
             index.walk(id).expect("readable").is_some_and(|w| {
