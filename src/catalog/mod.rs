@@ -910,15 +910,7 @@ mod tests {
             alpha: 0.15,
             walks_per_node: 4.0,
         };
-        let mut manifest = Manifest {
-            generation: 1,
-            checkpoint_lsn: 0,
-            node_count: 0,
-            relation_count: 0,
-            edge_count: 0,
-            segment: "adj/00000000000000000001.seg".into(),
-            walks: "walks/00000000000000000001.wix".into(),
-        };
+        let mut manifest = first_manifest();
         let catalog = Catalog::create(&backend, &options, &manifest).unwrap();
         manifest.node_count = 2;
         manifest.relation_count = 1;
@@ -933,6 +925,19 @@ mod tests {
         catalog.verify(2, 1).unwrap();
     }
 
+    /// The manifest of a new database's first generation.
+    fn first_manifest() -> Manifest {
+        Manifest {
+            generation: 1,
+            checkpoint_lsn: 0,
+            node_count: 0,
+            relation_count: 0,
+            edge_count: 0,
+            segment: "adj/00000000000000000001.seg".into(),
+            walks: "walks/00000000000000000001.wix".into(),
+        }
+    }
+
     /// A new catalog of generation 1 on a simulated backend, closed, with its manifest.
     fn empty_catalog() -> (Arc<dyn StorageBackend>, Manifest) {
         let backend: Arc<dyn StorageBackend> = Arc::new(SimBackend::new());
@@ -941,15 +946,7 @@ mod tests {
             alpha: 0.5,
             walks_per_node: 1.0,
         };
-        let manifest = Manifest {
-            generation: 1,
-            checkpoint_lsn: 0,
-            node_count: 0,
-            relation_count: 0,
-            edge_count: 0,
-            segment: "adj/00000000000000000001.seg".into(),
-            walks: "walks/00000000000000000001.wix".into(),
-        };
+        let manifest = first_manifest();
         drop(Catalog::create(&backend, &options, &manifest).unwrap());
         (backend, manifest)
     }
