@@ -434,6 +434,11 @@ impl CsrGraph {
         self.max_weight_sum
     }
 
+    /// Every node's weight sum, by node id (see [`Adjacency::weight_sum`]).
+    pub(crate) fn weight_sums(&self) -> &[f64] {
+        &self.weight_sums
+    }
+
     /// Total number of links.
     pub fn link_count(&self) -> usize {
         self.targets.len()

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::certified::{certified_run, Candidate, Certified, HandOff, Progress, Run};
+use super::certified::{abs_sums, certified_run, Candidate, Certified, HandOff, Progress, Run};
 use super::{Accuracy, PprWorkspace};
 use crate::graph::{Adjacency, CsrGraph, NodeId};
 
@@ -252,14 +252,9 @@ pub(crate) fn answer_queries<const L: usize>(
             &mut block.estimate,
             &mut block.residual,
         );
-        // Each lane's residual sum, summed in node order as `certified::bounds` does, so that
-        // the lanes whose full check is not due skip it without gathering their column.
-        let mut residual_sum = [0.0; L];
-        for row in &block.residual[..n] {
-            for j in 0..L {
-                residual_sum[j] += row[j].abs();
-            }
-        }
+        // Each lane's residual sum with the bits `certified::bounds` gives it, so that the
+        // lanes whose full check is not due skip it without gathering their column.
+        let residual_sum = abs_sums(&block.residual[..n]);
         for j in 0..L {
             let Some(lane) = lanes[j].as_mut() else {
                 continue;
