@@ -62,6 +62,7 @@ pub(crate) fn block_hand_off(graph: &CsrGraph) -> HandOff {
     let single = HandOff::single(graph);
     HandOff {
         early: Some((single.budget / 64, graph.node_count() / 4)),
+        price: None,
         ..single
     }
 }
@@ -226,12 +227,8 @@ pub(crate) fn answer_queries<const L: usize>(
                         if job.predict_checks {
                             lane.progress.predict_checks();
                         }
-                        // Assessed once before the first sweep, as a single query is when
-                        // its push hands off.
-                        match assess_lane(job, block, j, &mut lane, false) {
-                            Some(answer) => answers[index] = Some((answer, started.elapsed())),
-                            None => lanes[j] = Some(lane),
-                        }
+                        // First assessed after its first sweep, as a single query is.
+                        lanes[j] = Some(lane);
                     }
                 }
             }
@@ -264,7 +261,7 @@ pub(crate) fn answer_queries<const L: usize>(
             if !lane.progress.check_due(residual_sum[j]) {
                 continue;
             }
-            if let Some(answer) = assess_lane(job, block, j, lane, true) {
+            if let Some(answer) = assess_lane(job, block, j, lane) {
                 answers[lane.index] = Some((answer, lane.started.elapsed()));
                 lanes[j] = None;
             }
@@ -311,14 +308,13 @@ impl BlockPool {
     }
 }
 
-/// Assesses lane `j` as a single query's sweep phase would (`due`: its sweep bookkeeping is
-/// done and the full check is due); on an answer the lane is zeroed.
+/// Assesses lane `j` as a single query's sweep phase would once its full check is due (its
+/// sweep bookkeeping done); on an answer the lane is zeroed.
 fn assess_lane<const L: usize>(
     job: &BlockJob<'_>,
     block: &mut Block<L>,
     j: usize,
     lane: &mut Lane,
-    due: bool,
 ) -> Option<Certified> {
     let Lane {
         k,
@@ -336,30 +332,16 @@ fn assess_lane<const L: usize>(
         block.column_residual[v] = r[j];
     }
     let passes = |_: NodeId| true;
-    let answer = if due {
-        progress.assess_due(
-            job.graph,
-            *k,
-            &passes,
-            accuracy,
-            &block.all_nodes,
-            &block.column_estimate,
-            &block.column_residual,
-            &mut block.candidates,
-        )
-    } else {
-        progress.assess(
-            job.graph,
-            *k,
-            &passes,
-            accuracy,
-            true,
-            &block.all_nodes,
-            &block.column_estimate,
-            &block.column_residual,
-            &mut block.candidates,
-        )
-    };
+    let answer = progress.assess_due(
+        job.graph,
+        *k,
+        &passes,
+        accuracy,
+        &block.all_nodes,
+        &block.column_estimate,
+        &block.column_residual,
+        &mut block.candidates,
+    );
     if answer.is_some() {
         block.clear_lane(j, n);
     }
