@@ -58,11 +58,25 @@ pub(crate) fn lanes_for(n: usize) -> usize {
 /// families at alpha 0.5, where 1/64 to 1/512 cost within 10% of one another and 1/8 to 1/16
 /// a third more on the power-law graph; the quarter-of-the-graph test, added when a fixed
 /// budget made WordNet's mostly local pushes hand off too, keeps local pushes going.
+///
+/// The single query's price rule ([`HandOff::sweeps_are_cheaper`]) applies too, with the
+/// block's price: a lane's link visit in a block sweep costs 1/5 to 1/9 of one in a single
+/// sweep (see [`ROW_BYTES_LIMIT`]), about one over the lane count, so a push's visit costs
+/// about `2 L` of them, and waits for a wide region (`HandOff::gate_by_volume`). Measured
+/// after the fact, one thread, 400 sources from `n / 3`, undirected: HippoRAG-shaped 1.16-1.36
+/// -> 0.94-0.98 ms per source at alpha 0.5, Debian 4.4-4.7 -> 3.7-3.9 ms; the power-law graph,
+/// whose pushes the quarter rule hands off already, unchanged. Directed, the region test kept
+/// the Debian graph at alpha 0.15 from losing 2x (1.27 -> 2.5-2.9 ms without it, 1.43 with
+/// it), while the HippoRAG-shaped graph gained 2x either way; single queries do without it,
+/// where it cost the HippoRAG-shaped graph and WordNet directed their gains (1.1 -> 2.8 ms,
+/// 28 -> 39 ms at alpha 0.15).
 pub(crate) fn block_hand_off(graph: &CsrGraph) -> HandOff {
     let single = HandOff::single(graph);
+    let lanes = lanes_for(graph.node_count()) as f64;
     HandOff {
         early: Some((single.budget / 64, graph.node_count() / 4)),
-        price: None,
+        price: single.price.map(|price| price * lanes),
+        gate_by_volume: true,
         ..single
     }
 }

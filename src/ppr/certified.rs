@@ -217,6 +217,11 @@ pub(crate) struct HandOff {
     /// [`HandOff::sweeps_are_cheaper`]). Looked at before every round and, within a round,
     /// from 1/64 of a sweep's link visits on at every doubling.
     pub(crate) price: Option<f64>,
+    /// Whether the price rule also waits until the push's region is wide: pushing every
+    /// touched node once costs `price` times their links and nodes and removes `alpha R`
+    /// too, so a push over a region smaller than `1 / price` of the graph still beats a
+    /// sweep however low its threshold.
+    pub(crate) gate_by_volume: bool,
 }
 
 /// What a link visit of a push costs in link visits of a sweep: a sweep streams through the
@@ -234,6 +239,7 @@ impl HandOff {
             budget: sweep_work(graph),
             early: None,
             price: Some(PUSH_PRICE),
+            gate_by_volume: false,
         }
     }
 
@@ -247,7 +253,7 @@ impl HandOff {
     /// push has spent 1/64 of a sweep: a push that finishes sooner is cheaper than any sweep.
     /// It compares rates of shrinking `R`, not the intervals themselves: a cost model, not a
     /// proof; any hand-off point gives a certified answer.
-    fn sweeps_are_cheaper(
+    pub(crate) fn sweeps_are_cheaper(
         &self,
         graph: &CsrGraph,
         r_max: f64,
@@ -261,8 +267,13 @@ impl HandOff {
         if work < sweep / 64 {
             return false;
         }
-        let residual_sum: f64 = ws.touched.iter().map(|&v| ws.residual[v as usize]).sum();
-        r_max * (sweep as f64) < price * residual_sum
+        let (mut residual_sum, mut volume) = (0.0, 0u64);
+        for &v in &ws.touched {
+            residual_sum += ws.residual[v as usize];
+            volume += graph.degree(v) as u64 + 1;
+        }
+        let wide = !self.gate_by_volume || price * volume as f64 >= sweep as f64;
+        wide && r_max * (sweep as f64) < price * residual_sum
     }
 }
 
@@ -1010,6 +1021,65 @@ mod tests {
             );
             assert!(unpriced >= single.budget, "seed {seed}: {unpriced}");
         }
+    }
+
+    /// The region test of the price rule: a push confined to a small component of a large
+    /// graph is not handed off to sweeps over the whole graph while its region is narrow,
+    /// though the price alone would hand it off.
+    #[test]
+    fn a_narrow_push_is_not_handed_off_with_the_region_test() {
+        let small = crate::synth::barabasi_albert(300, 4, 1);
+        let large = crate::synth::barabasi_albert(10_000, 8, 2);
+        let offset = small.keys.len() as NodeId;
+        let mut edges = small.edges.clone();
+        edges.extend(large.edges.iter().map(|e| crate::graph::Edge {
+            src: e.src + offset,
+            dst: e.dst + offset,
+            ..*e
+        }));
+        let graph = CsrGraph::from_edges(small.keys.len() + large.keys.len(), &edges, true);
+        let accuracy = Accuracy::default();
+        let passes = |_: NodeId| true;
+        let mut ws = PprWorkspace::new();
+        let priced = HandOff {
+            price: Some(16.0),
+            ..HandOff::single(&graph)
+        };
+        let mut handed_off = 0;
+        for seed in [0, 100, 299] {
+            let mut run = |hand_off: HandOff| match certified_run(
+                &graph,
+                &[(seed, 1.0)],
+                0.5,
+                10,
+                &passes,
+                &accuracy,
+                hand_off,
+                &mut ws,
+            ) {
+                Run::HandOff(progress) => {
+                    finish_dense(&graph, 0.5, 10, &passes, &accuracy, progress, &mut ws);
+                    true
+                }
+                Run::Done(answer) => {
+                    assert!(answer.guarantee.meets(&accuracy));
+                    assert!(answer.top.iter().all(|&(v, _)| v < offset));
+                    false
+                }
+            };
+            assert!(
+                !run(HandOff {
+                    gate_by_volume: true,
+                    ..priced
+                }),
+                "seed {seed}"
+            );
+            handed_off += usize::from(run(priced));
+        }
+        assert!(
+            handed_off > 0,
+            "the price alone never handed off: the test shows nothing"
+        );
     }
 
     /// The full check (every node a candidate) and how many candidates it considered.
