@@ -86,6 +86,12 @@ pub(crate) fn fifo_push(
         queue,
         ..
     } = ws;
+    // As slices: their pointers and lengths then stay in registers across `touched.push`.
+    let (estimate, residual, flags) = (
+        estimate.as_mut_slice(),
+        residual.as_mut_slice(),
+        flags.as_mut_slice(),
+    );
     for &v in touched.iter() {
         let i = v as usize;
         if !flags[i] && residual[i] > threshold(v) {
@@ -110,7 +116,9 @@ pub(crate) fn fifo_push(
             break;
         }
         let rv = residual[i];
-        residual[i] = 0.0;
+        // Negative zero: "pushed, nothing left", so that the first-touch test below needs
+        // no second read of the estimate for a node already listed.
+        residual[i] = -0.0;
         estimate[i] += alpha * rv;
         let (targets, weights) = graph.link_slices(v);
         outcome.pushes += 1;
@@ -126,8 +134,11 @@ pub(crate) fn fifo_push(
             if amount <= 0.0 {
                 continue; // underflow: nothing moves, and nothing may be listed twice
             }
-            // Listed on its first mass; parallel links find it non-zero the second time.
-            if residual[j] == 0.0 && estimate[j] == 0.0 {
+            // Listed on its first mass; parallel links find it non-zero the second time. A
+            // pushed node's residual is positive or `-0.0` (never `+0.0` again: adding a
+            // positive amount to `-0.0` gives that amount), so only a `+0.0` residual asks the
+            // estimate whether the node was ever reached.
+            if residual[j].to_bits() == 0 && estimate[j] == 0.0 {
                 touched.push(x);
             }
             residual[j] += amount;
