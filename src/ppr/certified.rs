@@ -970,52 +970,67 @@ mod tests {
         }
     }
 
+    /// A single-seed query at alpha 0.5, top 10, default target, with `hand_off`: the push's
+    /// link visits when it handed off (`None` when the push certified alone), and the answer.
+    fn answer_with(
+        graph: &CsrGraph,
+        seed: NodeId,
+        hand_off: HandOff,
+        ws: &mut PprWorkspace,
+    ) -> (Option<u64>, Certified) {
+        let accuracy = Accuracy::default();
+        let passes = |_: NodeId| true;
+        let run = certified_run(
+            graph,
+            &[(seed, 1.0)],
+            0.5,
+            10,
+            &passes,
+            &accuracy,
+            hand_off,
+            ws,
+        );
+        match run {
+            Run::HandOff(progress) => {
+                let work = progress.work;
+                let answer = finish_dense(graph, 0.5, 10, &passes, &accuracy, progress, ws);
+                (Some(work), answer)
+            }
+            Run::Done(answer) => (None, answer),
+        }
+    }
+
     /// On a hub graph the push hands off on price, well before a sweep's worth of work, and
     /// the answer after the hand-off is still certified; without the price rule it runs to
     /// its budget.
     #[test]
     fn the_push_hands_off_once_sweeps_are_cheaper() {
         let graph = crate::synth::barabasi_albert(3_000, 8, 3).csr(true);
-        let accuracy = Accuracy::default();
-        let passes = |_: NodeId| true;
         let mut ws = PprWorkspace::new();
         let single = HandOff::single(&graph);
         for seed in [5, 700, 2_900] {
-            let run = |hand_off: HandOff, ws: &mut PprWorkspace| match certified_run(
-                &graph,
-                &[(seed, 1.0)],
-                0.5,
-                10,
-                &passes,
-                &accuracy,
-                hand_off,
-                ws,
-            ) {
-                Run::HandOff(progress) => {
-                    let work = progress.work;
-                    let answer = finish_dense(&graph, 0.5, 10, &passes, &accuracy, progress, ws);
-                    (work, answer)
-                }
-                Run::Done(_) => panic!("seed {seed}: certified by the push alone"),
-            };
-            let (priced, answer) = run(single, &mut ws);
+            let (priced, answer) = answer_with(&graph, seed, single, &mut ws);
+            let priced = priced.expect("certified by the push alone");
             assert!(
                 priced < single.budget / 4,
                 "seed {seed}: {priced} of {}",
                 single.budget
             );
-            assert!(answer.guarantee.meets(&accuracy), "{:?}", answer.guarantee);
+            assert!(
+                answer.guarantee.meets(&Accuracy::default()),
+                "{:?}",
+                answer.guarantee
+            );
             let exact = crate::ppr::exact_ppr(&graph, &[(seed, 1.0)], 0.5, 1e-12, &mut ws).scores;
             for &(v, score) in &answer.top {
                 assert!((score - exact[v as usize]).abs() <= answer.guarantee.max_error + 1e-12);
             }
-            let (unpriced, _) = run(
-                HandOff {
-                    price: None,
-                    ..single
-                },
-                &mut ws,
-            );
+            let unpriced = HandOff {
+                price: None,
+                ..single
+            };
+            let (unpriced, _) = answer_with(&graph, seed, unpriced, &mut ws);
+            let unpriced = unpriced.expect("certified by the push alone");
             assert!(unpriced >= single.budget, "seed {seed}: {unpriced}");
         }
     }
@@ -1035,43 +1050,22 @@ mod tests {
             ..*e
         }));
         let graph = CsrGraph::from_edges(small.keys.len() + large.keys.len(), &edges, true);
-        let accuracy = Accuracy::default();
-        let passes = |_: NodeId| true;
         let mut ws = PprWorkspace::new();
         let priced = HandOff {
             price: Some(16.0),
             ..HandOff::single(&graph)
         };
+        let gated = HandOff {
+            gate_by_volume: true,
+            ..priced
+        };
         let mut handed_off = 0;
         for seed in [0, 100, 299] {
-            let mut run = |hand_off: HandOff| match certified_run(
-                &graph,
-                &[(seed, 1.0)],
-                0.5,
-                10,
-                &passes,
-                &accuracy,
-                hand_off,
-                &mut ws,
-            ) {
-                Run::HandOff(progress) => {
-                    finish_dense(&graph, 0.5, 10, &passes, &accuracy, progress, &mut ws);
-                    true
-                }
-                Run::Done(answer) => {
-                    assert!(answer.guarantee.meets(&accuracy));
-                    assert!(answer.top.iter().all(|&(v, _)| v < offset));
-                    false
-                }
-            };
-            assert!(
-                !run(HandOff {
-                    gate_by_volume: true,
-                    ..priced
-                }),
-                "seed {seed}"
-            );
-            handed_off += usize::from(run(priced));
+            let (work, answer) = answer_with(&graph, seed, gated, &mut ws);
+            assert_eq!(work, None, "seed {seed}: handed off");
+            assert!(answer.guarantee.meets(&Accuracy::default()));
+            assert!(answer.top.iter().all(|&(v, _)| v < offset));
+            handed_off += usize::from(answer_with(&graph, seed, priced, &mut ws).0.is_some());
         }
         assert!(
             handed_off > 0,
