@@ -28,9 +28,10 @@
 //! # Refinement
 //! Each round lowers the degree-relative push threshold (by the factor the widest returned
 //! interval asks for, 2x to 16x) and resumes the push from where it stopped: the invariant
-//! holds for any residual vector, so no work is repeated. Once the push has done a full sweep's
-//! worth of link work, the frontier is the whole graph and sweeps in node order (the global
-//! phase of SpeedPPR's power push) take over. They are over-relaxed with the exact solver's
+//! holds for any residual vector, so no work is repeated. Once sweeps in node order (the global
+//! phase of SpeedPPR's power push) are the cheaper way to shrink the residual
+//! ([`HandOff::sweeps_are_cheaper`]), and at the latest after a full sweep's worth of push
+//! work, they take over. They are over-relaxed with the exact solver's
 //! factor (residuals may then be negative, and the bounds use `|r|`), falling back to plain
 //! Gauss-Seidel, which shrinks `R` by at least `1 - alpha` per sweep, if they stall; so the
 //! loop ends on every graph, at the latest when the intervals are narrower than the tie
@@ -55,6 +56,8 @@ pub(crate) struct Certified {
     pub(crate) guarantee: Guarantee,
     /// Link visits spent (the cost measure of the planner and the benchmarks).
     pub(crate) work: u64,
+    /// Node-order sweeps done after the push handed off (0: the push certified alone).
+    pub(crate) sweeps: u32,
 }
 
 /// One candidate with its certified interval on `pi`.
@@ -197,7 +200,8 @@ fn finish_dense(
 pub(crate) enum Run {
     /// Answered; the workspace is clean.
     Done(Certified),
-    /// The push spent its budget without certifying (only when asked to hand off): the state
+    /// The push handed off without certifying (its budget spent, or sweeps became the cheaper
+    /// way on, possibly before any push on a tiny graph): the state
     /// is left in the workspace (`touched`, `estimate`, `residual`) for the caller to go on
     /// with sweeps in node order, assessing with the returned progress.
     HandOff(Progress),
@@ -252,7 +256,8 @@ impl HandOff {
     /// every residual once: `alpha R` at least (more when mass it moves is pushed again later
     /// in the same sweep, and with over-relaxation), so `alpha R / (L + n)` per visit, each
     /// `1 / price` of a push's. Sweeps win once `r_max (L + n) < price R`. Not before the
-    /// push has spent 1/64 of a sweep: a push that finishes sooner is cheaper than any sweep.
+    /// push has spent 1/64 of a sweep (on a graph of fewer than 64 links and nodes, from the
+    /// start): a push that finishes sooner is cheaper than any sweep.
     /// It compares rates of shrinking `R`, not the intervals themselves: a cost model, not a
     /// proof; any hand-off point gives a certified answer.
     pub(crate) fn sweeps_are_cheaper(
@@ -269,13 +274,14 @@ impl HandOff {
         if work < sweep / 64 {
             return false;
         }
-        let (mut residual_sum, mut volume) = (0.0, 0u64);
-        for &v in &ws.touched {
-            residual_sum += ws.residual[v as usize];
-            volume += graph.degree(v) as u64 + 1;
+        let residual_sum: f64 = ws.touched.iter().map(|&v| ws.residual[v as usize]).sum();
+        if r_max * (sweep as f64) >= price * residual_sum {
+            return false;
         }
-        let wide = !self.gate_by_volume || price * volume as f64 >= sweep as f64;
-        wide && r_max * (sweep as f64) < price * residual_sum
+        !self.gate_by_volume || {
+            let volume: usize = ws.touched.iter().map(|&v| graph.degree(v) + 1).sum();
+            price * volume as f64 >= sweep as f64
+        }
     }
 }
 
@@ -550,6 +556,7 @@ impl Progress {
                     failure_probability: 0.0,
                 },
                 work: self.work,
+                sweeps: self.sweeps,
             });
         }
         if self.predictive {
@@ -861,7 +868,8 @@ fn collect(
 }
 
 /// Selects the top-`k` candidates by midpoint and checks what their intervals prove;
-/// `unreached` bounds every node that was never reached.
+/// `unreached` bounds every node that is not a candidate for lack of an estimate (never
+/// reached by the push, or, in the sweep phase, listed but holding no estimate).
 fn judge(
     k: usize,
     accuracy: &Accuracy,
@@ -921,7 +929,7 @@ mod tests {
     #[test]
     fn dense_sums_match_a_plain_loop() {
         let mut rng = Rng::new(17);
-        for n in [0usize, 1, 3, 4, 5, 37, 1000] {
+        for n in [0usize, 1, 3, 4, 5, 11, 37, 1000] {
             let weight_sums: Vec<f64> = (0..n)
                 .map(|i| {
                     if i % 7 == 3 {

@@ -127,8 +127,10 @@ impl PprWorkspace {
 
     /// True when every scratch entry is zero: the state every algorithm must leave behind.
     pub fn is_clean(&self) -> bool {
-        self.estimate.iter().all(|&x| x == 0.0)
-            && self.residual.iter().all(|&x| x == 0.0)
+        // Bits, not `== 0.0`: a `-0.0` residual left behind would read as "already listed" to
+        // the push's first-touch test (see `push::fifo_push`).
+        self.estimate.iter().all(|&x| x.to_bits() == 0)
+            && self.residual.iter().all(|&x| x.to_bits() == 0)
             && self.flags.iter().all(|&x| !x)
             && self.counts.iter().all(|&x| x == 0)
             && self.touched.is_empty()
