@@ -323,11 +323,14 @@ pub(crate) fn certified_run(
     let mut progress = Progress::new(graph, alpha, accuracy, mass);
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut look = hand_off.early.map(|(work, _)| work);
+    // True when a look within the round has just asked the price of this very state.
+    let mut priced = false;
     loop {
         let r_max = progress.r_max;
-        if hand_off.sweeps_are_cheaper(graph, r_max, progress.work, ws) {
+        if !priced && hand_off.sweeps_are_cheaper(graph, r_max, progress.work, ws) {
             return Run::HandOff(progress);
         }
+        priced = false;
         let threshold = |v: NodeId| threshold(graph, v, r_max);
         let limit = look.map_or(hand_off.budget, |l| {
             l.max(progress.work + 1).min(hand_off.budget)
@@ -351,6 +354,7 @@ pub(crate) fn certified_run(
                 // Local so far: go on with the same round, and look again at twice the work.
                 look =
                     Some(l.max(progress.work).saturating_mul(2)).filter(|&l| l < hand_off.budget);
+                priced = true;
                 continue;
             }
             return Run::HandOff(progress);
