@@ -43,25 +43,64 @@ pub(crate) fn sample_step<G: Adjacency>(
     last
 }
 
-/// Continues a leaky walk whose last node is `nodes.last()` and which has not yet made its stop
-/// decision there: at each node stop with probability `alpha`, else die at a dangling node,
-/// else step (as [`sample_step`] would). Returns how the walk ended.
-pub(crate) fn grow<G: Adjacency>(
-    steps: &mut StepTable<'_, G>,
-    alpha: f64,
-    nodes: &mut Vec<NodeId>,
-    rng: &mut Rng,
-) -> WalkEnd {
-    loop {
-        let Some(&u) = nodes.last() else {
-            return WalkEnd::Stopped;
-        };
-        if nodes.len() >= MAX_WALK_NODES || rng.bernoulli(alpha) {
-            return WalkEnd::Stopped;
+/// One walk for [`grow_all`]: its nodes so far (the last has not made its stop decision),
+/// its own random stream and its stop probability; `end` is set once it ended.
+pub(crate) struct Growing {
+    pub(crate) nodes: Vec<NodeId>,
+    pub(crate) rng: Rng,
+    pub(crate) alpha: f64,
+    pub(crate) end: Option<WalkEnd>,
+}
+
+/// How many walks [`grow_all`] advances in turn.
+const GROW_LANES: usize = 8;
+
+/// Continues every leaky walk: at each node it stops with probability `alpha` (or at
+/// [`MAX_WALK_NODES`]), else dies at a dangling node, else steps as [`sample_step`] would. Each
+/// walk draws from its own stream, so it ends exactly as it would grown alone; but
+/// [`GROW_LANES`] walks step in turn. A step is a chain of dependent
+/// reads (the node's entry in the delta or the projection, then its link), each often a cache
+/// miss on a graph larger than the caches; the walks are independent, so the processor
+/// overlaps the misses of the walks in turn where one walk leaves it waiting on each.
+pub(crate) fn grow_all<G: Adjacency>(steps: &mut StepTable<'_, G>, walks: &mut [Growing]) {
+    let mut lanes = [usize::MAX; GROW_LANES];
+    let mut next = 0;
+    let mut active = 0;
+    for lane in lanes.iter_mut() {
+        if next < walks.len() {
+            *lane = next;
+            next += 1;
+            active += 1;
         }
-        match steps.step(u, rng) {
-            Step::Move(v) => nodes.push(v),
-            Step::Dangling => return WalkEnd::Died,
+    }
+    while active > 0 {
+        for lane in lanes.iter_mut() {
+            let Some(w) = walks.get_mut(*lane) else {
+                continue;
+            };
+            let end = match w.nodes.last() {
+                None => Some(WalkEnd::Stopped),
+                Some(_) if w.nodes.len() >= MAX_WALK_NODES || w.rng.bernoulli(w.alpha) => {
+                    Some(WalkEnd::Stopped)
+                }
+                Some(&u) => match steps.step(u, &mut w.rng) {
+                    Step::Move(v) => {
+                        w.nodes.push(v);
+                        None
+                    }
+                    Step::Dangling => Some(WalkEnd::Died),
+                },
+            };
+            if let Some(end) = end {
+                w.end = Some(end);
+                if next < walks.len() {
+                    *lane = next;
+                    next += 1;
+                } else {
+                    *lane = usize::MAX;
+                    active -= 1;
+                }
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::graph::{Adjacency, NodeId};
 use crate::rng::Rng;
 use std::collections::BTreeSet;
 
-use super::build::{grow, sample_step, StepTable, TAG_NEW_WALK, TAG_SELECT, TAG_TAIL};
+use super::build::{grow_all, sample_step, Growing, StepTable, TAG_NEW_WALK, TAG_SELECT, TAG_TAIL};
 use super::store::{WalkEnd, WalkIndex};
 use super::{NodeChange, WalkIndexError};
 
@@ -220,9 +220,12 @@ impl WalkIndex {
         decisions.dedup_by_key(|d| d.0);
         let tail_alpha = self.tail_alpha();
         let mut steps = StepTable::new(graph_after);
+        // Every rerouted walk's first step, then all tails grown together (each from its own
+        // stream, so as it would grow alone), then applied in walk order.
+        let mut tails: Vec<Growing> = Vec::new();
+        let mut firsts: Vec<bool> = Vec::with_capacity(decisions.len());
         for &(walk, pos, action) in &decisions {
             let mut rng = Rng::from_parts(&[TAG_TAIL, lsn, walk as u64, pos as u64]);
-            let keep = pos as usize + 1;
             let first = match action {
                 Action::Cut => None,
                 Action::Reroute(ci) => prepared[ci].draw_excess(graph_after, &mut rng),
@@ -232,21 +235,40 @@ impl WalkIndex {
                     sample_step(graph_after, c.node, c.weight_sum_after, &mut rng)
                 }
             };
-            match first {
+            firsts.push(first.is_some());
+            if let Some(x) = first {
+                tails.push(Growing {
+                    nodes: vec![x],
+                    rng,
+                    alpha: tail_alpha,
+                    end: None,
+                });
+            }
+        }
+        grow_all(&mut steps, &mut tails);
+        let mut tails = tails.into_iter();
+        for (&(walk, pos, _), rerouted) in decisions.iter().zip(firsts) {
+            let keep = pos as usize + 1;
+            match if rerouted { tails.next() } else { None } {
                 None => {
                     summary.walks_cut += 1;
                     self.replace_tail(walk, keep, &[], WalkEnd::Died)?;
                 }
-                Some(x) => {
+                Some(tail) => {
                     summary.walks_regrown += 1;
-                    let mut tail = vec![x];
-                    let end = grow(&mut steps, tail_alpha, &mut tail, &mut rng);
-                    self.replace_tail(walk, keep, &tail, end)?;
+                    // `grow_all` ended every walk.
+                    let end = tail.end.unwrap_or(WalkEnd::Stopped);
+                    self.replace_tail(walk, keep, &tail.nodes, end)?;
                 }
             }
         }
 
-        // Phase 3: walk counts follow the degree rule at every changed node.
+        // Phase 3: walk counts follow the degree rule at every changed node. Surplus walks go
+        // first, node by node, and every added walk takes its slot at once (the slot seeds its
+        // stream), so the slots are those of adding each walk in turn; the added walks then
+        // grow together. A node's removals never meet an added walk: those start at other
+        // nodes (each node has one change).
+        let mut added: Vec<(u32, Growing)> = Vec::new();
         for change in &prepared {
             let u = change.node;
             let target = self.params.walks_for_degree(graph_after.degree(u));
@@ -259,24 +281,28 @@ impl WalkIndex {
                 }
             }
             for _ in current..target {
-                let id = self.next_walk_id();
-                let mut rng = Rng::from_parts(&[TAG_NEW_WALK, lsn, u as u64, id as u64]);
-                let mut nodes = vec![u];
-                let end = grow(&mut steps, self.params.alpha, &mut nodes, &mut rng);
-                self.insert_walk(&nodes, end)?;
-                summary.walks_added += 1;
+                let id = self.reserve_walk_id();
+                added.push((
+                    id,
+                    Growing {
+                        nodes: vec![u],
+                        rng: Rng::from_parts(&[TAG_NEW_WALK, lsn, u as u64, id as u64]),
+                        alpha: self.params.alpha,
+                        end: None,
+                    },
+                ));
             }
+        }
+        let (ids, mut walks): (Vec<u32>, Vec<Growing>) = added.into_iter().unzip();
+        grow_all(&mut steps, &mut walks);
+        for (id, walk) in ids.into_iter().zip(walks) {
+            // `grow_all` ended every walk.
+            let end = walk.end.unwrap_or(WalkEnd::Stopped);
+            self.insert_walk_as(id, walk.nodes, end)?;
+            summary.walks_added += 1;
         }
         self.seal()?;
         Ok(summary)
-    }
-
-    /// The id [`WalkIndex::insert_walk`] will use next.
-    fn next_walk_id(&self) -> u32 {
-        match self.free.peek() {
-            Some(std::cmp::Reverse(id)) => *id,
-            None => self.slot_count as u32,
-        }
     }
 
     #[cfg(not(test))]

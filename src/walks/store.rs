@@ -1115,27 +1115,35 @@ impl WalkIndex {
         self.garbage_bytes = 0;
     }
 
-    /// Stores a new walk (records included) in the smallest free slot and returns its id.
-    pub(crate) fn insert_walk(
-        &mut self,
-        nodes: &[NodeId],
-        end: WalkEnd,
-    ) -> Result<u32, WalkIndexError> {
-        let id = match self.free.pop() {
+    /// Takes the smallest free slot (or a new one) for a walk [`WalkIndex::insert_walk_as`]
+    /// then stores. Until it does, the slot is in neither the free list nor any start list.
+    pub(crate) fn reserve_walk_id(&mut self) -> u32 {
+        match self.free.pop() {
             Some(Reverse(id)) => id,
             None => {
                 self.slot_count += 1;
                 (self.slot_count - 1) as u32
             }
-        };
-        self.set_walk(id, nodes.to_vec(), end);
+        }
+    }
+
+    /// Stores a new walk (records included) in slot `id`, taken by
+    /// [`WalkIndex::reserve_walk_id`].
+    pub(crate) fn insert_walk_as(
+        &mut self,
+        id: u32,
+        nodes: Vec<NodeId>,
+        end: WalkEnd,
+    ) -> Result<(), WalkIndexError> {
+        let start = nodes[0];
         for &node in &nodes[..Self::recorded_len(nodes.len(), end)] {
             self.add_record(node, id);
         }
-        let list = self.starts_mut(nodes[0])?;
+        self.set_walk(id, nodes, end);
+        let list = self.starts_mut(start)?;
         let at = list.partition_point(|&w| w < id);
         list.insert(at, id);
-        Ok(id)
+        Ok(())
     }
 
     /// Frees a walk's slot and removes its records and start entry.

@@ -884,3 +884,60 @@ fn the_step_table_steps_as_the_scan_does() {
         }
     }
 }
+
+/// Walks grown together end exactly as each grows alone by the plain rule (stop with
+/// probability alpha or at the length cap, die at a dangling node, else step as the scan
+/// does), whatever their number against the lanes: fewer, as many, many more; each with its
+/// own alpha, on directed graphs with dangling nodes, weighted and unweighted.
+#[test]
+fn walks_grown_together_end_as_each_alone() {
+    use super::build::{grow_all, sample_step, Growing, StepTable};
+    use super::store::MAX_WALK_NODES;
+    let mut rng = Rng::new(31);
+    let mut walked = 0;
+    for round in 0..60u64 {
+        let n = 2 + rng.below(15) as u32;
+        let edges: Vec<Edge> = (0..rng.below(60))
+            .map(|_| {
+                let w = if round % 2 == 0 {
+                    1.0
+                } else {
+                    0.5 + rng.next_f64()
+                };
+                edge(
+                    rng.below(n as u64) as NodeId,
+                    rng.below(n as u64) as NodeId,
+                    w,
+                )
+            })
+            .collect();
+        let g = CsrGraph::from_edges(n as usize, &edges, round % 3 == 0);
+        let count = [0, 1, 7, 8, 9, 40][round as usize % 6];
+        let walk = |k: u64| Growing {
+            nodes: vec![(k % n as u64) as NodeId],
+            rng: Rng::from_parts(&[round, k]),
+            alpha: [0.05, 0.15, 0.5, 0.95][k as usize % 4],
+            end: None,
+        };
+        let mut together: Vec<Growing> = (0..count).map(walk).collect();
+        grow_all(&mut StepTable::new(&g), &mut together);
+        for (k, got) in together.iter().enumerate() {
+            let mut alone = walk(k as u64);
+            let end = loop {
+                let u = *alone.nodes.last().unwrap();
+                if alone.nodes.len() >= MAX_WALK_NODES || alone.rng.bernoulli(alone.alpha) {
+                    break WalkEnd::Stopped;
+                }
+                let w = g.weight_sum(u);
+                match sample_step(&g, u, w, &mut alone.rng).filter(|_| w > 0.0) {
+                    Some(v) => alone.nodes.push(v),
+                    None => break WalkEnd::Died,
+                }
+            };
+            assert_eq!(got.nodes, alone.nodes, "round {round}, walk {k}");
+            assert_eq!(got.end, Some(end), "round {round}, walk {k}");
+            walked += got.nodes.len();
+        }
+    }
+    assert!(walked > 500, "the walks went somewhere ({walked} nodes)");
+}
