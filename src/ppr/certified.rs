@@ -60,6 +60,115 @@ pub(crate) struct Certified {
     /// tests tell by it which answers came from the sweeps.
     #[cfg(test)]
     pub(crate) sweeps: u32,
+    /// What the answer knew about every node when it answered: the answers of a node's leaf
+    /// neighbours follow from it ([`derive_leaf`]).
+    pub(crate) basis: Basis,
+}
+
+/// Every interval a certified answer was judged by: its candidates, and one upper bound on
+/// the score of every other node (never reached, without an estimate, or ranked out by the
+/// `k`-th largest lower bound).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Basis {
+    candidates: Vec<Candidate>,
+    others: f64,
+}
+
+/// Candidates a [`Basis`] keeps: the boundary of a derived top-`k` lies among the `k + 1`
+/// best of the answer it derives from; the others are folded into the bound.
+fn basis_keep(k: usize) -> usize {
+    2 * k + 8
+}
+
+impl Basis {
+    /// The basis of an answer judged over `candidates` (reordered here), every other node
+    /// at most `others`: a copy of the [`basis_keep`] candidates with the largest upper
+    /// bounds, the rest bounded by the largest upper bound they had.
+    fn new(candidates: &mut [Candidate], mut others: f64, k: usize) -> Basis {
+        let keep = basis_keep(k);
+        if candidates.len() > keep {
+            candidates.select_nth_unstable_by(keep, |a, b| b.hi.total_cmp(&a.hi));
+            let dropped = candidates[keep..].iter().map(|c| c.hi).fold(0.0, f64::max);
+            others = others.max(dropped);
+        }
+        Basis {
+            candidates: candidates[..keep.min(candidates.len())].to_vec(),
+            others,
+        }
+    }
+}
+
+/// The answer of source `s` derived from the answer of its only neighbour `v`, when that
+/// proves the target; `share` is `W(s) / W(v)`. Sound on a symmetric graph where every link
+/// of `s` leads to `v != s`, and `answer` is `v`'s top-`k'` (any `k'`), with no node
+/// filtered:
+/// - a walk from `s` stops there (probability `alpha`) or moves to `v` and goes on as a walk
+///   from `v`, so `pi_s = alpha e_s + (1 - alpha) pi_v`;
+/// - a walk from `v` reaches `s` only from `v`, each stay at `v` (expected `pi_v(v) / alpha`)
+///   moving there with probability `(1 - alpha) W(s) / W(v)` (the link weight back), and
+///   stops at `s` with probability `alpha` per stay before returning: `pi_v(s) = (1 - alpha)
+///   share pi_v(v)`.
+///
+/// So every interval of `v`'s answer scaled by `1 - alpha` bounds `pi_s` off `s`, and `v`'s
+/// own interval bounds `pi_s(s) = alpha + (1 - alpha)^2 share pi_v(v)`; the answer is judged
+/// as a computed one is ([`judge`]). `None` when they do not prove the target (or `v` is not
+/// among the candidates): then `s` is answered as any source is.
+pub(crate) fn derive_leaf(
+    answer: &Certified,
+    s: NodeId,
+    v: NodeId,
+    share: f64,
+    alpha: f64,
+    k: usize,
+    accuracy: &Accuracy,
+) -> Option<Certified> {
+    let basis = &answer.basis;
+    let own = basis.candidates.iter().find(|c| c.node == v)?;
+    let scale = 1.0 - alpha;
+    let stay = scale * scale * share;
+    let candidate = |node: NodeId, lo: f64, hi: f64| Candidate {
+        mid: 0.5 * (lo + hi),
+        lo,
+        hi,
+        node,
+    };
+    let mut derived: Vec<Candidate> = Vec::with_capacity(basis.candidates.len() + 1);
+    derived.extend(
+        basis
+            .candidates
+            .iter()
+            .filter(|c| c.node != s)
+            .map(|c| candidate(c.node, scale * c.lo, scale * c.hi)),
+    );
+    derived.push(candidate(
+        s,
+        (alpha + stay * own.lo).min(1.0),
+        (alpha + stay * own.hi).min(1.0),
+    ));
+    let check = judge(k, accuracy, Some(scale * basis.others), &mut derived);
+    let set_ok = !accuracy.certify_top_k || check.separated || check.ties_only;
+    if !(check.score_error <= accuracy.max_error && set_ok) {
+        return None;
+    }
+    Some(Certified {
+        top: check.top,
+        guarantee: Guarantee {
+            max_error: check.score_error,
+            top_k: if check.separated {
+                TopKGuarantee::Exact
+            } else {
+                TopKGuarantee::UpToTies(accuracy.tie_tolerance)
+            },
+            failure_probability: 0.0,
+        },
+        work: derived.len() as u64,
+        #[cfg(test)]
+        sweeps: 0,
+        basis: Basis {
+            candidates: derived,
+            others: scale * basis.others,
+        },
+    })
 }
 
 /// One candidate with its certified interval on `pi`.
@@ -143,6 +252,8 @@ struct Check {
     separated: bool,
     /// Every node straddling the boundary is known to within the tie tolerance.
     ties_only: bool,
+    /// An upper bound on every node that is not a candidate.
+    others: f64,
 }
 
 /// Answers the top-`k` of the (normalised) `seeds` to `accuracy`, leaving the workspace clean.
@@ -564,6 +675,7 @@ impl Progress {
                 work: self.work,
                 #[cfg(test)]
                 sweeps: self.sweeps,
+                basis: Basis::new(candidates, check.others, k),
             });
         }
         if self.predictive {
@@ -757,10 +869,13 @@ fn check(
     // way.
     let floor = kth_largest_lower(graph, bounds, k, passes, nodes, estimate);
     let unseen = collect(graph, bounds, passes, nodes, estimate, floor, candidates);
-    let check = judge(k, accuracy, max_bound(unreached, unseen), candidates);
+    let mut check = judge(k, accuracy, max_bound(unreached, unseen), candidates);
+    // Left out: nodes without an estimate, and those whose upper bound is below `floor`.
+    check.others = max_bound(unreached, unseen).unwrap_or(0.0).max(floor);
     if floor > 0.0 && check.kth_lo < floor && check.ties_only {
         let unseen = collect(graph, bounds, passes, nodes, estimate, 0.0, candidates);
-        return judge(k, accuracy, max_bound(unreached, unseen), candidates);
+        check = judge(k, accuracy, max_bound(unreached, unseen), candidates);
+        check.others = max_bound(unreached, unseen).unwrap_or(0.0);
     }
     check
 }
@@ -922,6 +1037,7 @@ fn judge(
         score_error,
         separated,
         ties_only,
+        others: unreached.unwrap_or(0.0),
     }
 }
 

@@ -609,3 +609,129 @@ fn all_top_k_from_a_first_source_equals_the_tail_of_a_full_run() {
     assert_eq!(progress.first(), Some(&(384, n as usize)));
     assert_eq!(progress.last(), Some(&(n as usize, n as usize)));
 }
+
+/// A graph with leaves: a core of `core` nodes (two pseudo-random links each), leaves hung on
+/// it (most on node 0, a hub; some by two parallel links of different weights), a component
+/// of two nodes, and a node whose links are a self-loop and one neighbour (not a leaf).
+fn leafy_graph(core: u32, leaves: u32) -> CsrGraph {
+    let mut edges: Vec<Edge> = (0..core)
+        .flat_map(|i| {
+            [
+                edge(i, 0, (i * 31 + 7) % core, 1.0),
+                edge(i, 1, (i * i + 3) % core, 2.0),
+            ]
+        })
+        .collect();
+    for j in 0..leaves {
+        let leaf = core + j;
+        let parent = if j % 3 == 0 { (j * 7) % core } else { 0 };
+        edges.push(edge(leaf, 0, parent, 1.0 + f64::from(j % 4)));
+        if j % 5 == 0 {
+            edges.push(edge(parent, 1, leaf, 0.5));
+        }
+    }
+    let n = core + leaves;
+    edges.push(edge(n, 0, n + 1, 1.0));
+    edges.push(edge(n + 2, 0, n + 2, 1.0));
+    edges.push(edge(n + 2, 0, 1, 1.0));
+    CsrGraph::from_edges((n + 3) as usize, &edges, true)
+}
+
+/// Whether `top` with its guarantee holds against the exact scores `exact`: every score
+/// within the bound, and the set the exact top (up to the tie tolerance).
+fn holds(top: &[(NodeId, f64)], guarantee: &Guarantee, exact: &[f64], k: usize) -> bool {
+    let slack = 1e-9;
+    let scores_ok = top
+        .iter()
+        .all(|&(v, s)| (s - exact[v as usize]).abs() <= guarantee.max_error + slack);
+    let returned: Vec<bool> = (0..exact.len())
+        .map(|v| top.iter().any(|&(t, _)| t as usize == v))
+        .collect();
+    let lowest_in = top
+        .iter()
+        .map(|&(v, _)| exact[v as usize])
+        .fold(f64::INFINITY, f64::min);
+    let highest_out = (0..exact.len())
+        .filter(|&v| !returned[v])
+        .map(|v| exact[v])
+        .fold(0.0, f64::max);
+    let tie = match guarantee.top_k {
+        TopKGuarantee::Exact => 0.0,
+        TopKGuarantee::UpToTies(t) => t,
+        TopKGuarantee::None => f64::INFINITY,
+    };
+    scores_ok
+        && top.len() == k.min(exact.iter().filter(|&&x| x > 0.0).count())
+        && lowest_in + tie + slack >= highest_out
+}
+
+/// A leaf's answer derived from its neighbour's certified answer holds against the exact
+/// PPR of the leaf, at several restart probabilities and list lengths, on leaves of a hub
+/// and of ordinary nodes, with parallel links; and most derivations prove the target.
+#[test]
+fn a_leaf_answer_follows_from_its_neighbours() {
+    let (core, leaves) = (60u32, 90u32);
+    let g = leafy_graph(core, leaves);
+    let mut ws = PprWorkspace::new();
+    let (mut derived, mut tried) = (0, 0);
+    for alpha in [0.15, 0.5, 0.85] {
+        for k in [1, 3, 10] {
+            let accuracy = Accuracy::default();
+            for j in 0..leaves {
+                let s = core + j;
+                let v = g.links(s).next().unwrap().target;
+                let parent = certified::certified_top_k(
+                    &g,
+                    &[(v, 1.0)],
+                    alpha,
+                    k,
+                    &|_| true,
+                    &accuracy,
+                    &mut ws,
+                );
+                let share = g.weight_sum(s) / g.weight_sum(v);
+                tried += 1;
+                let Some(answer) =
+                    certified::derive_leaf(&parent, s, v, share, alpha, k, &accuracy)
+                else {
+                    continue;
+                };
+                derived += 1;
+                assert!(answer.guarantee.meets(&accuracy), "{:?}", answer.guarantee);
+                let exact = dense_psi(&g, &[(s, 1.0)], alpha);
+                assert!(
+                    holds(&answer.top, &answer.guarantee, &exact, k),
+                    "leaf {s} of {v}, alpha {alpha}, k {k}: {:?} vs exact {:?}",
+                    answer.top,
+                    (exact[s as usize], exact[v as usize])
+                );
+            }
+        }
+    }
+    assert!(derived * 10 >= tried * 9, "{derived} of {tried} derived");
+}
+
+/// `ppr_all_top_k` on a symmetric graph with leaves (answered from their neighbours, in
+/// chunks that split leaves from their neighbours) meets the target at every source.
+#[test]
+fn all_top_k_with_leaves_meets_the_target_at_every_source() {
+    let g = leafy_graph(40, 70);
+    for alpha in [0.2, 0.6] {
+        let mut job = AllTopK::new(alpha, 4);
+        job.chunk = 16;
+        let mut answered = Vec::new();
+        ppr_all_top_k(
+            &g,
+            &job,
+            |s, top, guarantee| {
+                assert!(guarantee.meets(&Accuracy::default()));
+                let exact = dense_psi(&g, &[(s, 1.0)], alpha);
+                assert!(holds(&top, &guarantee, &exact, 4), "source {s}: {top:?}");
+                answered.push(s);
+            },
+            |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(answered, (0..g.node_count() as NodeId).collect::<Vec<_>>());
+    }
+}
