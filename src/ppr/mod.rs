@@ -1067,95 +1067,17 @@ pub fn ppr_all_top_k(
     };
     // With the certified push on a symmetric graph, a leaf's answer follows from its
     // neighbour's (`certified::derive_leaf`).
-    let leaves =
-        (method == Method::Push && graph.is_symmetric() && job.k > 0).then(|| leaf_parents(graph));
+    let parents = if method == Method::Push && graph.is_symmetric() && job.k > 0 {
+        leaf_parents(graph)
+    } else {
+        Vec::new()
+    };
     while start < last {
         let end = (start + job.chunk.max(1)).min(last);
-        if let Some(parent) = &leaves {
-            // The chunk's other sources and the leaves' neighbours outside it first, then the
-            // leaves from them; a leaf whose derived answer does not prove the target is
-            // answered as the others are.
-            let mut direct: Vec<NodeId> = Vec::with_capacity(end - start);
-            let mut outside: Vec<NodeId> = Vec::new();
-            let parents = &parent[start..end];
-            for (s, &v) in (start..end).zip(parents) {
-                match v {
-                    NO_PARENT => direct.push(s as NodeId),
-                    v if (start..end).contains(&(v as usize)) => {}
-                    v => outside.push(v),
-                }
-            }
-            outside.sort_unstable();
-            outside.dedup();
-            let inside = direct.len();
-            direct.extend_from_slice(&outside);
-            let computed = certify(&direct);
-            let answer_of = |v: NodeId| -> Option<&certified::Certified> {
-                let at = if (start..end).contains(&(v as usize)) {
-                    direct[..inside].binary_search(&v).ok()?
-                } else {
-                    inside + outside.binary_search(&v).ok()?
-                };
-                computed.get(at)
-            };
-            let mut derived: Vec<Option<certified::Certified>> = Vec::with_capacity(end - start);
-            let mut retry: Vec<NodeId> = Vec::new();
-            for (s, &v) in (start..end).zip(parents) {
-                if v == NO_PARENT {
-                    derived.push(None);
-                    continue;
-                }
-                let share = graph.weight_sum(s as NodeId) / graph.weight_sum(v);
-                let answer = answer_of(v).and_then(|a| {
-                    certified::derive_leaf(
-                        a,
-                        s as NodeId,
-                        v,
-                        share,
-                        job.alpha,
-                        job.k,
-                        &job.accuracy,
-                    )
-                });
-                if answer.is_none() {
-                    retry.push(s as NodeId);
-                }
-                derived.push(answer);
-            }
-            let mut retried = certify(&retry).into_iter();
-            let mut computed = computed.into_iter();
-            for ((s, &v), answer) in (start..end).zip(parents).zip(derived) {
-                let answer = match answer {
-                    Some(a) => Some(a),
-                    None if v == NO_PARENT => computed.next(),
-                    None => retried.next(),
-                };
-                // Every source of the chunk was answered above, in this order.
-                if let Some(a) = answer {
-                    sink(s as NodeId, a.top, a.guarantee);
-                }
-            }
-        } else if lanes > 1 {
-            // Blocks of sources sharing their sweeps (see `all`); each task answers a run of
-            // sources, several blocks' worth so that lanes rarely wait for the last ones.
-            let task = lanes * 8;
-            let tasks: Vec<std::ops::Range<usize>> = (start..end)
-                .step_by(task)
-                .map(|a| a..(a + task).min(end))
-                .collect();
-            let answers: Vec<Vec<(certified::Certified, Duration)>> = tasks
-                .into_par_iter()
-                .map(|range| {
-                    let query = |i: usize| all::LaneQuery {
-                        seeds: vec![((range.start + i) as NodeId, 1.0)],
-                        k: job.k,
-                        accuracy: job.accuracy,
-                    };
-                    blocks.answer(lanes, &block_job, range.len(), query)
-                })
-                .collect();
-            for (offset, (answer, _)) in answers.into_iter().flatten().enumerate() {
-                sink((start + offset) as NodeId, answer.top, answer.guarantee);
+        if method == Method::Push {
+            let answers = certify_chunk(graph, job, start..end, &parents, &certify);
+            for (s, answer) in (start..end).zip(answers) {
+                sink(s as NodeId, answer.top, answer.guarantee);
             }
         } else {
             let chunk: Vec<Result<PprResult, QueryError>> = (start..end)
@@ -1181,6 +1103,75 @@ pub fn ppr_all_top_k(
         progress(start, n);
     }
     Ok(())
+}
+
+/// The certified answers of `sources`, in order; `parents` is [`leaf_parents`] (empty: no
+/// leaf is derived). The chunk's other sources and the leaves' neighbours outside it are
+/// answered first (by `certify`), then each leaf from its neighbour's answer
+/// ([`certified::derive_leaf`]); a leaf whose derived answer does not prove the target is
+/// answered as the others are.
+fn certify_chunk(
+    graph: &CsrGraph,
+    job: &AllTopK,
+    sources: std::ops::Range<usize>,
+    parents: &[NodeId],
+    certify: &dyn Fn(&[NodeId]) -> Vec<certified::Certified>,
+) -> Vec<certified::Certified> {
+    let parent: Vec<NodeId> = sources
+        .clone()
+        .map(|s| parents.get(s).copied().unwrap_or(NO_PARENT))
+        .collect();
+    let inside = |v: NodeId| sources.contains(&(v as usize));
+    let mut direct: Vec<NodeId> = Vec::with_capacity(sources.len());
+    let mut outside: Vec<NodeId> = Vec::new();
+    for (s, &v) in sources.clone().zip(&parent) {
+        match v {
+            NO_PARENT => direct.push(s as NodeId),
+            v if inside(v) => {}
+            v => outside.push(v),
+        }
+    }
+    outside.sort_unstable();
+    outside.dedup();
+    let own = direct.len();
+    direct.extend_from_slice(&outside);
+    let computed = certify(&direct);
+    let answer_of = |v: NodeId| -> Option<&certified::Certified> {
+        let at = if inside(v) {
+            direct[..own].binary_search(&v).ok()?
+        } else {
+            own + outside.binary_search(&v).ok()?
+        };
+        computed.get(at)
+    };
+    let mut derived: Vec<Option<certified::Certified>> = Vec::with_capacity(sources.len());
+    let mut retry: Vec<NodeId> = Vec::new();
+    for (s, &v) in sources.clone().zip(&parent) {
+        if v == NO_PARENT {
+            derived.push(None);
+            continue;
+        }
+        let share = graph.weight_sum(s as NodeId) / graph.weight_sum(v);
+        let answer = answer_of(v).and_then(|a| {
+            certified::derive_leaf(a, s as NodeId, v, share, job.alpha, job.k, &job.accuracy)
+        });
+        if answer.is_none() {
+            retry.push(s as NodeId);
+        }
+        derived.push(answer);
+    }
+    let mut retried = certify(&retry).into_iter();
+    let mut computed = computed.into_iter();
+    // Every source was answered above: by its own query, in order, unless derived.
+    derived
+        .into_iter()
+        .zip(&parent)
+        .filter_map(|(answer, &v)| match answer {
+            Some(a) => Some(a),
+            None if v == NO_PARENT => computed.next(),
+            None => retried.next(),
+        })
+        .collect()
 }
 
 /// [`leaf_parents`]' entry of a node that is not a leaf.
