@@ -145,7 +145,48 @@ pub(crate) fn derive_leaf(
         (alpha + stay * own.lo).min(1.0),
         (alpha + stay * own.hi).min(1.0),
     ));
-    let check = judge(k, accuracy, Some(scale * basis.others), &mut derived);
+    judged(derived, scale * basis.others, k, accuracy)
+}
+
+/// The answer of source `t` from the answer of its twin `s`: two nodes of a symmetric graph
+/// with the same links (the same targets with the same weights, neither a self-loop, so
+/// neither links to the other). Swapping them maps the graph onto itself, so `pi_t` is `pi_s`
+/// with `s` and `t` swapped: the same intervals relabelled, judged as a computed answer is
+/// (the set may differ only where ties are broken by node id). `None` when they do not prove
+/// the target, which they did for `s` unless its answer carried less.
+pub(crate) fn relabel_twin(
+    answer: &Certified,
+    s: NodeId,
+    t: NodeId,
+    k: usize,
+    accuracy: &Accuracy,
+) -> Option<Certified> {
+    let swap = |v: NodeId| match v {
+        v if v == s => t,
+        v if v == t => s,
+        v => v,
+    };
+    let relabelled = answer
+        .basis
+        .candidates
+        .iter()
+        .map(|c| Candidate {
+            node: swap(c.node),
+            ..*c
+        })
+        .collect();
+    judged(relabelled, answer.basis.others, k, accuracy)
+}
+
+/// The answer judged over `candidates` (every other node at most `others`), when it meets
+/// `accuracy`; its work is counted as the candidates it judged.
+fn judged(
+    mut candidates: Vec<Candidate>,
+    others: f64,
+    k: usize,
+    accuracy: &Accuracy,
+) -> Option<Certified> {
+    let check = judge(k, accuracy, Some(others), &mut candidates);
     let set_ok = !accuracy.certify_top_k || check.separated || check.ties_only;
     if !(check.score_error <= accuracy.max_error && set_ok) {
         return None;
@@ -156,18 +197,17 @@ pub(crate) fn derive_leaf(
             max_error: check.score_error,
             top_k: if check.separated {
                 TopKGuarantee::Exact
-            } else {
+            } else if check.ties_only {
                 TopKGuarantee::UpToTies(accuracy.tie_tolerance)
+            } else {
+                TopKGuarantee::None
             },
             failure_probability: 0.0,
         },
-        work: derived.len() as u64,
+        work: candidates.len() as u64,
         #[cfg(test)]
         sweeps: 0,
-        basis: Basis {
-            candidates: derived,
-            others: scale * basis.others,
-        },
+        basis: Basis { candidates, others },
     })
 }
 

@@ -1001,7 +1001,8 @@ impl AllTopK {
 /// methods per node (exact costs a full solve per node: for small graphs only). On a
 /// symmetric graph the certified push answers a leaf (a node whose links all lead to one
 /// neighbour) from its neighbour's answer when that proves the target, which holds for almost
-/// every leaf: a third of the Debian package graph's sources, nearly half of WordNet's.
+/// every leaf (a third of the Debian package graph's sources, nearly half of WordNet's), and a
+/// node with a twin (the same links) from its twin's answer, relabelled.
 pub fn ppr_all_top_k(
     graph: &CsrGraph,
     job: &AllTopK,
@@ -1067,15 +1068,15 @@ pub fn ppr_all_top_k(
     };
     // With the certified push on a symmetric graph, a leaf's answer follows from its
     // neighbour's (`certified::derive_leaf`).
-    let parents = if method == Method::Push && graph.is_symmetric() && job.k > 0 {
-        leaf_parents(graph)
+    let (parents, twins) = if method == Method::Push && graph.is_symmetric() && job.k > 0 {
+        (leaf_parents(graph), twin_representatives(graph))
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     while start < last {
         let end = (start + job.chunk.max(1)).min(last);
         if method == Method::Push {
-            let answers = certify_chunk(graph, job, start..end, &parents, &certify);
+            let answers = certify_chunk(graph, job, start..end, &parents, &twins, &certify);
             for (s, answer) in (start..end).zip(answers) {
                 sink(s as NodeId, answer.top, answer.guarantee);
             }
@@ -1105,73 +1106,137 @@ pub fn ppr_all_top_k(
     Ok(())
 }
 
-/// The certified answers of `sources`, in order; `parents` is [`leaf_parents`] (empty: no
-/// leaf is derived). The chunk's other sources and the leaves' neighbours outside it are
-/// answered first (by `certify`), then each leaf from its neighbour's answer
-/// ([`certified::derive_leaf`]); a leaf whose derived answer does not prove the target is
-/// answered as the others are.
+/// The certified answers of `sources`, in order. `parents` is [`leaf_parents`] and `twins`
+/// is [`twin_representatives`] (both empty: every source is answered by its own query).
+/// A source is answered by its own query (through `certify`), from its twin's answer
+/// ([`certified::relabel_twin`]) or as a leaf from its neighbour's
+/// ([`certified::derive_leaf`]); what those need outside the chunk is answered as helpers,
+/// so a chunk depends on no other. An answer that does not prove the target falls back to
+/// the source's own query.
 fn certify_chunk(
     graph: &CsrGraph,
     job: &AllTopK,
     sources: std::ops::Range<usize>,
     parents: &[NodeId],
+    twins: &[NodeId],
     certify: &dyn Fn(&[NodeId]) -> Vec<certified::Certified>,
 ) -> Vec<certified::Certified> {
-    let parent: Vec<NodeId> = sources
-        .clone()
-        .map(|s| parents.get(s).copied().unwrap_or(NO_PARENT))
-        .collect();
-    let inside = |v: NodeId| sources.contains(&(v as usize));
-    let mut direct: Vec<NodeId> = Vec::with_capacity(sources.len());
-    let mut outside: Vec<NodeId> = Vec::new();
-    for (s, &v) in sources.clone().zip(&parent) {
-        match v {
-            NO_PARENT => direct.push(s as NodeId),
-            v if inside(v) => {}
-            v => outside.push(v),
-        }
-    }
-    outside.sort_unstable();
-    outside.dedup();
-    let own = direct.len();
-    direct.extend_from_slice(&outside);
-    let computed = certify(&direct);
-    let answer_of = |v: NodeId| -> Option<&certified::Certified> {
-        let at = if inside(v) {
-            direct[..own].binary_search(&v).ok()?
-        } else {
-            own + outside.binary_search(&v).ok()?
+    use certified::Certified;
+    let parent_of = |v: NodeId| parents.get(v as usize).copied().unwrap_or(NO_PARENT);
+    let twin_of = |v: NodeId| twins.get(v as usize).copied().unwrap_or(NO_PARENT);
+    // Every answer the chunk needs: its sources, their twins' and neighbours' answers, and
+    // theirs (a leaf's twin is a leaf, whose neighbour may be a twin: at most three steps).
+    let mut needed: std::collections::BTreeSet<NodeId> =
+        sources.clone().map(|s| s as NodeId).collect();
+    let mut stack: Vec<NodeId> = needed.iter().copied().collect();
+    while let Some(x) = stack.pop() {
+        let on = match (twin_of(x), parent_of(x)) {
+            (NO_PARENT, v) => v,
+            (t, _) => t,
         };
-        computed.get(at)
-    };
-    let mut derived: Vec<Option<certified::Certified>> = Vec::with_capacity(sources.len());
-    let mut retry: Vec<NodeId> = Vec::new();
-    for (s, &v) in sources.clone().zip(&parent) {
-        if v == NO_PARENT {
-            derived.push(None);
-            continue;
+        if on != NO_PARENT && needed.insert(on) {
+            stack.push(on);
         }
-        let share = graph.weight_sum(s as NodeId) / graph.weight_sum(v);
-        let answer = answer_of(v).and_then(|a| {
-            certified::derive_leaf(a, s as NodeId, v, share, job.alpha, job.k, &job.accuracy)
-        });
-        if answer.is_none() {
-            retry.push(s as NodeId);
-        }
-        derived.push(answer);
     }
-    let mut retried = certify(&retry).into_iter();
-    let mut computed = computed.into_iter();
-    // Every source was answered above: by its own query, in order, unless derived.
-    derived
-        .into_iter()
-        .zip(&parent)
-        .filter_map(|(answer, &v)| match answer {
-            Some(a) => Some(a),
-            None if v == NO_PARENT => computed.next(),
-            None => retried.next(),
-        })
+    let mut known: HashMap<NodeId, Certified> = HashMap::new();
+    let answer = |nodes: Vec<NodeId>, known: &mut HashMap<NodeId, Certified>| {
+        for (v, a) in nodes.iter().zip(certify(&nodes)) {
+            known.insert(*v, a);
+        }
+    };
+    let own: Vec<NodeId> = needed
+        .iter()
+        .copied()
+        .filter(|&x| twin_of(x) == NO_PARENT && parent_of(x) == NO_PARENT)
+        .collect();
+    answer(own, &mut known);
+    // Then twins of the answered (not leaves), leaves (their neighbours are answered now),
+    // twins of leaves; what does not prove the target is answered by its own query.
+    type Step<'a> = &'a dyn Fn(NodeId, &HashMap<NodeId, Certified>) -> Option<Certified>;
+    let twin = |x: NodeId, known: &HashMap<NodeId, Certified>| {
+        let t = twin_of(x);
+        let from = known.get(&t)?;
+        certified::relabel_twin(from, t, x, job.k, &job.accuracy)
+    };
+    let leaf = |x: NodeId, known: &HashMap<NodeId, Certified>| {
+        let v = parent_of(x);
+        let share = graph.weight_sum(x) / graph.weight_sum(v);
+        let from = known.get(&v)?;
+        certified::derive_leaf(from, x, v, share, job.alpha, job.k, &job.accuracy)
+    };
+    let rounds: [(bool, bool, Step<'_>); 3] = [
+        (true, false, &twin),
+        (false, true, &leaf),
+        (true, true, &twin),
+    ];
+    for (is_twin, is_leaf, step) in rounds {
+        let mut retry = Vec::new();
+        for &x in &needed {
+            if (twin_of(x) != NO_PARENT) != is_twin || (parent_of(x) != NO_PARENT) != is_leaf {
+                continue;
+            }
+            match step(x, &known) {
+                Some(a) => {
+                    known.insert(x, a);
+                }
+                None => retry.push(x),
+            }
+        }
+        answer(retry, &mut known);
+    }
+    // Every needed node was answered above; a missing one (none) gets its own query.
+    let missing: Vec<NodeId> = sources
+        .clone()
+        .map(|s| s as NodeId)
+        .filter(|s| !known.contains_key(s))
+        .collect();
+    answer(missing, &mut known);
+    sources
+        .filter_map(|s| known.remove(&(s as NodeId)))
         .collect()
+}
+
+/// For every node with a twin of a smaller id (the same links: targets and weights, no
+/// self-loop), the smallest such twin; [`NO_PARENT`] for every other node. Nodes are grouped
+/// by a hash of their sorted links, then compared link by link within a group.
+fn twin_representatives(graph: &CsrGraph) -> Vec<NodeId> {
+    use std::hash::{Hash, Hasher};
+    let n = graph.node_count();
+    let links_of = |u: NodeId| -> Option<Vec<(NodeId, u64)>> {
+        if graph.degree(u) == 0 || graph.weight_sum(u) <= 0.0 {
+            return None;
+        }
+        let mut links: Vec<(NodeId, u64)> = graph
+            .links(u)
+            .map(|l| (l.target, l.weight.to_bits()))
+            .collect();
+        if links.iter().any(|&(t, _)| t == u) {
+            return None;
+        }
+        links.sort_unstable();
+        Some(links)
+    };
+    let mut hashed: Vec<(u64, NodeId)> = (0..n as NodeId)
+        .filter_map(|u| {
+            let links = links_of(u)?;
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            links.hash(&mut h);
+            Some((h.finish(), u))
+        })
+        .collect();
+    hashed.sort_unstable();
+    let mut reps = vec![NO_PARENT; n];
+    for group in hashed.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+        let mut heads: Vec<(NodeId, Vec<(NodeId, u64)>)> = Vec::new();
+        for &(_, u) in group {
+            let Some(links) = links_of(u) else { continue };
+            match heads.iter().find(|(_, l)| *l == links) {
+                Some(&(head, _)) => reps[u as usize] = head,
+                None => heads.push((u, links)),
+            }
+        }
+    }
+    reps
 }
 
 /// [`leaf_parents`]' entry of a node that is not a leaf.

@@ -634,7 +634,20 @@ fn leafy_graph(core: u32, leaves: u32) -> CsrGraph {
     edges.push(edge(n, 0, n + 1, 1.0));
     edges.push(edge(n + 2, 0, n + 2, 1.0));
     edges.push(edge(n + 2, 0, 1, 1.0));
-    CsrGraph::from_edges((n + 3) as usize, &edges, true)
+    // Twins: three nodes with the same three links, one with the same targets but another
+    // weight (no twin), and two with a parallel pair.
+    for t in n + 3..n + 7 {
+        let w = if t == n + 6 { 2.0 } else { 1.0 };
+        for target in [1, 2, 5] {
+            edges.push(edge(t, 0, target, w));
+        }
+    }
+    for t in [n + 7, n + 8] {
+        edges.push(edge(t, 0, 3, 1.0));
+        edges.push(edge(t, 1, 3, 0.5));
+        edges.push(edge(t, 0, 4, 1.0));
+    }
+    CsrGraph::from_edges((n + 9) as usize, &edges, true)
 }
 
 /// Whether `top` with its guarantee holds against the exact scores `exact`: every score
@@ -674,9 +687,18 @@ fn a_leaf_answer_follows_from_its_neighbours() {
     let g = leafy_graph(core, leaves);
     let mut ws = PprWorkspace::new();
     let (mut derived, mut tried) = (0, 0);
-    for alpha in [0.15, 0.5, 0.85] {
+    // The default target, and a coarse one that leaves most sets uncertified: a derived
+    // answer must not claim a set its intervals do not prove.
+    let coarse = Accuracy {
+        max_error: 1e-2,
+        certify_top_k: false,
+        ..Accuracy::default()
+    };
+    for (alpha, accuracy) in [0.15, 0.5, 0.85]
+        .into_iter()
+        .flat_map(|a| [(a, Accuracy::default()), (a, coarse)])
+    {
         for k in [1, 3, 10] {
-            let accuracy = Accuracy::default();
             for j in 0..leaves {
                 let s = core + j;
                 let v = g.links(s).next().unwrap().target;
@@ -733,5 +755,50 @@ fn all_top_k_with_leaves_meets_the_target_at_every_source() {
         )
         .unwrap();
         assert_eq!(answered, (0..g.node_count() as NodeId).collect::<Vec<_>>());
+    }
+}
+
+/// Twins (the same links) are found, and not nodes whose links differ only in weight; a
+/// twin's answer, its twin's relabelled, holds against the dense solve and proves the target.
+#[test]
+fn a_twin_answer_is_its_twins_relabelled() {
+    let g = leafy_graph(60, 90);
+    let n = 150;
+    let twins = twin_representatives(&g);
+    assert_eq!(twins[n + 4], n as NodeId + 3);
+    assert_eq!(twins[n + 5], n as NodeId + 3);
+    assert_eq!(twins[n + 6], NO_PARENT, "another weight: not a twin");
+    assert_eq!(twins[n + 8], n as NodeId + 7, "parallel links");
+    assert_eq!(twins[n + 2], NO_PARENT, "a self-loop: not a twin");
+    let pairs: Vec<(NodeId, NodeId)> = (0..g.node_count() as NodeId)
+        .filter(|&t| twins[t as usize] != NO_PARENT)
+        .map(|t| (twins[t as usize], t))
+        .collect();
+    assert!(pairs.len() > 20, "{} twins", pairs.len());
+    let mut ws = PprWorkspace::new();
+    let accuracy = Accuracy::default();
+    for alpha in [0.15, 0.5] {
+        for k in [2, 10] {
+            for &(s, t) in &pairs {
+                let from = certified::certified_top_k(
+                    &g,
+                    &[(s, 1.0)],
+                    alpha,
+                    k,
+                    &|_| true,
+                    &accuracy,
+                    &mut ws,
+                );
+                let answer = certified::relabel_twin(&from, s, t, k, &accuracy)
+                    .expect("a twin's answer proves what its twin's did");
+                assert!(answer.guarantee.meets(&accuracy));
+                let exact = dense_psi(&g, &[(t, 1.0)], alpha);
+                assert!(
+                    holds(&answer.top, &answer.guarantee, &exact, k),
+                    "twin {t} of {s}, alpha {alpha}, k {k}: {:?}",
+                    answer.top
+                );
+            }
+        }
     }
 }
