@@ -74,27 +74,55 @@ pub(crate) struct Basis {
     others: f64,
 }
 
-/// Candidates a [`Basis`] keeps: the boundary of a derived top-`k` lies among the `k + 1`
-/// best of the answer it derives from; the others are folded into the bound.
+/// Candidates a [`Basis`] keeps by their own intervals: a derived top-`k` is chosen among the
+/// best `k + 1` of the answer it derives from; the rest stand as one [`DROPPED`] candidate.
 fn basis_keep(k: usize) -> usize {
     2 * k + 8
 }
 
+/// The node id of the candidate standing for those a [`Basis`] dropped (no node has it:
+/// node ids are below the node count, at most `u32::MAX`).
+const DROPPED: NodeId = NodeId::MAX;
+
 impl Basis {
     /// The basis of an answer judged over `candidates` (reordered here), every other node
     /// at most `others`: a copy of the [`basis_keep`] candidates with the largest upper
-    /// bounds, the rest bounded by the largest upper bound they had.
-    fn new(candidates: &mut [Candidate], mut others: f64, k: usize) -> Basis {
+    /// bounds, and when there were more, one [`DROPPED`] candidate for the rest: their largest
+    /// upper bound, and the widest interval among those that reach above the lowest lower
+    /// bound kept (a derived answer's top-`k` is chosen among the kept, so only those can
+    /// straddle its boundary). Judged as a node, it keeps a boundary of near-ties among many
+    /// nodes (leaves of a hub, say) provable as ties.
+    fn new(candidates: &mut [Candidate], others: f64, k: usize) -> Basis {
         let keep = basis_keep(k);
-        if candidates.len() > keep {
-            candidates.select_nth_unstable_by(keep, |a, b| b.hi.total_cmp(&a.hi));
-            let dropped = candidates[keep..].iter().map(|c| c.hi).fold(0.0, f64::max);
-            others = others.max(dropped);
+        if candidates.len() <= keep {
+            return Basis {
+                candidates: candidates.to_vec(),
+                others,
+            };
         }
-        Basis {
-            candidates: candidates[..keep.min(candidates.len())].to_vec(),
-            others,
-        }
+        candidates.select_nth_unstable_by(keep, |a, b| b.hi.total_cmp(&a.hi));
+        let (kept, dropped) = candidates.split_at(keep);
+        let floor = kept.iter().map(|c| c.lo).fold(f64::INFINITY, f64::min);
+        let (hi, width) = dropped.iter().fold((0.0, 0.0), |(hi, width), c| {
+            let straddles = c.hi > floor;
+            (
+                f64::max(hi, c.hi),
+                if straddles {
+                    f64::max(width, c.hi - c.lo)
+                } else {
+                    width
+                },
+            )
+        });
+        let lo = (hi - width).max(0.0);
+        let mut candidates = kept.to_vec();
+        candidates.push(Candidate {
+            mid: 0.5 * (lo + hi),
+            lo,
+            hi,
+            node: DROPPED,
+        });
+        Basis { candidates, others }
     }
 }
 
@@ -187,23 +215,13 @@ fn judged(
     accuracy: &Accuracy,
 ) -> Option<Certified> {
     let check = judge(k, accuracy, Some(others), &mut candidates);
-    let set_ok = !accuracy.certify_top_k || check.separated || check.ties_only;
-    if !(check.score_error <= accuracy.max_error && set_ok) {
+    // The dropped nodes' stand-in ranks among the top: which of them is not known.
+    if !check.meets(accuracy) || check.top.iter().any(|&(v, _)| v == DROPPED) {
         return None;
     }
     Some(Certified {
+        guarantee: check.guarantee(accuracy),
         top: check.top,
-        guarantee: Guarantee {
-            max_error: check.score_error,
-            top_k: if check.separated {
-                TopKGuarantee::Exact
-            } else if check.ties_only {
-                TopKGuarantee::UpToTies(accuracy.tie_tolerance)
-            } else {
-                TopKGuarantee::None
-            },
-            failure_probability: 0.0,
-        },
         work: candidates.len() as u64,
         #[cfg(test)]
         sweeps: 0,
@@ -278,6 +296,30 @@ impl Bounds {
             }
         };
         (lo.clamp(0.0, 1.0), hi.clamp(0.0, 1.0))
+    }
+}
+
+impl Check {
+    /// Whether it proves `accuracy`: every returned score within the error, and the set
+    /// separated or tied only, when the set is to be certified.
+    fn meets(&self, accuracy: &Accuracy) -> bool {
+        let set_ok = !accuracy.certify_top_k || self.separated || self.ties_only;
+        self.score_error <= accuracy.max_error && set_ok
+    }
+
+    /// What it proves.
+    fn guarantee(&self, accuracy: &Accuracy) -> Guarantee {
+        Guarantee {
+            max_error: self.score_error,
+            top_k: if self.separated {
+                TopKGuarantee::Exact
+            } else if self.ties_only {
+                TopKGuarantee::UpToTies(accuracy.tie_tolerance)
+            } else {
+                TopKGuarantee::None
+            },
+            failure_probability: 0.0,
+        }
     }
 }
 
@@ -695,23 +737,10 @@ impl Progress {
         let check = check(
             graph, bounds, k, passes, accuracy, n, nodes, estimate, candidates,
         );
-        let set_ok = !accuracy.certify_top_k || check.separated || check.ties_only;
-        let done = check.score_error <= accuracy.max_error && set_ok;
-        if done || last {
-            let top_k = if check.separated {
-                TopKGuarantee::Exact
-            } else if check.ties_only {
-                TopKGuarantee::UpToTies(accuracy.tie_tolerance)
-            } else {
-                TopKGuarantee::None
-            };
+        if check.meets(accuracy) || last {
             return Some(Certified {
+                guarantee: check.guarantee(accuracy),
                 top: check.top,
-                guarantee: Guarantee {
-                    max_error: check.score_error,
-                    top_k,
-                    failure_probability: 0.0,
-                },
                 work: self.work,
                 #[cfg(test)]
                 sweeps: self.sweeps,

@@ -967,7 +967,8 @@ pub struct AllTopK {
     /// The target every source's answer meets.
     pub accuracy: Accuracy,
     /// The first source: a run resumed after an interruption starts where the last completed
-    /// chunk ended (every source's answer is independent of the others and deterministic).
+    /// chunk ended (every source's answer is deterministic: its own query's, or derived from
+    /// another source's, which is, whatever chunk it falls in).
     pub first_source: usize,
     /// One past the last source (default `usize::MAX`: every node): a share of the sources,
     /// as each worker of walkdb-dist answers its part of an epoch.
@@ -1184,7 +1185,9 @@ fn certify_chunk(
         }
         answer(retry, &mut known);
     }
-    // Every needed node was answered above; a missing one (none) gets its own query.
+    // Every needed node was answered above (each round answers its failures by their own
+    // queries); should one be missing all the same, its own query answers it, so every
+    // source below has its answer and the list pairs with the sources in order.
     let missing: Vec<NodeId> = sources
         .clone()
         .map(|s| s as NodeId)

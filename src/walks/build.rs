@@ -44,12 +44,24 @@ pub(crate) fn sample_step<G: Adjacency>(
 }
 
 /// One walk for [`grow_all`]: its nodes so far (the last has not made its stop decision),
-/// its own random stream and its stop probability; `end` is set once it ended.
+/// its own random stream and its stop probability; [`grow_all`] sets how it ended.
 pub(crate) struct Growing {
     pub(crate) nodes: Vec<NodeId>,
     pub(crate) rng: Rng,
     pub(crate) alpha: f64,
-    pub(crate) end: Option<WalkEnd>,
+    pub(crate) end: WalkEnd,
+}
+
+impl Growing {
+    /// A walk standing at `node`, to be grown from there.
+    pub(crate) fn at(node: NodeId, rng: Rng, alpha: f64) -> Growing {
+        Growing {
+            nodes: vec![node],
+            rng,
+            alpha,
+            end: WalkEnd::Stopped,
+        }
+    }
 }
 
 /// How many walks [`grow_all`] advances in turn.
@@ -92,7 +104,7 @@ pub(crate) fn grow_all<G: Adjacency>(steps: &mut StepTable<'_, G>, walks: &mut [
                 },
             };
             if let Some(end) = end {
-                w.end = Some(end);
+                w.end = end;
                 if next < walks.len() {
                     *lane = next;
                     next += 1;

@@ -237,12 +237,7 @@ impl WalkIndex {
             };
             firsts.push(first.is_some());
             if let Some(x) = first {
-                tails.push(Growing {
-                    nodes: vec![x],
-                    rng,
-                    alpha: tail_alpha,
-                    end: None,
-                });
+                tails.push(Growing::at(x, rng, tail_alpha));
             }
         }
         grow_all(&mut steps, &mut tails);
@@ -256,9 +251,7 @@ impl WalkIndex {
                 }
                 Some(tail) => {
                     summary.walks_regrown += 1;
-                    // `grow_all` ended every walk.
-                    let end = tail.end.unwrap_or(WalkEnd::Stopped);
-                    self.replace_tail(walk, keep, &tail.nodes, end)?;
+                    self.replace_tail(walk, keep, &tail.nodes, tail.end)?;
                 }
             }
         }
@@ -282,23 +275,14 @@ impl WalkIndex {
             }
             for _ in current..target {
                 let id = self.reserve_walk_id();
-                added.push((
-                    id,
-                    Growing {
-                        nodes: vec![u],
-                        rng: Rng::from_parts(&[TAG_NEW_WALK, lsn, u as u64, id as u64]),
-                        alpha: self.params.alpha,
-                        end: None,
-                    },
-                ));
+                let rng = Rng::from_parts(&[TAG_NEW_WALK, lsn, u as u64, id as u64]);
+                added.push((id, Growing::at(u, rng, self.params.alpha)));
             }
         }
         let (ids, mut walks): (Vec<u32>, Vec<Growing>) = added.into_iter().unzip();
         grow_all(&mut steps, &mut walks);
         for (id, walk) in ids.into_iter().zip(walks) {
-            // `grow_all` ended every walk.
-            let end = walk.end.unwrap_or(WalkEnd::Stopped);
-            self.insert_walk_as(id, walk.nodes, end)?;
+            self.insert_walk_as(id, walk.nodes, walk.end)?;
             summary.walks_added += 1;
         }
         self.seal()?;

@@ -913,11 +913,13 @@ fn walks_grown_together_end_as_each_alone() {
             .collect();
         let g = CsrGraph::from_edges(n as usize, &edges, round % 3 == 0);
         let count = [0, 1, 7, 8, 9, 40][round as usize % 6];
-        let walk = |k: u64| Growing {
-            nodes: vec![(k % n as u64) as NodeId],
-            rng: Rng::from_parts(&[round, k]),
-            alpha: [0.05, 0.15, 0.5, 0.95][k as usize % 4],
-            end: None,
+        let walk = |k: u64| {
+            let alpha = [0.05, 0.15, 0.5, 0.95][k as usize % 4];
+            Growing::at(
+                (k % n as u64) as NodeId,
+                Rng::from_parts(&[round, k]),
+                alpha,
+            )
         };
         let mut together: Vec<Growing> = (0..count).map(walk).collect();
         grow_all(&mut StepTable::new(&g), &mut together);
@@ -935,7 +937,7 @@ fn walks_grown_together_end_as_each_alone() {
                 }
             };
             assert_eq!(got.nodes, alone.nodes, "round {round}, walk {k}");
-            assert_eq!(got.end, Some(end), "round {round}, walk {k}");
+            assert_eq!(got.end, end, "round {round}, walk {k}");
             walked += got.nodes.len();
         }
     }
