@@ -1,6 +1,6 @@
 //! Fully personalized PPR and batches: certified top-k queries answered in blocks that share
-//! their node-order sweeps (`ppr_all_top_k` asks one query per source, `ppr_batch` its
-//! certified-push queries).
+//! their node-order sweeps (`ppr_all_top_k` asks one query per source it does not derive from
+//! another's answer, `ppr_batch` its certified-push queries).
 //!
 //! A single certified query ([`super::certified`]) pushes from its seed until sweeps are the
 //! cheaper way on (at the latest after a sweep's worth of link visits), then sweeps the whole
