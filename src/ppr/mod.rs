@@ -1165,10 +1165,13 @@ fn certify_chunk(
         let from = known.get(&v)?;
         certified::derive_leaf(from, x, v, share, job.alpha, job.k, &job.accuracy)
     };
+    // A leaf whose twin's answer does not serve may still derive from its neighbour's.
+    let twin_leaf =
+        |x: NodeId, known: &HashMap<NodeId, Certified>| twin(x, known).or_else(|| leaf(x, known));
     let rounds: [(bool, bool, Step<'_>); 3] = [
         (true, false, &twin),
         (false, true, &leaf),
-        (true, true, &twin),
+        (true, true, &twin_leaf),
     ];
     for (is_twin, is_leaf, step) in rounds {
         let mut retry = Vec::new();
