@@ -678,6 +678,18 @@ fn holds(top: &[(NodeId, f64)], guarantee: &Guarantee, exact: &[f64], k: usize) 
         && lowest_in + tie + slack >= highest_out
 }
 
+/// The certified top-`k` of the single source `v`, with no node filtered.
+fn certify_single(
+    g: &CsrGraph,
+    v: NodeId,
+    alpha: f64,
+    k: usize,
+    accuracy: &Accuracy,
+    ws: &mut PprWorkspace,
+) -> certified::Certified {
+    certified::certified_top_k(g, &[(v, 1.0)], alpha, k, &|_| true, accuracy, ws)
+}
+
 /// A leaf's answer derived from its neighbour's certified answer holds against the exact
 /// PPR of the leaf, at several restart probabilities and list lengths, on leaves of a hub
 /// and of ordinary nodes, with parallel links; and most derivations prove the target.
@@ -702,15 +714,7 @@ fn a_leaf_answer_follows_from_its_neighbours() {
             for j in 0..leaves {
                 let s = core + j;
                 let v = g.links(s).next().unwrap().target;
-                let parent = certified::certified_top_k(
-                    &g,
-                    &[(v, 1.0)],
-                    alpha,
-                    k,
-                    &|_| true,
-                    &accuracy,
-                    &mut ws,
-                );
+                let parent = certify_single(&g, v, alpha, k, &accuracy, &mut ws);
                 let share = g.weight_sum(s) / g.weight_sum(v);
                 tried += 1;
                 let Some(answer) =
@@ -781,15 +785,7 @@ fn a_twin_answer_is_its_twins_relabelled() {
     for alpha in [0.15, 0.5] {
         for k in [2, 10] {
             for &(s, t) in &pairs {
-                let from = certified::certified_top_k(
-                    &g,
-                    &[(s, 1.0)],
-                    alpha,
-                    k,
-                    &|_| true,
-                    &accuracy,
-                    &mut ws,
-                );
+                let from = certify_single(&g, s, alpha, k, &accuracy, &mut ws);
                 tried += 1;
                 let Some(answer) = certified::relabel_twin(&from, s, t, k, &accuracy) else {
                     continue;
@@ -852,8 +848,7 @@ fn a_hubs_tied_leaves_derive_through_the_dropped_candidates() {
     let mut ws = PprWorkspace::new();
     for alpha in [0.15, 0.5] {
         let k = 10;
-        let hub =
-            certified::certified_top_k(&g, &[(0, 1.0)], alpha, k, &|_| true, &accuracy, &mut ws);
+        let hub = certify_single(&g, 0, alpha, k, &accuracy, &mut ws);
         assert!(hub.guarantee.meets(&accuracy));
         for s in [1, 50, leaves] {
             let share = g.weight_sum(s) / g.weight_sum(0);
