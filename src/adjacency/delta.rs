@@ -2,13 +2,18 @@
 //!
 //! A changed node's lists are copied from the segment on first touch and edited in place
 //! afterwards, so a reader never merges segment and delta per edge: a node is read wholly
-//! from one or the other. The map is 4096 shards in a two-level table of `Arc`s (64 groups of
-//! 64 shards), copy-on-write at every level: cloning a delta (a snapshot, a transaction's
-//! base) is one reference count; an edit copies the top table (64 pointers), the touched
-//! group (64 pointers) and the touched shard on their first edit in a transaction. A
-//! single-edge commit thus copies about 128 pointers and one small shard, and a 1000-edge
-//! batch (about 2000 touched nodes) well under half of a large delta, never all of it; readers
-//! holding an older version keep theirs untouched.
+//! from one or the other.
+//!
+//! A transaction edits its own copies (`pending`, owned, no sharing); [`Delta::seal`] moves
+//! them into one immutable block and points the node table at them. The table maps a node to
+//! `(block, index)`, a plain copyable location: 4096 hash shards in a two-level table of
+//! `Arc`s (64 groups of 64 shards), copy-on-write at every level. Cloning a delta (a snapshot,
+//! a transaction's base) is two reference counts; sealing copies the top table (64 pointers),
+//! each touched group (64 pointers) and each touched shard (its entries, copied bytewise: no
+//! per-node reference count to touch). Readers holding an older version keep their table and
+//! the blocks it points into. Superseded copies stay in their blocks until they outweigh the
+//! live lists; then the live lists are copied into one block (O(delta), amortized by the
+//! copies that made the garbage).
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -21,10 +26,29 @@ use crate::hash::IdHasher;
 const GROUPS: usize = 64;
 const SHARDS_PER_GROUP: usize = 64;
 const SHARDS: usize = GROUPS * SHARDS_PER_GROUP;
+/// Blocks per second-level chunk of the block list.
+const BLOCKS_PER_CHUNK: usize = 64;
+/// Superseded bytes below which a delta is never compacted.
+const MIN_GARBAGE: usize = 4 << 20;
 
-type Shard = HashMap<NodeId, Arc<NodeAdj>, BuildHasherDefault<IdHasher>>;
+/// Where a node's lists live: `index` in the block numbered `block`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Loc {
+    block: u32,
+    index: u32,
+}
+
+/// Keyed by `u / SHARDS`: every node of a shard has the same `u % SHARDS`, and a
+/// multiplicative hash of `u` itself would give them all the same low bits, the bits that pick
+/// a hash table's bucket (one probe chain per shard).
+type Shard = HashMap<u32, Loc, BuildHasherDefault<IdHasher>>;
 type Group = Vec<Arc<Shard>>;
 
+/// The lists one seal wrote. Immutable once sealed; shared by every version that sees it.
+#[derive(Debug, Default)]
+struct Block {
+    adjs: Vec<NodeAdj>,
+}
 /// A node's complete adjacency: out-list sorted by (dst, rel), in-list by (src, rel), and the
 /// weight sums of both, each summed in list order (as a walk sums its links).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -108,25 +132,54 @@ impl NodeAdj {
 #[derive(Clone, Debug)]
 pub(crate) struct Delta {
     groups: Arc<Vec<Arc<Group>>>,
+    /// Sealed blocks in chunks of [`BLOCKS_PER_CHUNK`]: appending one copies the chunk
+    /// pointers, not one pointer per block.
+    blocks: Arc<Vec<Arc<Vec<Arc<Block>>>>>,
+    block_count: u32,
+    /// This transaction's lists, not yet sealed, and the bytes of the sealed copy each
+    /// supersedes (0 when it came from the segment).
+    pending: HashMap<NodeId, (NodeAdj, usize), BuildHasherDefault<IdHasher>>,
+    /// Nodes with lists in the table or pending.
     touched: usize,
+    /// Bytes of the sealed lists the table points at, and of the superseded ones.
+    live_bytes: usize,
+    garbage_bytes: usize,
 }
 
 impl Default for Delta {
     fn default() -> Delta {
-        // Every slot starts as the same empty shard and group; the first edit copies them.
+        // Every slot starts as the same empty shard and group; the first seal copies them.
         let empty = Arc::new(Shard::default());
         let group: Arc<Group> = Arc::new(vec![empty; SHARDS_PER_GROUP]);
         Delta {
             groups: Arc::new(vec![group; GROUPS]),
+            blocks: Arc::default(),
+            block_count: 0,
+            pending: HashMap::default(),
             touched: 0,
+            live_bytes: 0,
+            garbage_bytes: 0,
         }
     }
 }
 
 /// (group, shard in group) of node `u`.
+#[inline]
 fn slot_of(u: NodeId) -> (usize, usize) {
     let shard = (u as usize) % SHARDS;
     (shard / SHARDS_PER_GROUP, shard % SHARDS_PER_GROUP)
+}
+
+/// `u`'s key in its shard.
+#[inline]
+fn key_of(u: NodeId) -> u32 {
+    u / SHARDS as u32
+}
+
+/// Heap and inline bytes of a node's lists (what a superseded copy keeps holding).
+fn adj_bytes(adj: &NodeAdj) -> usize {
+    std::mem::size_of::<NodeAdj>()
+        + std::mem::size_of::<(NodeId, RelId, f64)>() * (adj.out.capacity() + adj.inn.capacity())
 }
 
 fn upsert(
@@ -155,12 +208,35 @@ impl Delta {
     /// The delta's lists for `u`, if `u` changed since the checkpoint.
     #[inline]
     pub(crate) fn get(&self, u: NodeId) -> Option<&NodeAdj> {
+        if !self.pending.is_empty() {
+            if let Some((adj, _)) = self.pending.get(&u) {
+                return Some(adj);
+            }
+        }
+        self.sealed(u)
+    }
+
+    /// The sealed lists of `u`, if any.
+    #[inline]
+    fn sealed(&self, u: NodeId) -> Option<&NodeAdj> {
         let (g, i) = slot_of(u);
         let shard = &self.groups[g][i];
         if shard.is_empty() {
             return None;
         }
-        shard.get(&u).map(|adj| &**adj)
+        let loc = *shard.get(&key_of(u))?;
+        self.at(loc)
+    }
+
+    /// The sealed lists at `loc` (always present: the table points only at sealed blocks).
+    #[inline]
+    fn at(&self, loc: Loc) -> Option<&NodeAdj> {
+        let b = loc.block as usize;
+        self.blocks
+            .get(b / BLOCKS_PER_CHUNK)?
+            .get(b % BLOCKS_PER_CHUNK)?
+            .adjs
+            .get(loc.index as usize)
     }
 
     /// Number of changed nodes.
@@ -171,11 +247,12 @@ impl Delta {
     /// The changed nodes as a bitmap over `0..node_count` (bit `u % 64` of word `u / 64`).
     pub(crate) fn node_bitmap(&self, node_count: u32) -> Vec<u64> {
         let mut bits = vec![0u64; (node_count as usize).div_ceil(64)];
-        for shard in self.groups.iter().flat_map(|g| g.iter()) {
-            for &u in shard.keys() {
-                if let Some(word) = bits.get_mut(u as usize / 64) {
-                    *word |= 1 << (u % 64);
-                }
+        let sealed = self.groups.iter().flat_map(|g| g.iter()).enumerate();
+        let sealed =
+            sealed.flat_map(|(s, shard)| shard.keys().map(move |&k| k * SHARDS as u32 + s as u32));
+        for u in sealed.chain(self.pending.keys().copied()) {
+            if let Some(word) = bits.get_mut(u as usize / 64) {
+                *word |= 1 << (u % 64);
             }
         }
         bits
@@ -187,18 +264,103 @@ impl Delta {
     }
 
     fn node_mut(&mut self, u: NodeId, seg: &Segment) -> &mut NodeAdj {
-        let (g, i) = slot_of(u);
-        let group = Arc::make_mut(&mut Arc::make_mut(&mut self.groups)[g]);
-        let shard = Arc::make_mut(&mut group[i]);
-        let touched = &mut self.touched;
-        let adj = shard.entry(u).or_insert_with(|| {
-            *touched += 1;
-            Arc::new(NodeAdj::new(
-                seg.out_edges(u).collect(),
-                seg.in_edges(u).collect(),
-            ))
-        });
-        Arc::make_mut(adj)
+        if !self.pending.contains_key(&u) {
+            let copy = match self.sealed(u) {
+                Some(adj) => (adj.clone(), adj_bytes(adj)),
+                None => {
+                    self.touched += 1;
+                    let out = seg.out_edges(u).collect();
+                    let inn = seg.in_edges(u).collect();
+                    (NodeAdj::new(out, inn), 0)
+                }
+            };
+            self.pending.insert(u, copy);
+        }
+        match self.pending.get_mut(&u) {
+            Some((adj, _)) => adj,
+            // Inserted just above when absent.
+            None => unreachable!("pending lists of node {u}"),
+        }
+    }
+
+    /// Moves this transaction's lists into a new block and points the table at them, so
+    /// clones share them instead of copying them. Called before a staged delta is viewed or
+    /// published; a no-op when nothing is pending.
+    pub(crate) fn seal(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let block = self.block_count;
+        let mut sealed = Block {
+            adjs: Vec::with_capacity(self.pending.len()),
+        };
+        let groups = Arc::make_mut(&mut self.groups);
+        // Sorted by node, so a shard and its group are copied once each and the block's
+        // order does not depend on the hash map's.
+        let mut pending: Vec<(NodeId, (NodeAdj, usize))> = self.pending.drain().collect();
+        pending.sort_unstable_by_key(|&(u, _)| u);
+        for (u, (adj, superseded)) in pending {
+            let (g, i) = slot_of(u);
+            let shard = Arc::make_mut(&mut Arc::make_mut(&mut groups[g])[i]);
+            self.garbage_bytes += superseded;
+            self.live_bytes = (self.live_bytes + adj_bytes(&adj)).saturating_sub(superseded);
+            let index = sealed.adjs.len() as u32;
+            sealed.adjs.push(adj);
+            shard.insert(key_of(u), Loc { block, index });
+        }
+        self.push_block(sealed);
+        if self.garbage_bytes > self.live_bytes.max(MIN_GARBAGE) {
+            self.compact();
+        }
+    }
+
+    fn push_block(&mut self, block: Block) {
+        let blocks = Arc::make_mut(&mut self.blocks);
+        if (self.block_count as usize).is_multiple_of(BLOCKS_PER_CHUNK) {
+            blocks.push(Arc::new(Vec::with_capacity(BLOCKS_PER_CHUNK)));
+        }
+        if let Some(chunk) = blocks.last_mut() {
+            Arc::make_mut(chunk).push(Arc::new(block));
+        }
+        self.block_count += 1;
+    }
+
+    /// Copies the live lists into one block and drops the references to the old ones (older
+    /// versions keep theirs). O(delta).
+    fn compact(&mut self) {
+        let mut fresh = Block::default();
+        let mut groups: Vec<Arc<Group>> = Vec::with_capacity(GROUPS);
+        let mut live = 0;
+        for group in self.groups.iter() {
+            let mut copied: Group = Vec::with_capacity(SHARDS_PER_GROUP);
+            for shard in group.iter() {
+                let mut entries: Vec<(u32, Loc)> =
+                    shard.iter().map(|(&k, &loc)| (k, loc)).collect();
+                entries.sort_unstable_by_key(|&(k, _)| k);
+                let mut out = Shard::with_capacity_and_hasher(entries.len(), Default::default());
+                for (k, loc) in entries {
+                    let Some(adj) = self.at(loc) else { continue };
+                    let adj = adj.clone();
+                    live += adj_bytes(&adj);
+                    out.insert(
+                        k,
+                        Loc {
+                            block: 0,
+                            index: fresh.adjs.len() as u32,
+                        },
+                    );
+                    fresh.adjs.push(adj);
+                }
+                copied.push(Arc::new(out));
+            }
+            groups.push(Arc::new(copied));
+        }
+        self.groups = Arc::new(groups);
+        self.blocks = Arc::default();
+        self.block_count = 0;
+        self.live_bytes = live;
+        self.garbage_bytes = 0;
+        self.push_block(fresh);
     }
 
     /// Changes `u`'s lists (copying them from the segment on first touch) and keeps its sums.
@@ -287,6 +449,22 @@ mod tests {
         .unwrap()
     }
 
+    /// Five nodes: parallel relations, a self-loop, weights other than 1.
+    fn seg5() -> Segment {
+        let lists = vec![
+            vec![(1, 0, 1.0), (1, 1, 2.5), (3, 0, 1.0)],
+            vec![(1, 1, 1.0), (2, 0, 2.0)],
+            vec![(0, 0, 0.5)],
+            vec![],
+            vec![(0, 1, 1.0), (3, 0, 4.0)],
+        ];
+        Segment::open(
+            "s",
+            FileBytes::from_vec(encode_segment(1, 0, 5, &mut lists.into_iter())),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn edits_copy_the_segment_lists_then_change_them() {
         let seg = seg();
@@ -357,6 +535,88 @@ mod tests {
         let adj = d.get(0).unwrap();
         assert!(adj.unit_step(false, |_| 0).is_some());
         assert_eq!(adj.unit_step(true, |_| 0), None);
+    }
+
+    /// Random edits, seals, compactions and clones against a plain map of lists: every
+    /// version reads what the model said when it was taken, also after later seals and
+    /// compactions of the delta it was cloned from.
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        type Lists = BTreeMap<NodeId, (Vec<(NodeId, RelId, f64)>, Vec<(NodeId, RelId, f64)>)>;
+
+        fn read(d: &Delta, seg: &Segment, nodes: u32) -> Lists {
+            (0..nodes)
+                .map(|u| match d.get(u) {
+                    Some(adj) => (u, (adj.out.clone(), adj.inn.clone())),
+                    None => (u, (seg.out_edges(u).collect(), seg.in_edges(u).collect())),
+                })
+                .collect()
+        }
+
+        proptest! {
+            #[test]
+            fn versions_read_what_the_model_says(
+                ops in proptest::collection::vec((0u8..6, 0u32..5, 0u32..2, 0u32..5, 1u8..4), 1..80),
+            ) {
+                let seg = seg5();
+                let nodes = 5;
+                let mut d = Delta::default();
+                let mut model = read(&d, &seg, nodes);
+                let mut versions: Vec<(Delta, Lists)> = Vec::new();
+                for (kind, src, rel, dst, w) in ops {
+                    let w = w as f64;
+                    match kind {
+                        0 | 1 => {
+                            d.put_edge(&seg, src, rel, dst, w);
+                            let out = &mut model.get_mut(&src).unwrap().0;
+                            match out.binary_search_by(|e| (e.0, e.1).cmp(&(dst, rel))) {
+                                Ok(i) => out[i].2 = w,
+                                Err(i) => out.insert(i, (dst, rel, w)),
+                            }
+                            let inn = &mut model.get_mut(&dst).unwrap().1;
+                            match inn.binary_search_by(|e| (e.0, e.1).cmp(&(src, rel))) {
+                                Ok(i) => inn[i].2 = w,
+                                Err(i) => inn.insert(i, (src, rel, w)),
+                            }
+                        }
+                        2 => {
+                            let gone = d.del_edge(&seg, src, rel, dst);
+                            let out = &mut model.get_mut(&src).unwrap().0;
+                            let was = out.iter().position(|e| (e.0, e.1) == (dst, rel));
+                            prop_assert_eq!(gone, was.map(|i| out.remove(i).2));
+                            let inn = &mut model.get_mut(&dst).unwrap().1;
+                            inn.retain(|e| (e.0, e.1) != (src, rel) || gone.is_none());
+                        }
+                        3 => {
+                            d.seal();
+                            versions.push((d.clone(), model.clone()));
+                        }
+                        4 => {
+                            d.seal();
+                            d.compact();
+                        }
+                        _ => versions.push((d.clone(), model.clone())),
+                    }
+                    prop_assert_eq!(&read(&d, &seg, nodes), &model);
+                    let changed = model
+                        .iter()
+                        .filter(|(&u, lists)| {
+                            d.get(u).is_some() || **lists != (seg.out_edges(u).collect(), seg.in_edges(u).collect())
+                        })
+                        .count();
+                    prop_assert!(d.touched_nodes() >= changed);
+                }
+                d.seal();
+                d.compact();
+                prop_assert_eq!(&read(&d, &seg, nodes), &model);
+                for (version, lists) in &versions {
+                    prop_assert_eq!(&read(version, &seg, nodes), lists);
+                }
+            }
+        }
     }
 
     #[test]

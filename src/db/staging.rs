@@ -69,11 +69,12 @@ impl Staging {
     }
 
     pub(crate) fn into_version(
-        self,
+        mut self,
         segment: &Arc<Segment>,
         undirected: bool,
         walks: super::walks::WalkState,
     ) -> Version {
+        self.delta.seal();
         Version {
             lsn: self.lsn,
             generation: self.generation,
@@ -94,8 +95,9 @@ impl Staging {
         }
     }
 
-    /// A view of the staged graph (cheap: clones shard pointers).
-    pub(crate) fn view(&self) -> GraphView {
+    /// A view of the staged graph (cheap: seals the pending lists, then clones pointers).
+    pub(crate) fn view(&mut self) -> GraphView {
+        self.delta.seal();
         GraphView {
             segment: Arc::clone(&self.segment),
             delta: self.delta.clone(),

@@ -49,7 +49,7 @@ impl<'db> WriteTxn<'db> {
         writer: parking_lot::MutexGuard<'db, Writer>,
     ) -> Result<WriteTxn<'db>> {
         writer.check_poisoned()?;
-        let staging = Staging::from_version(&db.inner.current.read());
+        let mut staging = Staging::from_version(&db.inner.current.read());
         // Edits copy segment lists into the delta and repairs walk the graph: check the
         // segment once, and build its link projection so repairs step in O(1) per link.
         staging.segment.check()?;
