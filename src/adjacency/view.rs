@@ -85,6 +85,23 @@ impl GraphView {
         }
     }
 
+    /// `(target, pair weight)` of `u`'s walkable links, ascending by target: the weights of
+    /// parallel links to one target summed in link order (out-links by relation, then in-links
+    /// by relation), the same floats as summing `links(u)` after a stable sort by target.
+    /// A merge of the two sorted lists: no allocation, no sort. Empty beyond the node count.
+    pub(crate) fn pair_weights(&self, u: NodeId) -> PairWeights<'_> {
+        if u >= self.node_count {
+            return PairWeights {
+                out: EdgeIter::Delta([].iter()).peekable(),
+                inn: None,
+            };
+        }
+        PairWeights {
+            out: self.out_edges(u).peekable(),
+            inn: self.undirected.then(|| self.in_edges(u).peekable()),
+        }
+    }
+
     /// Out-edges of `u` as (dst, rel, weight), sorted by (dst, rel).
     pub(crate) fn out_edges(&self, u: NodeId) -> EdgeIter<'_> {
         match self.delta.get(u) {
@@ -99,6 +116,37 @@ impl GraphView {
             Some(adj) => EdgeIter::Delta(adj.inn.iter()),
             None => EdgeIter::Segment(self.segment.in_edges(v)),
         }
+    }
+}
+
+/// See [`GraphView::pair_weights`].
+pub(crate) struct PairWeights<'a> {
+    out: std::iter::Peekable<EdgeIter<'a>>,
+    inn: Option<std::iter::Peekable<EdgeIter<'a>>>,
+}
+
+impl Iterator for PairWeights<'_> {
+    type Item = (NodeId, f64);
+
+    fn next(&mut self) -> Option<(NodeId, f64)> {
+        let first_out = self.out.peek().map(|e| e.0);
+        let first_in = self.inn.as_mut().and_then(|i| i.peek()).map(|e| e.0);
+        let target = match (first_out, first_in) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, b) => b?,
+        };
+        let mut sum: Option<f64> = None;
+        let mut add = |w: f64| sum = Some(sum.map_or(w, |s| s + w));
+        while let Some(&(_, _, w)) = self.out.next_if(|e| e.0 == target).as_ref() {
+            add(w);
+        }
+        if let Some(inn) = self.inn.as_mut() {
+            while let Some(&(_, _, w)) = inn.next_if(|e| e.0 == target).as_ref() {
+                add(w);
+            }
+        }
+        sum.map(|w| (target, w))
     }
 }
 
@@ -228,6 +276,100 @@ impl Adjacency for GraphView {
                 Some(csr) if (u as usize) < csr.node_count() => csr.unit_step(u, pick),
                 _ => None,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::segment::encode_segment;
+    use super::*;
+    use crate::backend::FileBytes;
+    use crate::walks::{pair_changes, NodeChange};
+    use proptest::prelude::*;
+
+    /// `(target, summed weight)` of `links(u)` after a stable sort by target: the reference
+    /// the merged [`GraphView::pair_weights`] must equal float for float.
+    fn summed_links(view: &GraphView, u: NodeId) -> Vec<(NodeId, f64)> {
+        let mut links: Vec<(NodeId, f64)> = view.links(u).map(|l| (l.target, l.weight)).collect();
+        links.sort_by_key(|l| l.0);
+        let mut out: Vec<(NodeId, f64)> = Vec::new();
+        for (t, w) in links {
+            match out.last_mut() {
+                Some(last) if last.0 == t => last.1 += w,
+                _ => out.push((t, w)),
+            }
+        }
+        out
+    }
+
+    /// An edge of the generated graphs: few nodes and relations (parallel links, self-loops),
+    /// weights that do not sum exactly in every order.
+    fn edge() -> impl Strategy<Value = (NodeId, RelId, NodeId, f64)> {
+        (
+            0u32..6,
+            0u32..3,
+            0u32..6,
+            prop::sample::select(vec![1.0, 0.1, 0.7, 2.5, 1e-3]),
+        )
+    }
+
+    proptest! {
+        /// Pair weights merged from the sorted lists equal the sorted-and-summed links, from
+        /// the segment (with and without its projection) and from the delta, in both modes;
+        /// the pair changes between two views equal `NodeChange::between`'s.
+        #[test]
+        fn merged_pair_weights_equal_the_sorted_sums(
+            base in prop::collection::vec(edge(), 0..30),
+            edits in prop::collection::vec((edge(), any::<bool>()), 0..20),
+            undirected in any::<bool>(),
+            project in any::<bool>(),
+        ) {
+            let nodes = 6;
+            let mut lists = vec![Vec::new(); nodes as usize];
+            for &(s, r, d, w) in &base {
+                let list: &mut Vec<(NodeId, RelId, f64)> = &mut lists[s as usize];
+                match list.binary_search_by(|e| (e.0, e.1).cmp(&(d, r))) {
+                    Ok(i) => list[i].2 = w,
+                    Err(i) => list.insert(i, (d, r, w)),
+                }
+            }
+            let bytes = encode_segment(1, 0, nodes, &mut lists.into_iter());
+            let segment = Arc::new(Segment::open("s", FileBytes::from_vec(bytes)).unwrap());
+            if project {
+                segment.link_projection(undirected);
+            }
+            let mut delta = Delta::default();
+            delta.seal();
+            let before = GraphView { segment: Arc::clone(&segment), delta: delta.clone(), node_count: nodes, undirected };
+            for ((s, r, d, w), delete) in edits {
+                match delete {
+                    true => { delta.del_edge(&segment, s, r, d); }
+                    false => { delta.put_edge(&segment, s, r, d, w); }
+                }
+            }
+            // Read through the pending lists first, then sealed.
+            for seal in [false, true] {
+                if seal {
+                    delta.seal();
+                }
+                let after = GraphView { segment: Arc::clone(&segment), delta: delta.clone(), node_count: nodes, undirected };
+                for u in 0..nodes + 1 {
+                    for view in [&before, &after] {
+                        let merged: Vec<(NodeId, f64)> = view.pair_weights(u).collect();
+                        let reference = if u < nodes { summed_links(view, u) } else { Vec::new() };
+                        prop_assert_eq!(
+                            merged.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>(),
+                            reference.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>(),
+                            "node {}", u
+                        );
+                    }
+                    if u < nodes {
+                        let pairs = pair_changes(before.pair_weights(u), after.pair_weights(u));
+                        prop_assert_eq!(pairs, NodeChange::between(&before, &after, u).pairs);
+                    }
+                }
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::catalog::Options;
 use crate::error::{Error, Result};
 use crate::graph::{Adjacency, CsrGraph, NodeId};
 use crate::inspect::{FileReport, SectionReport};
-use crate::walks::{NodeChange, WalkIndex, WalkIndexError, WalkIndexParams};
+use crate::walks::{pair_changes, NodeChange, WalkIndex, WalkIndexError, WalkIndexParams};
 
 /// Seed of every database's walk build; repairs are seeded by LSN.
 const BUILD_SEED: u64 = 0x5741_4C4B_4442;
@@ -83,9 +83,19 @@ pub(crate) fn changes(
     after: &GraphView,
     touched: &BTreeSet<NodeId>,
 ) -> Vec<NodeChange> {
+    // `NodeChange::between` on the views' sorted lists, merged instead of collected and
+    // sorted (a hub touched by every commit has thousands of links).
     touched
         .iter()
-        .map(|&u| NodeChange::between(before, after, u))
+        .map(|&u| NodeChange {
+            node: u,
+            weight_sum_before: if u < before.node_count {
+                before.weight_sum(u)
+            } else {
+                0.0
+            },
+            pairs: pair_changes(before.pair_weights(u), after.pair_weights(u)),
+        })
         .filter(|c| !c.pairs.is_empty() || before.degree(c.node) != after.degree(c.node))
         .collect()
 }

@@ -2,7 +2,9 @@
 //! `testing` feature (see `WalkIndex::apply`).
 #![cfg_attr(not(any(test, feature = "testing")), allow(unreachable_pub))]
 
-use crate::graph::{Adjacency, NodeId};
+#[cfg(any(test, feature = "testing"))]
+use crate::graph::Adjacency;
+use crate::graph::NodeId;
 
 /// The new weight of one walkable pair `(node, target)`.
 ///
@@ -34,8 +36,10 @@ pub struct NodeChange {
     pub pairs: Vec<PairChange>,
 }
 
-/// The pair weights of `node`, ascending by target. Parallel links are summed in link order
+/// The pair weights of `node`, ascending by target (the reference the database's merged form,
+/// `GraphView::pair_weights`, is tested against). Parallel links are summed in link order
 /// (a stable sort keeps it), so the sums are the same floats on every run and replay.
+#[cfg(any(test, feature = "testing"))]
 fn pair_weights<G: Adjacency>(graph: &G, node: NodeId) -> Vec<(NodeId, f64)> {
     let mut links: Vec<(NodeId, f64)> = Vec::new();
     if (node as usize) < graph.node_count() {
@@ -53,6 +57,47 @@ fn pair_weights<G: Adjacency>(graph: &G, node: NodeId) -> Vec<(NodeId, f64)> {
     links
 }
 
+/// The pairs whose weight differs between two target-sorted pair-weight sequences (a target
+/// missing on one side weighs 0 there), ascending by target.
+pub(crate) fn pair_changes(
+    old: impl Iterator<Item = (NodeId, f64)>,
+    new: impl Iterator<Item = (NodeId, f64)>,
+) -> Vec<PairChange> {
+    let (mut old, mut new) = (old.peekable(), new.peekable());
+    let mut pairs = Vec::new();
+    loop {
+        let (target, b, a) = match (old.peek(), new.peek()) {
+            (Some(&(t, b)), Some(&(u, a))) if t == u => {
+                old.next();
+                new.next();
+                (t, b, a)
+            }
+            (Some(&(t, b)), Some(&(u, _))) if t < u => {
+                old.next();
+                (t, b, 0.0)
+            }
+            (Some(&(t, b)), None) => {
+                old.next();
+                (t, b, 0.0)
+            }
+            (_, Some(&(u, a))) => {
+                new.next();
+                (u, 0.0, a)
+            }
+            (None, None) => break,
+        };
+        if a != b {
+            pairs.push(PairChange {
+                target,
+                before: b,
+                after: a,
+            });
+        }
+    }
+    pairs
+}
+
+#[cfg(any(test, feature = "testing"))]
 impl NodeChange {
     /// Computes the change of `node` between two graph snapshots by comparing pair weights.
     ///
@@ -64,40 +109,10 @@ impl NodeChange {
         after: &G2,
         node: NodeId,
     ) -> NodeChange {
-        let old = pair_weights(before, node);
-        let new = pair_weights(after, node);
-        // Merge the two target-sorted lists; a target missing on one side has weight 0 there.
-        let mut pairs = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        while i < old.len() || j < new.len() {
-            let (target, b, a) = match (old.get(i), new.get(j)) {
-                (Some(&(t, b)), Some(&(u, a))) if t == u => {
-                    i += 1;
-                    j += 1;
-                    (t, b, a)
-                }
-                (Some(&(t, b)), Some(&(u, _))) if t < u => {
-                    i += 1;
-                    (t, b, 0.0)
-                }
-                (Some(&(t, b)), None) => {
-                    i += 1;
-                    (t, b, 0.0)
-                }
-                (_, Some(&(u, a))) => {
-                    j += 1;
-                    (u, 0.0, a)
-                }
-                (None, None) => break,
-            };
-            if a != b {
-                pairs.push(PairChange {
-                    target,
-                    before: b,
-                    after: a,
-                });
-            }
-        }
+        let pairs = pair_changes(
+            pair_weights(before, node).into_iter(),
+            pair_weights(after, node).into_iter(),
+        );
         let weight_sum_before = if (node as usize) < before.node_count() {
             before.weight_sum(node)
         } else {

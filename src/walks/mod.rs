@@ -44,6 +44,7 @@ pub use build::{
     build_guide, build_step, build_step_guided, build_step_prefix, build_step_unit, BuildDraws,
     BuildStep,
 };
+pub(crate) use change::pair_changes;
 #[cfg(not(any(test, feature = "testing")))]
 pub(crate) use change::NodeChange;
 #[cfg(any(test, feature = "testing"))]
