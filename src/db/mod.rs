@@ -679,6 +679,25 @@ pub(crate) struct Writer {
     /// The walk index as of the newest version, repaired in place by the next commit (its
     /// overlay is copy-on-write: published versions keep their own).
     pub(crate) walks: WalkIndex,
+    /// What the last commit replaced (the version before it and the graph it started from),
+    /// freed by the next commit's WAL sync thread while that commit repairs, instead of by the
+    /// writer between commits. None after a checkpoint.
+    pub(crate) retired: Option<Retired>,
+}
+
+/// See [`Writer::retired`].
+pub(crate) struct Retired {
+    pub(crate) version: Arc<Version>,
+    /// Held only to be dropped.
+    pub(crate) _base: GraphView,
+}
+
+impl std::fmt::Debug for Retired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retired")
+            .field("lsn", &self.version.lsn)
+            .finish()
+    }
 }
 
 impl Writer {
@@ -789,6 +808,7 @@ impl Database {
                 checkpointed_relations: manifest.relation_count,
                 manifest: manifest.clone(),
                 walks: loaded.index,
+                retired: None,
             })
         });
         let follower = match writer {
@@ -922,7 +942,9 @@ impl Database {
     /// projection built (patched from the newest one), so no reader pays for it: the writer
     /// does, before it returns. A checkpoint's version keeps the projection of the graph it
     /// folded.
-    pub(crate) fn publish(&self, mut version: Version) {
+    /// Makes `version` the current one; returns the version it replaced, for the caller to drop
+    /// outside the lock (the last reference frees an overlay's and a delta's superseded copies).
+    pub(crate) fn publish(&self, mut version: Version) -> Arc<Version> {
         let projections = &self.inner.projections;
         version.recycle_to = Some(Arc::clone(projections));
         {
@@ -954,7 +976,7 @@ impl Database {
             // The cell is new and unshared: this set cannot find it filled.
             let _ = version.projection.set(graph);
         }
-        *self.inner.current.write() = Arc::new(version);
+        std::mem::replace(&mut *self.inner.current.write(), Arc::new(version))
     }
 }
 

@@ -239,27 +239,53 @@ impl<'db> WriteTxn<'db> {
                 return Err(self.writer.poison(error).into());
             }
         };
-        match self.db.inner.durability {
-            Durability::Immediate => {
-                if let Err(e) = self.writer.wal.sync() {
-                    let error = Error::io(format!("syncing {}", self.writer.wal.file_name()), e);
-                    return Err(self.writer.poison(error).into());
-                }
-                self.db.inner.group.mark_durable(lsn);
-            }
+        // Immediate durability syncs the WAL on a thread of its own while this one repairs the
+        // walk index (the repair reads nothing the sync writes); the version is published only
+        // once both are done, so an acknowledged commit is durable as before. The fdatasync is
+        // idle time for the CPU: 1-3 ms per commit here, a fifth of a 1000-edge commit.
+        let syncing = match self.db.inner.durability {
+            Durability::Immediate => Some(self.writer.wal.sync_handle()),
             Durability::Group => {
                 let tail = self.writer.wal.sync_handle();
                 self.db.inner.group.appended(tail, lsn);
+                None
             }
-            Durability::None => {}
-        }
+            Durability::None => None,
+        };
         self.staging.lsn = lsn;
         // Repair the walks this transaction touched (inside the commit, before publishing, so
         // a snapshot at this LSN finds the index at this LSN).
         let after = self.staging.view();
-        let changes = super::walks::changes(&self.base, &after, &self.staging.touched);
-        // Into the writer's clone: published versions keep their own overlay.
-        if let Err(e) = self.writer.walks.repair(&after, &changes, lsn) {
+        let base = &self.base;
+        let touched = &self.staging.touched;
+        let retired = self.writer.retired.take();
+        let walks = &mut self.writer.walks;
+        let (synced, repaired) = std::thread::scope(|scope| {
+            let sync = syncing.map(|handle| {
+                scope.spawn(move || {
+                    drop(retired);
+                    handle.sync()
+                })
+            });
+            let changes = super::walks::changes(base, &after, touched);
+            // Into the writer's clone: published versions keep their own overlay.
+            let repaired = walks.repair(&after, &changes, lsn);
+            let synced = match sync {
+                Some(thread) => thread
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the WAL sync thread panicked"))),
+                None => Ok(()),
+            };
+            (synced, repaired)
+        });
+        if let Err(e) = synced {
+            let error = Error::io(format!("syncing {}", self.writer.wal.file_name()), e);
+            return Err(self.writer.poison(error).into());
+        }
+        if self.db.inner.durability == Durability::Immediate {
+            self.db.inner.group.mark_durable(lsn);
+        }
+        if let Err(e) = repaired {
             let file = Arc::clone(&self.db.inner.current.read().walks.file);
             let error = match e {
                 crate::walks::WalkIndexError::Corrupt { .. } => super::walks::walk_error(&file, e),
@@ -292,8 +318,18 @@ impl<'db> WriteTxn<'db> {
             index: Arc::new(self.writer.walks.clone()),
             file: Arc::clone(&self.db.inner.current.read().walks.file),
         };
-        self.db
-            .publish(staging.into_version(&segment, self.db.inner.options.undirected, walks));
+        let previous = self.db.publish(staging.into_version(
+            &segment,
+            self.db.inner.options.undirected,
+            walks,
+        ));
+        if self.db.inner.durability == Durability::Immediate {
+            // Freed by the next commit's sync thread (see `Writer::retired`).
+            self.writer.retired = Some(super::Retired {
+                version: previous,
+                _base: std::mem::replace(&mut self.base, after),
+            });
+        }
         let checkpoint_due = self.db.inner.auto_checkpoint.is_some_and(|limit| {
             // The overlay may grow to the size of the file it overlays (then folding it
             // costs about what it holds), and at least to the WAL limit.
