@@ -20,7 +20,7 @@ use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use super::Segment;
-use crate::graph::{NodeId, RelId};
+use crate::graph::{Adjacency, NodeId, RelId};
 use crate::hash::IdHasher;
 
 const GROUPS: usize = 64;
@@ -28,6 +28,9 @@ const SHARDS_PER_GROUP: usize = 64;
 const SHARDS: usize = GROUPS * SHARDS_PER_GROUP;
 /// Blocks per second-level chunk of the block list.
 const BLOCKS_PER_CHUNK: usize = 64;
+/// Blocks a delta holds at most: the next seal compacts them all into one (a stream of tiny
+/// commits would otherwise grow the block list by one per commit until the checkpoint).
+const MAX_BLOCKS: u32 = (BLOCKS_PER_CHUNK * BLOCKS_PER_CHUNK) as u32;
 /// Superseded bytes below which a delta is never compacted.
 const MIN_GARBAGE: usize = 4 << 20;
 
@@ -44,10 +47,15 @@ struct Loc {
 type Shard = HashMap<u32, Loc, BuildHasherDefault<IdHasher>>;
 type Group = Vec<Arc<Shard>>;
 
-/// The lists one seal wrote. Immutable once sealed; shared by every version that sees it.
+/// A transaction's copy of a node's lists, and the block and bytes of the sealed copy it
+/// supersedes.
+type Pending = (NodeAdj, Option<(u32, usize)>);
+
+/// The lists one seal wrote, each with its node. Immutable once sealed; shared by every
+/// version that sees it.
 #[derive(Debug, Default)]
 struct Block {
-    adjs: Vec<NodeAdj>,
+    adjs: Vec<(NodeId, NodeAdj)>,
 }
 /// A node's complete adjacency: out-list sorted by (dst, rel), in-list by (src, rel), and the
 /// weight sums of both, each summed in list order (as a walk sums its links).
@@ -136,9 +144,11 @@ pub(crate) struct Delta {
     /// pointers, not one pointer per block.
     blocks: Arc<Vec<Arc<Vec<Arc<Block>>>>>,
     block_count: u32,
-    /// This transaction's lists, not yet sealed, and the bytes of the sealed copy each
-    /// supersedes (0 when it came from the segment).
-    pending: HashMap<NodeId, (NodeAdj, usize), BuildHasherDefault<IdHasher>>,
+    /// Per block: bytes of its lists the table points at, and of all its lists.
+    block_bytes: Arc<Vec<(usize, usize)>>,
+    /// This transaction's lists, not yet sealed, each with the block and bytes of the sealed
+    /// copy it supersedes (none when it came from the segment).
+    pending: HashMap<NodeId, Pending, BuildHasherDefault<IdHasher>>,
     /// Nodes with lists in the table or pending.
     touched: usize,
     /// Bytes of the sealed lists the table points at, and of the superseded ones.
@@ -155,6 +165,7 @@ impl Default for Delta {
             groups: Arc::new(vec![group; GROUPS]),
             blocks: Arc::default(),
             block_count: 0,
+            block_bytes: Arc::default(),
             pending: HashMap::default(),
             touched: 0,
             live_bytes: 0,
@@ -174,6 +185,32 @@ fn slot_of(u: NodeId) -> (usize, usize) {
 #[inline]
 fn key_of(u: NodeId) -> u32 {
     u / SHARDS as u32
+}
+
+/// `u`'s lists as the segment has them. From the segment's link projection when it is built
+/// with both lists (undirected): its links are the out-list then the in-list, column for
+/// column, where decoding the in-list finds each edge's relation and weight by a binary search
+/// in another node's out-list (a cache miss or two per edge).
+fn segment_lists(seg: &Segment, u: NodeId) -> NodeAdj {
+    let n_out = seg.edge_count_of(u, false);
+    let n_links = seg.edge_count_of(u, true);
+    if let Some(csr) = seg
+        .link_projection_if_built()
+        .filter(|csr| (u as usize) < csr.node_count())
+    {
+        let (targets, weights) = csr.link_slices(u);
+        let rels = csr.link_rels(u);
+        // A directed projection holds the out-list only: its length tells.
+        if targets.len() == n_links && rels.len() == n_links && weights.len() == n_links {
+            let links = targets.iter().zip(rels).zip(weights);
+            let links = links.map(|((&target, &rel), &weight)| (target, rel, weight));
+            return NodeAdj::new(
+                links.clone().take(n_out).collect(),
+                links.skip(n_out).collect(),
+            );
+        }
+    }
+    NodeAdj::new(seg.out_edges(u).collect(), seg.in_edges(u).collect())
 }
 
 /// Heap and inline bytes of a node's lists (what a superseded copy keeps holding).
@@ -237,6 +274,14 @@ impl Delta {
             .get(b % BLOCKS_PER_CHUNK)?
             .adjs
             .get(loc.index as usize)
+            .map(|(_, adj)| adj)
+    }
+
+    /// Where `u`'s sealed lists are.
+    #[inline]
+    fn loc_of(&self, u: NodeId) -> Option<Loc> {
+        let (g, i) = slot_of(u);
+        self.groups[g][i].get(&key_of(u)).copied()
     }
 
     /// Number of changed nodes.
@@ -265,13 +310,12 @@ impl Delta {
 
     fn node_mut(&mut self, u: NodeId, seg: &Segment) -> &mut NodeAdj {
         if !self.pending.contains_key(&u) {
-            let copy = match self.sealed(u) {
-                Some(adj) => (adj.clone(), adj_bytes(adj)),
+            let sealed = self.loc_of(u).and_then(|loc| Some((loc, self.at(loc)?)));
+            let copy = match sealed {
+                Some((loc, adj)) => (adj.clone(), Some((loc.block, adj_bytes(adj)))),
                 None => {
                     self.touched += 1;
-                    let out = seg.out_edges(u).collect();
-                    let inn = seg.in_edges(u).collect();
-                    (NodeAdj::new(out, inn), 0)
+                    (segment_lists(seg, u), None)
                 }
             };
             self.pending.insert(u, copy);
@@ -295,26 +339,37 @@ impl Delta {
             adjs: Vec::with_capacity(self.pending.len()),
         };
         let groups = Arc::make_mut(&mut self.groups);
+        let block_bytes = Arc::make_mut(&mut self.block_bytes);
         // Sorted by node, so a shard and its group are copied once each and the block's
         // order does not depend on the hash map's.
-        let mut pending: Vec<(NodeId, (NodeAdj, usize))> = self.pending.drain().collect();
+        let mut pending: Vec<_> = self.pending.drain().collect();
         pending.sort_unstable_by_key(|&(u, _)| u);
+        let mut bytes = 0;
         for (u, (adj, superseded)) in pending {
             let (g, i) = slot_of(u);
             let shard = Arc::make_mut(&mut Arc::make_mut(&mut groups[g])[i]);
-            self.garbage_bytes += superseded;
-            self.live_bytes = (self.live_bytes + adj_bytes(&adj)).saturating_sub(superseded);
+            if let Some((old, old_bytes)) = superseded {
+                if let Some(entry) = block_bytes.get_mut(old as usize) {
+                    entry.0 = entry.0.saturating_sub(old_bytes);
+                }
+                self.garbage_bytes += old_bytes;
+                self.live_bytes = self.live_bytes.saturating_sub(old_bytes);
+            }
+            bytes += adj_bytes(&adj);
             let index = sealed.adjs.len() as u32;
-            sealed.adjs.push(adj);
+            sealed.adjs.push((u, adj));
             shard.insert(key_of(u), Loc { block, index });
         }
-        self.push_block(sealed);
-        if self.garbage_bytes > self.live_bytes.max(MIN_GARBAGE) {
-            self.compact();
+        self.live_bytes += bytes;
+        self.push_block(sealed, bytes);
+        if self.block_count >= MAX_BLOCKS {
+            self.compact_all();
+        } else if self.garbage_bytes > self.live_bytes.max(MIN_GARBAGE) {
+            self.compact_sparse();
         }
     }
 
-    fn push_block(&mut self, block: Block) {
+    fn push_block(&mut self, block: Block, bytes: usize) {
         let blocks = Arc::make_mut(&mut self.blocks);
         if (self.block_count as usize).is_multiple_of(BLOCKS_PER_CHUNK) {
             blocks.push(Arc::new(Vec::with_capacity(BLOCKS_PER_CHUNK)));
@@ -322,18 +377,71 @@ impl Delta {
         if let Some(chunk) = blocks.last_mut() {
             Arc::make_mut(chunk).push(Arc::new(block));
         }
+        Arc::make_mut(&mut self.block_bytes).push((bytes, bytes));
         self.block_count += 1;
     }
 
-    /// Copies the live lists into one block and drops the references to the old ones (older
-    /// versions keep theirs). O(delta).
-    fn compact(&mut self) {
+    /// Copies the live lists of the blocks that are more than half garbage into one new
+    /// block and drops those blocks (older versions keep theirs). Every block left is at
+    /// least half live, so afterwards the garbage is at most the live bytes; the cost is the
+    /// live bytes of the sparse blocks, not of the whole delta: lists a stream rewrites every
+    /// commit (hubs) leave their old blocks sparse, lists touched once stay where they are.
+    fn compact_sparse(&mut self) {
+        let sparse: Vec<u32> = (0..self.block_count)
+            .filter(|&b| {
+                let (live, total) = self.block_bytes[b as usize];
+                total > 0 && 2 * live < total
+            })
+            .collect();
+        let block = self.block_count;
+        let mut fresh = Block::default();
+        let mut moves: Vec<(NodeId, Loc)> = Vec::new();
+        let mut bytes = 0;
+        for &b in &sparse {
+            let chunk = &self.blocks[b as usize / BLOCKS_PER_CHUNK];
+            for (i, (u, adj)) in chunk[b as usize % BLOCKS_PER_CHUNK].adjs.iter().enumerate() {
+                let here = Loc {
+                    block: b,
+                    index: i as u32,
+                };
+                if self.loc_of(*u) == Some(here) {
+                    let index = fresh.adjs.len() as u32;
+                    moves.push((*u, Loc { block, index }));
+                    let copy = adj.clone();
+                    bytes += adj_bytes(&copy);
+                    // A clone's capacity is its length: the live bytes shrink to the copy's.
+                    self.live_bytes = self.live_bytes + adj_bytes(&copy) - adj_bytes(adj);
+                    fresh.adjs.push((*u, copy));
+                }
+            }
+        }
+        let groups = Arc::make_mut(&mut self.groups);
+        for (u, loc) in moves {
+            let (g, i) = slot_of(u);
+            Arc::make_mut(&mut Arc::make_mut(&mut groups[g])[i]).insert(key_of(u), loc);
+        }
+        let empty = Arc::new(Block::default());
+        let blocks = Arc::make_mut(&mut self.blocks);
+        let block_bytes = Arc::make_mut(&mut self.block_bytes);
+        for &b in &sparse {
+            let (live, total) = block_bytes[b as usize];
+            self.garbage_bytes = self.garbage_bytes.saturating_sub(total - live);
+            block_bytes[b as usize] = (0, 0);
+            let chunk = Arc::make_mut(&mut blocks[b as usize / BLOCKS_PER_CHUNK]);
+            chunk[b as usize % BLOCKS_PER_CHUNK] = Arc::clone(&empty);
+        }
+        self.push_block(fresh, bytes);
+    }
+
+    /// Copies every live list into one block numbered 0 and drops the references to the
+    /// old ones (older versions keep theirs). O(delta).
+    fn compact_all(&mut self) {
         let mut fresh = Block::default();
         let mut groups: Vec<Arc<Group>> = Vec::with_capacity(GROUPS);
         let mut live = 0;
         for group in self.groups.iter() {
             let mut copied: Group = Vec::with_capacity(SHARDS_PER_GROUP);
-            for shard in group.iter() {
+            for (s, shard) in group.iter().enumerate() {
                 let mut entries: Vec<(u32, Loc)> =
                     shard.iter().map(|(&k, &loc)| (k, loc)).collect();
                 entries.sort_unstable_by_key(|&(k, _)| k);
@@ -349,7 +457,8 @@ impl Delta {
                             index: fresh.adjs.len() as u32,
                         },
                     );
-                    fresh.adjs.push(adj);
+                    let u = k * SHARDS as u32 + (groups.len() * SHARDS_PER_GROUP + s) as u32;
+                    fresh.adjs.push((u, adj));
                 }
                 copied.push(Arc::new(out));
             }
@@ -357,10 +466,11 @@ impl Delta {
         }
         self.groups = Arc::new(groups);
         self.blocks = Arc::default();
+        self.block_bytes = Arc::default();
         self.block_count = 0;
         self.live_bytes = live;
         self.garbage_bytes = 0;
-        self.push_block(fresh);
+        self.push_block(fresh, live);
     }
 
     /// Changes `u`'s lists (copying them from the segment on first touch) and keeps its sums.
@@ -559,9 +669,15 @@ mod tests {
         proptest! {
             #[test]
             fn versions_read_what_the_model_says(
-                ops in proptest::collection::vec((0u8..6, 0u32..5, 0u32..2, 0u32..5, 1u8..4), 1..80),
+                ops in proptest::collection::vec((0u8..7, 0u32..5, 0u32..2, 0u32..5, 1u8..4), 1..80),
+                projection in 0u8..3,
             ) {
                 let seg = seg5();
+                // First touches copy from the decoded lists, or from a projection of the
+                // out-lists only (directed) or of both (undirected).
+                if projection > 0 {
+                    seg.link_projection(projection == 2);
+                }
                 let nodes = 5;
                 let mut d = Delta::default();
                 let mut model = read(&d, &seg, nodes);
@@ -596,7 +712,11 @@ mod tests {
                         }
                         4 => {
                             d.seal();
-                            d.compact();
+                            d.compact_all();
+                        }
+                        5 => {
+                            d.seal();
+                            d.compact_sparse();
                         }
                         _ => versions.push((d.clone(), model.clone())),
                     }
@@ -610,8 +730,12 @@ mod tests {
                     prop_assert!(d.touched_nodes() >= changed);
                 }
                 d.seal();
-                d.compact();
+                d.compact_sparse();
                 prop_assert_eq!(&read(&d, &seg, nodes), &model);
+                prop_assert!(d.garbage_bytes <= d.live_bytes);
+                d.compact_all();
+                prop_assert_eq!(&read(&d, &seg, nodes), &model);
+                prop_assert_eq!(d.garbage_bytes, 0);
                 for (version, lists) in &versions {
                     prop_assert_eq!(&read(version, &seg, nodes), lists);
                 }
