@@ -8,6 +8,7 @@
 //! into the checkpointed index reproduces the live index walk for walk.
 
 use crate::error::{CheckpointError, ReadError};
+use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -85,8 +86,10 @@ pub(crate) fn changes(
 ) -> Vec<NodeChange> {
     // `NodeChange::between` on the views' sorted lists, merged instead of collected and
     // sorted (a hub touched by every commit has thousands of links).
+    let touched: Vec<NodeId> = touched.iter().copied().collect();
     touched
-        .iter()
+        .par_iter()
+        .with_min_len(64)
         .map(|&u| NodeChange {
             node: u,
             weight_sum_before: if u < before.node_count {

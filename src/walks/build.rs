@@ -64,6 +64,24 @@ impl Growing {
     }
 }
 
+/// [`grow_all`] on two threads when there are enough walks to pay for it: the second half
+/// grows with a step table of its own (a cache: a step picks the same link with or without
+/// it). Each walk draws from its own stream, so every walk ends as it would grown alone,
+/// whatever the split.
+pub(crate) fn grow_par<G: Adjacency + Sync>(steps: &mut StepTable<'_, G>, walks: &mut [Growing]) {
+    /// Fewer walks grow on the calling thread: a split costs a wake-up of the other one.
+    const MIN_SPLIT: usize = 256;
+    if walks.len() < MIN_SPLIT || rayon::current_num_threads() < 2 {
+        return grow_all(steps, walks);
+    }
+    let graph = steps.graph;
+    let (first, second) = walks.split_at_mut(walks.len() / 2);
+    rayon::join(
+        || grow_all(steps, first),
+        || grow_all(&mut StepTable::new(graph), second),
+    );
+}
+
 /// How many walks [`grow_all`] advances in turn.
 const GROW_LANES: usize = 8;
 

@@ -25,9 +25,10 @@
 
 use crate::graph::{Adjacency, NodeId};
 use crate::rng::Rng;
+use rayon::prelude::*;
 use std::collections::BTreeSet;
 
-use super::build::{grow_all, sample_step, Growing, StepTable, TAG_NEW_WALK, TAG_SELECT, TAG_TAIL};
+use super::build::{grow_par, sample_step, Growing, StepTable, TAG_NEW_WALK, TAG_SELECT, TAG_TAIL};
 use super::store::{WalkEnd, WalkIndex};
 use super::{NodeChange, WalkIndexError};
 
@@ -52,6 +53,9 @@ pub(crate) enum RepairMode {
 
 /// A recorded visit: walk id, position, and where the walk moved next (None: it died).
 type Visit = (u32, usize, Option<NodeId>);
+
+/// A decision on one visit: walk id, position, action.
+type Decision = (u32, u32, Action);
 
 /// What the repair does to one visit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -189,7 +193,7 @@ impl WalkIndex {
     /// The database calls it inside every commit; outside the crate it is test API (feature
     /// `testing`): a repair the WAL does not hold would not survive a restart.
     #[cfg(any(test, feature = "testing"))]
-    pub fn apply<G: Adjacency>(
+    pub fn apply<G: Adjacency + Sync>(
         &mut self,
         graph_after: &G,
         changes: &[NodeChange],
@@ -199,7 +203,7 @@ impl WalkIndex {
     }
 
     /// See [`WalkIndex::apply`].
-    pub(crate) fn repair<G: Adjacency>(
+    pub(crate) fn repair<G: Adjacency + Sync>(
         &mut self,
         graph_after: &G,
         changes: &[NodeChange],
@@ -209,10 +213,24 @@ impl WalkIndex {
         self.grow_nodes(graph_after.node_count());
         let mut summary = RepairSummary::default();
 
-        // Phase 1: decide on the walks as they are before the transaction.
-        let mut decisions: Vec<(u32, u32, Action)> = Vec::new();
-        for (ci, change) in prepared.iter().enumerate() {
-            self.decide(ci, change, lsn, &mut decisions, &mut summary)?;
+        // Phase 1: decide on the walks as they are before the transaction. Each change reads
+        // the index and draws from its own stream, so changes are decided in parallel; the
+        // decisions are sorted below, so their order here does not matter.
+        let decided: Vec<(Vec<Decision>, u64)> = prepared
+            .par_iter()
+            .enumerate()
+            .with_min_len(64)
+            .map(|(ci, change)| {
+                let (mut decisions, mut part) = (Vec::new(), RepairSummary::default());
+                self.decide(ci, change, lsn, &mut decisions, &mut part)?;
+                Ok((decisions, part.visits_examined))
+            })
+            .collect::<Result<_, WalkIndexError>>()?;
+        let mut decisions: Vec<Decision> =
+            Vec::with_capacity(decided.iter().map(|d| d.0.len()).sum());
+        for (part, examined) in decided {
+            decisions.extend(part);
+            summary.visits_examined += examined;
         }
 
         // Phase 2: per walk the earliest decision wins; apply it and regrow on the new graph.
@@ -240,7 +258,7 @@ impl WalkIndex {
                 tails.push(Growing::at(x, rng, tail_alpha));
             }
         }
-        grow_all(&mut steps, &mut tails);
+        grow_par(&mut steps, &mut tails);
         let mut tails = tails.into_iter();
         for (&(walk, pos, _), rerouted) in decisions.iter().zip(firsts) {
             let keep = pos as usize + 1;
@@ -280,7 +298,7 @@ impl WalkIndex {
             }
         }
         let (ids, mut walks): (Vec<u32>, Vec<Growing>) = added.into_iter().unzip();
-        grow_all(&mut steps, &mut walks);
+        grow_par(&mut steps, &mut walks);
         for (id, walk) in ids.into_iter().zip(walks) {
             self.insert_walk_as(id, walk.nodes, walk.end)?;
             summary.walks_added += 1;

@@ -888,10 +888,11 @@ fn the_step_table_steps_as_the_scan_does() {
 /// Walks grown together end exactly as each grows alone by the plain rule (stop with
 /// probability alpha or at the length cap, die at a dangling node, else step as the scan
 /// does), whatever their number against the lanes: fewer, as many, many more; each with its
-/// own alpha, on directed graphs with dangling nodes, weighted and unweighted.
+/// own alpha, on directed graphs with dangling nodes, weighted and unweighted; and enough of
+/// them to be split between two threads, each half with its own step table.
 #[test]
 fn walks_grown_together_end_as_each_alone() {
-    use super::build::{grow_all, sample_step, Growing, StepTable};
+    use super::build::{grow_par, sample_step, Growing, StepTable};
     use super::store::MAX_WALK_NODES;
     let mut rng = Rng::new(31);
     let mut walked = 0;
@@ -912,7 +913,7 @@ fn walks_grown_together_end_as_each_alone() {
             })
             .collect();
         let g = CsrGraph::from_edges(n as usize, &edges, round % 3 == 0);
-        let count = [0, 1, 7, 8, 9, 40][round as usize % 6];
+        let count = [0, 1, 7, 8, 9, 40, 300, 777][round as usize % 8];
         let walk = |k: u64| {
             let alpha = [0.05, 0.15, 0.5, 0.95][k as usize % 4];
             Growing::at(
@@ -922,7 +923,7 @@ fn walks_grown_together_end_as_each_alone() {
             )
         };
         let mut together: Vec<Growing> = (0..count).map(walk).collect();
-        grow_all(&mut StepTable::new(&g), &mut together);
+        grow_par(&mut StepTable::new(&g), &mut together);
         for (k, got) in together.iter().enumerate() {
             let mut alone = walk(k as u64);
             let end = loop {
