@@ -15,6 +15,7 @@
 //! never wait for one.
 
 use crate::graph::NodeId;
+use rayon::prelude::*;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasherDefault;
@@ -363,6 +364,112 @@ fn superseded_records(blocks: &[Arc<Block>], old: Loc, new_full: Option<Loc>) ->
     patch_bytes(patch.len as usize) + full
 }
 
+/// Changed nodes with at least this many visit-record events in one repair are merged and
+/// sorted on two threads.
+const PARALLEL_RECORDS: usize = 1 << 12;
+
+#[cfg(test)]
+thread_local! {
+    /// [`PARALLEL_RECORDS`] for seals on this thread, so a test can seal both ways.
+    pub(crate) static TEST_PARALLEL_RECORDS: std::cell::Cell<usize> =
+        const { std::cell::Cell::new(PARALLEL_RECORDS) };
+}
+
+/// See [`PARALLEL_RECORDS`].
+fn parallel_records() -> usize {
+    #[cfg(test)]
+    return TEST_PARALLEL_RECORDS.with(|c| c.get());
+    #[cfg(not(test))]
+    PARALLEL_RECORDS
+}
+
+/// The visit lists and patches of some changed nodes, merged apart from the block they go to
+/// (see [`WalkIndex::seal`]): indexes are local to the part until it is appended.
+#[derive(Default)]
+struct VisitPart {
+    ids: Vec<u32>,
+    spans: Vec<(usize, usize)>,
+    patches: Vec<Patch>,
+    deltas: Vec<(u32, i32)>,
+    /// Per node: its entry's index (a span, or a patch tagged [`PATCH_TAG`]), its bytes, and
+    /// the full list a patch keeps using.
+    merged: Vec<(NodeId, u32, usize, Option<Loc>)>,
+}
+
+impl VisitPart {
+    /// Moves the part's lists and patches into `block` after what it holds, and its entries,
+    /// indexes shifted to match, into `merged`.
+    fn append_to(self, block: &mut Block, merged: &mut Vec<(NodeId, u32, usize, Option<Loc>)>) {
+        let (ids, spans) = (block.ids.len(), block.spans.len() as u32);
+        let (deltas, patches) = (block.deltas.len(), block.patches.len() as u32);
+        block.ids.extend_from_slice(&self.ids);
+        block
+            .spans
+            .extend(self.spans.iter().map(|&(start, len)| (start + ids, len)));
+        block.deltas.extend_from_slice(&self.deltas);
+        block.patches.extend(self.patches.iter().map(|p| Patch {
+            start: p.start + deltas,
+            ..*p
+        }));
+        merged.extend(self.merged.into_iter().map(|(node, index, bytes, full)| {
+            let index = match index & PATCH_TAG {
+                0 => index + spans,
+                _ => ((index & !PATCH_TAG) + patches) | PATCH_TAG,
+            };
+            (node, index, bytes, full)
+        }));
+    }
+}
+
+/// Merges one node's record `events` of a repair into its stored records: a patch of its full
+/// list while the net changes since that list (walks whose count changed) stay at most an
+/// eighth of its records, else the merged list, written whole.
+fn merge_node(
+    visits: &CowTable,
+    blocks: &[Arc<Block>],
+    base: &WalkBase,
+    node: NodeId,
+    events: &[(u64, u32)],
+    part: &mut VisitPart,
+) -> Result<(), WalkIndexError> {
+    let (full, full_loc, before) = match records_of(visits, blocks, base, node)? {
+        Records::Whole(list) => {
+            let loc = visits.get(node as usize).unwrap_or(Loc::NONE);
+            (list, loc, &[][..])
+        }
+        Records::Patched {
+            full,
+            full_loc,
+            deltas,
+            ..
+        } => (full, full_loc, deltas),
+    };
+    let start = part.deltas.len();
+    let records = merge_deltas(full, before, events, node, &mut part.deltas)?;
+    let changes = part.deltas.len() - start;
+    if full.len() >= PATCH_MIN_RECORDS && 8 * changes <= full.len() {
+        part.patches.push(Patch {
+            full: full_loc,
+            start,
+            len: changes as u32,
+            records: records as u32,
+        });
+        debug_assert!(part.patches.len() <= PATCH_TAG as usize, "patch index");
+        let index = (part.patches.len() - 1) as u32 | PATCH_TAG;
+        part.merged
+            .push((node, index, patch_bytes(changes), Some(full_loc)));
+    } else {
+        let at = part.ids.len();
+        apply_deltas(full, &part.deltas[start..], &mut part.ids);
+        part.deltas.truncate(start);
+        part.spans.push((at, part.ids.len() - at));
+        let index = (part.spans.len() - 1) as u32;
+        part.merged
+            .push((node, index, list_bytes(part.ids.len() - at), None));
+    }
+    Ok(())
+}
+
 impl Block {
     fn list(&self, index: usize) -> Option<&[u32]> {
         let &(start, len) = self.spans.get(index)?;
@@ -456,20 +563,34 @@ impl RecordChanges {
         16 * self.events.len()
     }
 
-    /// Sorts the events and calls `each(node, events)` per changed node in ascending order,
-    /// with that node's events (by walk, then in the order they were made).
-    fn per_node(
-        &mut self,
-        mut each: impl FnMut(NodeId, &[(u64, u32)]) -> Result<(), WalkIndexError>,
-    ) -> Result<(), WalkIndexError> {
-        self.events.sort_unstable();
+    /// Sorts the events; the changed nodes in ascending order, each with the range of its
+    /// events (by walk, then in the order they were made).
+    fn node_runs(&mut self) -> Vec<(NodeId, std::ops::Range<usize>)> {
+        if self.events.len() >= parallel_records() {
+            self.events.par_sort_unstable();
+        } else {
+            self.events.sort_unstable();
+        }
         let events = &self.events[..];
+        let mut runs = Vec::new();
         let mut i = 0;
         while let Some(&(key, _)) = events.get(i) {
             let node = key >> 32;
             let end = i + events[i..].partition_point(|&(k, _)| k >> 32 == node);
-            each(node as NodeId, &events[i..end])?;
+            runs.push((node as NodeId, i..end));
             i = end;
+        }
+        runs
+    }
+
+    /// [`RecordChanges::node_runs`], calling `each(node, events)` per changed node.
+    #[cfg(test)]
+    fn per_node(
+        &mut self,
+        mut each: impl FnMut(NodeId, &[(u64, u32)]) -> Result<(), WalkIndexError>,
+    ) -> Result<(), WalkIndexError> {
+        for (node, range) in self.node_runs() {
+            each(node, &self.events[range])?;
         }
         Ok(())
     }
@@ -967,44 +1088,37 @@ impl WalkIndex {
         // that list (walks whose count changed) stay at most an eighth of its records, else the merged list (straight into the
         // block's ids). Per node: its new entry's index, its bytes and the full list a patch
         // keeps using.
-        let mut merged_visits: Vec<(NodeId, u32, usize, Option<Loc>)> = Vec::new();
+        let runs = self.pending_visits.node_runs();
+        let events = &self.pending_visits.events[..];
         let (visits, blocks, base) = (&self.visits, &self.blocks, &self.base);
-        self.pending_visits.per_node(|node, events| {
-            let (full, full_loc, before) = match records_of(visits, blocks, base, node)? {
-                Records::Whole(list) => {
-                    let loc = visits.get(node as usize).unwrap_or(Loc::NONE);
-                    (list, loc, &[][..])
-                }
-                Records::Patched {
-                    full,
-                    full_loc,
-                    deltas,
-                    ..
-                } => (full, full_loc, deltas),
-            };
-            let start = sealed.deltas.len();
-            let records = merge_deltas(full, before, events, node, &mut sealed.deltas)?;
-            let changes = sealed.deltas.len() - start;
-            if full.len() >= PATCH_MIN_RECORDS && 8 * changes <= full.len() {
-                sealed.patches.push(Patch {
-                    full: full_loc,
-                    start,
-                    len: changes as u32,
-                    records: records as u32,
-                });
-                debug_assert!(sealed.patches.len() <= PATCH_TAG as usize, "patch index");
-                let index = (sealed.patches.len() - 1) as u32 | PATCH_TAG;
-                merged_visits.push((node, index, patch_bytes(changes), Some(full_loc)));
-            } else {
-                let at = sealed.ids.len();
-                apply_deltas(full, &sealed.deltas[start..], &mut sealed.ids);
-                sealed.deltas.truncate(start);
-                sealed.spans.push((at, sealed.ids.len() - at));
-                let index = (sealed.spans.len() - 1) as u32;
-                merged_visits.push((node, index, list_bytes(sealed.ids.len() - at), None));
+        let merge = |runs: &[(NodeId, std::ops::Range<usize>)]| {
+            let mut part = VisitPart::default();
+            for (node, range) in runs {
+                let events = events.get(range.clone()).unwrap_or(&[]);
+                merge_node(visits, blocks, base, *node, events, &mut part)?;
             }
-            Ok(())
-        })?;
+            Ok::<_, WalkIndexError>(part)
+        };
+        // Nodes merge independently: with many records, in two halves on two threads, the
+        // second half's entries appended after the first's.
+        let parts = match events.len() >= parallel_records() && runs.len() >= 2 {
+            true => {
+                let mut half = 0;
+                let mut seen = 0;
+                while half < runs.len() && 2 * seen < events.len() {
+                    seen += runs[half].1.len();
+                    half += 1;
+                }
+                let (first, second) = runs.split_at(half);
+                let (a, b) = rayon::join(|| merge(first), || merge(second));
+                vec![a?, b?]
+            }
+            false => vec![merge(&runs)?],
+        };
+        let mut merged_visits: Vec<(NodeId, u32, usize, Option<Loc>)> = Vec::new();
+        for part in parts {
+            part.append_to(&mut sealed, &mut merged_visits);
+        }
         self.pending_visits.clear();
         let (mut bytes, mut superseded) = (0, 0);
         for (id, w) in self.pending_walks.drain() {
@@ -1047,71 +1161,75 @@ impl WalkIndex {
         Ok(())
     }
 
-    /// Rewrites the overlay's live entries into one block (see [`WalkIndex::seal`]).
+    /// Rewrites the overlay's live entries into two blocks, the walks into block 0 and the
+    /// lists into block 1, each on a thread of its own (see [`WalkIndex::seal`]).
     pub(crate) fn compact(&mut self) {
-        let mut fresh = Block::default();
         let blocks = std::mem::take(&mut self.blocks);
-        let mut bytes = 0;
-        let at = |index: usize| Loc {
-            block: 0,
+        let at = |block: u32, index: usize| Loc {
+            block,
             index: index as u32,
         };
-        let mut slots = CowTable::default();
-        for (id, loc) in self.slots.entries() {
-            if let Some((nodes, end)) = sealed_walk(&blocks, loc) {
-                bytes += walk_bytes(nodes.len());
-                slots.set(id, at(fresh.push_walk(nodes, end) as usize));
-            }
-        }
-        let mut lists = |table: &CowTable| {
-            let mut out = CowTable::default();
-            for (node, loc) in table.entries() {
-                if let Some(list) = sealed_list(&blocks, loc) {
-                    bytes += list_bytes(list.len());
-                    out.set(node, at(fresh.push_list(list) as usize));
+        let walks = || {
+            let (mut fresh, mut slots, mut bytes) = (Block::default(), CowTable::default(), 0);
+            for (id, loc) in self.slots.entries() {
+                if let Some((nodes, end)) = sealed_walk(&blocks, loc) {
+                    bytes += walk_bytes(nodes.len());
+                    slots.set(id, at(0, fresh.push_walk(nodes, end) as usize));
                 }
             }
-            out
+            (fresh, slots, bytes)
         };
-        let starts = lists(&self.starts);
-        // Visit records: a patch keeps being one, its full list copied beside it (a base
-        // file list stays where it is: a patch of one is copied without reading the base).
-        let mut visits = CowTable::default();
-        for (node, loc) in self.visits.entries() {
-            if loc.index & PATCH_TAG == 0 {
+        let lists = || {
+            let (mut fresh, mut bytes) = (Block::default(), 0);
+            let mut starts = CowTable::default();
+            for (node, loc) in self.starts.entries() {
                 if let Some(list) = sealed_list(&blocks, loc) {
                     bytes += list_bytes(list.len());
-                    visits.set(node, at(fresh.push_list(list) as usize));
+                    starts.set(node, at(1, fresh.push_list(list) as usize));
                 }
-                continue;
             }
-            let Some((patch, deltas)) = sealed_patch(&blocks, loc) else {
-                continue;
-            };
-            let full = match patch.full == Loc::NONE {
-                true => Loc::NONE,
-                false => {
-                    let list = sealed_list(&blocks, patch.full).unwrap_or(&[]);
-                    bytes += list_bytes(list.len());
-                    at(fresh.push_list(list) as usize)
+            // Visit records: a patch keeps being one, its full list copied beside it (a base
+            // file list stays where it is: a patch of one is copied without reading the base).
+            let mut visits = CowTable::default();
+            for (node, loc) in self.visits.entries() {
+                if loc.index & PATCH_TAG == 0 {
+                    if let Some(list) = sealed_list(&blocks, loc) {
+                        bytes += list_bytes(list.len());
+                        visits.set(node, at(1, fresh.push_list(list) as usize));
+                    }
+                    continue;
                 }
-            };
-            bytes += patch_bytes(deltas.len());
-            fresh.patches.push(Patch {
-                full,
-                start: fresh.deltas.len(),
-                len: patch.len,
-                records: patch.records,
-            });
-            fresh.deltas.extend_from_slice(deltas);
-            let index = (fresh.patches.len() - 1) as u32 | PATCH_TAG;
-            visits.set(node, Loc { block: 0, index });
-        }
+                let Some((patch, deltas)) = sealed_patch(&blocks, loc) else {
+                    continue;
+                };
+                let full = match patch.full == Loc::NONE {
+                    true => Loc::NONE,
+                    false => {
+                        let list = sealed_list(&blocks, patch.full).unwrap_or(&[]);
+                        bytes += list_bytes(list.len());
+                        at(1, fresh.push_list(list) as usize)
+                    }
+                };
+                bytes += patch_bytes(deltas.len());
+                fresh.patches.push(Patch {
+                    full,
+                    start: fresh.deltas.len(),
+                    len: patch.len,
+                    records: patch.records,
+                });
+                fresh.deltas.extend_from_slice(deltas);
+                let index = (fresh.patches.len() - 1) as u32 | PATCH_TAG;
+                visits.set(node, Loc { block: 1, index });
+            }
+            (fresh, starts, visits, bytes)
+        };
+        let ((walk_block, slots, walks_size), (list_block, starts, visits, lists_size)) =
+            rayon::join(walks, lists);
         self.slots = slots;
         self.starts = starts;
         self.visits = visits;
-        self.blocks = vec![Arc::new(fresh)];
-        self.block_bytes = bytes;
+        self.blocks = vec![Arc::new(walk_block), Arc::new(list_block)];
+        self.block_bytes = walks_size + lists_size;
         self.garbage_bytes = 0;
     }
 

@@ -293,6 +293,29 @@ fn random_setup(seed: u64, undirected: bool) -> (GraphModel, WalkIndex) {
     (model, index)
 }
 
+/// A seal that merges the visit records of its nodes in two halves on two threads writes
+/// the same index, byte for byte, as one that merges them in turn.
+#[test]
+fn sealing_in_two_halves_equals_sealing_in_turn() {
+    use super::store::TEST_PARALLEL_RECORDS;
+    for undirected in [false, true] {
+        let sealed = |threshold: usize| {
+            TEST_PARALLEL_RECORDS.with(|c| c.set(threshold));
+            let (mut model, mut index) = random_setup(5, undirected);
+            run_random_ops(&mut index, &mut model, 200, 23, |_, _| {});
+            TEST_PARALLEL_RECORDS.with(|c| c.set(usize::MAX));
+            let mut bytes = Vec::new();
+            index.encode_to(&mut bytes).expect("encode");
+            (index, bytes)
+        };
+        let (in_turn, in_turn_bytes) = sealed(usize::MAX);
+        let (halves, halves_bytes) = sealed(2);
+        assert!(halves == in_turn, "undirected={undirected}");
+        assert_eq!(halves_bytes, in_turn_bytes, "undirected={undirected}");
+        assert_eq!(halves.overlay_bytes(), in_turn.overlay_bytes());
+    }
+}
+
 #[test]
 fn build_does_not_depend_on_thread_count() {
     let (model, _) = random_setup(1, true);
