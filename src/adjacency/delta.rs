@@ -19,6 +19,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::Segment;
 use crate::graph::{Adjacency, NodeId, RelId};
 use crate::hash::IdHasher;
@@ -31,6 +33,12 @@ const BLOCKS_PER_CHUNK: usize = 64;
 /// Blocks a delta holds at most: the next seal compacts them all into one (a stream of tiny
 /// commits would otherwise grow the block list by one per commit until the checkpoint).
 const MAX_BLOCKS: u32 = (BLOCKS_PER_CHUNK * BLOCKS_PER_CHUNK) as u32;
+/// Lists sealed at once from which the touched shards are copied on two threads (in tests,
+/// nearly every seal, so the model test runs both paths).
+#[cfg(not(test))]
+const PARALLEL_SEAL: usize = 512;
+#[cfg(test)]
+const PARALLEL_SEAL: usize = 2;
 /// Superseded bytes below which a delta is never compacted.
 const MIN_GARBAGE: usize = 4 << 20;
 
@@ -338,16 +346,13 @@ impl Delta {
         let mut sealed = Block {
             adjs: Vec::with_capacity(self.pending.len()),
         };
-        let groups = Arc::make_mut(&mut self.groups);
         let block_bytes = Arc::make_mut(&mut self.block_bytes);
-        // Sorted by node, so a shard and its group are copied once each and the block's
-        // order does not depend on the hash map's.
+        // Sorted by node, so the block's order does not depend on the hash map's.
         let mut pending: Vec<_> = self.pending.drain().collect();
         pending.sort_unstable_by_key(|&(u, _)| u);
         let mut bytes = 0;
+        let mut per_group: Vec<Vec<(NodeId, Loc)>> = vec![Vec::new(); GROUPS];
         for (u, (adj, superseded)) in pending {
-            let (g, i) = slot_of(u);
-            let shard = Arc::make_mut(&mut Arc::make_mut(&mut groups[g])[i]);
             if let Some((old, old_bytes)) = superseded {
                 if let Some(entry) = block_bytes.get_mut(old as usize) {
                     entry.0 = entry.0.saturating_sub(old_bytes);
@@ -358,7 +363,24 @@ impl Delta {
             bytes += adj_bytes(&adj);
             let index = sealed.adjs.len() as u32;
             sealed.adjs.push((u, adj));
-            shard.insert(key_of(u), Loc { block, index });
+            per_group[slot_of(u).0].push((u, Loc { block, index }));
+        }
+        // Each touched shard is copied (its old copy is the published version's) and
+        // changed; groups are disjoint, so they go in parallel when there are many.
+        let point = |(group, entries): (&mut Arc<Group>, Vec<(NodeId, Loc)>)| {
+            if entries.is_empty() {
+                return;
+            }
+            let group = Arc::make_mut(group);
+            for (u, loc) in entries {
+                Arc::make_mut(&mut group[slot_of(u).1]).insert(key_of(u), loc);
+            }
+        };
+        let groups = Arc::make_mut(&mut self.groups);
+        if sealed.adjs.len() >= PARALLEL_SEAL {
+            groups.par_iter_mut().zip(per_group).for_each(point);
+        } else {
+            groups.iter_mut().zip(per_group).for_each(point);
         }
         self.live_bytes += bytes;
         self.push_block(sealed, bytes);
