@@ -142,8 +142,6 @@ impl Database {
         let started = Instant::now();
         let mut writer = self.inner.writer("a checkpoint")?;
         writer.check_poisoned()?;
-        // The last commit's retired version holds this generation's files and overlay.
-        writer.retired = None;
         let version = Arc::clone(&self.inner.current.read());
         if !force
             && version.lsn == writer.manifest.checkpoint_lsn

@@ -679,25 +679,6 @@ pub(crate) struct Writer {
     /// The walk index as of the newest version, repaired in place by the next commit (its
     /// overlay is copy-on-write: published versions keep their own).
     pub(crate) walks: WalkIndex,
-    /// What the last commit replaced (the version before it and the graph it started from),
-    /// freed by the next commit's WAL sync thread while that commit repairs, instead of by the
-    /// writer between commits. None after a checkpoint.
-    pub(crate) retired: Option<Retired>,
-}
-
-/// See [`Writer::retired`].
-pub(crate) struct Retired {
-    pub(crate) version: Arc<Version>,
-    /// Held only to be dropped.
-    pub(crate) _base: GraphView,
-}
-
-impl std::fmt::Debug for Retired {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Retired")
-            .field("lsn", &self.version.lsn)
-            .finish()
-    }
 }
 
 impl Writer {
@@ -808,7 +789,6 @@ impl Database {
                 checkpointed_relations: manifest.relation_count,
                 manifest: manifest.clone(),
                 walks: loaded.index,
-                retired: None,
             })
         });
         let follower = match writer {

@@ -43,6 +43,9 @@ impl std::fmt::Debug for WriteTxn<'_> {
     }
 }
 
+/// Operations from which a commit syncs the WAL on a thread of its own while it repairs.
+const OVERLAP_SYNC_OPS: usize = 64;
+
 impl<'db> WriteTxn<'db> {
     pub(crate) fn begin(
         db: &'db Database,
@@ -242,7 +245,9 @@ impl<'db> WriteTxn<'db> {
         // Immediate durability syncs the WAL on a thread of its own while this one repairs the
         // walk index (the repair reads nothing the sync writes); the version is published only
         // once both are done, so an acknowledged commit is durable as before. The fdatasync is
-        // idle time for the CPU: 1-3 ms per commit here, a fifth of a 1000-edge commit.
+        // idle time for the CPU (0.5-3 ms here). A small transaction's repair is shorter than
+        // starting a thread: it syncs first, on this one.
+        let overlap = self.ops.len() >= OVERLAP_SYNC_OPS;
         let syncing = match self.db.inner.durability {
             Durability::Immediate => Some(self.writer.wal.sync_handle()),
             Durability::Group => {
@@ -258,23 +263,21 @@ impl<'db> WriteTxn<'db> {
         let after = self.staging.view();
         let base = &self.base;
         let touched = &self.staging.touched;
-        let retired = self.writer.retired.take();
         let walks = &mut self.writer.walks;
         let (synced, repaired) = std::thread::scope(|scope| {
-            let sync = syncing.map(|handle| {
-                scope.spawn(move || {
-                    drop(retired);
-                    handle.sync()
-                })
-            });
+            let synced_first = syncing.as_ref().filter(|_| !overlap).map(|h| h.sync());
+            let sync = syncing
+                .filter(|_| overlap)
+                .map(|handle| scope.spawn(move || handle.sync()));
             let changes = super::walks::changes(base, &after, touched);
             // Into the writer's clone: published versions keep their own overlay.
             let repaired = walks.repair(&after, &changes, lsn);
-            let synced = match sync {
-                Some(thread) => thread
+            let synced = match (synced_first, sync) {
+                (Some(synced), _) => synced,
+                (None, Some(thread)) => thread
                     .join()
                     .unwrap_or_else(|_| Err(std::io::Error::other("the WAL sync thread panicked"))),
-                None => Ok(()),
+                (None, None) => Ok(()),
             };
             (synced, repaired)
         });
@@ -323,13 +326,9 @@ impl<'db> WriteTxn<'db> {
             self.db.inner.options.undirected,
             walks,
         ));
-        if self.db.inner.durability == Durability::Immediate {
-            // Freed by the next commit's sync thread (see `Writer::retired`).
-            self.writer.retired = Some(super::Retired {
-                version: previous,
-                _base: std::mem::replace(&mut self.base, after),
-            });
-        }
+        // Outside the lock readers take to begin: the last reference frees the superseded
+        // copies of the version's overlay and delta.
+        drop(previous);
         let checkpoint_due = self.db.inner.auto_checkpoint.is_some_and(|limit| {
             // The overlay may grow to the size of the file it overlays (then folding it
             // costs about what it holds), and at least to the WAL limit.

@@ -79,6 +79,9 @@ pub(crate) fn walk_error(file: &str, e: WalkIndexError) -> Error {
 /// link count changed. Pair weights can stay equal while the link count changes (a self-loop
 /// of weight 3 replaced by parallel self-loops of 2 and 1): no walk needs rerouting then, but
 /// the node's walk count follows its degree, so the change must still reach the repair.
+/// Touched nodes from which the change list is computed on the thread pool.
+const PARALLEL_NODES: usize = 64;
+
 pub(crate) fn changes(
     before: &GraphView,
     after: &GraphView,
@@ -86,20 +89,27 @@ pub(crate) fn changes(
 ) -> Vec<NodeChange> {
     // `NodeChange::between` on the views' sorted lists, merged instead of collected and
     // sorted (a hub touched by every commit has thousands of links).
+    let change = |&u: &NodeId| NodeChange {
+        node: u,
+        weight_sum_before: if u < before.node_count {
+            before.weight_sum(u)
+        } else {
+            0.0
+        },
+        pairs: pair_changes(before.pair_weights(u), after.pair_weights(u)),
+    };
+    let changed =
+        |c: &NodeChange| !c.pairs.is_empty() || before.degree(c.node) != after.degree(c.node);
+    // A few nodes cost less than handing them to the thread pool.
+    if touched.len() < PARALLEL_NODES {
+        return touched.iter().map(change).filter(changed).collect();
+    }
     let touched: Vec<NodeId> = touched.iter().copied().collect();
     touched
         .par_iter()
-        .with_min_len(64)
-        .map(|&u| NodeChange {
-            node: u,
-            weight_sum_before: if u < before.node_count {
-                before.weight_sum(u)
-            } else {
-                0.0
-            },
-            pairs: pair_changes(before.pair_weights(u), after.pair_weights(u)),
-        })
-        .filter(|c| !c.pairs.is_empty() || before.degree(c.node) != after.degree(c.node))
+        .with_min_len(PARALLEL_NODES)
+        .map(change)
+        .filter(changed)
         .collect()
 }
 

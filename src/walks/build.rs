@@ -71,7 +71,7 @@ impl Growing {
 pub(crate) fn grow_par<G: Adjacency + Sync>(steps: &mut StepTable<'_, G>, walks: &mut [Growing]) {
     /// Fewer walks grow on the calling thread: a split costs a wake-up of the other one.
     const MIN_SPLIT: usize = 256;
-    if walks.len() < MIN_SPLIT || rayon::current_num_threads() < 2 {
+    if walks.len() < MIN_SPLIT || rayon::current_num_threads() < 2 || !super::may_split() {
         return grow_all(steps, walks);
     }
     let graph = steps.graph;

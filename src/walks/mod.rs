@@ -63,3 +63,19 @@ pub(crate) use repair::RepairMode;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+thread_local! {
+    /// Set by tests that compare a repair's parallel steps with their sequential form.
+    pub(crate) static TEST_SEQUENTIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a repair on this thread may split its work over the thread pool (always, outside
+/// tests that ask for the sequential form).
+#[inline]
+pub(crate) fn may_split() -> bool {
+    #[cfg(test)]
+    return !TEST_SEQUENTIAL.with(|c| c.get());
+    #[cfg(not(test))]
+    true
+}

@@ -54,6 +54,9 @@ pub(crate) enum RepairMode {
 /// A recorded visit: walk id, position, and where the walk moved next (None: it died).
 type Visit = (u32, usize, Option<NodeId>);
 
+/// Changes from which a repair decides on the thread pool.
+const PARALLEL_CHANGES: usize = 64;
+
 /// A decision on one visit: walk id, position, action.
 type Decision = (u32, u32, Action);
 
@@ -216,16 +219,26 @@ impl WalkIndex {
         // Phase 1: decide on the walks as they are before the transaction. Each change reads
         // the index and draws from its own stream, so changes are decided in parallel; the
         // decisions are sorted below, so their order here does not matter.
-        let decided: Vec<(Vec<Decision>, u64)> = prepared
-            .par_iter()
-            .enumerate()
-            .with_min_len(64)
-            .map(|(ci, change)| {
-                let (mut decisions, mut part) = (Vec::new(), RepairSummary::default());
-                self.decide(ci, change, lsn, &mut decisions, &mut part)?;
-                Ok((decisions, part.visits_examined))
-            })
-            .collect::<Result<_, WalkIndexError>>()?;
+        let decide = |(ci, change): (usize, &PreparedChange)| {
+            let (mut decisions, mut part) = (Vec::new(), RepairSummary::default());
+            self.decide(ci, change, lsn, &mut decisions, &mut part)?;
+            Ok((decisions, part.visits_examined))
+        };
+        // A few changes cost less than handing them to the thread pool.
+        let sequential = prepared.len() < PARALLEL_CHANGES || !super::may_split();
+        let decided: Vec<(Vec<Decision>, u64)> = match sequential {
+            true => prepared
+                .iter()
+                .enumerate()
+                .map(decide)
+                .collect::<Result<_, WalkIndexError>>()?,
+            false => prepared
+                .par_iter()
+                .enumerate()
+                .with_min_len(PARALLEL_CHANGES)
+                .map(decide)
+                .collect::<Result<_, WalkIndexError>>()?,
+        };
         let mut decisions: Vec<Decision> =
             Vec::with_capacity(decided.iter().map(|d| d.0.len()).sum());
         for (part, examined) in decided {

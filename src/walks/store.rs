@@ -378,7 +378,10 @@ thread_local! {
 /// See [`PARALLEL_RECORDS`].
 fn parallel_records() -> usize {
     #[cfg(test)]
-    return TEST_PARALLEL_RECORDS.with(|c| c.get());
+    return match super::may_split() {
+        true => TEST_PARALLEL_RECORDS.with(|c| c.get()),
+        false => usize::MAX,
+    };
     #[cfg(not(test))]
     PARALLEL_RECORDS
 }

@@ -316,6 +316,45 @@ fn sealing_in_two_halves_equals_sealing_in_turn() {
     }
 }
 
+/// Repairs of transactions large enough to be decided, grown and sealed on the thread pool
+/// (hundreds of changed nodes, thousands of rerouted walks) give the index their sequential
+/// form gives, byte for byte.
+#[test]
+fn large_repairs_split_over_threads_equal_sequential_ones() {
+    use super::testkit::changes;
+    use super::TEST_SEQUENTIAL;
+    for undirected in [false, true] {
+        let repaired = |sequential: bool| {
+            TEST_SEQUENTIAL.with(|c| c.set(sequential));
+            let mut rng = Rng::new(41);
+            let mut model = GraphModel::random(600, 3000, undirected, &mut rng);
+            let mut graph = model.csr();
+            let mut index = WalkIndex::build(&graph, params(0.15, 2.0)).expect("build");
+            let (mut largest, mut grown) = (0, 0);
+            for lsn in 1..=4 {
+                let mut touched = Vec::new();
+                for _ in 0..300 {
+                    touched.extend(model.random_op(&mut rng, 3000));
+                }
+                let next = model.csr();
+                let delta = changes(&graph, &next, &touched);
+                largest = largest.max(delta.len());
+                let summary = index.apply(&next, &delta, lsn).expect("apply");
+                grown = grown.max(summary.walks_regrown.max(summary.walks_added));
+                graph = next;
+            }
+            TEST_SEQUENTIAL.with(|c| c.set(false));
+            // Enough to go parallel: changes decided in chunks, walks grown in two halves.
+            assert!(largest >= 128, "large transactions ({largest} changes)");
+            assert!(grown >= 256, "large transactions ({grown} walks grown)");
+            let mut bytes = Vec::new();
+            index.encode_to(&mut bytes).expect("encode");
+            bytes
+        };
+        assert!(repaired(true) == repaired(false), "undirected={undirected}");
+    }
+}
+
 #[test]
 fn build_does_not_depend_on_thread_count() {
     let (model, _) = random_setup(1, true);
