@@ -7,13 +7,14 @@
 //! A transaction edits its own copies (`pending`, owned, no sharing); [`Delta::seal`] moves
 //! them into one immutable block and points the node table at them. The table maps a node to
 //! `(block, index)`, a plain copyable location: 4096 hash shards in a two-level table of
-//! `Arc`s (64 groups of 64 shards), copy-on-write at every level. Cloning a delta (a snapshot,
-//! a transaction's base) is two reference counts; sealing copies the top table (64 pointers),
-//! each touched group (64 pointers) and each touched shard (its entries, copied bytewise: no
-//! per-node reference count to touch). Readers holding an older version keep their table and
-//! the blocks it points into. Superseded copies stay in their blocks until they outweigh the
-//! live lists; then the live lists are copied into one block (O(delta), amortized by the
-//! copies that made the garbage).
+//! `Arc`s (64 groups of 64 shards), copy-on-write at every level. Cloning a sealed delta (a
+//! snapshot, a transaction's base) is three reference counts; sealing copies the top table
+//! (64 pointers), each touched group (64 pointers) and each touched shard (its entries, copied
+//! bytewise: no per-node reference count to touch). Readers holding an older version keep
+//! their table and the blocks it points into. Superseded copies stay in their blocks until
+//! they outweigh the live lists; then the live lists of the blocks that are more than half
+//! garbage are copied into a new block (amortized by the copies that made the garbage), and
+//! at 4096 blocks every live list into one.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -145,7 +146,7 @@ impl NodeAdj {
 }
 
 /// Changed nodes' adjacency since the last checkpoint.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Delta {
     groups: Arc<Vec<Arc<Group>>>,
     /// Sealed blocks in chunks of [`BLOCKS_PER_CHUNK`]: appending one copies the chunk
@@ -162,6 +163,27 @@ pub(crate) struct Delta {
     /// Bytes of the sealed lists the table points at, and of the superseded ones.
     live_bytes: usize,
     garbage_bytes: usize,
+}
+
+impl Clone for Delta {
+    /// Shares the table and the blocks; the pending lists are copied only when there are
+    /// some (a staged delta is sealed before it is viewed or published, so a version's clones
+    /// copy nothing).
+    fn clone(&self) -> Delta {
+        Delta {
+            groups: Arc::clone(&self.groups),
+            blocks: Arc::clone(&self.blocks),
+            block_count: self.block_count,
+            block_bytes: Arc::clone(&self.block_bytes),
+            pending: match self.pending.is_empty() {
+                true => HashMap::default(),
+                false => self.pending.clone(),
+            },
+            touched: self.touched,
+            live_bytes: self.live_bytes,
+            garbage_bytes: self.garbage_bytes,
+        }
+    }
 }
 
 impl Default for Delta {
@@ -348,17 +370,22 @@ impl Delta {
         };
         let block_bytes = Arc::make_mut(&mut self.block_bytes);
         // Sorted by node, so the block's order does not depend on the hash map's.
-        let mut pending: Vec<_> = self.pending.drain().collect();
+        // Taken, not drained: an emptied map keeps its buckets, and every clone of the
+        // published version would copy them.
+        let mut pending: Vec<_> = std::mem::take(&mut self.pending).into_iter().collect();
         pending.sort_unstable_by_key(|&(u, _)| u);
         let mut bytes = 0;
         let mut per_group: Vec<Vec<(NodeId, Loc)>> = vec![Vec::new(); GROUPS];
         for (u, (adj, superseded)) in pending {
+            // The superseded copy is in a block of this delta (pending copies are made from
+            // it): its bytes move from live to garbage, in its block and in total.
             if let Some((old, old_bytes)) = superseded {
                 if let Some(entry) = block_bytes.get_mut(old as usize) {
+                    debug_assert!(entry.0 >= old_bytes, "live bytes of block {old}");
                     entry.0 = entry.0.saturating_sub(old_bytes);
+                    self.garbage_bytes += old_bytes;
+                    self.live_bytes = self.live_bytes.saturating_sub(old_bytes);
                 }
-                self.garbage_bytes += old_bytes;
-                self.live_bytes = self.live_bytes.saturating_sub(old_bytes);
             }
             bytes += adj_bytes(&adj);
             let index = sealed.adjs.len() as u32;
@@ -432,7 +459,8 @@ impl Delta {
                     let copy = adj.clone();
                     bytes += adj_bytes(&copy);
                     // A clone's capacity is its length: the live bytes shrink to the copy's.
-                    self.live_bytes = self.live_bytes + adj_bytes(&copy) - adj_bytes(adj);
+                    self.live_bytes =
+                        (self.live_bytes + adj_bytes(&copy)).saturating_sub(adj_bytes(adj));
                     fresh.adjs.push((*u, copy));
                 }
             }
@@ -730,6 +758,9 @@ mod tests {
                         }
                         3 => {
                             d.seal();
+                            // Sealed, nothing pending is left to copy, not even buckets.
+                            prop_assert_eq!(d.pending.capacity(), 0);
+                            prop_assert_eq!(d.clone().pending.capacity(), 0);
                             versions.push((d.clone(), model.clone()));
                         }
                         4 => {

@@ -915,15 +915,15 @@ impl Database {
         self.inner.group.sync_count()
     }
 
-    /// Makes `version` the current one. Called by one publisher at a time (the writer, or a
-    /// reader handle's refresh, under their locks).
+    /// Makes `version` the current one and returns the version it replaced, for the caller to
+    /// drop outside the lock (the last reference frees an overlay's and a delta's superseded
+    /// copies). Called by one publisher at a time (the writer, or a reader handle's refresh,
+    /// under their locks).
     ///
     /// While readers ask for link projections, a commit's version is published with its
     /// projection built (patched from the newest one), so no reader pays for it: the writer
     /// does, before it returns. A checkpoint's version keeps the projection of the graph it
     /// folded.
-    /// Makes `version` the current one; returns the version it replaced, for the caller to drop
-    /// outside the lock (the last reference frees an overlay's and a delta's superseded copies).
     pub(crate) fn publish(&self, mut version: Version) -> Arc<Version> {
         let projections = &self.inner.projections;
         version.recycle_to = Some(Arc::clone(projections));

@@ -265,10 +265,19 @@ impl<'db> WriteTxn<'db> {
         let touched = &self.staging.touched;
         let walks = &mut self.writer.walks;
         let (synced, repaired) = std::thread::scope(|scope| {
-            let synced_first = syncing.as_ref().filter(|_| !overlap).map(|h| h.sync());
-            let sync = syncing
-                .filter(|_| overlap)
-                .map(|handle| scope.spawn(move || handle.sync()));
+            // A thread the system refuses (`spawn_scoped` fails) means syncing here, first.
+            let thread = syncing.as_ref().filter(|_| overlap).and_then(|handle| {
+                let handle = handle.clone();
+                std::thread::Builder::new()
+                    .name("walkdb-wal-sync".into())
+                    .spawn_scoped(scope, move || handle.sync())
+                    .ok()
+            });
+            let synced_first = match thread {
+                Some(_) => None,
+                None => syncing.as_ref().map(|handle| handle.sync()),
+            };
+            let sync = thread;
             let changes = super::walks::changes(base, &after, touched);
             // Into the writer's clone: published versions keep their own overlay.
             let repaired = walks.repair(&after, &changes, lsn);

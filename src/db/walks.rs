@@ -75,13 +75,13 @@ pub(crate) fn walk_error(file: &str, e: WalkIndexError) -> Error {
     }
 }
 
+/// Touched nodes from which the change list is computed on the thread pool.
+const PARALLEL_NODES: usize = 64;
+
 /// The changes of the touched nodes between two views: every node whose pair weights or whose
 /// link count changed. Pair weights can stay equal while the link count changes (a self-loop
 /// of weight 3 replaced by parallel self-loops of 2 and 1): no walk needs rerouting then, but
 /// the node's walk count follows its degree, so the change must still reach the repair.
-/// Touched nodes from which the change list is computed on the thread pool.
-const PARALLEL_NODES: usize = 64;
-
 pub(crate) fn changes(
     before: &GraphView,
     after: &GraphView,

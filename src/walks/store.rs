@@ -1087,10 +1087,8 @@ impl WalkIndex {
             patches: Vec::new(),
             deltas: Vec::new(),
         };
-        // Each changed node's records: a patch of its full list while the net changes since
-        // that list (walks whose count changed) stay at most an eighth of its records, else the merged list (straight into the
-        // block's ids). Per node: its new entry's index, its bytes and the full list a patch
-        // keeps using.
+        // Each changed node's records (`merge_node`): a patch of its full list while the net
+        // changes since that list stay at most an eighth of its records, else the merged list.
         let runs = self.pending_visits.node_runs();
         let events = &self.pending_visits.events[..];
         let (visits, blocks, base) = (&self.visits, &self.blocks, &self.base);
@@ -1156,8 +1154,8 @@ impl WalkIndex {
         self.garbage_bytes += superseded;
         self.blocks.push(Arc::new(sealed));
         // Superseded copies stay in their blocks (older versions may read them). Once they
-        // outweigh the live entries, copy the live ones into one block: O(overlay), and the
-        // old blocks go when the last version holding them does.
+        // outweigh the live entries, copy the live ones into two new blocks (walks, lists):
+        // O(overlay), and the old blocks go when the last version holding them does.
         if self.garbage_bytes > (self.block_bytes - self.garbage_bytes).max(4 << 20) {
             self.compact();
         }

@@ -608,7 +608,7 @@ fn a_clone_taken_before_a_repair_keeps_its_own_walks() {
         let frozen = index.folded().expect("fold");
         run_random_ops(&mut index, &mut model, 5, 90 + round, |_, _| {});
         if round % 4 == 3 {
-            // Compaction rewrites the live overlay entries into one block: same content.
+            // Compaction rewrites the live overlay entries into new blocks: same content.
             let before = index.folded().expect("fold");
             index.compact();
             assert!(
