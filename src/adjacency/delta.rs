@@ -23,7 +23,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::Segment;
-use crate::graph::{Adjacency, NodeId, RelId};
+use crate::graph::{NodeId, RelId};
 use crate::hash::IdHasher;
 
 const GROUPS: usize = 64;
@@ -217,30 +217,14 @@ fn key_of(u: NodeId) -> u32 {
     u / SHARDS as u32
 }
 
-/// `u`'s lists as the segment has them. From the segment's link projection when it is built
-/// with both lists (undirected): its links are the out-list then the in-list, column for
-/// column, where decoding the in-list finds each edge's relation and weight by a binary search
-/// in another node's out-list (a cache miss or two per edge).
+/// `u`'s lists as the segment has them; the in-list from the link projection when it holds
+/// it (see [`super::view::projected_in_edges`]).
 fn segment_lists(seg: &Segment, u: NodeId) -> NodeAdj {
-    let n_out = seg.edge_count_of(u, false);
-    let n_links = seg.edge_count_of(u, true);
-    if let Some(csr) = seg
-        .link_projection_if_built()
-        .filter(|csr| (u as usize) < csr.node_count())
-    {
-        let (targets, weights) = csr.link_slices(u);
-        let rels = csr.link_rels(u);
-        // A directed projection holds the out-list only: its length tells.
-        if targets.len() == n_links && rels.len() == n_links && weights.len() == n_links {
-            let links = targets.iter().zip(rels).zip(weights);
-            let links = links.map(|((&target, &rel), &weight)| (target, rel, weight));
-            return NodeAdj::new(
-                links.clone().take(n_out).collect(),
-                links.skip(n_out).collect(),
-            );
-        }
-    }
-    NodeAdj::new(seg.out_edges(u).collect(), seg.in_edges(u).collect())
+    let inn = match super::view::projected_in_edges(seg, u) {
+        Some(edges) => edges.collect(),
+        None => seg.in_edges(u).collect(),
+    };
+    NodeAdj::new(seg.out_edges(u).collect(), inn)
 }
 
 /// Heap and inline bytes of a node's lists (what a superseded copy keeps holding).

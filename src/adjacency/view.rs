@@ -15,11 +15,18 @@ pub(crate) struct GraphView {
     pub(crate) undirected: bool,
 }
 
-/// Edges of one node from the segment or from the delta.
+/// Edges of one node from the segment, its link projection, or the delta.
 #[derive(Clone, Debug)]
 pub(crate) enum EdgeIter<'a> {
     Segment(SegEdges<'a>),
     Delta(std::slice::Iter<'a, (NodeId, RelId, f64)>),
+    /// Columns of the segment's link projection: (other end, relation, weight).
+    Projected {
+        targets: &'a [NodeId],
+        rels: &'a [RelId],
+        weights: &'a [f64],
+        next: usize,
+    },
 }
 
 impl Iterator for EdgeIter<'_> {
@@ -30,6 +37,17 @@ impl Iterator for EdgeIter<'_> {
         match self {
             EdgeIter::Segment(it) => it.next(),
             EdgeIter::Delta(it) => it.next().copied(),
+            EdgeIter::Projected {
+                targets,
+                rels,
+                weights,
+                next,
+            } => {
+                let i = *next;
+                let edge = (*targets.get(i)?, *rels.get(i)?, *weights.get(i)?);
+                *next += 1;
+                Some(edge)
+            }
         }
     }
 }
@@ -110,13 +128,38 @@ impl GraphView {
         }
     }
 
-    /// In-edges of `v` as (src, rel, weight), sorted by (src, rel).
+    /// In-edges of `v` as (src, rel, weight), sorted by (src, rel). A segment node's come
+    /// from the link projection when it holds both lists (undirected): decoding the in-list
+    /// finds each edge's relation and weight by a binary search in another node's out-list.
     pub(crate) fn in_edges(&self, v: NodeId) -> EdgeIter<'_> {
         match self.delta.get(v) {
             Some(adj) => EdgeIter::Delta(adj.inn.iter()),
-            None => EdgeIter::Segment(self.segment.in_edges(v)),
+            None => projected_in_edges(&self.segment, v)
+                .unwrap_or_else(|| EdgeIter::Segment(self.segment.in_edges(v))),
         }
     }
+}
+
+/// `v`'s in-list from the segment's link projection, when the projection holds both lists
+/// (its links are the out-list, then the in-list, column for column); else None.
+pub(crate) fn projected_in_edges(segment: &Segment, v: NodeId) -> Option<EdgeIter<'_>> {
+    let csr = segment
+        .link_projection_if_built()
+        .filter(|csr| (v as usize) < csr.node_count())?;
+    let n_out = segment.edge_count_of(v, false);
+    let n_links = segment.edge_count_of(v, true);
+    let (targets, weights) = csr.link_slices(v);
+    let rels = csr.link_rels(v);
+    // A directed projection holds the out-list only: its length tells.
+    if targets.len() != n_links || rels.len() != n_links || weights.len() != n_links {
+        return None;
+    }
+    Some(EdgeIter::Projected {
+        targets: targets.get(n_out..)?,
+        rels: rels.get(n_out..)?,
+        weights: weights.get(n_out..)?,
+        next: 0,
+    })
 }
 
 /// See [`GraphView::pair_weights`].
