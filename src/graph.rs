@@ -153,9 +153,9 @@ impl CsrGraph {
         let offsets = counts;
         let n_links = offsets[node_count];
         let mut cursor = offsets.clone();
-        let mut targets = vec![0; n_links];
-        let mut rels = vec![0; n_links];
-        let mut weights = vec![0.0; n_links];
+        let mut targets: Vec<NodeId> = crate::memory::zeroed_table(n_links);
+        let mut rels: Vec<RelId> = crate::memory::zeroed_table(n_links);
+        let mut weights: Vec<f64> = crate::memory::zeroed_table(n_links);
         let mut place = |from: NodeId, to: NodeId, e: &Edge| {
             let slot = cursor[from as usize];
             cursor[from as usize] += 1;
@@ -190,6 +190,7 @@ impl CsrGraph {
             .map(|u| graph.degree(u))
             .collect();
         let mut offsets = Vec::with_capacity(n + 1);
+        crate::memory::prefer_huge_pages(&mut offsets);
         let mut total = 0usize;
         offsets.push(0);
         for &d in &degrees {
@@ -197,10 +198,10 @@ impl CsrGraph {
             offsets.push(total);
         }
         drop(degrees);
-        let mut targets = vec![0 as NodeId; total];
-        let mut rels = vec![0 as RelId; total];
-        let mut weights = vec![0.0; total];
-        let mut weight_sums = vec![0.0; n];
+        let mut targets: Vec<NodeId> = crate::memory::zeroed_table(total);
+        let mut rels: Vec<RelId> = crate::memory::zeroed_table(total);
+        let mut weights: Vec<f64> = crate::memory::zeroed_table(total);
+        let mut weight_sums: Vec<f64> = crate::memory::zeroed_table(n);
         let per_piece = (total / (8 * rayon::current_num_threads().max(1))).max(1 << 16);
         let mut pieces = Vec::new();
         {

@@ -55,6 +55,7 @@ pub mod graph;
 mod hash;
 pub mod inspect;
 mod layout;
+mod memory;
 pub mod ppr;
 // Random streams and generated graphs: walkdb's own tests and benchmarks use them (feature
 // `testing`); the engine uses `rng` privately.

@@ -28,6 +28,7 @@ use crate::format::crc32;
 use std::sync::Arc;
 
 use crate::graph::{Adjacency, CsrGraph, Link, NodeId, RelId};
+use crate::memory::{prefer_huge_pages, zeroed_table};
 
 pub(crate) use crate::layout::SEGMENT_DIR;
 const MAGIC: &[u8; 8] = b"WALKSEG\0";
@@ -174,6 +175,7 @@ impl Segment {
             return None;
         }
         let mut offsets = Vec::with_capacity(n + 1);
+        prefer_huge_pages(&mut offsets);
         offsets.push(0usize);
         for u in 0..n {
             let out = out_at(u + 1).checked_sub(out_at(u))?;
@@ -181,9 +183,9 @@ impl Segment {
             offsets.push(offsets[u] + out + inn);
         }
         let total = offsets[n];
-        let mut targets = vec![0 as NodeId; total];
-        let mut rels = vec![0 as RelId; total];
-        let mut weights = vec![0.0f64; total];
+        let mut targets: Vec<NodeId> = zeroed_table(total);
+        let mut rels: Vec<RelId> = zeroed_table(total);
+        let mut weights: Vec<f64> = zeroed_table(total);
         // One node range per thread, of about equal links; each owns its stretch of columns.
         // Every part scans all out-edges, so parts are capped: past 8 the scans cost more
         // than the extra threads give.

@@ -523,7 +523,7 @@ impl BuildTables {
                     .all(|link| link.weight.to_bits() == 1f64.to_bits())
             {
                 if t.unit.is_empty() {
-                    t.unit = vec![0; n.div_ceil(64)];
+                    t.unit = crate::memory::zeroed_table(n.div_ceil(64));
                 }
                 t.unit[u as usize / 64] |= 1 << (u % 64);
                 continue;
@@ -548,7 +548,9 @@ impl BuildTables {
             }
             build_guide(&t.prefix[from..], &mut t.guide);
             if t.slot.is_empty() {
-                t.slot = vec![u32::MAX; n];
+                t.slot = Vec::with_capacity(n);
+                crate::memory::prefer_huge_pages(&mut t.slot);
+                t.slot.resize(n, u32::MAX);
             }
             t.slot[u as usize] = t.spans.len() as u32;
             t.spans.push((from, t.targets.len()));
