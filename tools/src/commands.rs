@@ -91,6 +91,11 @@ const IMPORT_PIECE: usize = 16 << 20;
 /// Reads input `name` (a file, or `-` for stdin) in pieces of whole lines (about
 /// [`IMPORT_PIECE`] bytes, more for a longer line) and calls `f(piece, number of its first
 /// line, bytes read so far)` for each, until `f` says to stop.
+///
+/// The bytes come from a thread of their own ([`read_ahead`]), up to [`READ_AHEAD`] reads
+/// ahead of `f`: a file that is not in the page cache arrives at the disk's pace, and reading
+/// in line with `f` stalled `f` for each piece (100M-edge R-MAT input, 3.6 GB, not cached:
+/// about 5 s of disk reads in series with 11 s of parsing).
 fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> ControlFlow<()>) -> CliResult {
     let io_error = |e: std::io::Error| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
@@ -103,31 +108,27 @@ fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> ControlFlow<
             message: format!("reading {name}: {e}"),
         }
     };
-    let mut reader: Box<dyn Read> = match name {
-        "-" => Box::new(std::io::stdin().lock()),
+    let reader: Box<dyn Read + Send> = match name {
+        "-" => Box::new(std::io::stdin()),
         path => Box::new(std::fs::File::open(path).map_err(io_error)?),
     };
+    let blocks = read_ahead(reader).map_err(|e| CliError {
+        code: 3,
+        message: format!("starting the thread that reads {name}: {e}"),
+    })?;
     let mut buf: Vec<u8> = Vec::with_capacity(IMPORT_PIECE + 4096);
     let (mut line, mut offset) = (1u64, 0u64);
-    loop {
-        let before = buf.len();
-        buf.resize(before + IMPORT_PIECE, 0);
-        let got = loop {
-            match reader.read(&mut buf[before..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_error(e)),
-            }
-        };
-        buf.truncate(before + got);
-        offset += got as u64;
-        if got == 0 {
+    for block in blocks {
+        let block = block.map_err(io_error)?;
+        offset += block.len() as u64;
+        if block.is_empty() {
             // The last line, without a newline.
             if !buf.is_empty() {
                 let _ = f(&buf, line, offset);
             }
             return Ok(());
         }
+        buf.extend_from_slice(&block);
         // Whole lines go now; a partial last line waits for the rest of its bytes.
         let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
             continue;
@@ -138,6 +139,47 @@ fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> ControlFlow<
         line += buf[..=end].iter().filter(|&&b| b == b'\n').count() as u64;
         buf.drain(..=end);
     }
+    // The reading thread hangs up only after the end (an empty block) or an error.
+    Err(CliError {
+        code: 3,
+        message: format!("reading {name}: the reading thread stopped"),
+    })
+}
+
+/// Reads [`for_each_piece`] keeps in flight.
+const READ_AHEAD: usize = 2;
+
+/// The results of `reader.read` into [`IMPORT_PIECE`]-byte buffers, in order, each a single
+/// read (a pipe's lines go on as soon as they arrive), up to the end (an empty block) or the
+/// first error, read on a thread of their own [`READ_AHEAD`] ahead of the consumer. The
+/// thread is not joined: when the consumer stops early, its next hand-over finds the channel
+/// closed (or, waiting on a pipe, it ends with the process).
+fn read_ahead(
+    mut reader: Box<dyn Read + Send>,
+) -> std::io::Result<impl Iterator<Item = std::io::Result<Vec<u8>>>> {
+    fn read_block(reader: &mut dyn Read) -> std::io::Result<Vec<u8>> {
+        let mut block = vec![0u8; IMPORT_PIECE];
+        let got = loop {
+            match reader.read(&mut block) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        block.truncate(got);
+        Ok(block)
+    }
+    let (blocks, received) = std::sync::mpsc::sync_channel(READ_AHEAD);
+    std::thread::Builder::new()
+        .name("walkdb-read".into())
+        .spawn(move || loop {
+            let block = read_block(&mut *reader);
+            let last = !matches!(&block, Ok(b) if !b.is_empty());
+            if blocks.send(block).is_err() || last {
+                return;
+            }
+        })?;
+    Ok(received.into_iter())
 }
 
 /// Bytes of input parsed at a time by `import`'s helper thread (whole lines; more for a
