@@ -896,6 +896,12 @@ pub(crate) fn encode_segment(
 }
 
 /// Encodes a segment from its out-CSR columns (lists sorted by (dst, rel)).
+///
+/// The file is laid out before any byte is written (every section's length follows from `n`,
+/// the edge count and the two widths), allocated once and filled in place, the in-CSR on one
+/// thread while the out-columns are converted on the others, then each section's checksum in
+/// parallel. At 100M edges this was 5-6 s on one thread, with every section built in a buffer
+/// of its own and then copied into the file's (twice the file in memory at the peak).
 pub(crate) fn encode_columns(
     generation: u64,
     checkpoint_lsn: u64,
@@ -905,66 +911,86 @@ pub(crate) fn encode_columns(
     out_rel: &[u32],
     out_weight: &[f64],
 ) -> Vec<u8> {
+    use rayon::prelude::*;
     let m = out_dst.len();
-    // In-CSR by counting sort over destinations; scanning sources in order keeps each in-list
-    // sorted by (src, rel).
-    let mut in_offsets = vec![0u32; n + 1];
-    for &d in out_dst {
-        in_offsets[d as usize + 1] += 1;
-    }
-    for i in 0..n {
-        in_offsets[i + 1] += in_offsets[i];
-    }
-    let mut cursor = in_offsets.clone();
-    let mut in_src = vec![0u32; m];
-    for u in 0..n {
-        let (start, end) = (out_offsets[u] as usize, out_offsets[u + 1] as usize);
-        for &dst in out_dst.iter().take(end).skip(start) {
-            let d = dst as usize;
-            let slot = cursor[d] as usize;
-            cursor[d] += 1;
-            in_src[slot] = u as u32;
-        }
-    }
-    let relation_count = out_rel.iter().map(|&r| r as u64 + 1).max().unwrap_or(0);
+    let relation_count = out_rel
+        .par_iter()
+        .with_min_len(1 << 16)
+        .map(|&r| r as u64 + 1)
+        .max()
+        .unwrap_or(0);
     let rel_width: u8 = match relation_count {
         0..=256 => 1,
         257..=65536 => 2,
         _ => 4,
     };
-    let weight_width: u8 = if out_weight.iter().all(|&w| (w as f32) as f64 == w) {
+    let weight_width: u8 = if out_weight
+        .par_iter()
+        .with_min_len(1 << 16)
+        .all(|&w| (w as f32) as f64 == w)
+    {
         4
     } else {
         8
     };
-
-    let u32s = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let rels: Vec<u8> = match rel_width {
-        1 => out_rel.iter().map(|&r| r as u8).collect(),
-        2 => out_rel
-            .iter()
-            .flat_map(|&r| (r as u16).to_le_bytes())
-            .collect(),
-        _ => u32s(out_rel),
-    };
-    let weights: Vec<u8> = if weight_width == 4 {
-        out_weight
-            .iter()
-            .flat_map(|&w| (w as f32).to_le_bytes())
-            .collect()
-    } else {
-        out_weight.iter().flat_map(|&w| w.to_le_bytes()).collect()
-    };
-    let sections: [Vec<u8>; SECTION_COUNT] = [
-        u32s(out_offsets),
-        u32s(out_dst),
-        rels,
-        weights,
-        u32s(&in_offsets),
-        u32s(&in_src),
+    let lengths: [usize; SECTION_COUNT] = [
+        4 * out_offsets.len(),
+        4 * m,
+        rel_width as usize * m,
+        weight_width as usize * m,
+        4 * (n + 1),
+        4 * m,
     ];
-
-    let mut out = vec![0u8; HEADER_LEN];
+    // Each section starts 8-aligned; the padding before it is zeros.
+    let mut places = [(0usize, 0usize); SECTION_COUNT];
+    let mut end = HEADER_LEN;
+    for (place, &length) in places.iter_mut().zip(&lengths) {
+        let at = end.next_multiple_of(8);
+        *place = (at, length);
+        end = at + length;
+    }
+    let mut out: Vec<u8> = zeroed_table(end);
+    {
+        let mut parts: Vec<&mut [u8]> = Vec::with_capacity(SECTION_COUNT);
+        let mut rest = &mut out[..];
+        let mut consumed = 0;
+        for &(at, length) in &places {
+            let (_, after) = std::mem::take(&mut rest).split_at_mut(at - consumed);
+            let (section, after) = after.split_at_mut(length);
+            parts.push(section);
+            rest = after;
+            consumed = at + length;
+        }
+        let [offsets_s, dst_s, rel_s, weight_s, in_offsets_s, in_src_s] =
+            <[&mut [u8]; SECTION_COUNT]>::try_from(parts).unwrap_or_else(|_| unreachable!());
+        rayon::join(
+            || encode_in_columns(n, out_offsets, out_dst, in_offsets_s, in_src_s),
+            || {
+                rayon::join(
+                    || {
+                        put_u32s(offsets_s, out_offsets);
+                        put_u32s(dst_s, out_dst);
+                    },
+                    || {
+                        match rel_width {
+                            1 => put_le(rel_s, out_rel, |r| [r as u8]),
+                            2 => put_le(rel_s, out_rel, |r| (r as u16).to_le_bytes()),
+                            _ => put_u32s(rel_s, out_rel),
+                        }
+                        if weight_width == 4 {
+                            put_le(weight_s, out_weight, |w| (w as f32).to_le_bytes());
+                        } else {
+                            put_le(weight_s, out_weight, |w| w.to_le_bytes());
+                        }
+                    },
+                )
+            },
+        );
+    }
+    let crcs: Vec<u32> = places
+        .par_iter()
+        .map(|&(at, length)| crc32(&[&out[at..at + length]]))
+        .collect();
     out[0..8].copy_from_slice(MAGIC);
     out[8..12].copy_from_slice(&VERSION.to_le_bytes());
     out[16..24].copy_from_slice(&generation.to_le_bytes());
@@ -974,25 +1000,220 @@ pub(crate) fn encode_columns(
     out[48..56].copy_from_slice(&relation_count.to_le_bytes());
     out[56] = rel_width;
     out[57] = weight_width;
-    for (index, section) in sections.iter().enumerate() {
-        while !out.len().is_multiple_of(8) {
-            out.push(0);
-        }
+    for (index, (&(offset, length), crc)) in places.iter().zip(crcs).enumerate() {
         let at = 64 + index * 24;
-        let offset = out.len() as u64;
-        out[at..at + 8].copy_from_slice(&offset.to_le_bytes());
-        out[at + 8..at + 16].copy_from_slice(&(section.len() as u64).to_le_bytes());
-        out[at + 16..at + 20].copy_from_slice(&crc32(&[section]).to_le_bytes());
-        out.extend_from_slice(section);
+        out[at..at + 8].copy_from_slice(&(offset as u64).to_le_bytes());
+        out[at + 8..at + 16].copy_from_slice(&(length as u64).to_le_bytes());
+        out[at + 16..at + 20].copy_from_slice(&crc.to_le_bytes());
     }
     let crc = crc32(&[&out[0..252]]);
     out[252..256].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
+/// The in-CSR of the out-columns, as the segment's in-offsets and in-sources sections: a
+/// counting sort over destinations, scanning sources in order so each in-list comes out sorted
+/// by (src, rel). Sources are written straight into their bytes.
+fn encode_in_columns(
+    n: usize,
+    out_offsets: &[u32],
+    out_dst: &[u32],
+    in_offsets_s: &mut [u8],
+    in_src_s: &mut [u8],
+) {
+    let mut in_offsets = vec![0u32; n + 1];
+    for &d in out_dst {
+        in_offsets[d as usize + 1] += 1;
+    }
+    for i in 0..n {
+        in_offsets[i + 1] += in_offsets[i];
+    }
+    put_u32s(in_offsets_s, &in_offsets);
+    let mut cursor = in_offsets;
+    for u in 0..n {
+        let (start, end) = (out_offsets[u] as usize, out_offsets[u + 1] as usize);
+        for &dst in &out_dst[start..end] {
+            let slot = &mut cursor[dst as usize];
+            let at = *slot as usize * 4;
+            *slot += 1;
+            in_src_s[at..at + 4].copy_from_slice(&(u as u32).to_le_bytes());
+        }
+    }
+}
+
+/// Writes `values` little-endian into `bytes` (4 bytes each), in parallel pieces.
+fn put_u32s(bytes: &mut [u8], values: &[u32]) {
+    put_le(bytes, values, u32::to_le_bytes);
+}
+
+/// Writes each value's `encode` into `bytes` (`W` bytes each), in parallel pieces.
+fn put_le<T: Copy + Sync, const W: usize>(
+    bytes: &mut [u8],
+    values: &[T],
+    encode: impl Fn(T) -> [u8; W] + Sync,
+) {
+    use rayon::prelude::*;
+    const PIECE: usize = 1 << 16;
+    bytes
+        .par_chunks_mut(PIECE * W)
+        .zip(values.par_chunks(PIECE))
+        .for_each(|(bytes, values)| {
+            for (slot, &value) in bytes.chunks_exact_mut(W).zip(values) {
+                slot.copy_from_slice(&encode(value));
+            }
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The encoder before the in-place layout, kept as the reference the new one must match
+    /// byte for byte.
+    fn encode_columns_reference(
+        generation: u64,
+        checkpoint_lsn: u64,
+        n: usize,
+        out_offsets: &[u32],
+        out_dst: &[u32],
+        out_rel: &[u32],
+        out_weight: &[f64],
+    ) -> Vec<u8> {
+        let m = out_dst.len();
+        // In-CSR by counting sort over destinations; scanning sources in order keeps each in-list
+        // sorted by (src, rel).
+        let mut in_offsets = vec![0u32; n + 1];
+        for &d in out_dst {
+            in_offsets[d as usize + 1] += 1;
+        }
+        for i in 0..n {
+            in_offsets[i + 1] += in_offsets[i];
+        }
+        let mut cursor = in_offsets.clone();
+        let mut in_src = vec![0u32; m];
+        for u in 0..n {
+            let (start, end) = (out_offsets[u] as usize, out_offsets[u + 1] as usize);
+            for &dst in out_dst.iter().take(end).skip(start) {
+                let d = dst as usize;
+                let slot = cursor[d] as usize;
+                cursor[d] += 1;
+                in_src[slot] = u as u32;
+            }
+        }
+        let relation_count = out_rel.iter().map(|&r| r as u64 + 1).max().unwrap_or(0);
+        let rel_width: u8 = match relation_count {
+            0..=256 => 1,
+            257..=65536 => 2,
+            _ => 4,
+        };
+        let weight_width: u8 = if out_weight.iter().all(|&w| (w as f32) as f64 == w) {
+            4
+        } else {
+            8
+        };
+
+        let u32s = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let rels: Vec<u8> = match rel_width {
+            1 => out_rel.iter().map(|&r| r as u8).collect(),
+            2 => out_rel
+                .iter()
+                .flat_map(|&r| (r as u16).to_le_bytes())
+                .collect(),
+            _ => u32s(out_rel),
+        };
+        let weights: Vec<u8> = if weight_width == 4 {
+            out_weight
+                .iter()
+                .flat_map(|&w| (w as f32).to_le_bytes())
+                .collect()
+        } else {
+            out_weight.iter().flat_map(|&w| w.to_le_bytes()).collect()
+        };
+        let sections: [Vec<u8>; SECTION_COUNT] = [
+            u32s(out_offsets),
+            u32s(out_dst),
+            rels,
+            weights,
+            u32s(&in_offsets),
+            u32s(&in_src),
+        ];
+
+        let mut out = vec![0u8; HEADER_LEN];
+        out[0..8].copy_from_slice(MAGIC);
+        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[16..24].copy_from_slice(&generation.to_le_bytes());
+        out[24..32].copy_from_slice(&checkpoint_lsn.to_le_bytes());
+        out[32..40].copy_from_slice(&(n as u64).to_le_bytes());
+        out[40..48].copy_from_slice(&(m as u64).to_le_bytes());
+        out[48..56].copy_from_slice(&relation_count.to_le_bytes());
+        out[56] = rel_width;
+        out[57] = weight_width;
+        for (index, section) in sections.iter().enumerate() {
+            while !out.len().is_multiple_of(8) {
+                out.push(0);
+            }
+            let at = 64 + index * 24;
+            let offset = out.len() as u64;
+            out[at..at + 8].copy_from_slice(&offset.to_le_bytes());
+            out[at + 8..at + 16].copy_from_slice(&(section.len() as u64).to_le_bytes());
+            out[at + 16..at + 20].copy_from_slice(&crc32(&[section]).to_le_bytes());
+            out.extend_from_slice(section);
+        }
+        let crc = crc32(&[&out[0..252]]);
+        out[252..256].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn in_place_encoding_matches_the_reference() {
+        let mut rng = crate::rng::Rng::new(17);
+        // Relation counts for each width, weights that fit an f32 and some that do not,
+        // nodes without edges, no edges at all; large enough for several parallel pieces.
+        for (n, m, relations, wide_weights) in [
+            (1usize, 0usize, 1u32, false),
+            (7, 40, 3, false),
+            (50, 3000, 300, true),
+            (2000, 300_000, 70_000, false),
+            (3000, 200_000, 200, true),
+        ] {
+            let mut lists: Vec<Vec<(u32, u32, f64)>> = vec![Vec::new(); n];
+            for _ in 0..m {
+                let weight = if wide_weights && rng.below(3) == 0 {
+                    0.1 + rng.below(1000) as f64 * 1e-7
+                } else {
+                    1.0 + rng.below(4) as f64
+                };
+                let src = rng.below(n as u64) as usize;
+                lists[src].push((
+                    rng.below(n as u64) as u32,
+                    rng.below(relations as u64) as u32,
+                    weight,
+                ));
+            }
+            let (mut out_offsets, mut out_dst, mut out_rel, mut out_weight) =
+                (vec![0u32], Vec::new(), Vec::new(), Vec::new());
+            for list in &mut lists {
+                list.sort_by_key(|&(d, r, _)| (d, r));
+                for &(d, r, w) in list.iter() {
+                    out_dst.push(d);
+                    out_rel.push(r);
+                    out_weight.push(w);
+                }
+                out_offsets.push(out_dst.len() as u32);
+            }
+            let args = (
+                &out_offsets[..],
+                &out_dst[..],
+                &out_rel[..],
+                &out_weight[..],
+            );
+            assert_eq!(
+                encode_columns(3, 11, n, args.0, args.1, args.2, args.3),
+                encode_columns_reference(3, 11, n, args.0, args.1, args.2, args.3),
+                "n {n}, m {m}, relations {relations}"
+            );
+        }
+    }
 
     fn sample() -> Vec<u8> {
         // 0 -> 1 (r0, 1.0), 0 -> 2 (r1, 0.1), 2 -> 0 (r0, 3.0)
