@@ -161,6 +161,62 @@ fn a_dropped_loader_removes_its_runs() {
     assert_eq!(db.begin_read().unwrap().edge_count(), 0);
 }
 
+/// A spill that fails (its runs are sorted and written on a helper thread while the loader
+/// goes on) fails the import, wherever the error surfaces (a later `add_edge` or `finish`):
+/// the error names the file, nothing of the import is published, the edges committed before
+/// stay, and no run file is left once the loader is gone.
+#[test]
+fn a_failing_spill_fails_the_import_and_leaves_nothing() {
+    use std::sync::Arc;
+    use walkdb::backend::{FailMode, SimBackend, StorageBackend};
+    let edges = edges(2000, 5);
+    for k in 1..=9 {
+        let sim = SimBackend::new();
+        let db = Database::builder("sim")
+            .backend(Arc::new(sim.clone()) as Arc<dyn StorageBackend>)
+            .undirected(true)
+            .create()
+            .unwrap();
+        let mut txn = db.begin_write().unwrap();
+        txn.add_edge("before", "r", "import", 1.0).unwrap();
+        txn.commit().unwrap();
+        let mut loader = db.bulk_loader().unwrap();
+        loader.set_memory_budget(0);
+        // Operation k after this point: the first spills' file creations and writes.
+        sim.fail_at(
+            sim.op_count() + k,
+            FailMode::Once,
+            std::io::ErrorKind::Other,
+        );
+        let mut result = Ok(());
+        for (s, d, w) in &edges {
+            result = loader.add_edge(s, "r", d, *w).map(|_| ());
+            if result.is_err() {
+                break;
+            }
+        }
+        let error = match result {
+            Err(e) => {
+                drop(loader);
+                e.to_string()
+            }
+            Ok(()) => match loader.finish() {
+                Err(e) => e.to_string(),
+                Ok(info) => panic!("operation {k} failed, yet the import finished: {info:?}"),
+            },
+        };
+        assert!(error.contains(".run"), "operation {k}: {error}");
+        sim.clear_failures();
+        let names = sim.file_names();
+        assert!(
+            names.iter().all(|n| !n.contains(".run")),
+            "operation {k}: run files left: {names:?}"
+        );
+        let snapshot = db.begin_read().unwrap();
+        assert_eq!(snapshot.edge_count(), 1, "operation {k}");
+    }
+}
+
 /// The scale path at CI size: a 1M-edge R-MAT power-law graph (hubs of tens of thousands of
 /// links) imported with a 2 MiB budget (sorted runs on disk, many visit passes) verifies,
 /// holds every distinct edge, answers a default query, takes a commit with repair, and

@@ -32,14 +32,25 @@ pub(crate) struct RunFile {
 }
 
 /// Sorts `run` by `(src, dst, rel)`, keeping the order of equal keys, writes it to `name` and
-/// empties it.
+/// empties it. A failed write removes what it wrote of the file (best effort: an open removes
+/// any left).
 pub(crate) fn spill(
     backend: &dyn StorageBackend,
     name: String,
     run: &mut Vec<Record>,
 ) -> io::Result<RunFile> {
     run.par_sort_by_key(|&(s, d, r, _)| (s, d, r));
-    let file = backend.open(&name, true)?;
+    write_run(backend, &name, run).inspect_err(|_| {
+        let _ = backend.remove(&name);
+    })?;
+    let records = run.len() as u64;
+    run.clear();
+    Ok(RunFile { name, records })
+}
+
+/// Writes sorted records to run file `name`.
+fn write_run(backend: &dyn StorageBackend, name: &str, run: &[Record]) -> io::Result<()> {
+    let file = backend.open(name, true)?;
     file.set_len(0)?;
     let mut buf: Vec<u8> = Vec::with_capacity(IO_CHUNK + RECORD_BYTES);
     let mut at = 0u64;
@@ -54,10 +65,7 @@ pub(crate) fn spill(
             buf.clear();
         }
     }
-    file.write_at(at, &buf)?;
-    let records = run.len() as u64;
-    run.clear();
-    Ok(RunFile { name, records })
+    file.write_at(at, &buf)
 }
 
 /// Reads a run front to back.
