@@ -188,23 +188,19 @@ fn a_failing_spill_fails_the_import_and_leaves_nothing() {
             FailMode::Once,
             std::io::ErrorKind::Other,
         );
-        let mut result = Ok(());
+        // A caller that carries on after the error cannot finish an import that lost records.
+        let mut first_error = None;
         for (s, d, w) in &edges {
-            result = loader.add_edge(s, "r", d, *w).map(|_| ());
-            if result.is_err() {
-                break;
+            if let Err(e) = loader.add_edge(s, "r", d, *w) {
+                first_error.get_or_insert(e.to_string());
             }
         }
-        let error = match result {
-            Err(e) => {
-                drop(loader);
-                e.to_string()
-            }
-            Ok(()) => match loader.finish() {
-                Err(e) => e.to_string(),
-                Ok(info) => panic!("operation {k} failed, yet the import finished: {info:?}"),
-            },
-        };
+        let finished = loader.finish();
+        assert!(
+            finished.is_err(),
+            "operation {k} failed, yet the import finished: {finished:?}"
+        );
+        let error = first_error.unwrap_or_else(|| finished.unwrap_err().to_string());
         assert!(error.contains(".run"), "operation {k}: {error}");
         sim.clear_failures();
         let names = sim.file_names();
@@ -214,6 +210,38 @@ fn a_failing_spill_fails_the_import_and_leaves_nothing() {
         );
         let snapshot = db.begin_read().unwrap();
         assert_eq!(snapshot.edge_count(), 1, "operation {k}");
+    }
+}
+
+/// Copies of one edge in different runs (and among the records still in memory at the end):
+/// the last one added wins, as when everything fits in memory.
+#[test]
+fn the_last_copy_of_an_edge_wins_across_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::builder(tmp.path().join("db")).create().unwrap();
+    let mut loader = db.bulk_loader().unwrap();
+    loader.set_memory_budget(0);
+    let mut last = std::collections::HashMap::new();
+    for i in 0..7000u32 {
+        let (s, d) = match i {
+            i if i % 1500 == 7 => ("hub".to_string(), "spoke".to_string()),
+            i if i % 1100 == 3 => ("x".to_string(), "y".to_string()),
+            i => (format!("k{}", i % 3000), format!("k{}", (i * 7) % 3000)),
+        };
+        let weight = 1.0 + i as f64;
+        loader.add_edge(&s, "r", &d, weight).unwrap();
+        last.insert((s, d), weight);
+    }
+    let info = loader.finish().unwrap();
+    assert!(info.spilled_runs >= 4, "{info:?}");
+    assert_eq!(info.edges, last.len() as u64);
+    let snapshot = db.begin_read().unwrap();
+    for ((s, d), weight) in &last {
+        assert_eq!(
+            snapshot.edge_weight(s, "r", d).unwrap(),
+            Some(*weight),
+            "{s} -> {d}"
+        );
     }
 }
 

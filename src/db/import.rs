@@ -59,13 +59,24 @@ pub struct BulkLoader<'db> {
     runs: Vec<RunFile>,
     /// The run being sorted and written on a helper thread, with its file's name.
     spilling: Option<(String, Spill)>,
+    /// The run file whose spill failed: its records are lost, so every later call fails.
+    spill_failed: Option<String>,
     /// Records added, spilled ones included.
     records: u64,
     progress: &'db (dyn Fn(usize, usize) + Sync),
     memory_budget: usize,
 }
 
-/// A spill on its helper thread: the run's file, and the emptied record list to reuse.
+/// The error of every call after the spill to `name` failed.
+fn spill_lost(name: &str) -> crate::error::Error {
+    crate::error::Error::io(
+        format!("writing {name}"),
+        std::io::Error::other("this spill failed earlier and its records are lost: import again"),
+    )
+}
+
+/// A spill on its helper thread: the run's file and the record list, emptied (to reuse) when
+/// the run was written.
 type Spill = std::thread::JoinHandle<(std::io::Result<RunFile>, Vec<runs::Record>)>;
 
 impl Drop for BulkLoader<'_> {
@@ -106,6 +117,7 @@ impl Database {
             edges: Vec::new(),
             runs: Vec::new(),
             spilling: None,
+            spill_failed: None,
             records: 0,
             progress: &|_, _| {},
             memory_budget: default_memory_budget(),
@@ -224,9 +236,9 @@ impl<'db> BulkLoader<'db> {
     }
 
     /// Bounds the heap of the import's two tables that grow with the edge list (default: an
-    /// eighth of physical memory, at least 64 MiB). Edge records past half the budget are
-    /// sorted and spilled to disk as runs (on a helper thread, while the next half fills),
-    /// merged into the segment at the end. The walk index
+    /// eighth of physical memory, at least 64 MiB). Edge records past a third of the budget
+    /// are sorted and spilled to disk as runs (on a helper thread, whose sort takes another
+    /// third, while the next run fills), merged into the segment at the end. The walk index
     /// is written to its file as it is built, and its per-node visit lists, the one table
     /// that needs a transpose, are filled one node range of at most the budget at a time. A
     /// smaller budget costs more run files and more sequential reads of the written walks;
@@ -241,25 +253,38 @@ impl<'db> BulkLoader<'db> {
         self.records
     }
 
-    /// Records an edge; past half the memory budget the list is sorted and spilled as a run.
-    ///
-    /// The run is sorted and written on a helper thread while the next half of the budget
-    /// fills (at most one at a time, so the records held stay within the budget): in line,
-    /// interning stood still for the sort and the write (about 8 s of a 100M-edge import).
+    /// Records an edge; past a third of the memory budget the list is sorted and spilled as
+    /// a run.
     fn push(&mut self, record: Record) -> Result<(), WriteError> {
+        if let Some(name) = &self.spill_failed {
+            return Err(spill_lost(name).into());
+        }
         self.edges.push(record);
         self.records += 1;
-        let run_records = (self.memory_budget / 2 / std::mem::size_of::<Record>()).max(1024);
+        // A third: while one run is sorted (its merge sort takes a buffer as long as the run)
+        // and written, the next fills, and the three stay within the budget.
+        let run_records = (self.memory_budget / 3 / std::mem::size_of::<Record>()).max(1024);
         if self.edges.len() >= run_records {
-            let spare = self.finish_spill()?.unwrap_or_default();
-            let name = format!(
-                "{}.run{}.tmp",
-                crate::layout::segment_file(self.writer.manifest.generation + 1),
-                self.runs.len()
-            );
-            let mut full = std::mem::replace(&mut self.edges, spare);
-            // The records reach the thread once it runs: a thread the system refuses leaves
-            // them here, to spill in line.
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts and writes the records as a run. On a helper thread while the next run fills (at
+    /// most one at a time): in line, interning stood still for the sort and the write (about
+    /// 8 s of a 100M-edge import). In line on a rayon worker (waiting for the thread there
+    /// could wait on a sort queued behind the waiting worker, in a one-thread pool) or when
+    /// the system refuses the thread.
+    fn spill(&mut self) -> Result<(), WriteError> {
+        let spare = self.finish_spill()?.unwrap_or_default();
+        let name = format!(
+            "{}.run{}.tmp",
+            crate::layout::segment_file(self.writer.manifest.generation + 1),
+            self.runs.len()
+        );
+        let mut full = std::mem::replace(&mut self.edges, spare);
+        if rayon::current_thread_index().is_none() {
+            // The records reach the thread once it runs, so a refused thread leaves them here.
             let (hand_over, records) = std::sync::mpsc::channel::<Vec<Record>>();
             let backend = std::sync::Arc::clone(&self.db.inner.backend);
             let file = name.clone();
@@ -269,26 +294,26 @@ impl<'db> BulkLoader<'db> {
                     Ok(mut run) => (runs::spill(&*backend, file, &mut run), run),
                     Err(_) => (Err(std::io::Error::other("no records arrived")), Vec::new()),
                 });
-            match spawned {
-                Ok(spill) => match hand_over.send(full) {
-                    Ok(()) => self.spilling = Some((name, spill)),
-                    // The thread's receiver lives until it has received: unreachable, and
-                    // the records came back with the error if it were not.
-                    Err(std::sync::mpsc::SendError(mut back)) => {
-                        let run = runs::spill(&*self.db.inner.backend, name.clone(), &mut back)
-                            .map_err(|e| crate::error::Error::io(format!("writing {name}"), e))?;
-                        self.runs.push(run);
+            if let Ok(spill) = spawned {
+                // The thread's receiver lives until it has received, so the send succeeds;
+                // were it to fail, the records come back with the error and spill in line.
+                match hand_over.send(full) {
+                    Ok(()) => {
+                        self.spilling = Some((name, spill));
+                        return Ok(());
                     }
-                },
-                Err(_) => {
-                    let run = runs::spill(&*self.db.inner.backend, name.clone(), &mut full)
-                        .map_err(|e| crate::error::Error::io(format!("writing {name}"), e))?;
-                    self.runs.push(run);
-                    self.edges = full;
+                    Err(std::sync::mpsc::SendError(back)) => full = back,
                 }
             }
         }
-        Ok(())
+        match runs::spill(&*self.db.inner.backend, name.clone(), &mut full) {
+            Ok(run) => {
+                self.runs.push(run);
+                self.edges = full;
+                Ok(())
+            }
+            Err(e) => Err(self.lose_spill(name, e)),
+        }
     }
 
     /// Waits for the spill in flight, if any: its run joins the others, and its emptied record
@@ -297,15 +322,25 @@ impl<'db> BulkLoader<'db> {
         let Some((name, spill)) = self.spilling.take() else {
             return Ok(None);
         };
-        let (result, spare) = spill.join().map_err(|_| {
-            crate::error::Error::io(
-                format!("writing {name}"),
-                std::io::Error::other("the thread writing it panicked"),
-            )
-        })?;
-        let run = result.map_err(|e| crate::error::Error::io(format!("writing {name}"), e))?;
-        self.runs.push(run);
-        Ok(Some(spare))
+        match spill.join() {
+            Ok((Ok(run), spare)) => {
+                self.runs.push(run);
+                Ok(Some(spare))
+            }
+            Ok((Err(e), _)) => Err(self.lose_spill(name, e)),
+            Err(_) => {
+                let e = std::io::Error::other("the thread writing it panicked");
+                Err(self.lose_spill(name, e))
+            }
+        }
+    }
+
+    /// The error of a failed spill, whose records are gone: later calls fail too, so the
+    /// import cannot finish without them.
+    fn lose_spill(&mut self, name: String, e: std::io::Error) -> WriteError {
+        let error = crate::error::Error::io(format!("writing {name}"), e);
+        self.spill_failed = Some(name);
+        error.into()
     }
 
     /// Writes the new generation durably and publishes it.
@@ -315,6 +350,9 @@ impl<'db> BulkLoader<'db> {
         let version = std::sync::Arc::clone(&self.db.inner.current.read());
         let node_count = self.nodes.next_id();
         let relation_count = self.relations.next_id();
+        if let Some(name) = &self.spill_failed {
+            return Err(spill_lost(name).into());
+        }
         self.finish_spill()?;
         let spilled_runs = self.runs.len() as u32;
         let (offsets, dst, rel, weight) = if self.runs.is_empty() {
