@@ -112,23 +112,24 @@ fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> ControlFlow<
         "-" => Box::new(std::io::stdin()),
         path => Box::new(std::fs::File::open(path).map_err(io_error)?),
     };
-    let blocks = read_ahead(reader).map_err(|e| CliError {
+    let ahead = ReadAhead::start(reader).map_err(|e| CliError {
         code: 3,
         message: format!("starting the thread that reads {name}: {e}"),
     })?;
     let mut buf: Vec<u8> = Vec::with_capacity(IMPORT_PIECE + 4096);
     let (mut line, mut offset) = (1u64, 0u64);
-    for block in blocks {
-        let block = block.map_err(io_error)?;
-        offset += block.len() as u64;
-        if block.is_empty() {
+    while let Some(read) = ahead.next() {
+        let (block, got) = read.map_err(io_error)?;
+        offset += got as u64;
+        if got == 0 {
             // The last line, without a newline.
             if !buf.is_empty() {
                 let _ = f(&buf, line, offset);
             }
             return Ok(());
         }
-        buf.extend_from_slice(&block);
+        buf.extend_from_slice(&block[..got]);
+        ahead.give_back(block);
         // Whole lines go now; a partial last line waits for the rest of its bytes.
         let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
             continue;
@@ -139,47 +140,60 @@ fn for_each_piece(name: &str, mut f: impl FnMut(&[u8], u64, u64) -> ControlFlow<
         line += buf[..=end].iter().filter(|&&b| b == b'\n').count() as u64;
         buf.drain(..=end);
     }
-    // The reading thread hangs up only after the end (an empty block) or an error.
+    // The reading thread hangs up only after the end (a read of 0 bytes) or an error.
     Err(CliError {
         code: 3,
         message: format!("reading {name}: the reading thread stopped"),
     })
 }
 
-/// Reads [`for_each_piece`] keeps in flight.
+/// Finished reads queued ahead of [`for_each_piece`] (a third is being read meanwhile).
 const READ_AHEAD: usize = 2;
 
-/// The results of `reader.read` into [`IMPORT_PIECE`]-byte buffers, in order, each a single
-/// read (a pipe's lines go on as soon as they arrive), up to the end (an empty block) or the
-/// first error, read on a thread of their own [`READ_AHEAD`] ahead of the consumer. The
+/// The reads of an input, each a single `read` into an [`IMPORT_PIECE`]-byte buffer (a pipe's
+/// lines go on as soon as they arrive), in order, up to the end (a read of 0 bytes) or the
+/// first error, made on a thread of their own [`READ_AHEAD`] ahead of the consumer. Buffers
+/// given back are read into again, so a pipe's short reads do not each clear 16 MiB. The
 /// thread is not joined: when the consumer stops early, its next hand-over finds the channel
 /// closed (or, waiting on a pipe, it ends with the process).
-fn read_ahead(
-    mut reader: Box<dyn Read + Send>,
-) -> std::io::Result<impl Iterator<Item = std::io::Result<Vec<u8>>>> {
-    fn read_block(reader: &mut dyn Read) -> std::io::Result<Vec<u8>> {
-        let mut block = vec![0u8; IMPORT_PIECE];
-        let got = loop {
-            match reader.read(&mut block) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        block.truncate(got);
-        Ok(block)
+struct ReadAhead {
+    reads: std::sync::mpsc::Receiver<std::io::Result<(Vec<u8>, usize)>>,
+    recycle: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+impl ReadAhead {
+    fn start(mut reader: Box<dyn Read + Send>) -> std::io::Result<ReadAhead> {
+        let (done, reads) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        let (recycle, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD + 2);
+        std::thread::Builder::new()
+            .name("walkdb-read".into())
+            .spawn(move || loop {
+                let mut block = recycled
+                    .try_recv()
+                    .unwrap_or_else(|_| vec![0u8; IMPORT_PIECE]);
+                let got = loop {
+                    match reader.read(&mut block) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        other => break other,
+                    }
+                };
+                let last = !matches!(got, Ok(n) if n > 0);
+                if done.send(got.map(|n| (block, n))).is_err() || last {
+                    return;
+                }
+            })?;
+        Ok(ReadAhead { reads, recycle })
     }
-    let (blocks, received) = std::sync::mpsc::sync_channel(READ_AHEAD);
-    std::thread::Builder::new()
-        .name("walkdb-read".into())
-        .spawn(move || loop {
-            let block = read_block(&mut *reader);
-            let last = !matches!(&block, Ok(b) if !b.is_empty());
-            if blocks.send(block).is_err() || last {
-                return;
-            }
-        })?;
-    Ok(received.into_iter())
+
+    /// The next read: its buffer and the bytes it holds; `None` once the thread is gone.
+    fn next(&self) -> Option<std::io::Result<(Vec<u8>, usize)>> {
+        self.reads.recv().ok()
+    }
+
+    /// Hands a read's buffer back to be read into again.
+    fn give_back(&self, block: Vec<u8>) {
+        let _ = self.recycle.try_send(block);
+    }
 }
 
 /// Bytes of input parsed at a time by `import`'s helper thread (whole lines; more for a
