@@ -59,9 +59,11 @@ pub(crate) fn prefer_huge_pages<T>(table: &mut Vec<T>) {
     let _ = table;
 }
 
-/// `len` zeros in a table that prefers huge pages ([`prefer_huge_pages`]). The zeroed
-/// allocation of a large table comes fresh from `mmap`, untouched, so the advice reaches
-/// every page before its first use.
+/// `len` zeros in a table that prefers huge pages ([`prefer_huge_pages`]). For the primitive
+/// types it is used with, the allocation is a zeroed one (`calloc`), which for a table past
+/// glibc's mmap threshold (at most 32 MiB) comes fresh from `mmap` and untouched, so the advice
+/// reaches every page before its first use; a smaller table may come zeroed from the heap, and
+/// then only pages the kernel collapses later turn huge (a hint either way).
 pub(crate) fn zeroed_table<T: bytemuck::Zeroable + Clone>(len: usize) -> Vec<T> {
     let mut table = vec![T::zeroed(); len];
     prefer_huge_pages(&mut table);

@@ -951,18 +951,17 @@ pub(crate) fn encode_columns(
     }
     let mut out: Vec<u8> = zeroed_table(end);
     {
-        let mut parts: Vec<&mut [u8]> = Vec::with_capacity(SECTION_COUNT);
+        let mut parts: [&mut [u8]; SECTION_COUNT] = Default::default();
         let mut rest = &mut out[..];
         let mut consumed = 0;
-        for &(at, length) in &places {
+        for (part, &(at, length)) in parts.iter_mut().zip(&places) {
             let (_, after) = std::mem::take(&mut rest).split_at_mut(at - consumed);
             let (section, after) = after.split_at_mut(length);
-            parts.push(section);
+            *part = section;
             rest = after;
             consumed = at + length;
         }
-        let [offsets_s, dst_s, rel_s, weight_s, in_offsets_s, in_src_s] =
-            <[&mut [u8]; SECTION_COUNT]>::try_from(parts).unwrap_or_else(|_| unreachable!());
+        let [offsets_s, dst_s, rel_s, weight_s, in_offsets_s, in_src_s] = parts;
         rayon::join(
             || encode_in_columns(n, out_offsets, out_dst, in_offsets_s, in_src_s),
             || {

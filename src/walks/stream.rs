@@ -458,7 +458,6 @@ impl Sections {
     }
 }
 
-/// The nodes `lo..` of one part of a visit range and the stretch of visit ids they fill.
 /// Recorded visits per node, counted as the walks are written: one increment per visit at a
 /// random node, so the table's size decides how many of them miss the caches. Counts are
 /// 32-bit (a 100M-edge graph's 6.8M nodes: 27 MB, about a last-level cache, where 64-bit
@@ -507,6 +506,7 @@ impl VisitCounter {
     }
 }
 
+/// The nodes `lo..` of one part of a visit range and the stretch of visit ids they fill.
 struct VisitPart<'a> {
     lo: NodeId,
     /// Per node of the part, where its next visit id goes in `ids`.
