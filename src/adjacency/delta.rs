@@ -143,6 +143,12 @@ impl NodeAdj {
             self.out_sum
         }
     }
+
+    /// The node's link count: its out-edges, then (undirected) its in-edges too.
+    #[inline]
+    pub(crate) fn link_count(&self, undirected: bool) -> usize {
+        self.out.len() + if undirected { self.inn.len() } else { 0 }
+    }
 }
 
 /// Changed nodes' adjacency since the last checkpoint.

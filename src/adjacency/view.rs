@@ -295,16 +295,17 @@ impl Adjacency for GraphView {
     }
 
     fn degree(&self, u: NodeId) -> usize {
-        if self.delta.get(u).is_none() {
-            if let Some(csr) = self.segment.link_projection_if_built() {
-                if (u as usize) < csr.node_count() {
-                    return csr.degree(u);
-                }
-            }
-            // `links(u)` is the segment's out-list then (undirected) its in-list.
-            return self.segment.edge_count_of(u, self.undirected);
+        if let Some(adj) = self.delta.get(u) {
+            // `links(u)` is the delta's out-list then (undirected) its in-list.
+            return adj.link_count(self.undirected);
         }
-        self.links(u).count()
+        if let Some(csr) = self.segment.link_projection_if_built() {
+            if (u as usize) < csr.node_count() {
+                return csr.degree(u);
+            }
+        }
+        // `links(u)` is the segment's out-list then (undirected) its in-list.
+        self.segment.edge_count_of(u, self.undirected)
     }
 
     fn is_symmetric(&self) -> bool {
@@ -360,7 +361,7 @@ mod tests {
     proptest! {
         /// Pair weights merged from the sorted lists equal the sorted-and-summed links, from
         /// the segment (with and without its projection) and from the delta, in both modes;
-        /// the pair changes between two views equal `NodeChange::between`'s.
+        /// every degree is its link count; the pair changes between two views equal `NodeChange::between`'s.
         #[test]
         fn merged_pair_weights_equal_the_sorted_sums(
             base in prop::collection::vec(edge(), 0..30),
@@ -401,6 +402,9 @@ mod tests {
                     for view in [&before, &after] {
                         let merged: Vec<(NodeId, f64)> = view.pair_weights(u).collect();
                         let reference = if u < nodes { summed_links(view, u) } else { Vec::new() };
+                        if u < nodes {
+                            prop_assert_eq!(view.degree(u), view.links(u).count(), "node {}", u);
+                        }
                         prop_assert_eq!(
                             merged.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>(),
                             reference.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>(),
