@@ -112,6 +112,16 @@ pub struct Edge {
 }
 
 impl CsrGraph {
+    /// Bytes of heap the graph's columns hold (their capacities).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.offsets.capacity() * size_of::<usize>()
+            + self.targets.capacity() * size_of::<NodeId>()
+            + self.rels.capacity() * size_of::<RelId>()
+            + self.weights.capacity() * size_of::<f64>()
+            + self.weight_sums.capacity() * size_of::<f64>()
+    }
+
     /// Assembles a graph from its CSR columns, deriving the summary fields (largest weight
     /// sum, whether walks can die) every constructor needs.
     pub(crate) fn from_columns(

@@ -89,9 +89,11 @@ fn a_tiny_budget_writes_the_same_files_as_the_default() {
             Some(4096),
         );
         assert_eq!(default_passes, (1, 0), "the default budget holds it all");
+        // The visit ids may also take the graph projection's memory (freed first): tens of
+        // KiB here, still short of the ~100 KiB of ids.
         assert!(
-            tiny_passes.0 > 10,
-            "4 KiB: many visit passes, {tiny_passes:?}"
+            tiny_passes.0 >= 2,
+            "4 KiB: several visit passes, {tiny_passes:?}"
         );
         assert!(
             tiny_passes.1 >= 2,
@@ -246,9 +248,10 @@ fn the_last_copy_of_an_edge_wins_across_runs() {
 }
 
 /// The scale path at CI size: a 1M-edge R-MAT power-law graph (hubs of tens of thousands of
-/// links) imported with a 2 MiB budget (sorted runs on disk, many visit passes) verifies,
-/// holds every distinct edge, answers a default query, takes a commit with repair, and
-/// checkpoints and reopens to the same content.
+/// links) imported with a 2 MiB budget (sorted runs on disk; the visit ids, ~15 MB, in one
+/// pass in the memory the ~30 MB graph projection held) verifies, holds every distinct edge,
+/// answers a default query, takes a commit with repair, and checkpoints and reopens to the
+/// same content.
 #[test]
 fn a_million_edge_power_law_import_within_a_small_budget() {
     use walkdb::rng::Rng;
@@ -272,7 +275,7 @@ fn a_million_edge_power_law_import_within_a_small_budget() {
     }
     let info = loader.finish().unwrap();
     assert!(info.spilled_runs >= 4, "{info:?}");
-    assert!(info.index_visit_passes >= 2, "{info:?}");
+    assert_eq!(info.index_visit_passes, 1, "{info:?}");
     assert_eq!(info.edges, distinct.len() as u64);
     db.verify().unwrap();
     let snapshot = db.begin_read().unwrap();

@@ -240,10 +240,10 @@ impl<'db> BulkLoader<'db> {
     /// are sorted and spilled to disk as runs (on a helper thread, whose sort takes another
     /// third, while the next run fills), merged into the segment at the end. The walk index
     /// is written to its file as it is built, and its per-node visit lists, the one table
-    /// that needs a transpose, are filled one node range of at most the budget at a time. A
-    /// smaller budget costs more run files and more sequential reads of the written walks;
-    /// the files are the same. The new segment and the graph projection the walk build
-    /// steps on are held in full.
+    /// that needs a transpose, are filled one node range at a time: at most the budget plus
+    /// the memory of the graph projection, which is freed first. A smaller budget costs more
+    /// run files and more sequential reads of the written walks; the files are the same. The
+    /// new segment and the graph projection the walk build steps on are held in full.
     pub fn set_memory_budget(&mut self, bytes: usize) {
         self.memory_budget = bytes;
     }
@@ -455,13 +455,15 @@ impl<'db> BulkLoader<'db> {
             };
             drop(shared);
             // The index goes straight to its file (a temporary name the switch renames), in
-            // bounded memory: nothing of it is held in the heap beside the graph.
+            // bounded memory: nothing of it is held in the heap beside the graph, which goes
+            // before the visit ids are filled, so their share of the memory is the budget
+            // plus what the graph held: the peak stays that of the walk build's phase.
+            let fill_budget = budget.saturating_add(links.heap_bytes());
             let (walk_tmp, summary) =
-                match write_walk_file(db, &links, generation, budget, progress) {
+                match write_walk_file(db, Box::new(links), generation, fill_budget, progress) {
                     Ok(written) => written,
                     Err(e) => return Err(writer.poison(e).into()),
                 };
-            drop(links);
             let index_seconds = index_started.elapsed().as_secs_f64();
             let new = NewGeneration {
                 segment_tmp,
@@ -547,10 +549,10 @@ impl<'db> BulkLoader<'db> {
 }
 
 /// Builds the walk index of `links` into the new generation's temporary walk file, synced;
-/// the switch renames it into place.
+/// the switch renames it into place. `links` is dropped before the visit ids are filled.
 fn write_walk_file(
     db: &Database,
-    links: &CsrGraph,
+    links: Box<CsrGraph>,
     generation: u64,
     budget: usize,
     progress: &(dyn Fn(usize, usize) + Sync),

@@ -186,13 +186,23 @@ impl<'a> U32Reader<'a> {
 /// bit) and writes its version 2 file into `sink`, which must be empty, holding at most about
 /// `budget` bytes of visit ids at a time. Reports `(nodes done, nodes)` to `progress` while
 /// the walks are generated.
-pub(crate) fn write_built<G: Adjacency>(
-    graph: &G,
+///
+/// `graph` is dropped once the walks and start lists are written, before the visit ids are
+/// filled: a caller that hands over its graph (a `Box`) may count the graph's heap in
+/// `budget` without raising its peak.
+pub(crate) fn write_built<A, G>(
+    graph: G,
     params: WalkIndexParams,
     sink: &dyn IndexSink,
     budget: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<StreamSummary, WalkIndexError> {
+) -> Result<StreamSummary, WalkIndexError>
+where
+    A: Adjacency,
+    G: std::ops::Deref<Target = A>,
+{
+    let owned = graph;
+    let graph: &A = &owned;
     params.validate()?;
     let n = graph.node_count();
     if n > u32::MAX as usize {
@@ -284,6 +294,10 @@ pub(crate) fn write_built<G: Adjacency>(
         start_offsets.maybe_flush(sink)?;
     }
     sections.close(start_offsets, sink)?;
+    // The graph and its step tables are not read again: their memory goes back before the
+    // visit ids take theirs.
+    drop(tables);
+    drop(owned);
     let mut start_ids = SectionWriter::new(sections.next_offset());
     for id in 0..slots as u32 {
         start_ids.u32(id);
