@@ -304,6 +304,10 @@ pub(crate) fn import(
     // The library refuses flags that contradict an existing database's options.
     let database = builder(db, options).open_or_create()?;
     let mut loader = database.bulk_loader()?;
+    // Before the first edge: the budget bounds the edge list as it grows, not only the index.
+    if let Some(bytes) = memory_budget {
+        loader.set_memory_budget(bytes);
+    }
     for name in files {
         let size = match name.as_str() {
             "-" => 0,
@@ -374,15 +378,12 @@ pub(crate) fn import(
     }
     let read_seconds = started.elapsed().as_secs_f64();
     loader.on_index_progress(&on_progress);
-    if let Some(bytes) = memory_budget {
-        loader.set_memory_budget(bytes);
-    }
     let info = loader.finish()?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     if json {
         print_json(
-            &json!({"nodes": info.nodes, "edges": info.edges, "records": info.records, "walks": info.walks, "seconds": seconds, "storage_seconds": info.storage_seconds, "index_seconds": info.index_seconds, "read_seconds": read_seconds, "catalog_seconds": info.write.catalog}),
+            &json!({"nodes": info.nodes, "edges": info.edges, "records": info.records, "walks": info.walks, "seconds": seconds, "storage_seconds": info.storage_seconds, "index_seconds": info.index_seconds, "read_seconds": read_seconds, "catalog_seconds": info.write.catalog, "spilled_runs": info.spilled_runs, "index_visit_passes": info.index_visit_passes}),
         )
     } else {
         outln!(

@@ -213,12 +213,14 @@ fn import_reports_a_refused_record_early_in_a_large_input() {
 }
 
 /// `--memory-budget` changes how the index is built, not what is built: a budget of 1 KiB
-/// (many passes) writes the walk file the default writes; a malformed size is a usage error.
+/// (sorted runs on disk, several visit passes, both reported) writes the walk file the
+/// default writes; a malformed size is a usage error. Alpha 0.05 makes the visit ids about
+/// three times the graph projection, whose memory the fill may take besides the budget.
 #[test]
 fn import_memory_budget_writes_the_same_index() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::new();
-    for i in 0..400 {
+    for i in 0..1200 {
         text.push_str(&format!(
             "n{i}\tr\tn{}\t1\nn{}\tr\tn{i}\t2\n",
             (i * 7) % 13,
@@ -231,13 +233,30 @@ fn import_memory_budget_writes_the_same_index() {
     for (name, budget) in [("a", None), ("b", Some("1K"))] {
         let db = dir.path().join(name);
         let db = db.to_str().unwrap();
-        let mut args = vec!["import", db, tsv, "--undirected", "--json"];
+        let mut args = vec![
+            "import",
+            db,
+            tsv,
+            "--undirected",
+            "--alpha",
+            "0.05",
+            "--json",
+        ];
         if let Some(b) = budget {
             args.extend(["--memory-budget", b]);
         }
         let out = run(&args);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(json(&out)["walks"].as_u64().unwrap() > 800);
+        let info = json(&out);
+        assert!(info["walks"].as_u64().unwrap() > 2400);
+        let (runs, passes) = (
+            info["spilled_runs"].as_u64().unwrap(),
+            info["index_visit_passes"].as_u64().unwrap(),
+        );
+        match budget {
+            None => assert_eq!((runs, passes), (0, 1), "{info}"),
+            Some(_) => assert!(runs >= 2 && passes >= 2, "{info}"),
+        }
         let walks = std::fs::read_dir(dir.path().join(name).join("walks"))
             .unwrap()
             .map(|e| std::fs::read(e.unwrap().path()).unwrap())
