@@ -242,8 +242,9 @@ impl<'db> BulkLoader<'db> {
     /// is written to its file as it is built, and its per-node visit lists, the one table
     /// that needs a transpose, are filled one node range at a time: at most the budget plus
     /// the memory of the graph projection, which is freed first. A smaller budget costs more
-    /// run files and more sequential reads of the written walks; the files are the same. The
-    /// new segment and the graph projection the walk build steps on are held in full.
+    /// run files and more sequential reads of the written walks; the files are the same. Not
+    /// bounded: the new segment's columns and encoding (gone before the walks are built) and
+    /// the graph projection the walk build steps on.
     pub fn set_memory_budget(&mut self, bytes: usize) {
         self.memory_budget = bytes;
     }
@@ -457,7 +458,8 @@ impl<'db> BulkLoader<'db> {
             // The index goes straight to its file (a temporary name the switch renames), in
             // bounded memory: nothing of it is held in the heap beside the graph, which goes
             // before the visit ids are filled, so their share of the memory is the budget
-            // plus what the graph held: the peak stays that of the walk build's phase.
+            // plus what the graph held: no more than the fill held before, when the graph
+            // stayed beside a budget's worth of ids.
             let fill_budget = budget.saturating_add(links.heap_bytes());
             let (walk_tmp, summary) =
                 match write_walk_file(db, Box::new(links), generation, fill_budget, progress) {

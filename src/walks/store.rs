@@ -110,8 +110,8 @@ pub struct WalkRef<'a> {
 /// for the version it publishes (a reference count per chunk) and drops the version before
 /// it (another), while the entries it sets land in chunks scattered over the table (a copy
 /// each). 512 entries (4 KiB chunks) balance the two: streaming add on WordNet (alpha 0.5)
-/// and on the power-law graph (alpha 0.15) ran 6-11% faster than with chunks of 64, the same
-/// in between 256 and 512 (2026-11-30, `stream_add`).
+/// and on the power-law graph (alpha 0.15) ran 6-11% faster than with chunks of 64; 256 was
+/// as fast on WordNet and slower on the power-law graph (2026-11-30, `stream_add`).
 const CHUNK: usize = 512;
 
 /// Where an overlay entry lives: entry `index` of commit block `block` (its walks for the

@@ -15,9 +15,10 @@
 //!    the walk nodes: node ranges whose visits fit the memory budget are filled one at a time,
 //!    each from a sequential read of the walks written in step 1.
 //!
-//! Held in memory: the graph, the per-node counts, two windows of walks (one being written
-//! while the next is generated), the write buffers and one range of visit ids (at most the
-//! budget, or one node's visits if that is larger) with two batches of visits being placed.
+//! Held in memory: the graph and its step tables (steps 1 and 2 only: they are dropped before
+//! step 3), the per-node counts, two windows of walks (one being written while the next is
+//! generated), the write buffers and one range of visit ids (at most the budget, or one
+//! node's visits if that is larger) with two batches of visits being placed.
 
 use super::build::{BuildTables, NodeWalks, BUILD_CHUNK};
 use super::error::WalkIndexError;
