@@ -152,11 +152,14 @@ pub(crate) fn merge(
     let capacity =
         existing_count + last.len() + runs.iter().map(|r| r.records as usize).sum::<usize>();
     sources.push(Source::Iter(Box::new(last.into_iter())));
+    // Few sources (a run per third of the budget) take the smallest head by a scan, cheaper
+    // than a heap's pop and push per record; many (a tiny budget) keep the heap.
+    let scan = sources.len() <= SCAN_SOURCES;
     let mut heads: Vec<Option<Record>> = Vec::with_capacity(sources.len());
-    let mut heap = BinaryHeap::with_capacity(sources.len());
+    let mut heap = BinaryHeap::with_capacity(if scan { 0 } else { sources.len() });
     for (i, source) in sources.iter_mut().enumerate() {
         let head = source.next()?;
-        if let Some((s, d, r, _)) = head {
+        if let (Some((s, d, r, _)), false) = (head, scan) {
             heap.push(Reverse(((s, d, r), i)));
         }
         heads.push(head);
@@ -174,14 +177,22 @@ pub(crate) fn merge(
         weight.push(w);
     };
     let mut pending: Option<Record> = None;
-    while let Some(Reverse((key, i))) = heap.pop() {
-        // Each source has one head in the heap, so equal keys leave in source order, and a
-        // source's equal keys one after another: the last of a key is the one to keep.
+    loop {
+        // Each source has one head, and the smallest `(key, source)` goes first, so equal keys
+        // leave in source order, and a source's equal keys one after another: the last of a
+        // key is the one to keep.
+        let next_head = match scan {
+            true => smallest_head(&heads),
+            false => heap.pop().map(|Reverse(head)| head),
+        };
+        let Some((key, i)) = next_head else {
+            break;
+        };
         let Some(record) = heads[i].take() else {
             continue;
         };
         let next = sources[i].next()?;
-        if let Some((s, d, r, _)) = next {
+        if let (Some((s, d, r, _)), false) = (next, scan) {
             heap.push(Reverse(((s, d, r), i)));
         }
         heads[i] = next;
@@ -199,6 +210,23 @@ pub(crate) fn merge(
         offsets[i + 1] += offsets[i];
     }
     Ok((offsets, dst, rel, weight))
+}
+
+/// Sources up to which [`merge`] finds the smallest head by a scan instead of a heap.
+const SCAN_SOURCES: usize = 8;
+
+/// The smallest `(key, source)` among the sources' heads.
+fn smallest_head(heads: &[Option<Record>]) -> Option<((NodeId, NodeId, RelId), usize)> {
+    let mut best: Option<((NodeId, NodeId, RelId), usize)> = None;
+    for (i, head) in heads.iter().enumerate() {
+        if let Some((s, d, r, _)) = *head {
+            // Strictly smaller: of equal keys the first source stays.
+            if best.is_none_or(|(key, _)| (s, d, r) < key) {
+                best = Some(((s, d, r), i));
+            }
+        }
+    }
+    best
 }
 
 /// Removes run files, ignoring failures (they are scratch; an open removes leftovers).
@@ -238,7 +266,8 @@ mod tests {
             existing.dedup_by_key(|&mut (s, d, r, _)| (s, d, r));
             let mut all: Vec<Record> = existing.clone();
             let mut runs = Vec::new();
-            for k in 0..rng.below(5) {
+            // Up to 13 sources: both the scan and the heap of `merge`.
+            for k in 0..rng.below(12) {
                 let mut run: Vec<Record> = (0..rng.below(200) as usize)
                     .map(|i| record(&mut rng, 1000 * (k as usize + 1) + i))
                     .collect();
