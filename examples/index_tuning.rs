@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Tunes `Method::Index` (push threshold and walks per unit of residual) on WordNet 3.0 against
+//! Explores plain FORA (`Method::Index` with an explicit push threshold and walks per unit of
+//! residual; the default `Method::Index` derives both from its target) on WordNet 3.0 against
 //! the exact solver: prints, per setting, the median query time, mean precision@10 and the
 //! largest absolute error of a returned score over the igraph baseline queries.
 //!

@@ -12,9 +12,10 @@ use common::families::{self, max_error, precision, Family, Shape, SHAPES};
 use rayon::prelude::*;
 use walkdb::graph::Adjacency;
 use walkdb::ppr::{
-    exact_ppr, ppr, Accuracy, Method, PprQuery, PprWorkspace, TopKGuarantee, DEFAULT_MAX_ERROR,
-    EXACT_TOLERANCE,
+    exact_ppr, ppr, Accuracy, Guarantee, Method, PprQuery, PprWorkspace, TopKGuarantee,
+    DEFAULT_MAX_ERROR, EXACT_TOLERANCE,
 };
+use walkdb::walks::{WalkIndex, WalkIndexParams};
 
 const K: usize = 10;
 /// The exact solver's own error on a score (its L1 bound is 1e-10).
@@ -36,6 +37,15 @@ fn check_family(family: &Family, method: Method, accuracy: Accuracy) {
         ("directed", &family.directed),
     ] {
         for alpha in [0.5, 0.15] {
+            // The walk index at the query's alpha, 1 walk per link (the database's default).
+            let index = (method == Method::Index).then(|| {
+                let params = WalkIndexParams {
+                    alpha,
+                    walks_per_node: 1.0,
+                    seed: 11,
+                };
+                WalkIndex::build(graph, params).expect("index builds")
+            });
             for shape in SHAPES {
                 let queries = families::queries(family, graph, shape, queries_per_shape(shape), 3);
                 let rows: Vec<(f64, f64, String)> = queries
@@ -44,8 +54,10 @@ fn check_family(family: &Family, method: Method, accuracy: Accuracy) {
                         let exact = exact_ppr(graph, seeds, alpha, EXACT_TOLERANCE, ws).scores;
                         let mut query = PprQuery::new(seeds.clone(), alpha).top_k(K).method(method);
                         query.accuracy = accuracy;
+                        query.walk_index = index.as_ref();
                         let answer = ppr(graph, &query, ws).expect("query");
                         assert!(ws.is_clean());
+                        assert_eq!(answer.method == Method::Index, method == Method::Index);
                         let g = answer.guarantee;
                         let err = max_error(&exact, &answer.top);
                         let tie = match g.top_k {
@@ -55,7 +67,8 @@ fn check_family(family: &Family, method: Method, accuracy: Accuracy) {
                         };
                         let p = precision(&exact, &answer.top, K, EXACT_SLACK);
                         let mut problem = String::new();
-                        // The reported guarantee holds (deterministic: always).
+                        // The reported guarantee holds (deterministic: always; the walk index:
+                        // except with its failure probability, 1e-3 per answer).
                         if err > g.max_error + EXACT_SLACK {
                             problem += &format!("error {err:.3e} > reported {:.3e}; ", g.max_error);
                         }
@@ -64,7 +77,12 @@ fn check_family(family: &Family, method: Method, accuracy: Accuracy) {
                         {
                             problem += &format!("set not the top-{K} it claims ({:?}); ", g.top_k);
                         }
-                        if !g.meets(&accuracy) {
+                        let met = if index.is_some() {
+                            meets_scores(&g, &accuracy)
+                        } else {
+                            g.meets(&accuracy)
+                        };
+                        if !met {
                             problem += &format!("guarantee {g:?} misses the target; ");
                         }
                         (p, err, problem)
@@ -75,7 +93,9 @@ fn check_family(family: &Family, method: Method, accuracy: Accuracy) {
                 let worst = rows.iter().map(|r| r.1).fold(0.0, f64::max);
                 let config = format!("{} {mode} alpha {alpha} {}", family.name, shape.name());
                 eprintln!("{config}: p@{K} {mean_p:.4}, largest score error {worst:.2e}");
-                if mean_p < 0.99 {
+                // The walk index proves the scores, not the set (its noise cannot separate
+                // near-ties): its precision is reported, not required.
+                if mean_p < 0.99 && index.is_none() {
                     failures.push(format!("{config}: precision@{K} {mean_p}"));
                 }
                 if accuracy.max_error.is_finite() && worst > accuracy.max_error + EXACT_SLACK {
@@ -90,6 +110,11 @@ fn check_family(family: &Family, method: Method, accuracy: Accuracy) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Whether `g` meets the score part of `accuracy`: the bound and the failure probability.
+fn meets_scores(g: &Guarantee, accuracy: &Accuracy) -> bool {
+    g.max_error <= accuracy.max_error && g.failure_probability <= accuracy.failure_probability
 }
 
 fn run(name: &'static str) {
@@ -117,6 +142,19 @@ fn default_method_meets_the_contract_on_a_power_law_graph() {
 #[test]
 fn default_method_meets_the_contract_on_a_hipporag_graph() {
     run("hipporag");
+}
+
+/// The walk index at the default target keeps the guarantee it reports on every family,
+/// both modes, both alphas and every query shape: every returned score within its reported
+/// bound, which meets the default 1e-4 with failure probability at most 1e-3, and any set it
+/// claims is the exact top-k.
+#[test]
+fn walk_index_keeps_its_guarantee_on_every_family() {
+    for name in families::FAMILIES {
+        if let Some(family) = families::load(name) {
+            check_family(&family, Method::Index, Accuracy::default());
+        }
+    }
 }
 
 /// A coarser target is honoured as asked: scores within 1e-3, and the set-only target.

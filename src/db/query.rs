@@ -27,8 +27,8 @@ pub struct PprRequest {
     pub node_prefix: Option<String>,
     /// What the answer must guarantee (default: every score within 1e-4, the exact top-k).
     pub accuracy: Accuracy,
-    /// An explicit push threshold: `Push` then runs one uncertified push at it, `Index` pushes
-    /// to it (default [`ppr::INDEX_PUSH_R_MAX`]).
+    /// An explicit push threshold: `Push` then runs one uncertified push at it, `Index` plain
+    /// FORA pushing to it (no guarantee).
     pub push_r_max: Option<f64>,
 }
 

@@ -74,6 +74,19 @@ pub(crate) struct Basis {
     others: f64,
 }
 
+#[cfg(test)]
+impl Basis {
+    /// Every kept candidate's `(node, lo, hi)`, and the bound on every other node.
+    pub(super) fn intervals(&self) -> (Vec<(NodeId, f64, f64)>, f64) {
+        let kept = self
+            .candidates
+            .iter()
+            .map(|c| (c.node, c.lo, c.hi))
+            .collect();
+        (kept, self.others)
+    }
+}
+
 /// Candidates a [`Basis`] keeps by their own intervals: a derived top-`k` is chosen among the
 /// best `k + 1` of the answer it derives from; the rest stand as one [`DROPPED`] candidate.
 fn basis_keep(k: usize) -> usize {
@@ -238,6 +251,40 @@ pub(crate) struct Candidate {
     node: NodeId,
 }
 
+impl Candidate {
+    /// A candidate with interval `[lo, hi]`, answered at its midpoint.
+    pub(super) fn new(lo: f64, hi: f64, node: NodeId) -> Candidate {
+        Candidate {
+            mid: 0.5 * (lo + hi),
+            lo,
+            hi,
+            node,
+        }
+    }
+}
+
+impl Certified {
+    /// The answer `check` judged over `candidates` (every other node at most `others`),
+    /// guaranteeing `guarantee`.
+    pub(super) fn from_check(
+        check: Check,
+        guarantee: Guarantee,
+        work: u64,
+        mut candidates: Vec<Candidate>,
+        others: f64,
+        k: usize,
+    ) -> Certified {
+        Certified {
+            guarantee,
+            top: check.top,
+            work,
+            #[cfg(test)]
+            sweeps: 0,
+            basis: Basis::new(&mut candidates, others, k),
+        }
+    }
+}
+
 /// The quantities the per-node bounds are computed from, for one state of the push.
 #[derive(Clone, Copy, Debug)]
 struct Bounds {
@@ -302,13 +349,17 @@ impl Bounds {
 impl Check {
     /// Whether it proves `accuracy`: every returned score within the error, and the set
     /// separated or tied only, when the set is to be certified.
-    fn meets(&self, accuracy: &Accuracy) -> bool {
+    pub(super) fn score_error(&self) -> f64 {
+        self.score_error
+    }
+
+    pub(super) fn meets(&self, accuracy: &Accuracy) -> bool {
         let set_ok = !accuracy.certify_top_k || self.separated || self.ties_only;
         self.score_error <= accuracy.max_error && set_ok
     }
 
     /// What it proves.
-    fn guarantee(&self, accuracy: &Accuracy) -> Guarantee {
+    pub(super) fn guarantee(&self, accuracy: &Accuracy) -> Guarantee {
         Guarantee {
             max_error: self.score_error,
             top_k: if self.separated {
@@ -324,7 +375,7 @@ impl Check {
 }
 
 /// The outcome of checking one state.
-struct Check {
+pub(super) struct Check {
     top: Vec<(NodeId, f64)>,
     /// The smallest lower bound among the returned nodes (0 with fewer than `k`).
     kth_lo: f64,
@@ -1061,7 +1112,7 @@ fn collect(
 /// Selects the top-`k` candidates by midpoint and checks what their intervals prove;
 /// `unreached` bounds every node that is not a candidate for lack of an estimate (never
 /// reached by the push, or, in the sweep phase, listed but holding no estimate).
-fn judge(
+pub(super) fn judge(
     k: usize,
     accuracy: &Accuracy,
     unreached: Option<f64>,

@@ -14,6 +14,7 @@ mod certified;
 mod exact;
 mod montecarlo;
 mod push;
+mod sampled;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -49,27 +50,6 @@ pub const AUTO_EXACT_MAX_LINKS: usize = 50_000;
 /// Walks `Method::Walks` runs when the query sets no count.
 pub const DEFAULT_WALKS: u64 = 100_000;
 
-/// The forward-push threshold of `Method::Index` when the query sets none (relative to degree,
-/// as in [`forward_push`]). After the push every residual is below `r_max * degree(v)`.
-///
-/// Accuracy parameters of `Method::Index` (measured with `examples/index_tuning.rs` and checked
-/// by `tests/index_accuracy.rs` on WordNet 3.0, undirected, d = 0.5 and 0.85, all 120 igraph
-/// baseline queries each): `r_max = 2e-6` and `omega = 5e5` give precision@10 >= 0.99 and a
-/// largest absolute error of a returned score of about 5e-5 (the goal is 1e-4). The error is
-/// Monte-Carlo error, of standard deviation about `sqrt(alpha * m / omega)` for a node that
-/// receives mass `m` from the walk phase; `r_max` bounds the residual mass `m` comes from.
-/// `r_max * omega` (here 1) must stay at most the index's walks per link (default 1), or a
-/// residual node needs more walks than it stores and its walks carry more than `1 / omega`
-/// each.
-pub const INDEX_PUSH_R_MAX: f64 = 2e-6;
-
-/// FORA's `omega` of `Method::Index`: stored walks used per unit of residual (see
-/// [`INDEX_PUSH_R_MAX`] for the accuracy it gives). A residual node
-/// `v` with residual `r(v)` uses `ceil(r(v) * omega)` of its stored walks (all of them when it
-/// has fewer; one walk with probability `r(v) * omega` when that is below 1), so each walk
-/// carries at most `1 / omega` of the probability mass unless the node's stored walks run out.
-pub const INDEX_WALKS_PER_RESIDUAL: f64 = 5e5;
-
 /// Reusable dense scratch space for the PPR algorithms (about 30 bytes per node).
 ///
 /// Every algorithm leaves it all-zero, so one workspace serves any number of queries, on any
@@ -86,6 +66,12 @@ pub struct PprWorkspace {
     candidates: Vec<(f64, NodeId)>,
     residual_nodes: Vec<(NodeId, f64)>,
     walk_queue: WalkQueue,
+    /// End-point mass of the guaranteed index method's walks (sized on its first use).
+    pub(crate) walk_mass: Vec<f64>,
+    /// The nodes with a non-zero `walk_mass`.
+    pub(crate) walk_touched: Vec<NodeId>,
+    /// The walks a guaranteed index round reads: `(walk id, share)`.
+    pub(crate) walk_queue_ids: Vec<(u32, f64)>,
 }
 
 impl PprWorkspace {
@@ -135,6 +121,8 @@ impl PprWorkspace {
             && self.counts.iter().all(|&x| x == 0)
             && self.touched.is_empty()
             && self.queue.is_empty()
+            && self.walk_mass.iter().all(|&x| x.to_bits() == 0)
+            && self.walk_touched.is_empty()
     }
 }
 
@@ -285,12 +273,16 @@ pub enum Method {
     Push,
     /// Monte Carlo walks generated on the fly; approximate, no certified bound.
     Walks,
-    /// FORA on the stored walk index: forward push to [`INDEX_PUSH_R_MAX`], then the stored
-    /// walks of each residual node; approximate, no certified bound. Needs
-    /// [`PprQuery::walk_index`] and a query alpha at least the index's; otherwise the query
-    /// falls back to what `Auto` would run without an index, and the result says so. When
-    /// walks cannot die ([`CsrGraph::walks_never_die`], e.g. undirected graphs) the scores are
-    /// divided by the exactly known mass: unbiased, but their sum is 1 only on average.
+    /// FORA on the stored walk index: forward push, then the end points of the stored walks
+    /// of each residual node, with every score's interval from a Bernstein bound (the
+    /// `sampled` module). It aims at the query's score bound, pushing further and drawing again
+    /// until it proves it, and reports what it proved, which holds except with probability
+    /// at most [`Accuracy::failure_probability`]; the walks' noise lets it certify the top-k
+    /// set only when the boundary is well separated. With an explicit [`PprQuery::push_r_max`]
+    /// or [`PprQuery::walks_per_residual`] it is plain FORA at those parameters (the visit
+    /// estimator) and reports no guarantee. Needs [`PprQuery::walk_index`] and a query alpha
+    /// at least the index's; otherwise the query falls back to what `Auto` would run without
+    /// an index, and the result says so.
     Index,
 }
 
@@ -324,14 +316,15 @@ pub struct PprQuery<'a> {
     pub method: Method,
     /// Only nodes passing this predicate are ranked.
     pub target_filter: Option<TargetFilter<'a>>,
-    /// What the answer must guarantee (ignored by `Walks`, `Index` and a `Push` with an
-    /// explicit threshold, which report what they reach).
+    /// What the answer must guarantee (ignored by `Walks` and by `Push` and `Index` with
+    /// explicit parameters, which report what they reach).
     pub accuracy: Accuracy,
     /// An explicit push threshold: `Push` then runs one plain push at it (no certification)
-    /// and `Index` pushes to it (default [`INDEX_PUSH_R_MAX`]); ignored by other methods.
+    /// and `Index` runs plain FORA pushing to it; ignored by other methods.
     pub push_r_max: Option<f64>,
-    /// FORA's `omega` for `Index`: stored walks used per unit of residual (default
-    /// [`INDEX_WALKS_PER_RESIDUAL`]).
+    /// FORA's `omega` for `Index`: stored walks used per unit of residual; with it (or with
+    /// `push_r_max`) `Index` runs plain FORA, the parameter not given set so that
+    /// `push_r_max * walks_per_residual` is the index's walks per link.
     pub walks_per_residual: Option<f64>,
     /// Number of walks for `Walks` (default [`DEFAULT_WALKS`]).
     pub walks: Option<u64>,
@@ -631,13 +624,52 @@ pub fn ppr(
                 (bound, guarantee, stats.work)
             }
         },
+        Method::Index if query.push_r_max.is_none() && query.walks_per_residual.is_none() => {
+            // resolve_method returns Index only with a usable index.
+            let Some((index, truncation)) = query.walk_index.and_then(|index| {
+                Truncation::new(index.params().alpha, query.alpha).map(|t| (index, t))
+            }) else {
+                ws.candidates = candidates;
+                return Err(QueryError::NoSeeds);
+            };
+            match sampled::index_top_k(
+                graph,
+                &seeds,
+                query.alpha,
+                query.top_k,
+                &passes,
+                &query.accuracy,
+                index,
+                truncation,
+                query.rng_seed,
+                ws,
+            ) {
+                Ok(answer) => {
+                    direct_top = Some(answer.top);
+                    let g = answer.guarantee;
+                    (g.max_error, g, answer.work)
+                }
+                Err(e) => {
+                    ws.candidates = candidates;
+                    return Err(damaged_index(e));
+                }
+            }
+        }
+        // Expert parameters: FORA as given, with no guarantee. The one not given is set so
+        // that a residual node's stored walks just suffice (`r_max * omega` walks per link).
         Method::Index => {
-            let r_max = query.push_r_max.unwrap_or(INDEX_PUSH_R_MAX);
+            let per_link = query
+                .walk_index
+                .map_or(1.0, |index| index.params().walks_per_node);
+            let r_max = query
+                .push_r_max
+                .or(query.walks_per_residual.map(|omega| per_link / omega))
+                .unwrap_or(f64::NAN);
             if !(r_max.is_finite() && r_max > 0.0) {
                 ws.candidates = candidates;
                 return Err(QueryError::BadRMax(r_max));
             }
-            let omega = query.walks_per_residual.unwrap_or(INDEX_WALKS_PER_RESIDUAL);
+            let omega = query.walks_per_residual.unwrap_or(per_link / r_max);
             if !(omega.is_finite() && omega > 0.0) {
                 ws.candidates = candidates;
                 return Err(QueryError::BadOmega(omega));
@@ -735,7 +767,7 @@ fn resolve_method(graph: &CsrGraph, query: &PprQuery<'_>) -> Method {
 }
 
 /// FORA in the workspace: forward push from `seeds` to `r_max`, then each remaining residual
-/// `r(v)` spread by `ceil(r(v) * omega)` stored walks of `v` (see [`INDEX_WALKS_PER_RESIDUAL`]).
+/// `r(v)` spread by `ceil(r(v) * omega)` stored walks of `v` (at most all it stores).
 /// Leaves the unnormalised estimate of `psi` in `ws.estimate` with every non-zero entry's node
 /// in `ws.touched` (the caller clears it), and returns the estimate's total mass, the divisor
 /// that turns it into `pi` (leaky-walk semantics: never assume it is 1).
@@ -752,13 +784,7 @@ fn index_in_workspace(
     let Some((index, truncation)) = index else {
         return Ok((stats.estimate_sum, stats.work));
     };
-    let damaged = |e: crate::walks::WalkIndexError| QueryError::WalkIndexDamaged {
-        offset: match &e {
-            crate::walks::WalkIndexError::Corrupt { offset, .. } => *offset,
-            _ => 0,
-        },
-        reason: e.to_string(),
-    };
+    let damaged = damaged_index;
     let mut visits = 0u64;
     let PprWorkspace {
         estimate,
@@ -826,6 +852,17 @@ fn index_in_workspace(
     }
     residual_nodes.clear();
     Ok((mass, stats.work + visits))
+}
+
+/// The query error for a walk-index read that failed (a damaged block).
+fn damaged_index(e: crate::walks::WalkIndexError) -> QueryError {
+    QueryError::WalkIndexDamaged {
+        offset: match &e {
+            crate::walks::WalkIndexError::Corrupt { offset, .. } => *offset,
+            _ => 0,
+        },
+        reason: e.to_string(),
+    }
 }
 
 /// Stream tag of the truncation draws of index queries.

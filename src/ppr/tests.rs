@@ -863,3 +863,88 @@ fn a_hubs_tied_leaves_derive_through_the_dropped_candidates() {
         }
     }
 }
+
+/// The walk index's answers keep the guarantee they report as often as they say: over many
+/// independently built indexes and random sources, (a) the fraction of answers with a score
+/// outside its reported bound (or a set that is not what it claims) and (b) the fraction of
+/// answers in which any node's exact score lies outside the interval it was judged by (every
+/// node listed: `k = n`) both stay within the reported failure probability, here a large 0.3
+/// so that intervals too narrow show in (b): without the union bound over the nodes most
+/// answers would have a node outside.
+#[test]
+fn index_guarantee_holds_within_its_failure_probability() {
+    use crate::walks::{Truncation, WalkIndex, WalkIndexParams};
+    let n = 400;
+    let g = crate::synth::barabasi_albert(n, 4, 5).csr(true);
+    let alpha = 0.25;
+    let probability = 0.3;
+    let accuracy = Accuracy::with_max_error(2e-3)
+        .certify_top_k(false)
+        .failure_probability(probability);
+    let mut ws = PprWorkspace::new();
+    let mut rng = crate::rng::Rng::new(17);
+    let trials = 300u64;
+    let (mut broken_answers, mut broken_intervals) = (0u64, 0u64);
+    for seed in 0..trials {
+        let params = WalkIndexParams {
+            alpha,
+            walks_per_node: 1.0,
+            seed,
+        };
+        let index = WalkIndex::build(&g, params).unwrap();
+        let source = rng.below(n as u64) as NodeId;
+        let exact = normalise(&dense_psi(&g, &[(source, 1.0)], alpha));
+        let mut q = PprQuery::new(vec![(source, 1.0)], alpha)
+            .top_k(10)
+            .method(Method::Index)
+            .walk_index(&index);
+        q.accuracy = accuracy;
+        q.rng_seed = seed;
+        let r = ppr(&g, &q, &mut ws).unwrap();
+        assert!(ws.is_clean());
+        assert_eq!(r.method, Method::Index);
+        let reported = r.guarantee;
+        assert!(reported.max_error <= 2e-3, "{reported:?}");
+        assert!(
+            reported.failure_probability > 0.0 && reported.failure_probability <= probability,
+            "{reported:?}"
+        );
+        if !holds(&r.top, &reported, &exact, 10) {
+            broken_answers += 1;
+        }
+        let truncation = Truncation::new(alpha, alpha).unwrap();
+        let all = sampled::index_top_k(
+            &g,
+            &[(source, 1.0)],
+            alpha,
+            n,
+            &|_| true,
+            &accuracy,
+            &index,
+            truncation,
+            seed,
+            &mut ws,
+        )
+        .unwrap();
+        assert!(ws.is_clean());
+        let (intervals, others) = all.basis.intervals();
+        let mut listed = vec![false; n];
+        let slack = 1e-12;
+        let mut outside = false;
+        for (v, lo, hi) in intervals {
+            listed[v as usize] = true;
+            let x = exact[v as usize];
+            outside |= x < lo - slack || x > hi + slack;
+        }
+        outside |= (0..n).any(|v| !listed[v] && exact[v] > others + slack);
+        broken_intervals += u64::from(outside);
+    }
+    let sigma = (probability * (1.0 - probability) / trials as f64).sqrt();
+    for (what, count) in [("answers", broken_answers), ("intervals", broken_intervals)] {
+        let rate = count as f64 / trials as f64;
+        assert!(
+            rate <= probability + 3.0 * sigma,
+            "{count} of {trials} {what} broke their guarantee"
+        );
+    }
+}

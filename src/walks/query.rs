@@ -145,7 +145,7 @@ impl Truncation {
     /// keeps is `min(G + 1, len)` with `G ~ Geometric(q)` counting the positions passed before
     /// the first extra stop. One draw per walk instead of one per position.
     #[inline]
-    fn kept(&self, len: usize, rng: &mut Rng) -> usize {
+    pub(crate) fn kept(&self, len: usize, rng: &mut Rng) -> usize {
         match self.ln_keep {
             None => len,
             Some(ln_keep) => {

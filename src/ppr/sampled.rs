@@ -1,0 +1,501 @@
+//! The walk index under the accuracy contract: FORA's forward push plus stored walks, with
+//! every score's interval from a Bernstein bound, so the answer states what it guarantees and
+//! with which failure probability (the contract's randomized branch).
+//!
+//! # Estimator
+//! After a push, `psi = est + sum_v r(v) psi_v` (`shared/PPR-NOTES.md`). The missing mass at
+//! `t`, `y(t) = sum_v r(v) psi_v(t)`, is estimated from the *end points* of stored walks: a
+//! residual node `v` with `r(v) >= b` uses `n = ceil(r(v) / b)` of its stored walks (all it has
+//! when it stores fewer), each carrying `r(v) / n`; one with `r(v) < b` uses one walk carrying
+//! `b` with probability `r(v) / b`, else none. Each walk adds its share at the node it stops at
+//! (truncated for a query alpha above the index's), so `X(t)`, the sum of shares ending at `t`,
+//! is a sum of independent terms in `[0, b']` (`b'` the largest share, `b` unless some node ran
+//! out of walks) with `E X(t) = y(t)` and `Var X(t) <= b' y(t)`. End points, not visits: a
+//! walk's visit count at `t` is unbounded, its end point is an indicator, and Bernstein's
+//! inequality needs bounded terms.
+//!
+//! # Intervals
+//! Bernstein: `P(|X - y| >= s) <= 2 exp(-s^2 / (2 (b' y + b' s / 3)))`. With `L = ln(2 n /
+//! delta)`, every node at once (a union bound over all `n` nodes, so the returned set, which
+//! depends on the draws, is covered too) satisfies `|X - y| < s(y) = a + sqrt(a^2 + 2 L b' y)`,
+//! `a = L b' / 3`, except with probability `delta`; solved for `y` ([`bernstein_interval`]),
+//! and intersected with the push's sure interval `[0, min(R, W(t) rho)]` (`certified`'s
+//! bounds). When no walk can die the total mass `M = E + R` is known, so `pi(t)` lies in
+//! `[(est(t) + y_lo) / M, (est(t) + y_hi) / M]`; otherwise `|psi|` lies in `[E + y(t), E + R]`
+//! and `pi(t)` in `[(est(t) + y_lo) / (E + R), (est(t) + y_hi) / (E + y_hi)]`. A returned
+//! score is its interval's midpoint, and the set is judged as the certified push judges its
+//! intervals, so it is certified when the walks' noise leaves its boundary separated.
+//!
+//! # Rounds
+//! A round pushes, draws the walks and checks. If the scores are not proven it pushes on until
+//! the residual is a quarter of what it was and draws again; round `i` spends failure
+//! probability `delta / 2^(i+1)`, so the answer fails with at most `delta` whatever round it
+//! stops in. What a round decides before its draws (how far to push, the share `b`) depends
+//! on the push alone, never on earlier draws, so the union bound over rounds holds although
+//! every round reads the same stored walks. The push is a FIFO push at a degree-relative
+//! threshold and, once it has cost a sweep, Gauss-Seidel sweeps in node order (SpeedPPR's power
+//! push at `omega = 1`, which keeps every residual non-negative, as the estimator needs).
+//!
+//! # Parameters, from the target
+//! * `b = max_error / (SHARE_DIVISOR L)`: a node no walk reached has interval
+//!   `[0, (8/3) L b]`, half-width `(4/3) max_error / SHARE_DIVISOR`.
+//! * The push threshold is `walks_per_node * b` per link, so a node's residual needs at most
+//!   the walks it stores (`r(v) <= b ceil(walks_per_node d(v))`).
+//! * Before the first draw the push goes on while the walks would cost more than the push so
+//!   far (FORA's balance of the two phases), at [`WALK_COST`] link visits per walk.
+//!
+//! `WALK_COST` and `SHARE_DIVISOR` were measured on an R-MAT graph (32k nodes, 1M links, not
+//! one of the accuracy test's families), and neither decides correctness: every answer's
+//! guarantee is computed from what it drew.
+//!
+//! # What it costs
+//! Proving an absolute bound `eps` with walks takes about `y / eps^2` walks per unit of
+//! missing mass `y` at the top node, and `L b = eps / SHARE_DIVISOR` caps each walk's share, so
+//! the walks a round reads number about `SHARE_DIVISOR L R / eps` (`R` the residual left),
+//! hundreds of thousands at `R = 0.1`, `eps = 1e-4`; each costs a cache miss or three. The
+//! push must first bring the top node's own missing mass near `eps`. On the graphs measured
+//! the certified push, which needs the bound on that mass near `eps`, gets there sooner than
+//! push plus walks (README, "PPR queries at the default target"): `Auto` does not use the
+//! index.
+
+use super::certified::{judge, Candidate, Certified};
+use super::push::{fifo_push, seed_residuals};
+use super::{Accuracy, Guarantee, PprWorkspace, DEFAULT_MAX_ERROR};
+use crate::graph::{Adjacency, CsrGraph, NodeId};
+use crate::rng::Rng;
+use crate::walks::{Truncation, WalkEnd, WalkIndex, WalkIndexError};
+
+/// How many link visits one walk's end point costs, for the balance of push and walks: a
+/// walk is a start-list entry, a slot offset and one node read, each a likely cache miss,
+/// against a sweep's sequential link read (R-MAT, 32k nodes: 44-108 ns per walk, 0.63 ns per
+/// sweep link visit, 4.8 ns per FIFO push link visit).
+const WALK_COST: f64 = 100.0;
+
+/// The share divisor: `b = max_error / (SHARE_DIVISOR L)`. Larger spends more walks for
+/// intervals that leave more of the error to the nodes the walks reach often (R-MAT, alpha 0.5
+/// and 0.15, mean ms at 4 / 8 / 16: 8.2 / 6.8 / 7.4 and 21.9 / 19.2 / 13.9).
+const SHARE_DIVISOR: f64 = 16.0;
+
+/// Rounds before the answer is returned with whatever it proves.
+const MAX_ROUNDS: u32 = 10;
+
+/// Stream tag of the draws of a guaranteed index query.
+const STREAM: u64 = 0x4944_5847; // "IDXG"
+
+/// The Bernstein interval of `y` given `x`, a sum of independent terms in `[0, share]` with
+/// mean `y` and variance at most `share * y`, at `ln(1 / tail) = l` per side: the `y` with
+/// `|x - y| <= s(y) = a + sqrt(a^2 + 2 l share y)`, `a = l share / 3`. Its upper end solves
+/// `y - s(y) = x`, its lower end `y + s(y) = x` (0 when `x <= s(0) = 2a`); squared, each is a
+/// quadratic in `y`.
+pub(crate) fn bernstein_interval(x: f64, share: f64, l: f64) -> (f64, f64) {
+    let a = l * share / 3.0;
+    let b = l * share;
+    let c_hi = x + a + b;
+    let hi = c_hi + (c_hi * c_hi - x * (x + 2.0 * a)).max(0.0).sqrt();
+    let lo = if x <= 2.0 * a {
+        0.0
+    } else {
+        // The smaller root as the product of the roots over the larger: no cancellation.
+        let c_lo = x - a + b;
+        let product = x * (x - 2.0 * a);
+        product / (c_lo + (c_lo * c_lo - product).max(0.0).sqrt())
+    };
+    (lo, hi)
+}
+
+/// Answers the top-`k` of the (normalised) `seeds` from the stored walks of `index`, to
+/// `accuracy` with failure probability at most `accuracy.failure_probability`; the answer
+/// reports what it proved (the last round's, if none proved the target). Leaves `ws` clean.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn index_top_k(
+    graph: &CsrGraph,
+    seeds: &[(NodeId, f64)],
+    alpha: f64,
+    k: usize,
+    passes: &dyn Fn(NodeId) -> bool,
+    accuracy: &Accuracy,
+    index: &WalkIndex,
+    truncation: Truncation,
+    rng_seed: u64,
+    ws: &mut PprWorkspace,
+) -> Result<Certified, WalkIndexError> {
+    let n = graph.node_count();
+    ws.ensure(n);
+    if ws.walk_mass.len() < n {
+        ws.walk_mass.resize(n, 0.0);
+    }
+    seed_residuals(seeds, ws);
+    let result = rounds(
+        graph, alpha, k, passes, accuracy, index, truncation, rng_seed, ws,
+    );
+    for &t in &ws.walk_touched {
+        ws.walk_mass[t as usize] = 0.0;
+    }
+    ws.walk_touched.clear();
+    ws.walk_queue_ids.clear();
+    ws.clear_touched();
+    result
+}
+
+/// The push state of a guaranteed index query: a FIFO push at a degree-relative threshold,
+/// then, once it has cost a sweep, plain Gauss-Seidel sweeps in node order (SpeedPPR's
+/// power push at `omega = 1`, which keeps every residual non-negative, as the walk estimator
+/// needs).
+struct PushState {
+    r_max: f64,
+    dense: bool,
+    work: u64,
+}
+
+impl PushState {
+    /// One refinement step: a push at half the threshold (the first at `r_max` itself), or one
+    /// sweep. Returns the residual sum after it.
+    fn advance(&mut self, graph: &CsrGraph, alpha: f64, first: bool, ws: &mut PprWorkspace) -> f64 {
+        let n = graph.node_count();
+        if !self.dense {
+            if !first {
+                self.r_max /= 2.0;
+            }
+            let sweep_work = (graph.link_count() + n) as u64;
+            let budget = sweep_work.saturating_sub(self.work).max(1);
+            let r_max = self.r_max;
+            let pushed = fifo_push(graph, alpha, |v| r_max * graph.degree(v) as f64, budget, ws);
+            self.work += pushed.work;
+            if !pushed.finished {
+                self.dense = true;
+                ws.touched.clear();
+                ws.touched.extend(0..n as NodeId);
+            }
+        } else {
+            self.work += gauss_seidel_sweep(graph, alpha, ws);
+        }
+        ws.touched.iter().map(|&v| ws.residual[v as usize]).sum()
+    }
+}
+
+/// One Gauss-Seidel sweep in node order: every node with a residual pushes all of it.
+fn gauss_seidel_sweep(graph: &CsrGraph, alpha: f64, ws: &mut PprWorkspace) -> u64 {
+    let mut work = 0u64;
+    for v in 0..graph.node_count() {
+        if ws.residual[v] > 0.0 {
+            super::exact::sor_push_node(graph, v, alpha, 1.0, &mut ws.estimate, &mut ws.residual);
+            work += graph.degree(v as NodeId) as u64 + 1;
+        }
+    }
+    work
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rounds(
+    graph: &CsrGraph,
+    alpha: f64,
+    k: usize,
+    passes: &dyn Fn(NodeId) -> bool,
+    accuracy: &Accuracy,
+    index: &WalkIndex,
+    truncation: Truncation,
+    rng_seed: u64,
+    ws: &mut PprWorkspace,
+) -> Result<Certified, WalkIndexError> {
+    let n = graph.node_count().max(1) as f64;
+    let per_link = index.params().walks_per_node;
+    // The walks cannot prove a set without a score bound: a set-only target aims at the
+    // default score bound, and the answer says what it proved.
+    let eps = if accuracy.max_error.is_finite() {
+        accuracy.max_error
+    } else {
+        DEFAULT_MAX_ERROR
+    };
+    let mut rng = Rng::from_parts(&[STREAM, rng_seed]);
+    let mut spent = 0.0;
+    let mut walk_work = 0u64;
+    let mut round = 0u32;
+    // Round 0's share fixes the first threshold; later rounds' shares only shrink with `L`.
+    let first_share = eps / (SHARE_DIVISOR * (4.0 * n / accuracy.failure_probability).ln());
+    let mut push = PushState {
+        r_max: per_link * first_share,
+        dense: false,
+        work: 0,
+    };
+    let mut residual_sum = push.advance(graph, alpha, true, ws);
+    loop {
+        let delta = accuracy.failure_probability * 0.5f64.powi(round as i32 + 1);
+        let l = (2.0 * n / delta).ln();
+        let share = eps / (SHARE_DIVISOR * l);
+        if round == 0 {
+            // FORA's balance: push on while the walks would cost more than the push so far.
+            while residual_sum > 0.0 && WALK_COST * residual_sum / share > push.work as f64 {
+                residual_sum = push.advance(graph, alpha, false, ws);
+            }
+        } else {
+            // A fixed schedule (never the earlier draws' outcome): a quarter of the residual.
+            let goal = residual_sum / 4.0;
+            while residual_sum > goal {
+                residual_sum = push.advance(graph, alpha, false, ws);
+            }
+        }
+        spent += delta;
+        let walks = draw(graph, index, truncation, share, &mut rng, ws)?;
+        walk_work += (WALK_COST * walks.count as f64) as u64;
+        let (check, candidates, others) = judge_round(
+            graph,
+            k,
+            passes,
+            accuracy,
+            residual_sum,
+            walks.largest_share,
+            l,
+            push.dense,
+            ws,
+        );
+        // The walks cannot narrow an interval below their noise, so the set is certified only
+        // when separated anyway: rounds chase the score bound alone.
+        let scores_met = check.score_error() <= eps;
+        let last = round + 1 >= MAX_ROUNDS || residual_sum <= 0.0;
+        if scores_met || last {
+            let mut guarantee: Guarantee = check.guarantee(accuracy);
+            guarantee.failure_probability = spent;
+            let work = push.work + walk_work;
+            return Ok(Certified::from_check(
+                check, guarantee, work, candidates, others, k,
+            ));
+        }
+        // Not proven: forget the draws, push further, draw again.
+        for &t in &ws.walk_touched {
+            ws.walk_mass[t as usize] = 0.0;
+        }
+        ws.walk_touched.clear();
+        round += 1;
+    }
+}
+
+/// What one round's draws did.
+struct Draws {
+    /// Walks whose end points were read.
+    count: u64,
+    /// The largest share a walk carried.
+    largest_share: f64,
+}
+
+/// Draws the walks of every residual node into `ws.walk_mass` (end points), listing each node
+/// reached in `ws.walk_touched`.
+fn draw(
+    graph: &CsrGraph,
+    index: &WalkIndex,
+    truncation: Truncation,
+    share: f64,
+    rng: &mut Rng,
+    ws: &mut PprWorkspace,
+) -> Result<Draws, WalkIndexError> {
+    let mut largest_share: f64 = 0.0;
+    ws.walk_queue_ids.clear();
+    for &v in &ws.touched {
+        let r = ws.residual[v as usize];
+        if r <= 0.0 {
+            continue;
+        }
+        let ids = index.walk_ids_from(v)?;
+        if ids.is_empty() {
+            // No stored walk means no link; the push never leaves residual there, but a node
+            // without walks would otherwise lose its mass: keep it exact.
+            debug_assert!(graph.degree(v) == 0);
+            continue;
+        }
+        let wanted = r / share;
+        if wanted >= 1.0 {
+            let used = (wanted.ceil() as usize).min(ids.len());
+            let each = r / used as f64;
+            largest_share = largest_share.max(each);
+            ws.walk_queue_ids
+                .extend(ids[..used].iter().map(|&id| (id, each)));
+        } else if rng.bernoulli(wanted) {
+            largest_share = largest_share.max(share);
+            ws.walk_queue_ids.push((ids[0], share));
+        }
+    }
+    let count = ws.walk_queue_ids.len() as u64;
+    // Two passes: the walks' locations first (independent iterations, so their cache misses
+    // overlap), then their end points.
+    let mut spans: Vec<(&[NodeId], WalkEnd, f64)> = Vec::with_capacity(ws.walk_queue_ids.len());
+    for &(id, amount) in &ws.walk_queue_ids {
+        if let Some(walk) = index.walk(id)? {
+            spans.push((walk.nodes, walk.end, amount));
+        }
+    }
+    for &(nodes, end, amount) in &spans {
+        let kept = truncation.kept(nodes.len(), rng);
+        if kept == nodes.len() && end == WalkEnd::Died {
+            continue;
+        }
+        let t = nodes[kept - 1];
+        let slot = &mut ws.walk_mass[t as usize];
+        if *slot == 0.0 {
+            ws.walk_touched.push(t);
+        }
+        *slot += amount;
+    }
+    Ok(Draws {
+        count,
+        largest_share,
+    })
+}
+
+/// Judges one round: the interval of every node the push or the walks reached, and one bound
+/// on every other node.
+#[allow(clippy::too_many_arguments)]
+fn judge_round(
+    graph: &CsrGraph,
+    k: usize,
+    passes: &dyn Fn(NodeId) -> bool,
+    accuracy: &Accuracy,
+    residual_sum: f64,
+    largest_share: f64,
+    l: f64,
+    dense: bool,
+    ws: &PprWorkspace,
+) -> (super::certified::Check, Vec<Candidate>, f64) {
+    let symmetric = graph.is_symmetric();
+    let mut estimate_sum = 0.0;
+    let mut rho: f64 = 0.0;
+    for &v in &ws.touched {
+        let i = v as usize;
+        estimate_sum += ws.estimate[i];
+        let r = ws.residual[i];
+        if symmetric && r > 0.0 {
+            let w = graph.weight_sum(v);
+            if w > 0.0 {
+                rho = rho.max(r / w);
+            }
+        }
+    }
+    // `|psi| = E + R` when no walk dies; else it lies in `[E + y(t), E + R]`.
+    let known_mass = graph
+        .walks_never_die()
+        .then_some(estimate_sum + residual_sum);
+    let sure = |w: f64| {
+        if symmetric {
+            residual_sum.min(w * rho)
+        } else {
+            residual_sum
+        }
+    };
+    let interval = |est: f64, x: f64, w: f64| {
+        let (lo, hi) = bernstein_interval(x, largest_share, l);
+        let cap = sure(w);
+        let (lo, hi) = (lo.min(cap), hi.min(cap));
+        match known_mass {
+            Some(m) => ((est + lo) / m, (est + hi) / m),
+            None => {
+                let lo = if estimate_sum + residual_sum > 0.0 {
+                    (est + lo) / (estimate_sum + residual_sum)
+                } else {
+                    0.0
+                };
+                let hi = if estimate_sum + hi > 0.0 {
+                    (est + hi) / (estimate_sum + hi)
+                } else {
+                    0.0
+                };
+                (lo.min(1.0), hi.min(1.0))
+            }
+        }
+    };
+    let mut candidates = Vec::with_capacity(ws.touched.len() + ws.walk_touched.len());
+    for &v in &ws.touched {
+        let i = v as usize;
+        if passes(v) {
+            let (lo, hi) = interval(ws.estimate[i], ws.walk_mass[i], graph.weight_sum(v));
+            candidates.push(Candidate::new(lo, hi, v));
+        }
+    }
+    // Nodes the push reached are listed above (all of them once the sweeps run).
+    for &v in ws.walk_touched.iter().filter(|_| !dense) {
+        let i = v as usize;
+        if ws.estimate[i] == 0.0 && ws.residual[i].to_bits() == 0 && passes(v) {
+            let (lo, hi) = interval(0.0, ws.walk_mass[i], graph.weight_sum(v));
+            candidates.push(Candidate::new(lo, hi, v));
+        }
+    }
+    let others = interval(0.0, 0.0, graph.max_weight_sum()).1;
+    let check = judge(k, accuracy, Some(others), &mut candidates);
+    (check, candidates, others)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bernstein_interval;
+    use crate::rng::Rng;
+
+    /// Bernstein's deviation at `y`: `a + sqrt(a^2 + 2 l share y)`.
+    fn deviation(y: f64, share: f64, l: f64) -> f64 {
+        let a = l * share / 3.0;
+        a + (a * a + 2.0 * l * share * y).sqrt()
+    }
+
+    /// The interval is exactly the set of `y` whose deviation covers `x`: both ends sit on
+    /// the boundary `|x - y| = s(y)` (the lower end at 0 when `x` is within `s(0)`), and a
+    /// point just outside either end is not covered.
+    #[test]
+    fn the_interval_inverts_the_deviation() {
+        for &(x, share, l) in &[
+            (0.0, 1e-3, 10.0),
+            (0.02, 1e-4, 18.0),
+            (0.5, 1e-6, 20.0),
+            (3e-5, 2e-6, 15.0),
+        ] {
+            let (lo, hi) = bernstein_interval(x, share, l);
+            assert!(lo <= x && x <= hi);
+            let at_hi = hi - x - deviation(hi, share, l);
+            assert!(
+                at_hi.abs() <= 1e-12 * hi.max(1e-9),
+                "{x} {share} {l}: {at_hi}"
+            );
+            if lo > 0.0 {
+                let at_lo = x - lo - deviation(lo, share, l);
+                assert!(at_lo.abs() <= 1e-12 * x, "{x} {share} {l}: {at_lo}");
+                let below = lo * (1.0 - 1e-6);
+                assert!(x - below > deviation(below, share, l));
+            } else {
+                assert!(x <= deviation(0.0, share, l) * (1.0 + 1e-12));
+            }
+            let above = hi * (1.0 + 1e-6) + 1e-300;
+            assert!(above - x > deviation(above, share, l));
+        }
+        // Nothing seen: [0, (8/3) l share].
+        let (lo, hi) = bernstein_interval(0.0, 1e-3, 9.0);
+        assert_eq!(lo, 0.0);
+        assert!((hi - 8.0 / 3.0 * 9.0 * 1e-3).abs() < 1e-15);
+    }
+
+    /// Coverage where the variance bound is tight (sums of rare hits, variance about
+    /// `share * y`): with `ln(1 / tail) = l` per side, `y` falls outside the interval in at most
+    /// a `2 tail` fraction of draws (up to three binomial standard deviations).
+    #[test]
+    fn the_interval_covers_the_mean_as_often_as_it_claims() {
+        let tail: f64 = 0.1;
+        let l = (1.0 / tail).ln();
+        let share = 1e-3;
+        let mut rng = Rng::new(3);
+        let trials = 4000;
+        for &(terms, p) in &[(2000usize, 0.002f64), (500, 0.02), (5000, 0.0004)] {
+            let y = share * terms as f64 * p;
+            let mut misses = 0;
+            for _ in 0..trials {
+                let hits = (0..terms).filter(|_| rng.bernoulli(p)).count();
+                let (lo, hi) = bernstein_interval(share * hits as f64, share, l);
+                if !(lo <= y && y <= hi) {
+                    misses += 1;
+                }
+            }
+            let claimed = 2.0 * tail;
+            let sigma = (claimed * (1.0 - claimed) / trials as f64).sqrt();
+            let rate = misses as f64 / trials as f64;
+            assert!(
+                rate <= claimed + 3.0 * sigma,
+                "{terms} x {p}: miss rate {rate}"
+            );
+            // Not vacuous: the interval is narrow enough to miss sometimes.
+            assert!(misses > 0, "{terms} x {p}: never missed");
+        }
+    }
+}
