@@ -37,10 +37,11 @@ fn check_family(family: &Family, method: Method, accuracy: Accuracy) {
         ("directed", &family.directed),
     ] {
         for alpha in [0.5, 0.15] {
-            // The walk index at the query's alpha, 1 walk per link (the database's default).
+            // The walk index, 1 walk per link (the database's default), built at alpha 0.15:
+            // queries at 0.5 are served by truncating its walks.
             let index = (method == Method::Index).then(|| {
                 let params = WalkIndexParams {
-                    alpha,
+                    alpha: 0.15,
                     walks_per_node: 1.0,
                     seed: 11,
                 };
@@ -145,9 +146,10 @@ fn default_method_meets_the_contract_on_a_hipporag_graph() {
 }
 
 /// The walk index at the default target keeps the guarantee it reports on every family,
-/// both modes, both alphas and every query shape: every returned score within its reported
-/// bound, which meets the default 1e-4 with failure probability at most 1e-3, and any set it
-/// claims is the exact top-k.
+/// both modes, both alphas (the index built at 0.15, so queries at 0.5 truncate its walks)
+/// and every query shape: every returned score within its reported bound, which meets the
+/// default 1e-4 with failure probability at most 1e-3, and any set it claims is the exact
+/// top-k. Its precision is printed, not required: the walks prove scores, not sets.
 #[test]
 fn walk_index_keeps_its_guarantee_on_every_family() {
     for name in families::FAMILIES {

@@ -74,11 +74,11 @@ pub enum Durability {
 pub const DEFAULT_ALPHA: f64 = 0.5;
 /// Default walk-index density: stored walks per walkable link of a node.
 ///
-/// `Method::Index` pushes until no node's residual needs more walks than it stores (its push
-/// threshold per link is the walks per link times the share one walk carries), so more walks
-/// per link let it stop pushing earlier, at a cost in size (WordNet, undirected, alpha 0.15:
-/// 61 B/edge at 1 walk per link, 245 at 4) and in repair work on every insert; the certified
-/// push, `Auto`'s method, reads no walks at all.
+/// `Method::Index` draws walks once its push threshold per link is the walks per link times
+/// the share one walk carries (so that, after a finished push, no node needs more walks than
+/// it stores), so more walks per link let it stop pushing earlier, at a cost in size (WordNet,
+/// undirected, alpha 0.15: 61 B/edge at 1 walk per link, 245 at 4) and in repair work on
+/// every insert; the certified push, `Auto`'s method, reads no walks at all.
 pub const DEFAULT_WALKS_PER_NODE: f64 = 1.0;
 /// Default WAL size after which a commit checkpoints: 64 MiB.
 pub const DEFAULT_AUTO_CHECKPOINT_BYTES: u64 = 64 << 20;

@@ -50,7 +50,8 @@ pub const AUTO_EXACT_MAX_LINKS: usize = 50_000;
 /// Walks `Method::Walks` runs when the query sets no count.
 pub const DEFAULT_WALKS: u64 = 100_000;
 
-/// Reusable dense scratch space for the PPR algorithms (about 30 bytes per node).
+/// Reusable dense scratch space for the PPR algorithms (about 30 bytes per node, 8 more once
+/// `Method::Index` has run).
 ///
 /// Every algorithm leaves it all-zero, so one workspace serves any number of queries, on any
 /// graph (it grows to the largest node count seen).
@@ -275,10 +276,12 @@ pub enum Method {
     Walks,
     /// FORA on the stored walk index: forward push, then the end points of the stored walks
     /// of each residual node, with every score's interval from a Bernstein bound (the
-    /// `sampled` module). It aims at the query's score bound, pushing further and drawing again
-    /// until it proves it, and reports what it proved, which holds except with probability
-    /// at most [`Accuracy::failure_probability`]; the walks' noise lets it certify the top-k
-    /// set only when the boundary is well separated. With an explicit [`PprQuery::push_r_max`]
+    /// `sampled` module). It aims at the query's score bound (the default one for a set-only
+    /// target: walks prove scores, not sets), pushing further and drawing again, at most 10
+    /// times, until it proves it, and reports what it proved, which holds except with
+    /// probability at most [`Accuracy::failure_probability`] (0 when the push's own bounds
+    /// proved it); the walks' noise lets it certify the top-k set only when the boundary is
+    /// well separated. With an explicit [`PprQuery::push_r_max`]
     /// or [`PprQuery::walks_per_residual`] it is plain FORA at those parameters (the visit
     /// estimator) and reports no guarantee. Needs [`PprQuery::walk_index`] and a query alpha
     /// at least the index's; otherwise the query falls back to what `Auto` would run without
@@ -328,8 +331,8 @@ pub struct PprQuery<'a> {
     pub walks_per_residual: Option<f64>,
     /// Number of walks for `Walks` (default [`DEFAULT_WALKS`]).
     pub walks: Option<u64>,
-    /// Seed of the walk generator for `Walks` and of the truncation draws for `Index`, so
-    /// results are reproducible.
+    /// Seed of the walk generator for `Walks` and of the draws of `Index` (truncation, and the
+    /// rounding of residuals below one walk), so results are reproducible.
     pub rng_seed: u64,
     /// The stored walk index of this graph, for `Index` and `Auto`. It must be current for
     /// `graph` (built or repaired up to the same version): the caller guarantees it.
@@ -563,8 +566,12 @@ pub fn ppr(
     let passes = |v: NodeId| query.target_filter.is_none_or(|f| f(v));
     let mut candidates = std::mem::take(&mut ws.candidates);
     let mut direct_top = None;
-    let (error_bound, guarantee, work) = match method {
-        Method::Exact | Method::Auto => {
+    // resolve_method returns Index only when this is Some.
+    let usable = query
+        .walk_index
+        .and_then(|index| Truncation::new(index.params().alpha, query.alpha).map(|t| (index, t)));
+    let (error_bound, guarantee, work) = match (method, usable) {
+        (Method::Exact | Method::Auto, _) => {
             let n = graph.node_count();
             let stats = exact::solve_in_workspace(graph, &seeds, query.alpha, EXACT_TOLERANCE, ws);
             let scale = 1.0 / stats.estimate_sum;
@@ -586,7 +593,7 @@ pub fn ppr(
             let work = (u64::from(stats.sweeps) + 1) * (graph.link_count() + n) as u64;
             (stats.error_bound, guarantee, work)
         }
-        Method::Push => match query.push_r_max {
+        (Method::Push, _) => match query.push_r_max {
             None => {
                 let answer = certified::certified_top_k(
                     graph,
@@ -624,14 +631,9 @@ pub fn ppr(
                 (bound, guarantee, stats.work)
             }
         },
-        Method::Index if query.push_r_max.is_none() && query.walks_per_residual.is_none() => {
-            // resolve_method returns Index only with a usable index.
-            let Some((index, truncation)) = query.walk_index.and_then(|index| {
-                Truncation::new(index.params().alpha, query.alpha).map(|t| (index, t))
-            }) else {
-                ws.candidates = candidates;
-                return Err(QueryError::NoSeeds);
-            };
+        (Method::Index, Some((index, truncation)))
+            if query.push_r_max.is_none() && query.walks_per_residual.is_none() =>
+        {
             match sampled::index_top_k(
                 graph,
                 &seeds,
@@ -642,6 +644,7 @@ pub fn ppr(
                 index,
                 truncation,
                 query.rng_seed,
+                sampled::Plan::BALANCED,
                 ws,
             ) {
                 Ok(answer) => {
@@ -657,10 +660,16 @@ pub fn ppr(
         }
         // Expert parameters: FORA as given, with no guarantee. The one not given is set so
         // that a residual node's stored walks just suffice (`r_max * omega` walks per link).
-        Method::Index => {
+        (Method::Index, _) => {
             let per_link = query
                 .walk_index
                 .map_or(1.0, |index| index.params().walks_per_node);
+            if let Some(omega) = query.walks_per_residual {
+                if !(omega.is_finite() && omega > 0.0) {
+                    ws.candidates = candidates;
+                    return Err(QueryError::BadOmega(omega));
+                }
+            }
             let r_max = query
                 .push_r_max
                 .or(query.walks_per_residual.map(|omega| per_link / omega))
@@ -674,11 +683,8 @@ pub fn ppr(
                 ws.candidates = candidates;
                 return Err(QueryError::BadOmega(omega));
             }
-            // resolve_method returns Index only with a usable index; re-check instead of
-            // unwrapping, and treat a mismatch as "no walk phase" (push alone stays correct).
-            let usable = query.walk_index.and_then(|index| {
-                Truncation::new(index.params().alpha, query.alpha).map(|t| (index, t))
-            });
+            // Without a usable index (never, since resolve_method checked) there is no walk
+            // phase: push alone stays correct.
             let (mass, work) =
                 match index_in_workspace(graph, &seeds, query, r_max, omega, usable, ws) {
                     Ok(done) => done,
@@ -700,7 +706,7 @@ pub fn ppr(
             ws.clear_touched();
             (f64::INFINITY, Guarantee::NONE, work)
         }
-        Method::Walks => {
+        (Method::Walks, _) => {
             let walks = query.walks.unwrap_or(DEFAULT_WALKS);
             if walks == 0 {
                 ws.candidates = candidates;

@@ -9,8 +9,9 @@
 //! when it stores fewer), each carrying `r(v) / n`; one with `r(v) < b` uses one walk carrying
 //! `b` with probability `r(v) / b`, else none. Each walk adds its share at the node it stops at
 //! (truncated for a query alpha above the index's), so `X(t)`, the sum of shares ending at `t`,
-//! is a sum of independent terms in `[0, b']` (`b'` the largest share, `b` unless some node ran
-//! out of walks) with `E X(t) = y(t)` and `Var X(t) <= b' y(t)`. End points, not visits: a
+//! is a sum of independent terms in `[0, b']` (`b'` the largest share a term may carry, fixed
+//! before the coins: `b` unless some node ran out of walks) with `E X(t) = y(t)` and
+//! `Var X(t) <= b' y(t)`. End points, not visits: a
 //! walk's visit count at `t` is unbounded, its end point is an indicator, and Bernstein's
 //! inequality needs bounded terms.
 //!
@@ -19,18 +20,21 @@
 //! delta)`, every node at once (a union bound over all `n` nodes, so the returned set, which
 //! depends on the draws, is covered too) satisfies `|X - y| < s(y) = a + sqrt(a^2 + 2 L b' y)`,
 //! `a = L b' / 3`, except with probability `delta`; solved for `y` ([`bernstein_interval`]),
-//! and intersected with the push's sure interval `[0, min(R, W(t) rho)]` (`certified`'s
-//! bounds). When no walk can die the total mass `M = E + R` is known, so `pi(t)` lies in
+//! and intersected with the push's sure interval `[0, R]`, `[0, min(R, W(t) rho)]` on a
+//! symmetric graph (`certified`'s bounds). When no walk can die the total mass `M = E + R` is known, so `pi(t)` lies in
 //! `[(est(t) + y_lo) / M, (est(t) + y_hi) / M]`; otherwise `|psi|` lies in `[E + y(t), E + R]`
 //! and `pi(t)` in `[(est(t) + y_lo) / (E + R), (est(t) + y_hi) / (E + y_hi)]`. A returned
 //! score is its interval's midpoint, and the set is judged as the certified push judges its
 //! intervals, so it is certified when the walks' noise leaves its boundary separated.
 //!
 //! # Rounds
-//! A round pushes, draws the walks and checks. If the scores are not proven it pushes on until
-//! the residual is a quarter of what it was and draws again; round `i` spends failure
-//! probability `delta / 2^(i+1)`, so the answer fails with at most `delta` whatever round it
-//! stops in. What a round decides before its draws (how far to push, the share `b`) depends
+//! The push starts at the certified push's coarse threshold and halves it while its own
+//! bounds do not prove the scores (an answer they prove reads no walk and reports failure
+//! probability 0). A round draws the walks and checks; if the scores are not proven it pushes
+//! on until the residual is a quarter of what it was and draws again, at most
+//! [`MAX_ROUNDS`] times. Round `i` spends failure probability `delta / 2^(i+1)`: whatever round
+//! the query stops in, it is covered by the sum over the rounds that could run, which the
+//! answer reports. What a round decides before its draws (how far to push, the share `b`) depends
 //! on the push alone, never on earlier draws, so the union bound over rounds holds although
 //! every round reads the same stored walks. The push is a FIFO push at a degree-relative
 //! threshold and, once it has cost a sweep, Gauss-Seidel sweeps in node order (SpeedPPR's power
@@ -39,10 +43,12 @@
 //! # Parameters, from the target
 //! * `b = max_error / (SHARE_DIVISOR L)`: a node no walk reached has interval
 //!   `[0, (8/3) L b]`, half-width `(4/3) max_error / SHARE_DIVISOR`.
-//! * The push threshold is `walks_per_node * b` per link, so a node's residual needs at most
-//!   the walks it stores (`r(v) <= b ceil(walks_per_node d(v))`).
-//! * Before the first draw the push goes on while the walks would cost more than the push so
-//!   far (FORA's balance of the two phases), at [`WALK_COST`] link visits per walk.
+//! * Walks are first drawn once the push threshold is at most `walks_per_node * b` per link,
+//!   so that after a finished FIFO push no node's residual needs more walks than it stores
+//!   (`r(v) <= b ceil(walks_per_node d(v))`; after sweeps a node may, and its walks then carry
+//!   more, which `b'` accounts for), and the walks would cost no more than the push so far
+//!   (FORA's balance of the two phases), at [`WALK_COST`] link visits per walk.
+//! * A set-only target aims at the default score bound: walks prove scores, not sets.
 //!
 //! `WALK_COST` and `SHARE_DIVISOR` were measured on an R-MAT graph (32k nodes, 1M links, not
 //! one of the accuracy test's families), and neither decides correctness: every answer's
@@ -53,10 +59,11 @@
 //! missing mass `y` at the top node, and `L b = eps / SHARE_DIVISOR` caps each walk's share, so
 //! the walks a round reads number about `SHARE_DIVISOR L R / eps` (`R` the residual left),
 //! hundreds of thousands at `R = 0.1`, `eps = 1e-4`; each costs a cache miss or three. The
-//! push must first bring the top node's own missing mass near `eps`. On the graphs measured
-//! the certified push, which needs the bound on that mass near `eps`, gets there sooner than
-//! push plus walks (README, "PPR queries at the default target"): `Auto` does not use the
-//! index.
+//! push must first bring the top node's own missing mass near `eps`, where the certified
+//! push needs its bound on that mass near `eps`. On the graphs measured the certified push
+//! was as fast (WordNet, where both mostly stop at the push's own bounds) or faster (the
+//! hub-heavy families) at the same target (README, "PPR queries at the default target"):
+//! `Auto` does not use the index.
 
 use super::certified::{judge, Candidate, Certified};
 use super::push::{fifo_push, seed_residuals};
@@ -70,6 +77,24 @@ use crate::walks::{Truncation, WalkEnd, WalkIndex, WalkIndexError};
 /// against a sweep's sequential link read (R-MAT, 32k nodes: 44-108 ns per walk, 0.63 ns per
 /// sweep link visit, 4.8 ns per FIFO push link visit).
 const WALK_COST: f64 = 100.0;
+
+/// How [`index_top_k`] plans its walks: [`Plan::BALANCED`] in queries; tests force the walks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    /// Link visits one walk is taken to cost (0: draw as soon as the walks fit).
+    pub(crate) walk_cost: f64,
+    /// Whether an answer the push's own bounds prove is returned without walks.
+    pub(crate) push_may_prove: bool,
+}
+
+impl Plan {
+    /// The plan of every query: FORA's balance at [`WALK_COST`], no walk when the push proves
+    /// the scores alone.
+    pub(crate) const BALANCED: Plan = Plan {
+        walk_cost: WALK_COST,
+        push_may_prove: true,
+    };
+}
 
 /// The share divisor: `b = max_error / (SHARE_DIVISOR L)`. Larger spends more walks for
 /// intervals that leave more of the error to the nodes the walks reach often (R-MAT, alpha 0.5
@@ -117,6 +142,7 @@ pub(crate) fn index_top_k(
     index: &WalkIndex,
     truncation: Truncation,
     rng_seed: u64,
+    plan: Plan,
     ws: &mut PprWorkspace,
 ) -> Result<Certified, WalkIndexError> {
     let n = graph.node_count();
@@ -126,7 +152,7 @@ pub(crate) fn index_top_k(
     }
     seed_residuals(seeds, ws);
     let result = rounds(
-        graph, alpha, k, passes, accuracy, index, truncation, rng_seed, ws,
+        graph, alpha, k, passes, accuracy, index, truncation, rng_seed, plan, ws,
     );
     for &t in &ws.walk_touched {
         ws.walk_mass[t as usize] = 0.0;
@@ -149,7 +175,7 @@ struct PushState {
 
 impl PushState {
     /// One refinement step: a push at half the threshold (the first at `r_max` itself), or one
-    /// sweep. Returns the residual sum after it.
+    /// sweep once the pushes have cost a sweep. Returns the residual sum after it.
     fn advance(&mut self, graph: &CsrGraph, alpha: f64, first: bool, ws: &mut PprWorkspace) -> f64 {
         let n = graph.node_count();
         if !self.dense {
@@ -165,11 +191,26 @@ impl PushState {
                 self.dense = true;
                 ws.touched.clear();
                 ws.touched.extend(0..n as NodeId);
+                settle_dangling(graph, alpha, ws);
             }
         } else {
             self.work += gauss_seidel_sweep(graph, alpha, ws);
+            settle_dangling(graph, alpha, ws);
         }
         ws.touched.iter().map(|&v| ws.residual[v as usize]).sum()
+    }
+}
+
+/// Pushes the residual of every node without links exactly (`alpha` of it stays, the rest
+/// leaks: `psi_v = alpha e_v`), so that every residual sits where stored walks start: an
+/// interrupted FIFO push or a sweep (which reaches a node after its turn) can leave some.
+fn settle_dangling(graph: &CsrGraph, alpha: f64, ws: &mut PprWorkspace) {
+    for v in 0..graph.node_count() {
+        let r = ws.residual[v];
+        if r != 0.0 && graph.degree(v as NodeId) == 0 {
+            ws.residual[v] = 0.0;
+            ws.estimate[v] += alpha * r;
+        }
     }
 }
 
@@ -195,6 +236,7 @@ fn rounds(
     index: &WalkIndex,
     truncation: Truncation,
     rng_seed: u64,
+    plan: Plan,
     ws: &mut PprWorkspace,
 ) -> Result<Certified, WalkIndexError> {
     let n = graph.node_count().max(1) as f64;
@@ -207,13 +249,14 @@ fn rounds(
         DEFAULT_MAX_ERROR
     };
     let mut rng = Rng::from_parts(&[STREAM, rng_seed]);
-    let mut spent = 0.0;
     let mut walk_work = 0u64;
     let mut round = 0u32;
-    // Round 0's share fixes the first threshold; later rounds' shares only shrink with `L`.
+    // The push starts coarse, as the certified push does, and halves its threshold while its
+    // own bounds do not prove the scores; walks are drawn once no node's residual needs more
+    // walks than it stores and the walks would cost no more than the push so far.
     let first_share = eps / (SHARE_DIVISOR * (4.0 * n / accuracy.failure_probability).ln());
     let mut push = PushState {
-        r_max: per_link * first_share,
+        r_max: eps,
         dense: false,
         work: 0,
     };
@@ -222,19 +265,43 @@ fn rounds(
         let delta = accuracy.failure_probability * 0.5f64.powi(round as i32 + 1);
         let l = (2.0 * n / delta).ln();
         let share = eps / (SHARE_DIVISOR * l);
-        if round == 0 {
-            // FORA's balance: push on while the walks would cost more than the push so far.
-            while residual_sum > 0.0 && WALK_COST * residual_sum / share > push.work as f64 {
-                residual_sum = push.advance(graph, alpha, false, ws);
-            }
-        } else {
+        if round > 0 {
             // A fixed schedule (never the earlier draws' outcome): a quarter of the residual.
             let goal = residual_sum / 4.0;
             while residual_sum > goal {
                 residual_sum = push.advance(graph, alpha, false, ws);
             }
         }
-        spent += delta;
+        loop {
+            // The push's own bounds may prove the scores (local queries on sparse graphs):
+            // then no walk is read and nothing can fail.
+            let (check, candidates, others) = judge_round(
+                graph,
+                k,
+                passes,
+                accuracy,
+                residual_sum,
+                None,
+                push.dense,
+                ws,
+            );
+            if (plan.push_may_prove && check.score_error() <= eps) || residual_sum <= 0.0 {
+                let guarantee = Guarantee {
+                    failure_probability: 0.0,
+                    ..check.guarantee(accuracy)
+                };
+                let work = push.work + walk_work;
+                return Ok(Certified::from_check(
+                    check, guarantee, work, candidates, others, k,
+                ));
+            }
+            let walks_fit = push.dense || push.r_max <= per_link * first_share;
+            if round > 0 || (walks_fit && plan.walk_cost * residual_sum / share <= push.work as f64)
+            {
+                break;
+            }
+            residual_sum = push.advance(graph, alpha, false, ws);
+        }
         let walks = draw(graph, index, truncation, share, &mut rng, ws)?;
         walk_work += (WALK_COST * walks.count as f64) as u64;
         let (check, candidates, others) = judge_round(
@@ -243,8 +310,7 @@ fn rounds(
             passes,
             accuracy,
             residual_sum,
-            walks.largest_share,
-            l,
+            Some((walks.largest_share, l)),
             push.dense,
             ws,
         );
@@ -253,8 +319,11 @@ fn rounds(
         let scores_met = check.score_error() <= eps;
         let last = round + 1 >= MAX_ROUNDS || residual_sum <= 0.0;
         if scores_met || last {
+            // Round `i` fails with at most `delta / 2^(i+1)` whichever round the query stops
+            // in, so an answer is covered by the sum over every round that could run.
             let mut guarantee: Guarantee = check.guarantee(accuracy);
-            guarantee.failure_probability = spent;
+            guarantee.failure_probability =
+                accuracy.failure_probability * (1.0 - 0.5f64.powi(MAX_ROUNDS as i32));
             let work = push.work + walk_work;
             return Ok(Certified::from_check(
                 check, guarantee, work, candidates, others, k,
@@ -296,10 +365,15 @@ fn draw(
         }
         let ids = index.walk_ids_from(v)?;
         if ids.is_empty() {
-            // No stored walk means no link; the push never leaves residual there, but a node
-            // without walks would otherwise lose its mass: keep it exact.
-            debug_assert!(graph.degree(v) == 0);
-            continue;
+            // Only a node without links stores no walks, and the push settles every such
+            // node's residual (`settle_dangling`, and the FIFO push's zero threshold there).
+            return Err(WalkIndexError::Inconsistent {
+                walk: None,
+                reason: format!(
+                    "node {v} holds residual but stores no walks (degree {})",
+                    graph.degree(v)
+                ),
+            });
         }
         let wanted = r / share;
         if wanted >= 1.0 {
@@ -308,9 +382,13 @@ fn draw(
             largest_share = largest_share.max(each);
             ws.walk_queue_ids
                 .extend(ids[..used].iter().map(|&id| (id, each)));
-        } else if rng.bernoulli(wanted) {
+        } else {
+            // The term may be `share` whatever the coin says: the bound on the terms must not
+            // depend on the draws.
             largest_share = largest_share.max(share);
-            ws.walk_queue_ids.push((ids[0], share));
+            if rng.bernoulli(wanted) {
+                ws.walk_queue_ids.push((ids[0], share));
+            }
         }
     }
     let count = ws.walk_queue_ids.len() as u64;
@@ -323,11 +401,10 @@ fn draw(
         }
     }
     for &(nodes, end, amount) in &spans {
-        let kept = truncation.kept(nodes.len(), rng);
-        if kept == nodes.len() && end == WalkEnd::Died {
+        let Some(stop) = truncation.end_point(nodes.len(), end == WalkEnd::Died, rng) else {
             continue;
-        }
-        let t = nodes[kept - 1];
+        };
+        let t = nodes[stop];
         let slot = &mut ws.walk_mass[t as usize];
         if *slot == 0.0 {
             ws.walk_touched.push(t);
@@ -341,7 +418,8 @@ fn draw(
 }
 
 /// Judges one round: the interval of every node the push or the walks reached, and one bound
-/// on every other node.
+/// on every other node. `walks` is `(largest share, L)` of the round's draws, `None` to judge
+/// the push's sure bounds alone.
 #[allow(clippy::too_many_arguments)]
 fn judge_round(
     graph: &CsrGraph,
@@ -349,8 +427,7 @@ fn judge_round(
     passes: &dyn Fn(NodeId) -> bool,
     accuracy: &Accuracy,
     residual_sum: f64,
-    largest_share: f64,
-    l: f64,
+    walks: Option<(f64, f64)>,
     dense: bool,
     ws: &PprWorkspace,
 ) -> (super::certified::Check, Vec<Candidate>, f64) {
@@ -380,7 +457,10 @@ fn judge_round(
         }
     };
     let interval = |est: f64, x: f64, w: f64| {
-        let (lo, hi) = bernstein_interval(x, largest_share, l);
+        let (lo, hi) = match walks {
+            Some((largest_share, l)) => bernstein_interval(x, largest_share, l),
+            None => (0.0, f64::INFINITY),
+        };
         let cap = sure(w);
         let (lo, hi) = (lo.min(cap), hi.min(cap));
         match known_mass {
@@ -423,8 +503,94 @@ fn judge_round(
 
 #[cfg(test)]
 mod tests {
-    use super::bernstein_interval;
+    use super::{bernstein_interval, draw, PushState};
+    use crate::graph::{Adjacency, CsrGraph, Edge, NodeId};
+    use crate::ppr::PprWorkspace;
     use crate::rng::Rng;
+    use crate::walks::{Truncation, WalkIndex, WalkIndexParams};
+
+    fn edge(src: NodeId, dst: NodeId) -> Edge {
+        Edge {
+            src,
+            rel: 0,
+            dst,
+            weight: 1.0,
+        }
+    }
+
+    /// After any push step every residual sits at a node with links, where stored walks
+    /// start: sweeps reach a sink after its turn, and an interrupted FIFO push leaves some,
+    /// so both settle the sinks exactly (else their mass would be lost to the walk phase).
+    #[test]
+    fn push_steps_leave_no_residual_at_sinks() {
+        // A directed cycle 3 -> 4 -> ... -> 9 -> 3, each node also linking to one of the sinks
+        // 0..2, which come first in node order (a sweep reaches them before their feeders).
+        let mut edges = Vec::new();
+        for u in 3..10u32 {
+            edges.push(edge(u, if u == 9 { 3 } else { u + 1 }));
+            edges.push(edge(u, u % 3));
+        }
+        let g = CsrGraph::from_edges(10, &edges, false);
+        let mut ws = PprWorkspace::new();
+        ws.ensure(10);
+        crate::ppr::push::seed_residuals(&[(3, 1.0)], &mut ws);
+        let mut push = PushState {
+            r_max: 1e-3,
+            dense: false,
+            work: 0,
+        };
+        let before: f64 = 1.0;
+        let mut switched_at = None;
+        for step in 0..8 {
+            // The FIFO push gets one sweep's worth of link visits (24 here), then sweeps.
+            push.advance(&g, 0.3, step == 0, &mut ws);
+            if push.dense && switched_at.is_none() {
+                switched_at = Some(step);
+            }
+            for v in 0..10u32 {
+                if g.degree(v) == 0 {
+                    assert_eq!(ws.residual[v as usize], 0.0, "step {step}, sink {v}");
+                }
+            }
+            let kept: f64 = (0..10).map(|v| ws.estimate[v] + ws.residual[v]).sum();
+            assert!(kept <= before + 1e-12);
+        }
+        // The FIFO push was interrupted, and sweeps ran after it.
+        assert!(switched_at.is_some_and(|s| s < 7), "{switched_at:?}");
+        assert!((3..10).any(|v| ws.residual[v] > 0.0));
+        ws.clear_touched();
+        assert!(ws.is_clean());
+    }
+
+    /// The bound on a walk's share is fixed before the coins: a round whose residual nodes
+    /// are all below one walk's share reports that share as its largest, also when no coin
+    /// comes up (else the intervals would shrink to nothing exactly then).
+    #[test]
+    fn the_share_bound_does_not_depend_on_the_coins() {
+        let edges: Vec<Edge> = (0..20u32).map(|u| edge(u, (u + 1) % 20)).collect();
+        let g = CsrGraph::from_edges(20, &edges, true);
+        let params = WalkIndexParams {
+            alpha: 0.3,
+            walks_per_node: 1.0,
+            seed: 3,
+        };
+        let index = WalkIndex::build(&g, params).unwrap();
+        let truncation = Truncation::new(0.3, 0.3).unwrap();
+        let mut ws = PprWorkspace::new();
+        ws.ensure(20);
+        ws.walk_mass.resize(20, 0.0);
+        // Residual 1e-9 at every node; shares of 1: the coins almost never come up.
+        for v in 0..20u32 {
+            ws.residual[v as usize] = 1e-9;
+            ws.touched.push(v);
+        }
+        let mut rng = Rng::new(8);
+        let draws = draw(&g, &index, truncation, 1.0, &mut rng, &mut ws).unwrap();
+        assert_eq!(draws.count, 0);
+        assert_eq!(draws.largest_share, 1.0);
+        ws.clear_touched();
+        assert!(ws.is_clean());
+    }
 
     /// Bernstein's deviation at `y`: `a + sqrt(a^2 + 2 l share y)`.
     fn deviation(y: f64, share: f64, l: f64) -> f64 {
