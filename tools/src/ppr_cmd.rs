@@ -59,6 +59,10 @@ pub(crate) struct AccuracyArgs {
     /// Nodes at the top-k boundary known to within this much count as tied (default 1e-6).
     #[arg(long = "tie-tolerance")]
     tie_tolerance: Option<f64>,
+    /// The probability a randomized method (`--method index`) may miss the target with
+    /// (default 1e-3).
+    #[arg(long = "failure-probability")]
+    failure_probability: Option<f64>,
 }
 
 pub(crate) fn parse_method(name: &str) -> CliResult<Method> {
@@ -108,6 +112,9 @@ pub(crate) fn accuracy(args: &AccuracyArgs) -> CliResult<Accuracy> {
     }
     if let Some(t) = args.tie_tolerance {
         acc.tie_tolerance = t;
+    }
+    if let Some(p) = args.failure_probability {
+        acc.failure_probability = p;
     }
     acc.validate()
         .map_err(|e| CliError::usage(format!("accuracy flags: {e}")))?;
@@ -265,6 +272,11 @@ fn parse_query(line: &str, method: Method, accuracy: Accuracy) -> Result<PprRequ
     }
     if let Some(t) = value.get("tie_tolerance") {
         request.accuracy.tie_tolerance = t.as_f64().ok_or("\"tie_tolerance\" must be a number")?;
+    }
+    if let Some(p) = value.get("failure_probability") {
+        request.accuracy.failure_probability = p
+            .as_f64()
+            .ok_or("\"failure_probability\" must be a number")?;
     }
     request.accuracy.validate().map_err(|e| e.to_string())?;
     if let Some(top) = value.get("top") {

@@ -685,6 +685,19 @@ fn ppr_accuracy_target_flags_and_guarantee() {
             assert!(want >= tenth - 1e-6, "{key} is not in the exact top 10");
         }
     }
+    // The walk index states its guarantee (probabilistic when it read walks; here the push
+    // alone may prove it: probability 0), at most the failure probability asked.
+    let answer = query(&["--method", "index", "--failure-probability", "1e-5"]);
+    assert_eq!(answer["method"], "index");
+    let g = &answer["guarantee"];
+    let bound = g["max_error"].as_f64().unwrap();
+    assert!(bound <= 1e-4, "{g}");
+    assert!(g["failure_probability"].as_f64().unwrap() <= 1e-5, "{g}");
+    for r in answer["results"].as_array().unwrap() {
+        let key = r["node"].as_str().unwrap();
+        let score = r["score"].as_f64().unwrap();
+        assert!((score - truth[key]).abs() <= bound + 1e-9, "{key}");
+    }
     // Set only: the set is certified, the scores need not be within 1e-4.
     let answer = query(&["--set-only"]);
     assert!(answer["guarantee"]["top_k"]
@@ -703,6 +716,8 @@ fn ppr_accuracy_target_flags_and_guarantee() {
         &["--max-error", "0"][..],
         &["--max-error", "nan"],
         &["--tie-tolerance", "-1"],
+        &["--failure-probability", "0"],
+        &["--failure-probability", "1.5"],
     ] {
         let mut args = vec!["ppr", db.as_str(), "--seed", "n17"];
         args.extend_from_slice(bad);
@@ -711,7 +726,7 @@ fn ppr_accuracy_target_flags_and_guarantee() {
     // Batch fields: a coarser target per line, a bad one fails that line only.
     let out = run_stdin(
         &["ppr", &db, "--queries", "-"],
-        "{\"seeds\":{\"n17\":1},\"max_error\":0.01}\n{\"seeds\":{\"n17\":1},\"max_error\":-1}\n",
+        "{\"seeds\":{\"n17\":1},\"max_error\":0.01}\n{\"seeds\":{\"n17\":1},\"max_error\":-1}\n{\"seeds\":{\"n17\":1},\"failure_probability\":2}\n",
     );
     assert_eq!(code(&out), 1);
     let lines: Vec<serde_json::Value> = stdout(&out)
@@ -720,4 +735,8 @@ fn ppr_accuracy_target_flags_and_guarantee() {
         .collect();
     assert!(lines[0]["guarantee"]["max_error"].as_f64().unwrap() <= 0.01);
     assert!(lines[1]["error"].as_str().unwrap().contains("max_error"));
+    assert!(lines[2]["error"]
+        .as_str()
+        .unwrap()
+        .contains("failure_probability"));
 }
