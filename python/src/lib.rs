@@ -111,13 +111,25 @@ fn parse_durability(name: &str) -> PyResult<Durability> {
 }
 
 /// The accuracy target of a query: `max_error` (None: walkdb's default, 1e-4; `inf`: the set
-/// only) and whether the top-k set must be certified.
-fn accuracy(max_error: Option<f64>, certify_top_k: bool) -> PyResult<Accuracy> {
-    let accuracy = match max_error {
+/// only), whether the top-k set must be certified, and (None: the defaults) the tie tolerance
+/// at the boundary and the failure probability a randomized method (`index`) may have.
+fn accuracy(
+    max_error: Option<f64>,
+    certify_top_k: bool,
+    tie_tolerance: Option<f64>,
+    failure_probability: Option<f64>,
+) -> PyResult<Accuracy> {
+    let mut accuracy = match max_error {
         Some(e) => Accuracy::with_max_error(e),
         None => Accuracy::default(),
     }
     .certify_top_k(certify_top_k);
+    if let Some(t) = tie_tolerance {
+        accuracy = accuracy.tie_tolerance(t);
+    }
+    if let Some(p) = failure_probability {
+        accuracy = accuracy.failure_probability(p);
+    }
     accuracy
         .validate()
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -909,7 +921,7 @@ impl PySnapshot {
 
     /// One PPR query by keys; returns (keys, scores, method, alpha, error_bound, guarantee,
     /// micros).
-    #[pyo3(signature = (seeds, *, alpha=None, top_k=10, method="auto", max_error=None, certify_top_k=true, rel_weights=Vec::new(), node_prefix=None))]
+    #[pyo3(signature = (seeds, *, alpha=None, top_k=10, method="auto", max_error=None, certify_top_k=true, tie_tolerance=None, failure_probability=None, rel_weights=Vec::new(), node_prefix=None))]
     #[allow(clippy::too_many_arguments)]
     fn ppr<'py>(
         &self,
@@ -920,6 +932,8 @@ impl PySnapshot {
         method: &str,
         max_error: Option<f64>,
         certify_top_k: bool,
+        tie_tolerance: Option<f64>,
+        failure_probability: Option<f64>,
         rel_weights: Vec<(String, f64)>,
         node_prefix: Option<String>,
     ) -> PyResult<Answer<'py>> {
@@ -927,7 +941,7 @@ impl PySnapshot {
             alpha,
             top_k,
             method: parse_method(method)?,
-            accuracy: accuracy(max_error, certify_top_k)?,
+            accuracy: accuracy(max_error, certify_top_k, tie_tolerance, failure_probability)?,
             rel_weights,
             node_prefix,
         };
@@ -942,7 +956,7 @@ impl PySnapshot {
     }
 
     /// Many PPR queries (one seed list each) with the same options, run in parallel.
-    #[pyo3(signature = (queries, *, alpha=None, top_k=10, method="auto", max_error=None, certify_top_k=true, rel_weights=Vec::new(), node_prefix=None))]
+    #[pyo3(signature = (queries, *, alpha=None, top_k=10, method="auto", max_error=None, certify_top_k=true, tie_tolerance=None, failure_probability=None, rel_weights=Vec::new(), node_prefix=None))]
     #[allow(clippy::too_many_arguments)]
     fn ppr_batch<'py>(
         &self,
@@ -953,6 +967,8 @@ impl PySnapshot {
         method: &str,
         max_error: Option<f64>,
         certify_top_k: bool,
+        tie_tolerance: Option<f64>,
+        failure_probability: Option<f64>,
         rel_weights: Vec<(String, f64)>,
         node_prefix: Option<String>,
     ) -> PyResult<Vec<Answer<'py>>> {
@@ -960,7 +976,7 @@ impl PySnapshot {
             alpha,
             top_k,
             method: parse_method(method)?,
-            accuracy: accuracy(max_error, certify_top_k)?,
+            accuracy: accuracy(max_error, certify_top_k, tie_tolerance, failure_probability)?,
             rel_weights,
             node_prefix,
         };
@@ -1019,7 +1035,7 @@ impl PySnapshot {
             }
             seeds.push((id as NodeId, w));
         }
-        let accuracy = accuracy(max_error, false)?;
+        let accuracy = accuracy(max_error, false, None, None)?;
         let undirected = undirected.unwrap_or(self.snapshot.undirected());
         let result = py.allow_threads(|| {
             let graph = self.projection_for(undirected, weights);

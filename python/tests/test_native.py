@@ -120,6 +120,18 @@ def test_query_forms_agree(tmp_path, umls_rows):
         assert auto.guarantee["max_error"] <= 1e-4
         for key, score in auto:
             assert abs(score - truth[key]) <= 1e-4
+        # The walk index states its guarantee, at most the failure probability asked (0 when
+        # the push alone proved it); the other target fields are checked like max_error.
+        idx = snap.ppr({a: 3.0, b: 1.0}, top_k=20, method="index", failure_probability=1e-5)
+        assert idx.method == "index"
+        assert idx.guarantee["max_error"] <= 1e-4
+        assert idx.guarantee["failure_probability"] <= 1e-5
+        for key, score in idx:
+            assert abs(score - truth[key]) <= idx.guarantee["max_error"] + 1e-12
+        with pytest.raises(ValueError):
+            snap.ppr({a: 1.0}, failure_probability=0.0)
+        with pytest.raises(ValueError):
+            snap.ppr({a: 1.0}, tie_tolerance=-1.0)
         # Batches give the single answers.
         batch = snap.ppr_batch([{a: 1.0}, {b: 1.0}], method="exact", top_k=5)
         assert batch[0].keys == snap.ppr({a: 1.0}, method="exact", top_k=5).keys

@@ -207,6 +207,8 @@ class Snapshot:
         method: str = "auto",
         accuracy: Union[None, float, str] = None,
         certify_top_k: bool = True,
+        tie_tolerance: Optional[float] = None,
+        failure_probability: Optional[float] = None,
         rel_weights: Optional[Mapping[str, float]] = None,
         node_prefix: Optional[str] = None,
     ) -> PprResult:
@@ -218,6 +220,8 @@ class Snapshot:
             method=method,
             max_error=_max_error(accuracy),
             certify_top_k=certify_top_k,
+            tie_tolerance=tie_tolerance,
+            failure_probability=failure_probability,
             rel_weights=list((rel_weights or {}).items()),
             node_prefix=node_prefix,
         )
@@ -232,6 +236,8 @@ class Snapshot:
         method: str = "auto",
         accuracy: Union[None, float, str] = None,
         certify_top_k: bool = True,
+        tie_tolerance: Optional[float] = None,
+        failure_probability: Optional[float] = None,
         rel_weights: Optional[Mapping[str, float]] = None,
         node_prefix: Optional[str] = None,
     ) -> List[PprResult]:
@@ -243,6 +249,8 @@ class Snapshot:
             method=method,
             max_error=_max_error(accuracy),
             certify_top_k=certify_top_k,
+            tie_tolerance=tie_tolerance,
+            failure_probability=failure_probability,
             rel_weights=list((rel_weights or {}).items()),
             node_prefix=node_prefix,
         )
@@ -491,6 +499,8 @@ class Database:
         method: str = "auto",
         accuracy: Union[None, float, str] = None,
         certify_top_k: bool = True,
+        tie_tolerance: Optional[float] = None,
+        failure_probability: Optional[float] = None,
         rel_weights: Optional[Mapping[str, float]] = None,
         node_prefix: Optional[str] = None,
     ) -> PprResult:
@@ -503,7 +513,8 @@ class Database:
         "exact", "push", "index" (FORA on the stored walks, its bound holding with probability
         1 - 1e-3, see ``guarantee``) or "walks". ``accuracy``: the
         largest error allowed on a returned score (default 1e-4), or "set" for the top-k set
-        only. ``rel_weights`` multiplies the weights of relations for this query (0 removes
+        only; ``tie_tolerance`` (default 1e-6) and ``failure_probability`` (default 1e-3, for
+        "index") complete the target. ``rel_weights`` multiplies the weights of relations for this query (0 removes
         one); ``node_prefix`` ranks only keys starting with it.
         """
         return self.snapshot().ppr(
@@ -513,6 +524,8 @@ class Database:
             method=method,
             accuracy=accuracy,
             certify_top_k=certify_top_k,
+            tie_tolerance=tie_tolerance,
+            failure_probability=failure_probability,
             rel_weights=rel_weights,
             node_prefix=node_prefix,
         )

@@ -97,6 +97,8 @@ class Snapshot:
         method: str = "auto",
         max_error: Optional[float] = None,
         certify_top_k: bool = True,
+        tie_tolerance: Optional[float] = None,
+        failure_probability: Optional[float] = None,
         rel_weights: Sequence[Tuple[str, float]] = ...,
         node_prefix: Optional[str] = None,
     ) -> _Answer: ...
@@ -109,6 +111,8 @@ class Snapshot:
         method: str = "auto",
         max_error: Optional[float] = None,
         certify_top_k: bool = True,
+        tie_tolerance: Optional[float] = None,
+        failure_probability: Optional[float] = None,
         rel_weights: Sequence[Tuple[str, float]] = ...,
         node_prefix: Optional[str] = None,
     ) -> List[_Answer]: ...
