@@ -510,11 +510,11 @@ class Database:
         or a float array indexed by node id (a dense reset; its non-zero entries are the
         seeds). Weights are normalised to sum 1. ``alpha`` is the restart probability (default:
         the database's; igraph's ``damping`` is ``1 - alpha``). ``method``: "auto" (default),
-        "exact", "push", "index" (FORA on the stored walks, its bound holding with probability
-        1 - 1e-3, see ``guarantee``) or "walks". ``accuracy``: the
-        largest error allowed on a returned score (default 1e-4), or "set" for the top-k set
-        only; ``tie_tolerance`` (default 1e-6) and ``failure_probability`` (default 1e-3, for
-        "index") complete the target. ``rel_weights`` multiplies the weights of relations for this query (0 removes
+        "exact", "push", "index" (FORA on the stored walks; its bound holds with probability
+        1 - ``failure_probability``, surely when the push alone proved it; see ``guarantee``)
+        or "walks". ``accuracy``: the largest error allowed on a returned score (default 1e-4),
+        or "set" for the top-k set only; ``tie_tolerance`` (default 1e-6) and
+        ``failure_probability`` (default 1e-3, for "index") complete the target. ``rel_weights`` multiplies the weights of relations for this query (0 removes
         one); ``node_prefix`` ranks only keys starting with it.
         """
         return self.snapshot().ppr(

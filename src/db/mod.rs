@@ -77,7 +77,7 @@ pub const DEFAULT_ALPHA: f64 = 0.5;
 /// `Method::Index` draws walks once its push threshold per link is the walks per link times
 /// the share one walk carries (so that, after a finished push, no node needs more walks than
 /// it stores), so more walks per link let it stop pushing earlier, at a cost in size (WordNet,
-/// undirected, alpha 0.15: 61 B/edge at 1 walk per link, 245 at 4) and in repair work on
+/// undirected, alpha 0.15: 136 B/edge at 1 walk per link in format 2) and in repair work on
 /// every insert; the certified push, `Auto`'s method, reads no walks at all.
 pub const DEFAULT_WALKS_PER_NODE: f64 = 1.0;
 /// Default WAL size after which a commit checkpoints: 64 MiB.

@@ -43,8 +43,9 @@
 //! # Parameters, from the target
 //! * `b = max_error / (SHARE_DIVISOR L)`: a node no walk reached has interval
 //!   `[0, (8/3) L b]`, half-width `(4/3) max_error / SHARE_DIVISOR`.
-//! * Walks are first drawn once the push threshold is at most `walks_per_node * b` per link,
-//!   so that after a finished FIFO push no node's residual needs more walks than it stores
+//! * Walks are first drawn once the push threshold is at most `walks_per_node * b` per link
+//!   (or the push has moved on to sweeps), so that after a finished FIFO push no node's
+//!   residual needs more walks than it stores
 //!   (`r(v) <= b ceil(walks_per_node d(v))`; after sweeps a node may, and its walks then carry
 //!   more, which `b'` accounts for), and the walks would cost no more than the push so far
 //!   (FORA's balance of the two phases), at [`WALK_COST`] link visits per walk.
@@ -254,7 +255,11 @@ fn rounds(
     // The push starts coarse, as the certified push does, and halves its threshold while its
     // own bounds do not prove the scores; walks are drawn once no node's residual needs more
     // walks than it stores and the walks would cost no more than the push so far.
-    let first_share = eps / (SHARE_DIVISOR * (4.0 * n / accuracy.failure_probability).ln());
+    // `L = ln(2n / delta_i)` as a sum of logarithms: no overflow for a tiny failure probability.
+    let union = |round: u32| {
+        (2.0 * n).ln() - accuracy.failure_probability.ln() + f64::from(round + 1) * 2f64.ln()
+    };
+    let first_share = eps / (SHARE_DIVISOR * union(0));
     let mut push = PushState {
         r_max: eps,
         dense: false,
@@ -262,8 +267,7 @@ fn rounds(
     };
     let mut residual_sum = push.advance(graph, alpha, true, ws);
     loop {
-        let delta = accuracy.failure_probability * 0.5f64.powi(round as i32 + 1);
-        let l = (2.0 * n / delta).ln();
+        let l = union(round);
         let share = eps / (SHARE_DIVISOR * l);
         if round > 0 {
             // A fixed schedule (never the earlier draws' outcome): a quarter of the residual.
@@ -396,9 +400,14 @@ fn draw(
     // overlap), then their end points.
     let mut spans: Vec<(&[NodeId], WalkEnd, f64)> = Vec::with_capacity(ws.walk_queue_ids.len());
     for &(id, amount) in &ws.walk_queue_ids {
-        if let Some(walk) = index.walk(id)? {
-            spans.push((walk.nodes, walk.end, amount));
-        }
+        // A start list names only live walks; a missing one would drop its share silently.
+        let walk = index
+            .walk(id)?
+            .ok_or_else(|| WalkIndexError::Inconsistent {
+                walk: Some(id),
+                reason: "a start list names a free slot".to_string(),
+            })?;
+        spans.push((walk.nodes, walk.end, amount));
     }
     for &(nodes, end, amount) in &spans {
         let Some(stop) = truncation.end_point(nodes.len(), end == WalkEnd::Died, rng) else {

@@ -113,7 +113,7 @@ impl WalkIndex {
     }
 }
 
-/// How [`WalkIndex::spread_residual`] turns stored walks (kept for the index's alpha) into
+/// How the index method turns stored walks (kept for the index's alpha) into
 /// walks for a larger query alpha.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Truncation {

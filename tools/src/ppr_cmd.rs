@@ -158,7 +158,7 @@ fn guarantee_text(g: &Guarantee) -> String {
     } else if g.failure_probability >= 1.0 {
         "no guarantee".to_string()
     } else {
-        format!("with probability {}", 1.0 - g.failure_probability)
+        format!("with probability {:.6}", 1.0 - g.failure_probability)
     };
     format!("{error}, {set} ({chance})")
 }
