@@ -634,19 +634,18 @@ pub fn ppr(
         (Method::Index, Some((index, truncation)))
             if query.push_r_max.is_none() && query.walks_per_residual.is_none() =>
         {
-            match sampled::index_top_k(
+            let index_query = sampled::IndexQuery {
                 graph,
-                &seeds,
-                query.alpha,
-                query.top_k,
-                &passes,
-                &query.accuracy,
+                alpha: query.alpha,
+                k: query.top_k,
+                passes: &passes,
+                accuracy: &query.accuracy,
                 index,
                 truncation,
-                query.rng_seed,
-                sampled::Plan::BALANCED,
-                ws,
-            ) {
+                rng_seed: query.rng_seed,
+                plan: sampled::Plan::BALANCED,
+            };
+            match sampled::index_top_k(&index_query, &seeds, ws) {
                 Ok(answer) => {
                     direct_top = Some(answer.top);
                     let g = answer.guarantee;

@@ -129,32 +129,37 @@ pub(crate) fn bernstein_interval(x: f64, share: f64, l: f64) -> (f64, f64) {
     (lo, hi)
 }
 
-/// Answers the top-`k` of the (normalised) `seeds` from the stored walks of `index`, to
-/// `accuracy` with failure probability at most `accuracy.failure_probability`; the answer
-/// reports what it proved (the last round's, if none proved the target). Leaves `ws` clean.
-#[allow(clippy::too_many_arguments)]
+/// A query [`index_top_k`] answers: the top-`k` at `alpha` from the stored walks of `index`
+/// (served through `truncation`), ranking the nodes that `passes`, to `accuracy`.
+#[derive(Clone, Copy)]
+pub(crate) struct IndexQuery<'q> {
+    pub(crate) graph: &'q CsrGraph,
+    pub(crate) alpha: f64,
+    pub(crate) k: usize,
+    pub(crate) passes: &'q dyn Fn(NodeId) -> bool,
+    pub(crate) accuracy: &'q Accuracy,
+    pub(crate) index: &'q WalkIndex,
+    pub(crate) truncation: Truncation,
+    /// Seeds the rounding and truncation draws.
+    pub(crate) rng_seed: u64,
+    pub(crate) plan: Plan,
+}
+
+/// Answers `query` for the (normalised) `seeds`, with failure probability at most
+/// `accuracy.failure_probability`; the answer reports what it proved (the last round's, if
+/// none proved the target). Leaves `ws` clean.
 pub(crate) fn index_top_k(
-    graph: &CsrGraph,
+    query: &IndexQuery<'_>,
     seeds: &[(NodeId, f64)],
-    alpha: f64,
-    k: usize,
-    passes: &dyn Fn(NodeId) -> bool,
-    accuracy: &Accuracy,
-    index: &WalkIndex,
-    truncation: Truncation,
-    rng_seed: u64,
-    plan: Plan,
     ws: &mut PprWorkspace,
 ) -> Result<Certified, WalkIndexError> {
-    let n = graph.node_count();
+    let n = query.graph.node_count();
     ws.ensure(n);
     if ws.walk_mass.len() < n {
         ws.walk_mass.resize(n, 0.0);
     }
     seed_residuals(seeds, ws);
-    let result = rounds(
-        graph, alpha, k, passes, accuracy, index, truncation, rng_seed, plan, ws,
-    );
+    let result = rounds(query, ws);
     for &t in &ws.walk_touched {
         ws.walk_mass[t as usize] = 0.0;
     }
@@ -227,19 +232,18 @@ fn gauss_seidel_sweep(graph: &CsrGraph, alpha: f64, ws: &mut PprWorkspace) -> u6
     work
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rounds(
-    graph: &CsrGraph,
-    alpha: f64,
-    k: usize,
-    passes: &dyn Fn(NodeId) -> bool,
-    accuracy: &Accuracy,
-    index: &WalkIndex,
-    truncation: Truncation,
-    rng_seed: u64,
-    plan: Plan,
-    ws: &mut PprWorkspace,
-) -> Result<Certified, WalkIndexError> {
+fn rounds(query: &IndexQuery<'_>, ws: &mut PprWorkspace) -> Result<Certified, WalkIndexError> {
+    let IndexQuery {
+        graph,
+        alpha,
+        k,
+        passes,
+        accuracy,
+        index,
+        truncation,
+        rng_seed,
+        plan,
+    } = *query;
     let n = graph.node_count().max(1) as f64;
     let per_link = index.params().walks_per_node;
     // The walks cannot prove a set without a score bound: a set-only target aims at the

@@ -948,23 +948,21 @@ fn index_guarantee_holds_within_its_failure_probability() {
             };
             let exact = normalise(&dense_psi(&g, &[(source, 1.0)], alpha));
             let mut answer = |k: usize| {
-                let a = sampled::index_top_k(
-                    &g,
-                    &[(source, 1.0)],
+                let query = sampled::IndexQuery {
+                    graph: &g,
                     alpha,
                     k,
-                    &|_| true,
-                    &accuracy,
-                    &index,
+                    passes: &|_| true,
+                    accuracy: &accuracy,
+                    index: &index,
                     truncation,
-                    seed,
-                    sampled::Plan {
+                    rng_seed: seed,
+                    plan: sampled::Plan {
                         walk_cost: 0.0,
                         push_may_prove: false,
                     },
-                    &mut ws,
-                )
-                .unwrap();
+                };
+                let a = sampled::index_top_k(&query, &[(source, 1.0)], &mut ws).unwrap();
                 assert!(ws.is_clean());
                 a
             };
